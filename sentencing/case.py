@@ -1,0 +1,288 @@
+"""The case model: a multi-defendant criminal case from raw judgment text to model input.
+
+What is known before judgment (facts, indicted charges, circumstances, court) is kept apart from
+the outcome (each defendant's ``sentence``): :meth:`Case.before_judgment` is what any model or
+index may see as input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sentencing.sentence import Sentence
+
+CASE_SCHEMA_VERSION = "1"
+
+
+class Evidence(BaseModel):
+    """Where an extracted value came from (provenance): a span of one of the case's texts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str = Field(description="which text: 'facts', 'reasoning', 'judgment', 'header' or 'document'")
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    text: str
+
+
+class Role(StrEnum):
+    """Role in a joint crime (共同犯罪)."""
+
+    PRINCIPAL = "principal"  # 主犯
+    ACCESSORY = "accessory"  # 从犯
+    COERCED = "coerced"  # 胁从犯
+    INSTIGATOR = "instigator"  # 教唆犯
+    SOLE = "sole"  # 单独犯罪 (no joint crime)
+
+    @property
+    def label(self) -> str:
+        return {"principal": "主犯", "accessory": "从犯", "coerced": "胁从犯", "instigator": "教唆犯", "sole": "单独犯罪"}[
+            self.value
+        ]
+
+
+class CircumstanceCode(StrEnum):
+    """Sentencing circumstances (量刑情节) of DOMAIN.md §2; the guideline engine prices each."""
+
+    SURRENDER = "surrender"  # 自首
+    CONFESSION = "confession"  # 坦白
+    COURT_PLEA = "court_plea"  # 当庭自愿认罪
+    PLEA_AGREEMENT = "plea_agreement"  # 认罪认罚
+    MERITORIOUS = "meritorious"  # 立功
+    MAJOR_MERITORIOUS = "major_meritorious"  # 重大立功
+    RECIDIVIST = "recidivist"  # 累犯
+    PRIOR_RECORD = "prior_record"  # 前科
+    RESTITUTION = "restitution"  # 退赃、退赔
+    COMPENSATION = "compensation"  # 赔偿
+    FORGIVENESS = "forgiveness"  # 取得谅解
+    RECONCILIATION = "reconciliation"  # 刑事和解
+    ATTEMPT = "attempt"  # 未遂
+    DISCONTINUATION = "discontinuation"  # 中止
+    PREPARATION = "preparation"  # 预备
+    JUVENILE = "juvenile"  # 未成年 (under 18 at the time of the crime)
+    ELDERLY = "elderly"  # 年满七十五周岁
+    VULNERABLE_VICTIM = "vulnerable_victim"  # 侵害未成年人、老人、残疾人、孕妇等弱势人员
+    DISASTER_TIME = "disaster_time"  # 在重大自然灾害、预防控制突发传染病疫情等期间故意犯罪
+    DISABILITY = "disability"  # 又聋又哑的人或者盲人
+
+    @property
+    def label(self) -> str:
+        return CIRCUMSTANCE_LABELS[self]
+
+
+CIRCUMSTANCE_LABELS: dict[CircumstanceCode, str] = {
+    CircumstanceCode.SURRENDER: "自首",
+    CircumstanceCode.CONFESSION: "坦白",
+    CircumstanceCode.COURT_PLEA: "当庭自愿认罪",
+    CircumstanceCode.PLEA_AGREEMENT: "认罪认罚",
+    CircumstanceCode.MERITORIOUS: "立功",
+    CircumstanceCode.MAJOR_MERITORIOUS: "重大立功",
+    CircumstanceCode.RECIDIVIST: "累犯",
+    CircumstanceCode.PRIOR_RECORD: "前科",
+    CircumstanceCode.RESTITUTION: "退赃退赔",
+    CircumstanceCode.COMPENSATION: "赔偿损失",
+    CircumstanceCode.FORGIVENESS: "取得谅解",
+    CircumstanceCode.RECONCILIATION: "刑事和解",
+    CircumstanceCode.ATTEMPT: "未遂",
+    CircumstanceCode.DISCONTINUATION: "中止",
+    CircumstanceCode.PREPARATION: "预备",
+    CircumstanceCode.JUVENILE: "未成年人犯罪",
+    CircumstanceCode.ELDERLY: "已满七十五周岁",
+    CircumstanceCode.VULNERABLE_VICTIM: "侵害弱势人员",
+    CircumstanceCode.DISASTER_TIME: "灾害、疫情期间犯罪",
+    CircumstanceCode.DISABILITY: "又聋又哑或盲人",
+}
+
+
+class Circumstance(BaseModel):
+    """One sentencing circumstance of one defendant, with the text it was read from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: CircumstanceCode
+    evidence: Evidence | None = None
+
+
+class InjuryGrade(StrEnum):
+    """Forensic injury grades (人体损伤程度鉴定标准), lightest first."""
+
+    MINOR = "minor"  # 轻微伤
+    LIGHT_2 = "light_2"  # 轻伤二级
+    LIGHT_1 = "light_1"  # 轻伤一级
+    SERIOUS_2 = "serious_2"  # 重伤二级
+    SERIOUS_1 = "serious_1"  # 重伤一级
+    DEATH = "death"  # 死亡
+
+    @property
+    def label(self) -> str:
+        return {
+            "minor": "轻微伤",
+            "light_2": "轻伤二级",
+            "light_1": "轻伤一级",
+            "serious_2": "重伤二级",
+            "serious_1": "重伤一级",
+            "death": "死亡",
+        }[self.value]
+
+    @property
+    def rank(self) -> int:
+        return list(InjuryGrade).index(self)
+
+
+class Measure(BaseModel):
+    """A quantity read from the facts, with its provenance."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float
+    evidence: Evidence | None = None
+
+
+class Injury(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    grade: InjuryGrade
+    count: int = Field(default=1, ge=1)
+    evidence: Evidence | None = None
+
+
+class Quantities(BaseModel):
+    """The amounts that select a statutory tier and raise the baseline (基准刑)."""
+
+    amount_yuan: Measure | None = None
+    """犯罪数额: money or value involved (stolen, defrauded, extorted, raised…)."""
+    drug_grams: dict[str, Measure] = Field(default_factory=dict)
+    """Drug weight by drug (``海洛因``, ``甲基苯丙胺``, ``氯胺酮``…), in grams."""
+    injuries: list[Injury] = Field(default_factory=list)
+    occurrences: Measure | None = None
+    """Number of offences (次数): 多次盗窃, 容留他人吸毒 N 次…"""
+    deaths: Measure | None = None
+    """Number of people killed (交通肇事, 故意伤害致死…)."""
+    blood_alcohol_mg_per_100ml: Measure | None = None
+    """危险驾驶: blood alcohol in mg/100 ml."""
+
+    def is_empty(self) -> bool:
+        return not (
+            self.amount_yuan or self.drug_grams or self.injuries or self.occurrences or self.deaths
+            or self.blood_alcohol_mg_per_100ml
+        )
+
+
+class Charge(BaseModel):
+    """A charge (罪名) as indicted or convicted, named without the trailing 罪 (``盗窃``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=60)
+    evidence: Evidence | None = None
+
+
+class ChargeSentence(BaseModel):
+    """The sentence for one crime of a defendant convicted of several (before 决定执行)."""
+
+    charge: str
+    sentence: Sentence
+    evidence: Evidence | None = None
+
+
+class Defendant(BaseModel):
+    """One defendant (被告人) of a case."""
+
+    name: str = Field(min_length=1, max_length=60)
+    charges: list[Charge] = Field(default_factory=list)
+    role: Role = Role.SOLE
+    role_evidence: Evidence | None = None
+    circumstances: list[Circumstance] = Field(default_factory=list)
+    quantities: Quantities = Field(default_factory=Quantities)
+    age: int | None = Field(default=None, ge=0, le=120)
+    """Age at the time of the crime, when the text gives it."""
+    # Outcome: never a model input.
+    sentence: Sentence | None = None
+    sentence_evidence: Evidence | None = None
+    charge_sentences: list[ChargeSentence] = Field(default_factory=list)
+
+    @property
+    def charge_names(self) -> list[str]:
+        return [c.name for c in self.charges]
+
+    def has(self, code: CircumstanceCode) -> bool:
+        return any(c.code is code for c in self.circumstances)
+
+    @property
+    def circumstance_codes(self) -> set[CircumstanceCode]:
+        return {c.code for c in self.circumstances}
+
+
+class CourtLevel(StrEnum):
+    BASIC = "basic"  # 基层人民法院
+    INTERMEDIATE = "intermediate"  # 中级人民法院
+    HIGH = "high"  # 高级人民法院
+    SUPREME = "supreme"  # 最高人民法院
+    SPECIAL = "special"  # 专门人民法院 (军事、铁路运输、海事…)
+
+
+class Court(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    province: str | None = Field(default=None, description="province code, e.g. 'JS' (see sentencing.regions)")
+    city: str | None = None
+    level: CourtLevel | None = None
+    evidence: Evidence | None = None
+
+
+class Case(BaseModel):
+    """One criminal case: the court, the facts and its defendants."""
+
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(default="cases", description="importer that produced it: judge, lawbench, cail2018, cases, synthetic")
+    synthetic: bool = False
+    """True for the generated demo corpus: never mistake it for a real judgment."""
+    case_number: str | None = None
+    """案号, e.g. ``（2018）苏0482刑初260号``."""
+    court: Court | None = None
+    province: str | None = None
+    """Province code of the deciding court (``JS``); redundant with ``court`` for quick filtering."""
+    date: dt.date | None = None
+    facts: str = ""
+    """The facts (指控/经审理查明), with the prosecutor's recommendation (建议判处…) removed."""
+    reasoning: str = ""
+    """本院认为: the court's findings on circumstances; no sentence in it."""
+    judgment: str = ""
+    """判决如下 section: the outcome text. Never a model input."""
+    defendants: list[Defendant] = Field(default_factory=list)
+    schema_version: str = CASE_SCHEMA_VERSION
+
+    def before_judgment(self) -> Case:
+        """The case as a prosecutor knows it before judgment: no sentences, no judgment text."""
+        return self.model_copy(
+            update={
+                "judgment": "",
+                "defendants": [
+                    d.model_copy(update={"sentence": None, "sentence_evidence": None, "charge_sentences": []})
+                    for d in self.defendants
+                ],
+            },
+            deep=True,
+        )
+
+    def content_hash(self) -> str:
+        """A stable hash of the case's content, for de-duplication and training-data hashes."""
+        payload = self.model_dump_json(exclude={"schema_version"})
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    @property
+    def charge_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for d in self.defendants:
+            for c in d.charges:
+                seen.setdefault(c.name, None)
+        return list(seen)
+
+    def to_json_line(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,57 @@
+"""One typed configuration for the whole service, read from the environment or a TOML file.
+
+Every tunable lives here rather than as scattered constants. Environment variables are
+``LIANGXING_<FIELD>`` (``LIANGXING_HOME=/srv/liangxing``); a TOML file named by
+``LIANGXING_CONFIG`` supplies the same fields.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIANGXING_", extra="forbid")
+
+    home: Path = Field(default=Path("var"), description="local data folder for the embedded default")
+    store: Path | None = Field(default=None, description="SQLite case store; default <home>/cases.sqlite")
+    model_dir: Path | None = Field(default=None, description="trained model directory; default <home>/model")
+    index_dir: Path | None = Field(default=None, description="retrieval index directory; default <home>/index")
+    ruleset: Path | None = Field(default=None, description="charge catalogue TOML; default the bundled one")
+    demo_cases: int = Field(default=3000, ge=10, description="size of the synthetic demo corpus built on first start")
+    demo_seed: int = 20261127
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_batch: int = Field(default=50, ge=1, description="cases per batch request")
+    max_defendants: int = Field(default=50, ge=1, description="defendants per case")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+    similar_cases: int = Field(default=10, ge=1, le=100)
+
+    @property
+    def store_path(self) -> Path:
+        return self.store or self.home / "cases.sqlite"
+
+    @property
+    def model_path(self) -> Path:
+        return self.model_dir or self.home / "model"
+
+    @property
+    def index_path(self) -> Path:
+        return self.index_dir or self.home / "index"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from ``LIANGXING_CONFIG`` (TOML), then the environment, then ``overrides``."""
+    values: dict[str, object] = {}
+    if path := os.environ.get("LIANGXING_CONFIG"):
+        values.update(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+    env = Settings()
+    merged = {**values, **{k: getattr(env, k) for k in env.model_fields_set}, **overrides}
+    return Settings(**merged)
