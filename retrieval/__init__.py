@@ -1,0 +1,4 @@
+"""Similar-case retrieval: an encoder trained on the corpus, BM25, FAISS, filters and cohorts.
+
+Entry point: :class:`retrieval.search.RetrievalIndex` (build / load / add / delete / search / cohort).
+"""

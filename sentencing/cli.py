@@ -15,6 +15,12 @@ from collections.abc import Sequence
 # Modules providing ``register(subparsers) -> None``; each adds its subcommands with
 # ``set_defaults(func=...)`` where ``func(args) -> int`` is the exit status.
 COMMAND_MODULES: tuple[str, ...] = (
+    "retrieval.commands",
+    "sentencing.corpus_commands",
+    "sentencing.demo_corpus",
+    "sentencing.guideline_commands",
+    "serve.commands",
+    "training.commands",
 )
 
 

@@ -31,8 +31,21 @@ class Settings(BaseSettings):
     max_defendants: int = Field(default=50, ge=1, description="defendants per case")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_burst: int = Field(default=60, ge=1, description="requests a key may send at once (token bucket)")
     cors_origins: list[str] = Field(default_factory=list)
     similar_cases: int = Field(default=10, ge=1, le=100)
+    # Similar-case retrieval (retrieval/): encoder, FAISS index choice, result spread, cohorts.
+    retrieval_dim: int = Field(default=256, ge=16, le=1024, description="static encoder embedding size")
+    retrieval_epochs: int = Field(default=2, ge=0, le=50, description="contrastive epochs (0: SVD start only)")
+    retrieval_train_max: int = Field(default=20_000, ge=100, description="defendants the encoder trains on")
+    retrieval_factory: str | None = Field(default=None, description="FAISS index-factory string; default by size")
+    retrieval_exact_max: int = Field(default=50_000, ge=1, description="rows up to which the index is exact (Flat)")
+    retrieval_large_factory: str = Field(default="IDMap2,HNSW32,Flat", description="factory above exact_max")
+    retrieval_ef_search: int = Field(default=128, ge=1, description="HNSW efSearch")
+    retrieval_max_per_province: int = Field(default=3, ge=1, description="similar cases per province in a result")
+    retrieval_max_per_court: int = Field(default=2, ge=1, description="similar cases per court in a result")
+    retrieval_sparse_max_rows: int = Field(default=200_000, ge=0, description="BM25 side only up to this many rows")
+    cohort_min_n: int = Field(default=3, ge=1, description="no cohort statistic below this many cases")
 
     @property
     def store_path(self) -> Path:

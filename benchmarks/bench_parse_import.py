@@ -1,0 +1,161 @@
+"""Parse + import throughput of the judgment corpus pipeline, against a JSON-decoding baseline.
+
+    .venv/bin/python -m benchmarks.bench_parse_import --cases 100000 --workers 2
+
+Input: the synthetic demo corpus (JuDGE-style lines, ``sentencing.demo_corpus``), generated once
+into a cache file; with ``--real`` (or when the generator is missing) the 292 real JuDGE judgments
+repeated with fresh ids. Prints, each measured in this run:
+
+* baseline: ``json.loads`` of every line (the floor any importer pays);
+* parse, one process: :func:`sentencing.importers.read_cases` on a sample, cases/s per core;
+* parse, ``--workers`` processes: cases/s over the whole file (the target is ≥ 2,000/s on 2 cores);
+* import: :meth:`sentencing.store.CaseStore.add` of the parsed cases into a fresh store, cases/s;
+* parse + import end to end, the figure a user of ``sentencing import`` sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sentencing.case import Case
+from sentencing.importers import _judge_line
+from sentencing.store import CaseStore
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "judge" / "judgments.jsonl"
+CHUNK = 500
+
+
+def _demo_shard(args: tuple[str, int, int, int]) -> str:
+    from sentencing.demo_corpus import write_corpus
+
+    path, n, seed, start = args
+    write_corpus(path, n, seed, start=start)
+    return path
+
+
+def prepare_input(n: int, seed: int, real: bool, cache: Path, workers: int) -> tuple[Path, str]:
+    """A JuDGE-format file of ``n`` lines; generated once and kept in ``cache``."""
+    source = "real judgments repeated" if real else "synthetic demo corpus"
+    if not real:
+        try:
+            import sentencing.demo_corpus  # noqa: F401
+        except ImportError:
+            real, source = True, "real judgments repeated (demo corpus generator not found)"
+    out = cache / (f"bench_real_{n}.jsonl" if real else f"bench_demo_{n}_{seed}.jsonl")
+    if out.is_file():
+        return out, source
+    began = time.perf_counter()
+    if real:
+        rows = [json.loads(line) for line in REAL.read_text(encoding="utf-8").splitlines() if line.strip()]
+        with open(out, "w", encoding="utf-8") as fh:
+            for k in range(n):
+                row = dict(rows[k % len(rows)], text_id=f"{rows[k % len(rows)]['text_id']}-{k}")
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        per = -(-n // workers)
+        shards = [(str(out) + f".part{w}", min(per, n - w * per), seed, w * per) for w in range(workers)]
+        with mp.Pool(workers) as pool:
+            parts = pool.map(_demo_shard, [s for s in shards if s[1] > 0])
+        with open(out, "wb") as fh:
+            for part in parts:
+                fh.write(Path(part).read_bytes())
+                os.unlink(part)
+    print(f"input: {n} lines of {source}, written in {time.perf_counter() - began:.1f} s to {out}")
+    return out, source
+
+
+def _chunks(path: Path, limit: int | None = None) -> Iterator[list[tuple[int, str]]]:
+    chunk: list[tuple[int, str]] = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if limit is not None and number > limit:
+                break
+            chunk.append((number, line))
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parse_chunk(chunk: list[tuple[int, str]]) -> list[Case]:
+    path = Path("bench")
+    return [_judge_line(path, number, line) for number, line in chunk]
+
+
+def parallel_cases(path: Path, workers: int) -> Iterator[Case]:
+    with mp.Pool(workers) as pool:
+        for cases in pool.imap(_parse_chunk, _chunks(path), chunksize=1):
+            yield from cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sample", type=int, default=5_000, help="cases for the one-process figure")
+    parser.add_argument("--seed", type=int, default=20261127)
+    parser.add_argument("--real", action="store_true", help="repeat the real JuDGE judgments instead")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
+    args = parser.parse_args(argv)
+    path, _ = prepare_input(args.cases, args.seed, args.real, args.cache, args.workers)
+    print(f"cpu cores: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.1f}")
+
+    began = time.perf_counter()
+    n_lines = sum(1 for line in open(path, encoding="utf-8") if json.loads(line))
+    baseline = n_lines / (time.perf_counter() - began)
+    print(f"baseline  json.loads           {baseline:10.0f} lines/s")
+
+    sample = min(args.sample, n_lines)
+    began = time.perf_counter()
+    cpu = time.process_time()
+    parsed = sum(len(_parse_chunk(chunk)) for chunk in _chunks(path, sample))
+    one = parsed / (time.perf_counter() - began)
+    one_cpu = parsed / (time.process_time() - cpu)
+    print(f"parse     1 process            {one:10.0f} cases/s  ({one_cpu:.0f}/s of CPU time; "
+          f"{baseline / one:.0f}x the baseline's cost)")
+
+    began = time.perf_counter()
+    count = sum(1 for _ in parallel_cases(path, args.workers))
+    many = count / (time.perf_counter() - began)
+    print(f"parse     {args.workers} processes          {many:10.0f} cases/s  ({many / one:.2f}x one process; "
+          f"target 2000)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [c for chunk in _chunks(path, min(20_000, n_lines)) for c in _parse_chunk(chunk)]
+        with CaseStore(Path(tmp) / "a.sqlite") as store:
+            began = time.perf_counter()
+            report = store.add(cases)
+            store_rate = report.added / (time.perf_counter() - began)
+            began = time.perf_counter()
+            again = store.add(cases)
+            dup_rate = again.unchanged / (time.perf_counter() - began)
+            began = time.perf_counter()
+            streamed = sum(1 for _ in store.iter_cases(batch_size=1000))
+            read_rate = streamed / (time.perf_counter() - began)
+        print(f"store     add (new)            {store_rate:10.0f} cases/s  over {report.added} cases")
+        print(f"store     add (duplicates)     {dup_rate:10.0f} cases/s")
+        print(f"store     iter_cases           {read_rate:10.0f} cases/s")
+        del cases
+        with CaseStore(Path(tmp) / "b.sqlite") as store:
+            began = time.perf_counter()
+            report = store.add(parallel_cases(path, args.workers))
+            elapsed = time.perf_counter() - began
+            size = (Path(tmp) / "b.sqlite").stat().st_size + sum(
+                p.stat().st_size for p in Path(tmp).glob("b.sqlite-*"))
+        print(f"pipeline  parse + import      {report.added / elapsed:10.0f} cases/s  ({report.added} cases in "
+              f"{elapsed:.1f} s; store {size / 2**20:.0f} MiB, {size / max(1, report.added):.0f} bytes/case)")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""(case, defendant) → one feature vector, laid out by a :class:`FeatureSpec`.
+
+Reads only what is known before judgment: the defendant's indicted charges, circumstances,
+quantities, role and age, the co-defendants, the court, and the guideline engine's calculation
+(which itself reads only those). It never reads ``sentence`` or ``judgment``.
+
+Built for the serving path: one pass over plain Python values into a preallocated NaN array,
+no pandas, no per-call pydantic validation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from features.spec import CIRCUMSTANCE_DIRECTION, DRUGS, ROLE_RANK, FeatureSpec
+from sentencing.case import Case, Defendant, Role
+from sentencing.charges import ChargeCatalogue
+from sentencing.guideline import calculate
+from sentencing.sentence import SentenceForm
+
+_NAN = math.nan
+_OTHER_DRUG = "其他"
+_MITIGATING = frozenset(code for code, d in CIRCUMSTANCE_DIRECTION.items() if d < 0)
+_AGGRAVATING = frozenset(code for code, d in CIRCUMSTANCE_DIRECTION.items() if d > 0)
+# Court names often spell drugs differently from the feature vocabulary.
+_DRUG_ALIASES = {"冰毒": "甲基苯丙胺", "甲基苯丙胺片剂": "甲基苯丙胺", "麻古": "甲基苯丙胺", "K粉": "氯胺酮"}
+
+
+def log_months(months: float | None) -> float:
+    """The model's scale for a term: ln(1 + months); NaN when there is no term."""
+    return math.log1p(months) if months is not None and months >= 0 else _NAN
+
+
+class FeatureExtractor:
+    """Fills feature vectors for one spec; keep one per loaded model (it caches name → column)."""
+
+    def __init__(self, spec: FeatureSpec, catalogue: ChargeCatalogue) -> None:
+        if catalogue.version != spec.ruleset_version:
+            raise ValueError(
+                f"feature spec was built with rule set {spec.ruleset_version!r}, the catalogue is {catalogue.version!r}"
+            )
+        self.spec = spec
+        self.catalogue = catalogue
+        self._resolved: dict[str, tuple[str | None, str | None]] = {}
+        self._col = {name: i for i, name in enumerate(spec.names)}
+        self._charge_cols = {c: self._col[f"charge_{c}"] for c in spec.charges}
+        self._family_cols = {f: self._col[f"charge_family_{f}"] for f in spec.families}
+        self._circ_cols = {code: self._col[f"circ_{code.value}"] for code in CIRCUMSTANCE_DIRECTION}
+        self._drug_cols = {d: self._col[f"drugs_log_grams_{d}"] for d in DRUGS}
+        self._form_cols = {f: self._col[f"guideline_form_{f.value}"] for f in SentenceForm}
+        self._region_cols = {p: self._col[f"region_{p}"] for p in spec.provinces}
+        self._court_cols = {lvl: self._col[f"court_{lvl}"] for lvl in ("basic", "intermediate", "high")}
+
+    def case_matrix(self, case: Case, guidelines: Sequence[Any | None]) -> np.ndarray:
+        """One row per defendant, in order; ``guidelines[i]`` is defendant i's GuidelineResult or None."""
+        if len(guidelines) != len(case.defendants):
+            raise ValueError(
+                f"case {case.id}: {len(guidelines)} guideline results for {len(case.defendants)} defendants"
+            )
+        out = np.full((len(case.defendants), self.spec.n_features), _NAN, dtype=np.float64)
+        context = _CaseContext(case)
+        for i, (defendant, result) in enumerate(zip(case.defendants, guidelines, strict=True)):
+            self._fill(out[i], case, i, defendant, result, context)
+        return out
+
+    # ------------------------------------------------------------------ one row
+
+    def _fill(self, row: np.ndarray, case: Case, position: int, d: Defendant, g: Any | None,
+              ctx: _CaseContext) -> None:
+        col = self._col
+        self._fill_guideline(row, g)
+        # Quantities.
+        q = d.quantities
+        amount = q.amount_yuan.value if q.amount_yuan is not None else None
+        row[col["amount_known"]] = amount is not None
+        if amount is not None and amount >= 0:
+            row[col["amount_log_yuan"]] = math.log1p(amount)
+        row[col["drugs_known"]] = bool(q.drug_grams)
+        if q.drug_grams:
+            grams: dict[str, float] = {}
+            for drug, measure in q.drug_grams.items():
+                key = _DRUG_ALIASES.get(drug, drug)
+                key = key if key in self._drug_cols else _OTHER_DRUG
+                grams[key] = grams.get(key, 0.0) + max(measure.value, 0.0)
+            for drug, g_value in grams.items():
+                row[self._drug_cols[drug]] = math.log1p(g_value)
+            equivalents = [self.catalogue.meth_equivalent_grams(_DRUG_ALIASES.get(k, k), m.value)
+                           for k, m in q.drug_grams.items()]
+            known = [e for e in equivalents if e is not None]
+            if known:
+                row[col["drugs_log_meth_equivalent"]] = math.log1p(max(sum(known), 0.0))
+        row[col["injury_known"]] = bool(q.injuries)
+        if q.injuries:
+            row[col["injury_max_rank"]] = max(i.grade.rank for i in q.injuries)
+            row[col["injury_count"]] = sum(i.count for i in q.injuries)
+        if q.occurrences is not None:
+            row[col["occurrences"]] = q.occurrences.value
+        if q.deaths is not None:
+            row[col["deaths"]] = q.deaths.value
+        if q.blood_alcohol_mg_per_100ml is not None:
+            row[col["alcohol_mg_per_100ml"]] = q.blood_alcohol_mg_per_100ml.value
+        # Circumstances: a flag is 1 when extracted, 0 when the facts do not show it.
+        codes = d.circumstance_codes
+        for code, c in self._circ_cols.items():
+            row[c] = code in codes
+        row[col["circ_count_mitigating"]] = len(codes & _MITIGATING)
+        row[col["circ_count_aggravating"]] = len(codes & _AGGRAVATING)
+        # Joint crime.
+        row[col["role_rank"]] = ROLE_RANK[d.role.value]
+        for role in ("principal", "accessory", "coerced", "instigator"):
+            row[col[f"role_{role}"]] = d.role.value == role
+        n = len(case.defendants)
+        row[col["role_position"]] = position / n if n > 1 else 0.0
+        row[col["codefendants_count"]] = n - 1
+        if amount is not None and ctx.amount_total and ctx.amount_total > 0:
+            row[col["codefendants_amount_share"]] = amount / ctx.amount_total
+        same = ctx.principal_same(position, codes)
+        if same is not None:
+            row[col["codefendants_principal_same_circumstances"]] = same
+        row[col["age_known"]] = d.age is not None
+        if d.age is not None:
+            row[col["age"]] = d.age
+        # Charges: one-hot over the vocabulary, "其他" for the rest.
+        row[col["charges_count"]] = len(d.charges)
+        self._fill_onehot_charges(row, d)
+        # Region and court.
+        province = case.province or (case.court.province if case.court else None)
+        row[col["region_known"]] = province is not None
+        for p, c in self._region_cols.items():
+            row[c] = p == province
+        level = case.court.level.value if case.court is not None and case.court.level is not None else None
+        for lvl, c in self._court_cols.items():
+            row[c] = _NAN if level is None else float(level == lvl)
+
+    def _fill_onehot_charges(self, row: np.ndarray, d: Defendant) -> None:
+        col = self._col
+        other_charge = col["charge_其他"]
+        other_family = col["charge_family_其他"]
+        row[other_charge] = 0.0
+        row[other_family] = 0.0
+        for c in self._charge_cols.values():
+            row[c] = 0.0
+        for c in self._family_cols.values():
+            row[c] = 0.0
+        for charge in d.charges:
+            name, family = self.resolve(charge.name)
+            row[self._charge_cols.get(name, other_charge) if name else other_charge] = 1.0
+            row[self._family_cols.get(family, other_family) if family else other_family] = 1.0
+
+    def resolve(self, charge_name: str) -> tuple[str | None, str | None]:
+        """(canonical name, family) of a charge as the catalogue knows it; (None, None) otherwise."""
+        hit = self._resolved.get(charge_name)
+        if hit is None:
+            spec = self.catalogue.resolve(charge_name)
+            hit = (spec.name, spec.family.value) if spec is not None else (None, None)
+            self._resolved[charge_name] = hit
+        return hit
+
+    def _fill_guideline(self, row: np.ndarray, g: Any | None) -> None:
+        col = self._col
+        for c in self._form_cols.values():
+            row[c] = 0.0
+        if g is None:
+            row[col["guideline_known"]] = 0.0
+            return
+        row[col["guideline_known"]] = 1.0
+        low, point, high = log_months(g.low_months), log_months(g.point_months), log_months(g.high_months)
+        row[col["guideline_low"]] = low
+        row[col["guideline_point"]] = point
+        row[col["guideline_high"]] = high
+        row[col["guideline_width"]] = high - low
+        results = list(g.charge_results or [])
+        if results:
+            row[col["guideline_starting_point"]] = _max_log(r.starting_point_months for r in results)
+            row[col["guideline_baseline"]] = _max_log(r.baseline_months for r in results)
+            row[col["guideline_adjusted"]] = _max_log(r.adjusted_months for r in results)
+        form = g.form
+        if form is not None:
+            row[self._form_cols[SentenceForm(form)]] = 1.0
+        row[col["guideline_probation_eligible"]] = bool(g.probation_eligible)
+        row[col["guideline_warnings"]] = len(g.warnings or ())
+        stat = g.statutory
+        if stat is not None:
+            row[col["statutory_min"]] = log_months(stat.min_months)
+            row[col["statutory_max"]] = log_months(stat.max_months)
+            max_kind = getattr(stat.max_kind, "value", stat.max_kind)
+            row[col["statutory_max_life_or_death"]] = max_kind in ("life", "death", "death_suspended")
+
+
+def _max_log(values: Any) -> float:
+    known = [v for v in values if v is not None]
+    return math.log1p(max(known)) if known else _NAN
+
+
+class _CaseContext:
+    """What every defendant's row needs to know about the others (共同犯罪)."""
+
+    __slots__ = ("amount_total", "principals")
+
+    def __init__(self, case: Case) -> None:
+        amounts = [d.quantities.amount_yuan.value for d in case.defendants if d.quantities.amount_yuan is not None]
+        self.amount_total = sum(amounts) if amounts else None
+        self.principals = [
+            (i, d.circumstance_codes) for i, d in enumerate(case.defendants) if d.role is Role.PRINCIPAL
+        ]
+
+    def principal_same(self, position: int, codes: set) -> float | None:
+        """1 if some other principal has exactly these circumstances, 0 if none has, None without principal."""
+        others = [c for i, c in self.principals if i != position]
+        if not others:
+            return None
+        return float(any(c == codes for c in others))
+
+
+def guideline_results(case: Case, catalogue: ChargeCatalogue) -> tuple[list[Any | None], list[str]]:
+    """The guideline engine's result for each defendant; None (with a warning) where it cannot price one.
+
+    A charge outside the catalogue, or facts the engine cannot place in a tier, is not a crash:
+    the model then predicts without guideline features (they are NaN and ``guideline_known`` is 0).
+    """
+    results: list[Any | None] = []
+    warnings: list[str] = []
+    for d in case.defendants:
+        try:
+            results.append(calculate(d, case, catalogue=catalogue))
+        except (ValueError, LookupError) as e:
+            results.append(None)
+            warnings.append(f"{d.name}: 量刑指导意见无法测算 ({e})")
+    return results, warnings

@@ -1,0 +1,273 @@
+"""The dense encoder: trained here on the judgment corpus, served with numpy alone.
+
+No Chinese pretrained weights can be downloaded, so the default encoder is learned in place:
+a BPE tokenizer trained on the corpus (its merges are the corpus's frequent words: 被告人, 盗窃,
+轻伤二级…), a ``sentence_transformers`` StaticEmbedding initialised from a truncated SVD of the
+TF-IDF token–document matrix and tuned contrastively (MultipleNegativesRankingLoss) on weak pairs
+of similar past judgments (retrieval.pairs). A static model is a lookup and a mean, so serving
+needs no torch: :class:`StaticEncoder` reproduces ``SentenceTransformer.encode`` within 1e-5.
+
+Any other local sentence-transformers model directory is also accepted (:class:`TransformerEncoder`,
+torch inference).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+STATIC_MODULE = "StaticEmbedding"
+NORMALIZE_MODULE = "Normalize"
+UNK = "[UNK]"
+
+
+class EncoderError(RuntimeError):
+    """A model directory that cannot be read as an encoder."""
+
+
+class Encoder(Protocol):
+    dim: int
+    fingerprint: str
+
+    def encode(self, texts: list[str], *, batch_size: int = 1024) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class EncoderParams:
+    """Training knobs; the defaults train 3,000 defendants in a few seconds on 2 cores."""
+
+    dim: int = 256
+    vocab_size: int = 16_000
+    epochs: int = 2
+    batch_size: int = 128
+    learning_rate: float = 0.05
+    max_pairs: int = 20_000
+    seed: int = 0
+
+
+# --- training (needs torch and sentence-transformers) ---------------------------------------
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A BPE tokenizer over the corpus, split first at whitespace, punctuation and digit runs."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token=UNK))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(individual_digits=False)]
+    )
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=[UNK], show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def _token_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
+def svd_init(tokenizer, texts: list[str], dim: int, seed: int = 0) -> np.ndarray:
+    """Token vectors from a truncated SVD of the TF-IDF document–token matrix (an LSA start)."""
+    from scipy import sparse
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    vocab = tokenizer.get_vocab_size()
+    ids = _token_ids(tokenizer, texts)
+    rows = np.repeat(np.arange(len(ids)), [len(x) for x in ids])
+    cols = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(sum(len(x) for x in ids)))
+    counts = sparse.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(ids), vocab))
+    tfidf = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    k = max(1, min(dim, min(tfidf.shape) - 1))
+    svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=4).fit(tfidf)
+    weights = np.zeros((vocab, dim), dtype=np.float32)
+    weights[:, :k] = (svd.components_.T * np.sqrt(svd.singular_values_)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    weights += rng.normal(0.0, 1e-3, size=weights.shape).astype(np.float32)
+    return weights
+
+
+def train_encoder(
+    texts: list[str], pairs: list[tuple[str, str]], out_dir: Path, params: EncoderParams = EncoderParams()
+) -> dict[str, object]:
+    """Train and save a static sentence-transformers model in ``out_dir``; returns its training record.
+
+    ``texts`` (before-judgment documents) train the tokenizer and the SVD start; ``pairs`` tune it.
+    With fewer than a batch of pairs the SVD start is saved as it is (recorded as such).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    if not texts:
+        raise EncoderError("no documents to train the encoder on")
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.modules import Normalize, StaticEmbedding
+
+    started = time.perf_counter()
+    torch.manual_seed(params.seed)
+    tokenizer = train_tokenizer(texts, params.vocab_size)
+    weights = svd_init(tokenizer, texts, params.dim, params.seed)
+    static = StaticEmbedding(tokenizer, embedding_weights=weights)
+    model = SentenceTransformer(modules=[static, Normalize()], device="cpu")
+    steps = 0
+    if len(pairs) >= params.batch_size:
+        anchors, positives = zip(*pairs, strict=True)
+        data = Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
+        with tempfile.TemporaryDirectory() as scratch:
+            args = SentenceTransformerTrainingArguments(
+                output_dir=scratch,
+                num_train_epochs=params.epochs,
+                per_device_train_batch_size=params.batch_size,
+                learning_rate=params.learning_rate,
+                batch_sampler=BatchSamplers.NO_DUPLICATES,
+                save_strategy="no",
+                report_to="none",
+                logging_strategy="no",
+                disable_tqdm=True,
+                use_cpu=True,
+                seed=params.seed,
+                dataloader_drop_last=True,
+            )
+            trainer = SentenceTransformerTrainer(
+                model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model)
+            )
+            steps = trainer.train().global_step
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(str(out_dir))
+    record: dict[str, object] = {
+        "kind": "static",
+        "params": asdict(params),
+        "documents": len(texts),
+        "pairs": len(pairs),
+        "steps": steps,
+        "contrastive": steps > 0,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    (out_dir / "liangxing_encoder.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    return record
+
+
+# --- inference --------------------------------------------------------------------------------
+
+
+def _modules(model_dir: Path) -> list[dict[str, str]]:
+    path = model_dir / "modules.json"
+    if not path.is_file():
+        raise EncoderError(f"{model_dir} is not a sentence-transformers model directory: modules.json is missing")
+    try:
+        modules = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise EncoderError(f"{path}: unreadable ({e})") from e
+    if not isinstance(modules, list) or not modules:
+        raise EncoderError(f"{path}: expected a non-empty list of modules")
+    return modules
+
+
+def _fingerprint(*files: Path) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        with f.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+class StaticEncoder:
+    """numpy inference of a StaticEmbedding model: BPE ids → embedding rows → mean → L2 norm."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        modules = _modules(model_dir)
+        kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+        if kinds[0] != STATIC_MODULE or any(k != NORMALIZE_MODULE for k in kinds[1:]):
+            raise EncoderError(f"{model_dir}: not a static-embedding model (modules {kinds})")
+        static_dir = model_dir / modules[0].get("path", "")
+        weights_file = static_dir / "model.safetensors"
+        tokenizer_file = static_dir / "tokenizer.json"
+        for f in (weights_file, tokenizer_file):
+            if not f.is_file():
+                raise EncoderError(f"{model_dir}: {f.name} is missing")
+        tensors = load_file(str(weights_file))
+        if "embedding.weight" not in tensors:
+            raise EncoderError(f"{weights_file}: no 'embedding.weight' tensor")
+        self.weights: np.ndarray = np.ascontiguousarray(tensors["embedding.weight"], dtype=np.float32)
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self.normalize = len(kinds) > 1
+        self.dim = int(self.weights.shape[1])
+        self.fingerprint = _fingerprint(weights_file, tokenizer_file)
+        self.model_dir = model_dir
+
+    def encode(self, texts: list[str], *, batch_size: int = 4096) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start : start + batch_size]
+            encodings = self.tokenizer.encode_batch(chunk, add_special_tokens=False)
+            lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+            ids = np.fromiter((t for e in encodings for t in e.ids), dtype=np.int64, count=int(lengths.sum()))
+            sums = np.zeros((len(chunk), self.dim), dtype=np.float32)
+            nonempty = lengths > 0
+            if ids.size:
+                starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
+                sums[nonempty] = np.add.reduceat(self.weights[ids], starts, axis=0)
+            vecs = sums / np.maximum(lengths, 1)[:, None]
+            if self.normalize:
+                vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            out[start : start + len(chunk)] = vecs
+        return out
+
+
+class TransformerEncoder:
+    """Any local sentence-transformers model directory, run with torch (e.g. all-MiniLM-L6-v2)."""
+
+    def __init__(self, model_dir: Path) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        _modules(model_dir)
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        except Exception as e:
+            raise EncoderError(f"{model_dir}: cannot load as a sentence-transformers model ({e})") from e
+        dim = self.model.get_sentence_embedding_dimension()
+        if not dim:
+            raise EncoderError(f"{model_dir}: model does not state its embedding dimension")
+        self.dim = int(dim)
+        weights = sorted(model_dir.rglob("*.safetensors")) or sorted(model_dir.rglob("*.bin"))
+        if not weights:
+            raise EncoderError(f"{model_dir}: no weights file (*.safetensors or *.bin)")
+        self.fingerprint = _fingerprint(*weights)
+        self.model_dir = model_dir
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+def load_encoder(model_dir: Path) -> Encoder:
+    """The torch-free static encoder when the directory holds one, else the model run with torch."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise EncoderError(f"encoder directory {model_dir} does not exist")
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in _modules(model_dir)]
+    if kinds[0] == STATIC_MODULE:
+        return StaticEncoder(model_dir)
+    return TransformerEncoder(model_dir)

@@ -1,0 +1,284 @@
+"""The FAISS side: an index-factory index whose int64 ids are metadata rows, with filters.
+
+Each indexed defendant is one *row*; the row number is its FAISS id, and compact numpy columns
+(charge, province, tier, date, sentence…) aligned with the rows answer filters without touching
+Case objects, so filtering stays a few milliseconds at a million rows. Exact search (``Flat``)
+restricts to the allowed rows with an IDSelector; approximate indexes (HNSW, IVF) search with the
+selector too, and fall back to an exact scan of the allowed rows when a filter leaves few.
+Deleted rows are removed from the index where it supports ``remove_ids`` and are always
+tombstoned in the metadata, so an HNSW graph never returns them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+DATE_UNKNOWN = np.iinfo(np.int32).min
+"""Date column sentinel: days since 1970-01-01, or this when the judgment date is unknown."""
+
+COLUMNS: dict[str, np.dtype] = {
+    "charge": np.dtype(np.int32),  # Vocab "charges", −1 none
+    "family": np.dtype(np.int16),  # Vocab "families", −1 unknown
+    "province": np.dtype(np.int16),  # Vocab "provinces", −1 unknown
+    "tier": np.dtype(np.int16),  # Vocab "tiers", −1 unknown
+    "court": np.dtype(np.int32),  # Vocab "courts", −1 unknown
+    "date": np.dtype(np.int32),  # days since epoch, DATE_UNKNOWN
+    "term": np.dtype(np.int16),  # CAIL term label (months, 0, −1 life, −2 death); −3 no sentence
+    "form": np.dtype(np.int8),  # SentenceForm index, −1 no sentence
+    "circumstances": np.dtype(np.int32),  # bit mask (retrieval.profile.CIRCUMSTANCE_BITS)
+    "role": np.dtype(np.int8),  # Role index
+    "amount": np.dtype(np.float32),  # yuan, NaN unknown
+    "synthetic": np.dtype(np.bool_),
+    "deleted": np.dtype(np.bool_),
+}
+NO_SENTENCE = -3
+
+
+class IndexFormatError(RuntimeError):
+    """An index directory that is missing, incomplete or inconsistent."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class Vocab:
+    """Strings ↔ small ints for a metadata column (charges, provinces, tiers, courts)."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self.values: list[str] = list(values)
+        self.ids: dict[str, int] = {v: i for i, v in enumerate(self.values)}
+
+    def add(self, value: str | None) -> int:
+        if value is None:
+            return -1
+        if (i := self.ids.get(value)) is None:
+            i = self.ids[value] = len(self.values)
+            self.values.append(value)
+        return i
+
+    def get(self, value: str | None) -> int:
+        """The id of a known value; −2 (matches no row) when unknown, −1 for None."""
+        if value is None:
+            return -1
+        return self.ids.get(value, -2)
+
+    def name(self, i: int) -> str | None:
+        return self.values[i] if 0 <= i < len(self.values) else None
+
+
+class Metadata:
+    """Column arrays aligned with FAISS ids (row numbers)."""
+
+    def __init__(self, columns: dict[str, np.ndarray] | None = None) -> None:
+        self.columns = columns or {name: np.empty(0, dtype=dt) for name, dt in COLUMNS.items()}
+        self._pending: list[dict[str, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        self.flush()
+        return len(self.columns["charge"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        self.flush()
+        return self.columns[name]
+
+    def append(self, batch: dict[str, np.ndarray]) -> None:
+        missing = set(COLUMNS) - set(batch)
+        if missing:
+            raise ValueError(f"metadata batch lacks columns {sorted(missing)}")
+        self._pending.append({k: np.asarray(batch[k], dtype=COLUMNS[k]) for k in COLUMNS})
+
+    def flush(self) -> None:
+        if self._pending:
+            self.columns = {
+                k: np.concatenate([np.asarray(self.columns[k])] + [b[k] for b in self._pending]) for k in COLUMNS
+            }
+            self._pending = []
+
+    def make_writable(self) -> None:
+        self.flush()
+        self.columns = {k: np.array(v) for k, v in self.columns.items()}
+
+    def save(self, directory: Path) -> None:
+        self.flush()
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, arr in self.columns.items():
+            np.save(directory / f"{name}.npy", np.ascontiguousarray(arr))
+
+    @classmethod
+    def load(cls, directory: Path, *, mmap: bool = True) -> Metadata:
+        columns: dict[str, np.ndarray] = {}
+        for name, dt in COLUMNS.items():
+            path = directory / f"{name}.npy"
+            if not path.is_file():
+                raise IndexFormatError(f"metadata column {path} is missing")
+            arr = np.load(path, mmap_mode="r" if mmap else None)
+            if arr.dtype != dt or arr.ndim != 1:
+                raise IndexFormatError(f"metadata column {path}: expected 1-d {dt}, found {arr.ndim}-d {arr.dtype}")
+            columns[name] = arr
+        lengths = {len(a) for a in columns.values()}
+        if len(lengths) != 1:
+            raise IndexFormatError(f"metadata columns in {directory} differ in length: {sorted(lengths)}")
+        return cls(columns)
+
+
+def default_factory(n_rows: int, *, exact_max: int, large: str) -> str:
+    """Exact below ``exact_max`` rows (fast enough, and exact), the approximate ``large`` above."""
+    return "IDMap2,Flat" if n_rows <= exact_max else large
+
+
+@dataclass
+class SearchKnobs:
+    ef_search: int = 128
+    nprobe: int = 16
+    exact_subset_max: int = 20_000
+    """Below this many allowed rows an approximate index is scanned exactly over just those rows."""
+
+
+class VectorIndex:
+    """A FAISS index with row ids (IDMap2), inner-product metric on L2-normalised vectors."""
+
+    def __init__(self, index: faiss.Index, factory: str, path: Path | None = None, mmapped: bool = False) -> None:
+        self._owner = index  # the object FAISS returned owns the C++ index; a downcast view does not
+        self.index = faiss.downcast_index(index)
+        self.factory = factory
+        self.path = path
+        self.mmapped = mmapped
+
+    @classmethod
+    def create(cls, dim: int, factory: str) -> VectorIndex:
+        spec = factory if factory.startswith("IDMap") else "IDMap2," + factory
+        try:
+            index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as e:
+            raise ValueError(f"retrieval factory {factory!r} is not a valid FAISS index-factory string: {e}") from e
+        return cls(index, spec)
+
+    @property
+    def inner(self) -> faiss.Index:
+        return faiss.downcast_index(self.index.index)
+
+    @property
+    def exact(self) -> bool:
+        return isinstance(self.inner, faiss.IndexFlat)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    def _writable(self) -> None:
+        if self.mmapped and self.path is not None:
+            self._owner = faiss.read_index(str(self.path))
+            self.index = faiss.downcast_index(self._owner)
+            self.mmapped = False
+
+    def train(self, vectors: np.ndarray) -> None:
+        if not self.index.is_trained:
+            self.index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        self._writable()
+        if not self.index.is_trained:
+            raise ValueError(f"index {self.factory} needs training before add")
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, np.int64))
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Physically remove ids where the index type can; 0 when it cannot (HNSW): rows stay tombstoned."""
+        self._writable()
+        try:
+            return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+        except RuntimeError:
+            return 0
+
+    @property
+    def can_reconstruct(self) -> bool:
+        """Whether stored vectors can be read back by id (flat storage: Flat, HNSW…,Flat; not IVF)."""
+        return isinstance(self.index, faiss.IndexIDMap2) and not isinstance(self.inner, faiss.IndexIVF)
+
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        return self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None, knobs: SearchKnobs
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, row ids) among the allowed rows (a boolean mask over rows), best first."""
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if k <= 0 or self.ntotal == 0:
+            return np.empty(0, np.float32), np.empty(0, np.int64)
+        if allowed is None:
+            scores, ids = self.index.search(query, k, params=self._params(None, knobs, k))
+        else:
+            n_allowed = int(np.count_nonzero(allowed))
+            if n_allowed == 0:
+                return np.empty(0, np.float32), np.empty(0, np.int64)
+            if not self.exact and n_allowed <= knobs.exact_subset_max and self.can_reconstruct:
+                return self._scan(query[0], np.flatnonzero(allowed), k)
+            bitmap = np.packbits(allowed, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+            scores, ids = self.index.search(query, min(k, n_allowed), params=self._params(selector, knobs, k))
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def _scan(self, query: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.reconstruct(rows) @ query
+        top = np.argsort(-scores, kind="stable")[:k] if len(rows) <= k else np.argpartition(-scores, k)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return scores[top].astype(np.float32), rows[top].astype(np.int64)
+
+    def _params(self, selector: faiss.IDSelector | None, knobs: SearchKnobs, k: int) -> faiss.SearchParameters | None:
+        inner = self.inner
+        if isinstance(inner, faiss.IndexHNSW):
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = max(knobs.ef_search, k)
+        elif isinstance(inner, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF()
+            params.nprobe = knobs.nprobe
+        elif selector is None:
+            return None
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+        return params
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, path)
+        self.path = path
+
+    @classmethod
+    def load(cls, path: Path, factory: str, *, mmap: bool = True) -> VectorIndex:
+        if not path.is_file():
+            raise IndexFormatError(f"FAISS index file {path} is missing")
+        flag = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) | faiss.IO_FLAG_MMAP if mmap else 0
+        try:
+            index = faiss.read_index(str(path), flag)
+            mmapped = bool(mmap)
+        except RuntimeError:
+            try:
+                index = faiss.read_index(str(path))
+            except RuntimeError as e:
+                raise IndexFormatError(f"FAISS index file {path} is unreadable: {e}") from e
+            mmapped = False
+        kind = type(faiss.downcast_index(index))
+        if not issubclass(kind, faiss.IndexIDMap2 | faiss.IndexIDMap):
+            raise IndexFormatError(f"{path}: expected an IDMap index, found {kind.__name__}")
+        return cls(index, factory, path, mmapped)
+
+
+def write_json(path: Path, payload: object) -> None:
+    atomic_write_bytes(path, json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8"))

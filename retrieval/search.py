@@ -1,0 +1,792 @@
+"""Similar-case search over the on-disk retrieval bundle (encoder + FAISS + BM25 + metadata).
+
+One entry per sentenced defendant: its document is the case's facts plus that defendant's
+charges and circumstances (retrieval.text), its metadata row carries the structured fields that
+filters, cohorts and why-similar reasons use. Hybrid ranking fuses the dense and BM25 rankings by
+reciprocal rank (RRF); results are spread across provinces and courts so that ten hits are not
+ten judgments of one court.
+
+Bundle layout (``index_dir``)::
+
+    manifest.json        current generation, counts, encoder fingerprint, factory
+    encoder/             the sentence-transformers model directory
+    rows.jsonl           display fields of every row, append-only (offsets say which lines count)
+    gen-NNNNNN/          vectors.faiss, meta/*.npy, offsets.npy, case_ids.txt, vocab.json, tokens.txt
+
+Saving writes a new generation and then switches ``manifest.json`` atomically, so a failure while
+saving leaves the previous index intact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from retrieval.cohort import FORMS, CohortStats, HistogramBin, ProvinceCohort, cohort_stats
+from retrieval.encoder import Encoder, EncoderParams, load_encoder, train_encoder
+from retrieval.index import (
+    DATE_UNKNOWN,
+    IndexFormatError,
+    Metadata,
+    SearchKnobs,
+    VectorIndex,
+    Vocab,
+    default_factory,
+    write_json,
+)
+from retrieval.pairs import PairItem, weak_pairs
+from retrieval.profile import (
+    CIRCUMSTANCE_BITS,
+    DefendantProfile,
+    charge_family,
+    circumstance_mask,
+    circumstances_of,
+    profile_of,
+)
+from retrieval.sparse import SparseIndex
+from retrieval.text import case_document, masked_name, tokenize
+from sentencing.case import Case, Defendant, Role
+from sentencing.config import Settings, load_settings
+from sentencing.regions import BY_CODE
+from sentencing.sentence import Sentence, format_sentence
+
+__all__ = [
+    "CohortStats",
+    "HistogramBin",
+    "ProvinceCohort",
+    "RetrievalIndex",
+    "RetrievalQueryError",
+    "SimilarCase",
+]
+
+FORMAT_VERSION = 1
+ROLES: tuple[Role, ...] = tuple(Role)
+EPOCH = dt.date(1970, 1, 1)
+RRF_K = 60
+"""Reciprocal-rank-fusion constant (Cormack et al. 2009): a hit's weight is 1/(60 + rank)."""
+OVERSAMPLE = 20
+"""Candidates fetched per wanted result before the spread (k' = 20·k, at least 100)."""
+CHUNK = 4096
+VOCAB_NAMES = ("charges", "families", "provinces", "tiers", "courts")
+
+ProvinceScope = Literal["other", "own", "any"]
+Mode = Literal["hybrid", "dense", "sparse"]
+
+
+class RetrievalQueryError(ValueError):
+    """A search or cohort request that cannot be answered as asked (names the field)."""
+
+
+class SimilarCase(BaseModel):
+    case_id: str
+    court: str | None
+    province: str | None
+    """Province code (``JS``)."""
+    province_name: str | None = None
+    date: dt.date | None
+    charges: list[str]
+    defendant: str
+    """Masked name as published (张某)."""
+    sentence: Sentence
+    sentence_text: str = ""
+    score: float
+    """Fused RRF score (hybrid), cosine similarity (dense) or BM25 score (sparse)."""
+    dense_rank: int | None = None
+    sparse_rank: int | None = None
+    matched: list[str] = Field(default_factory=list)
+    """Why it is similar, in Chinese: shared charge, tier, role, circumstances, amount ratio."""
+    tier: str | None = None
+    role: str | None = None
+    circumstances: list[str] = Field(default_factory=list)
+    synthetic: bool
+
+
+@dataclass
+class _Row:
+    """One defendant ready to index."""
+
+    case_id: str
+    doc: str
+    profile: DefendantProfile
+    sentence: Sentence
+    display: dict[str, Any]
+    synthetic: bool
+
+
+def _days(day: dt.date | None) -> int:
+    return (day - EPOCH).days if day is not None else int(DATE_UNKNOWN)
+
+
+def _rows_of(case: Case) -> Iterator[_Row]:
+    for d in case.defendants:
+        if d.sentence is None:
+            continue  # an unjudged defendant is no precedent
+        profile = profile_of(case, d)
+        yield _Row(
+            case_id=case.id,
+            doc=case_document(case, d),
+            profile=profile,
+            sentence=d.sentence,
+            synthetic=case.synthetic,
+            display={
+                "case_id": case.id,
+                "defendant": masked_name(d.name),
+                "court": profile.court,
+                "date": case.date.isoformat() if case.date else None,
+                "charges": list(profile.charges),
+                "sentence": d.sentence.model_dump(mode="json", exclude_defaults=True),
+                "synthetic": case.synthetic,
+            },
+        )
+
+
+class _RowStore:
+    """Display fields per row in an append-only JSON-lines file; ``offsets`` say where each row is."""
+
+    def __init__(self, path: Path, offsets: np.ndarray) -> None:
+        self.path = path
+        self.offsets = offsets
+        self.pending: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self.offsets) + len(self.pending)
+
+    def append(self, display: dict[str, Any]) -> None:
+        self.pending.append(json.dumps(display, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+
+    def get(self, row: int) -> dict[str, Any]:
+        if row >= len(self.offsets):
+            return json.loads(self.pending[row - len(self.offsets)])
+        with self.path.open("rb") as fh:
+            fh.seek(int(self.offsets[row]))
+            return json.loads(fh.readline())
+
+    def flush(self) -> np.ndarray:
+        """Append pending rows to the file; returns the new offsets (the caller commits them)."""
+        if not self.pending:
+            return np.asarray(self.offsets, dtype=np.int64)
+        with self.path.open("ab") as fh:
+            start = fh.tell()
+            fh.write(b"".join(self.pending))
+            fh.flush()
+            os.fsync(fh.fileno())
+        lengths = np.fromiter((len(b) for b in self.pending), dtype=np.int64, count=len(self.pending))
+        new = start + np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        return np.concatenate([np.asarray(self.offsets, dtype=np.int64), new])
+
+
+class RetrievalIndex:
+    """The on-disk bundle and its searches; see the module docstring for the layout."""
+
+    def __init__(
+        self,
+        directory: Path,
+        encoder: Encoder,
+        vectors: VectorIndex,
+        meta: Metadata,
+        vocab: dict[str, Vocab],
+        rows: _RowStore,
+        case_ids: list[str],
+        sparse: SparseIndex | None,
+        manifest: dict[str, Any],
+        settings: Settings,
+    ) -> None:
+        self.directory = directory
+        self.encoder = encoder
+        self.vectors = vectors
+        self.meta = meta
+        self.vocab = vocab
+        self.rows = rows
+        self.case_ids = case_ids
+        self.sparse = sparse
+        self.manifest = manifest
+        self.settings = settings
+        self.knobs = SearchKnobs(ef_search=settings.retrieval_ef_search)
+        self._by_case: dict[str, list[int]] | None = None
+
+    # ----------------------------------------------------------------------------- building
+
+    @classmethod
+    def build(
+        cls,
+        cases: Iterable[Case],
+        out_dir: Path,
+        *,
+        encoder_dir: Path | None = None,
+        factory: str | None = None,
+        settings: Settings | None = None,
+    ) -> RetrievalIndex:
+        """Index sentenced defendants of ``cases`` (streamed: Case objects are not kept).
+
+        Without ``encoder_dir`` the static encoder is trained on the first ``retrieval_train_max``
+        defendants. The bundle is built beside ``out_dir`` and swapped in only when complete.
+        """
+        settings = settings or load_settings()
+        out_dir = Path(out_dir)
+        staging = out_dir.with_name(f".{out_dir.name}.building-{os.getpid()}")
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        started = time.perf_counter()
+        try:
+            stream = (row for case in cases for row in _rows_of(case))
+            head: list[_Row] = []
+            for row in stream:
+                head.append(row)
+                if len(head) >= settings.retrieval_train_max:
+                    break
+            if not head:
+                raise ValueError("no sentenced defendant among the cases: nothing to index")
+            encoder_record = _prepare_encoder(head, staging / "encoder", encoder_dir, settings)
+            encoder = load_encoder(staging / "encoder")
+            index = cls._empty(staging, encoder, factory, settings)
+            index.manifest["encoder"] = encoder_record
+            sparse_tokens: list[list[str]] | None = [] if settings.retrieval_sparse_max_rows > 0 else None
+            batch: list[_Row] = []
+            for row in _chain(head, stream):
+                batch.append(row)
+                if len(batch) >= CHUNK:
+                    sparse_tokens = index._ingest(batch, sparse_tokens, migrate=factory is None)
+                    batch = []
+            if batch:
+                sparse_tokens = index._ingest(batch, sparse_tokens, migrate=factory is None)
+            index.sparse = SparseIndex(sparse_tokens) if sparse_tokens is not None else None
+            index.manifest["sparse"] = index.sparse is not None
+            if index.sparse is None:
+                index.manifest["sparse_note"] = (
+                    f"BM25 side not built: more than {settings.retrieval_sparse_max_rows} rows "
+                    "(LIANGXING_RETRIEVAL_SPARSE_MAX_ROWS)"
+                )
+            index.manifest["build_seconds"] = round(time.perf_counter() - started, 2)
+            index.save()
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _swap_in(staging, out_dir)
+        return cls.load(out_dir, settings=settings)
+
+    @classmethod
+    def _empty(cls, directory: Path, encoder: Encoder, factory: str | None, settings: Settings) -> RetrievalIndex:
+        chosen = factory or settings.retrieval_factory or "IDMap2,Flat"
+        vectors = VectorIndex.create(encoder.dim, chosen)
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "generation": 0,
+            "factory": vectors.factory,
+            "factory_source": "argument" if factory else ("settings" if settings.retrieval_factory else "size"),
+            "dim": encoder.dim,
+            "encoder_fingerprint": encoder.fingerprint,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        (directory / "rows.jsonl").touch()
+        return cls(
+            directory,
+            encoder,
+            vectors,
+            Metadata(),
+            {name: Vocab() for name in VOCAB_NAMES},
+            _RowStore(directory / "rows.jsonl", np.empty(0, np.int64)),
+            [],
+            None,
+            manifest,
+            settings,
+        )
+
+    def _ingest(
+        self, batch: list[_Row], sparse_tokens: list[list[str]] | None, *, migrate: bool
+    ) -> list[list[str]] | None:
+        """Encode and append a batch of rows (vectors, metadata, display); returns the BM25 tokens."""
+        vecs = self.encoder.encode([r.doc for r in batch])
+        n0 = len(self.rows)
+        ids = np.arange(n0, n0 + len(batch), dtype=np.int64)
+        if migrate and self.manifest["factory_source"] == "size":
+            self._maybe_migrate(n0 + len(batch), vecs)
+        self.vectors.train(vecs)
+        self.vectors.add(vecs, ids)
+        self.meta.append(self._columns(batch))
+        for r in batch:
+            self.rows.append(r.display)
+            self.case_ids.append(r.case_id)
+        if self._by_case is not None:
+            for i, r in zip(ids, batch, strict=True):
+                self._by_case.setdefault(r.case_id, []).append(int(i))
+        if sparse_tokens is not None:
+            if n0 + len(batch) > self.settings.retrieval_sparse_max_rows:
+                return None
+            sparse_tokens.extend(tokenize(r.doc) for r in batch)
+        return sparse_tokens
+
+    def _maybe_migrate(self, n_rows: int, sample: np.ndarray) -> None:
+        """Past ``retrieval_exact_max`` rows, move the vectors from the exact index to the large one."""
+        target = default_factory(
+            n_rows, exact_max=self.settings.retrieval_exact_max, large=self.settings.retrieval_large_factory
+        )
+        if target == self.vectors.factory or not self.vectors.exact:
+            return
+        new = VectorIndex.create(self.encoder.dim, target)
+        ids = np.flatnonzero(~np.asarray(self.meta["deleted"])).astype(np.int64) if len(self.meta) else np.empty(0)
+        old = self.vectors.reconstruct(ids) if ids.size else np.empty((0, self.encoder.dim), np.float32)
+        new.train(np.vstack([old, sample]) if old.size else sample)
+        for start in range(0, len(ids), 65_536):
+            new.add(old[start : start + 65_536], ids[start : start + 65_536])
+        self.vectors = new
+        self.manifest["factory"] = new.factory
+
+    def _columns(self, batch: list[_Row]) -> dict[str, np.ndarray]:
+        v = self.vocab
+        return {
+            "charge": [v["charges"].add(r.profile.charge) for r in batch],
+            "family": [v["families"].add(charge_family(r.profile.charge) if r.profile.charge else None) for r in batch],
+            "province": [v["provinces"].add(r.profile.province) for r in batch],
+            "tier": [v["tiers"].add(r.profile.tier) for r in batch],
+            "court": [v["courts"].add(r.profile.court) for r in batch],
+            "date": [_days(r.profile.date) for r in batch],
+            "term": [r.sentence.term_months for r in batch],
+            "form": [FORMS.index(r.sentence.form) for r in batch],
+            "circumstances": [circumstance_mask(r.profile.circumstances) for r in batch],
+            "role": [ROLES.index(r.profile.role) for r in batch],
+            "amount": [np.nan if r.profile.amount_yuan is None else r.profile.amount_yuan for r in batch],
+            "synthetic": [r.synthetic for r in batch],
+            "deleted": [False] * len(batch),
+        }
+
+    # ----------------------------------------------------------------------------- persistence
+
+    def save(self) -> None:
+        """Write a new generation and switch the manifest to it; the old generation goes after."""
+        self.meta.flush()
+        generation = int(self.manifest.get("generation", 0)) + 1
+        gen_dir = self.directory / f"gen-{generation:06d}"
+        if gen_dir.exists():
+            shutil.rmtree(gen_dir)
+        gen_dir.mkdir()
+        self.vectors.save(gen_dir / "vectors.faiss")
+        self.meta.save(gen_dir / "meta")
+        offsets = self.rows.flush()
+        np.save(gen_dir / "offsets.npy", offsets)
+        (gen_dir / "case_ids.txt").write_text("".join(c + "\n" for c in self.case_ids), encoding="utf-8")
+        write_json(gen_dir / "vocab.json", {name: v.values for name, v in self.vocab.items()})
+        if self.sparse is not None:
+            self.sparse.save(gen_dir)
+        deleted = np.asarray(self.meta["deleted"])
+        manifest = {
+            **self.manifest,
+            "generation": generation,
+            "rows": len(self.meta),
+            "live_rows": int(len(deleted) - np.count_nonzero(deleted)),
+            "ntotal": self.vectors.ntotal,
+            "factory": self.vectors.factory,
+            "sparse": self.sparse is not None,
+            "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        write_json(self.directory / "manifest.json", manifest)
+        self.manifest = manifest
+        self.rows = _RowStore(self.rows.path, offsets)
+        for old in self.directory.glob("gen-*"):
+            if old != gen_dir:
+                shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, index_dir: Path, *, settings: Settings | None = None, mmap: bool = True) -> RetrievalIndex:
+        """Open a bundle; a missing, incomplete or inconsistent one raises IndexFormatError naming the part."""
+        settings = settings or load_settings()
+        index_dir = Path(index_dir)
+        if not index_dir.is_dir():
+            raise IndexFormatError(f"retrieval index directory {index_dir} does not exist (build it first)")
+        manifest_path = index_dir / "manifest.json"
+        if not manifest_path.is_file():
+            raise IndexFormatError(f"{index_dir} is not a retrieval index: manifest.json is missing")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise IndexFormatError(f"{manifest_path}: not valid JSON ({e})") from e
+        for key in ("format_version", "generation", "rows", "ntotal", "factory", "dim", "encoder_fingerprint"):
+            if key not in manifest:
+                raise IndexFormatError(f"{manifest_path}: field {key!r} is missing")
+        if manifest["format_version"] != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"{manifest_path}: format_version {manifest['format_version']} (this code reads {FORMAT_VERSION})"
+            )
+        gen_dir = index_dir / f"gen-{int(manifest['generation']):06d}"
+        if not gen_dir.is_dir():
+            raise IndexFormatError(f"{gen_dir} (the manifest's generation) is missing")
+        try:
+            encoder = load_encoder(index_dir / "encoder")
+        except Exception as e:
+            raise IndexFormatError(f"{index_dir / 'encoder'}: {e}") from e
+        if encoder.fingerprint != manifest["encoder_fingerprint"] or encoder.dim != manifest["dim"]:
+            raise IndexFormatError(f"{index_dir}: the encoder does not match the one the index was built with")
+        vectors = VectorIndex.load(gen_dir / "vectors.faiss", manifest["factory"], mmap=mmap)
+        meta = Metadata.load(gen_dir / "meta", mmap=mmap)
+        offsets = _load_npy(gen_dir / "offsets.npy")
+        case_ids = _read_lines(gen_dir / "case_ids.txt")
+        vocab_path = gen_dir / "vocab.json"
+        if not vocab_path.is_file():
+            raise IndexFormatError(f"{vocab_path} is missing")
+        vocab_lists = json.loads(vocab_path.read_text(encoding="utf-8"))
+        vocab = {name: Vocab(vocab_lists.get(name, [])) for name in VOCAB_NAMES}
+        rows = int(manifest["rows"])
+        for what, n in (("metadata", len(meta)), ("offsets", len(offsets)), ("case ids", len(case_ids))):
+            if n != rows:
+                raise IndexFormatError(f"{gen_dir}: {what} has {n} rows, the manifest says {rows}")
+        if vectors.ntotal != manifest["ntotal"] or vectors.dim != encoder.dim:
+            raise IndexFormatError(
+                f"{gen_dir}: FAISS index holds {vectors.ntotal}×{vectors.dim}, "
+                f"the manifest says {manifest['ntotal']}×{manifest['dim']}"
+            )
+        rows_path = index_dir / "rows.jsonl"
+        if not rows_path.is_file():
+            raise IndexFormatError(f"{rows_path} is missing")
+        sparse = SparseIndex.load(gen_dir) if manifest.get("sparse") else None
+        if sparse is not None and len(sparse) != rows:
+            raise IndexFormatError(f"{gen_dir}: BM25 tokens have {len(sparse)} rows, the manifest says {rows}")
+        return cls(index_dir, encoder, vectors, meta, vocab, _RowStore(rows_path, offsets), case_ids, sparse,
+                   manifest, settings)
+
+    # ----------------------------------------------------------------------------- updates
+
+    def _case_rows(self) -> dict[str, list[int]]:
+        if self._by_case is None:
+            by_case: dict[str, list[int]] = {}
+            for i, cid in enumerate(self.case_ids):
+                by_case.setdefault(cid, []).append(i)
+            self._by_case = by_case
+        return self._by_case
+
+    def add(self, cases: Iterable[Case]) -> int:
+        """Index new cases without a rebuild; a case already indexed is replaced. Returns rows added.
+
+        Everything is computed before anything changes, so a failure leaves the index as it was.
+        Call :meth:`save` to persist.
+        """
+        batch = [row for case in cases for row in _rows_of(case)]
+        if not batch:
+            return 0
+        tokens = [tokenize(r.doc) for r in batch] if self.sparse is not None else None
+        new_sparse = (
+            self.sparse.extend(tokens)
+            if self.sparse is not None and tokens is not None
+            and len(self.sparse) + len(batch) <= self.settings.retrieval_sparse_max_rows
+            else None
+        )
+        self.delete({r.case_id for r in batch})
+        self.meta.make_writable()
+        self._ingest(batch, None, migrate=False)
+        if self.sparse is not None and new_sparse is None:
+            self.manifest["sparse_note"] = "BM25 side dropped: the index outgrew LIANGXING_RETRIEVAL_SPARSE_MAX_ROWS"
+        self.sparse = new_sparse
+        return len(batch)
+
+    def delete(self, case_ids: Iterable[str]) -> int:
+        """Remove every row of these cases (tombstone, and from FAISS where it can). Returns rows removed."""
+        by_case = self._case_rows()
+        rows = [i for cid in case_ids for i in by_case.get(cid, ())]
+        deleted = np.asarray(self.meta["deleted"])
+        rows = [i for i in rows if not deleted[i]]
+        if not rows:
+            return 0
+        self.meta.make_writable()
+        self.meta.columns["deleted"][rows] = True
+        self.vectors.remove(np.asarray(rows, dtype=np.int64))
+        return len(rows)
+
+    # ----------------------------------------------------------------------------- queries
+
+    def _query(self, case: Case, defendant: Defendant) -> tuple[Case, Defendant, DefendantProfile]:
+        if not isinstance(case, Case) or not isinstance(defendant, Defendant):
+            raise RetrievalQueryError("search needs a Case and one of its Defendants")
+        query_case = case.before_judgment()
+        names = [d.name for d in case.defendants]
+        if defendant in case.defendants:
+            query_defendant = query_case.defendants[case.defendants.index(defendant)]
+        elif defendant.name in names:
+            query_defendant = query_case.defendants[names.index(defendant.name)]
+        else:
+            query_defendant = defendant.model_copy(
+                update={"sentence": None, "sentence_evidence": None, "charge_sentences": []}
+            )
+        return query_case, query_defendant, profile_of(query_case, query_defendant)
+
+    def _base_mask(self, profile: DefendantProfile, scope: str) -> np.ndarray:
+        if scope not in ("other", "own", "any"):
+            raise RetrievalQueryError(f"province_scope must be 'other', 'own' or 'any', not {scope!r}")
+        mask = ~np.asarray(self.meta["deleted"])
+        if scope == "any":
+            return mask
+        if profile.province is None:
+            raise RetrievalQueryError(
+                f"province_scope={scope!r} needs the case's province (case.province or case.court.province), "
+                "which is unknown; pass province_scope='any'"
+            )
+        pid = self.vocab["provinces"].get(profile.province)
+        column = np.asarray(self.meta["province"])
+        if scope == "own":
+            return mask & (column == pid)
+        return mask & (column != pid) & (column >= 0)
+
+    def _filter(
+        self,
+        profile: DefendantProfile,
+        *,
+        scope: str,
+        same_charge: bool,
+        same_tier: bool,
+        date_from: dt.date | None,
+        date_to: dt.date | None,
+    ) -> np.ndarray:
+        mask = self._base_mask(profile, scope)
+        if same_charge:
+            if profile.charge is None:
+                raise RetrievalQueryError("same_charge=True needs the defendant's charges, which are empty")
+            mask &= np.asarray(self.meta["charge"]) == self.vocab["charges"].get(profile.charge)
+        if same_tier:
+            if profile.tier is None:
+                raise RetrievalQueryError("same_tier=True needs the statutory tier, which the guideline cannot place")
+            mask &= np.asarray(self.meta["tier"]) == self.vocab["tiers"].get(profile.tier)
+        if date_from is not None or date_to is not None:
+            if date_from is not None and date_to is not None and date_from > date_to:
+                raise RetrievalQueryError(f"date_from {date_from} is after date_to {date_to}")
+            days = np.asarray(self.meta["date"])
+            mask &= days != DATE_UNKNOWN
+            if date_from is not None:
+                mask &= days >= _days(date_from)
+            if date_to is not None:
+                mask &= days <= _days(date_to)
+        return mask
+
+    def search(
+        self,
+        case: Case,
+        defendant: Defendant,
+        *,
+        k: int = 10,
+        province_scope: ProvinceScope = "other",
+        same_charge: bool = True,
+        same_tier: bool = False,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[SimilarCase]:
+        """The k most similar past sentenced defendants, spread across provinces and courts."""
+        if not 1 <= k <= 100:
+            raise RetrievalQueryError(f"k must be between 1 and 100, not {k}")
+        if mode not in ("hybrid", "dense", "sparse"):
+            raise RetrievalQueryError(f"mode must be 'hybrid', 'dense' or 'sparse', not {mode!r}")
+        if mode == "sparse" and self.sparse is None:
+            note = self.manifest.get("sparse_note", "no BM25 side in this index")
+            raise RetrievalQueryError(f"mode='sparse': {note}")
+        query_case, query_defendant, profile = self._query(case, defendant)
+        allowed = self._filter(
+            profile, scope=province_scope, same_charge=same_charge, same_tier=same_tier,
+            date_from=date_from, date_to=date_to,
+        )
+        n_allowed = int(np.count_nonzero(allowed))
+        if n_allowed == 0:
+            return []
+        wanted = min(n_allowed, max(OVERSAMPLE * k, 100))
+        doc = case_document(query_case, query_defendant)
+        dense_ranked: list[int] = []
+        sparse_ranked: list[int] = []
+        scores: dict[int, float] = {}
+        if mode in ("hybrid", "dense"):
+            sims, rows = self.vectors.search(self.encoder.encode([doc]), wanted, allowed, self.knobs)
+            dense_ranked = rows.tolist()
+            if mode == "dense":
+                scores = dict(zip(dense_ranked, sims.tolist(), strict=True))
+        if mode in ("hybrid", "sparse") and self.sparse is not None:
+            bm25, rows = self.sparse.search(tokenize(doc), wanted, allowed)
+            sparse_ranked = rows.tolist()
+            if mode == "sparse":
+                scores = dict(zip(sparse_ranked, bm25.tolist(), strict=True))
+        if mode == "hybrid":
+            scores = Counter()
+            for ranked in (dense_ranked, sparse_ranked):
+                for rank, row in enumerate(ranked):
+                    scores[row] += 1.0 / (RRF_K + rank + 1)
+        ranked = sorted(scores, key=lambda r: (-scores[r], r))
+        ranked = [r for r in ranked if self.case_ids[r] != case.id]
+        chosen = self.spread(ranked, k)
+        dense_pos = {r: i + 1 for i, r in enumerate(dense_ranked)}
+        sparse_pos = {r: i + 1 for i, r in enumerate(sparse_ranked)}
+        return [self._hit(r, scores[r], profile, dense_pos.get(r), sparse_pos.get(r)) for r in chosen]
+
+    def spread(self, ranked: list[int], k: int) -> list[int]:
+        """Best first, at most N per province and M per court; topped up in rank order if too few."""
+        provinces = np.asarray(self.meta["province"])
+        courts = np.asarray(self.meta["court"])
+        per_province: Counter[int] = Counter()
+        per_court: Counter[int] = Counter()
+        chosen: list[int] = []
+        for r in ranked:
+            p, c = int(provinces[r]), int(courts[r])
+            if p >= 0 and per_province[p] >= self.settings.retrieval_max_per_province:
+                continue
+            if c >= 0 and per_court[c] >= self.settings.retrieval_max_per_court:
+                continue
+            chosen.append(r)
+            per_province[p] += 1
+            per_court[c] += 1
+            if len(chosen) == k:
+                return chosen
+        taken = set(chosen)
+        chosen += [r for r in ranked if r not in taken][: k - len(chosen)]
+        order = {r: i for i, r in enumerate(ranked)}
+        return sorted(chosen, key=order.__getitem__)
+
+    def _hit(
+        self, row: int, score: float, query: DefendantProfile, dense_rank: int | None, sparse_rank: int | None
+    ) -> SimilarCase:
+        display = self.rows.get(row)
+        sentence = Sentence.model_validate(display["sentence"])
+        province = self.vocab["provinces"].name(int(self.meta["province"][row]))
+        tier = self.vocab["tiers"].name(int(self.meta["tier"][row]))
+        role = ROLES[int(self.meta["role"][row])]
+        circumstances = circumstances_of(int(self.meta["circumstances"][row]))
+        amount = float(self.meta["amount"][row])
+        return SimilarCase(
+            case_id=display["case_id"],
+            court=display.get("court"),
+            province=province,
+            province_name=BY_CODE[province].name if province in BY_CODE else None,
+            date=dt.date.fromisoformat(display["date"]) if display.get("date") else None,
+            charges=display.get("charges", []),
+            defendant=display.get("defendant", "某"),
+            sentence=sentence,
+            sentence_text=format_sentence(sentence),
+            score=float(score),
+            dense_rank=dense_rank,
+            sparse_rank=sparse_rank,
+            matched=_reasons(query, display.get("charges", []), tier, role, circumstances, amount, province),
+            tier=tier,
+            role=role.label,
+            circumstances=[c.label for c in sorted(circumstances, key=list(CIRCUMSTANCE_BITS).index)],
+            synthetic=bool(display.get("synthetic", False)),
+        )
+
+    def cohort(self, case: Case, defendant: Defendant, *, province_scope: ProvinceScope = "any") -> CohortStats:
+        """Statistics of the comparable cohort (charge, tier, key circumstances), by province."""
+        _q, _d, profile = self._query(case, defendant)
+        base = self._base_mask(profile, province_scope)
+        min_n = self.settings.cohort_min_n
+        return cohort_stats(self.meta, self.vocab, profile, base, scope=province_scope, min_n=min_n)
+
+    def __len__(self) -> int:
+        """Live (not deleted) rows: indexed sentenced defendants."""
+        return int(len(self.meta) - np.count_nonzero(np.asarray(self.meta["deleted"])))
+
+    def info(self) -> dict[str, Any]:
+        return {**self.manifest, "directory": str(self.directory), "mmapped": self.vectors.mmapped}
+
+
+def _reasons(
+    query: DefendantProfile,
+    charges: list[str],
+    tier: str | None,
+    role: Role,
+    circumstances: frozenset,
+    amount: float,
+    province: str | None,
+) -> list[str]:
+    reasons: list[str] = []
+    shared_charges = [c for c in query.charges if c in charges]
+    if shared_charges:
+        reasons.append("同一罪名：" + "、".join(shared_charges))
+    if tier is not None and tier == query.tier:
+        reasons.append(f"同一法定刑幅度：{tier}")
+    if role == query.role and role is not Role.SOLE:
+        reasons.append(f"同为{role.label}")
+    shared = sorted(circumstances & query.circumstances, key=list(CIRCUMSTANCE_BITS).index)
+    if shared:
+        reasons.append("共同情节：" + "、".join(c.label for c in shared))
+    if query.amount_yuan and not np.isnan(amount) and amount > 0:
+        ratio = amount / query.amount_yuan
+        closeness = "相近" if 0.5 <= ratio <= 2 else ("较高" if ratio > 2 else "较低")
+        reasons.append(f"涉案数额{closeness}：{amount:,.0f}元，为本案的{ratio:.2f}倍")
+    if province is not None and province == query.province:
+        reasons.append("同省案件")
+    return reasons
+
+
+def _chain(head: list[_Row], rest: Iterator[_Row]) -> Iterator[_Row]:
+    yield from head
+    yield from rest
+
+
+def train_corpus_encoder(cases: Iterable[Case], out_dir: Path, settings: Settings | None = None) -> dict[str, Any]:
+    """Train the static encoder on the sentenced defendants of ``cases`` (up to retrieval_train_max)."""
+    settings = settings or load_settings()
+    head: list[_Row] = []
+    for row in (row for case in cases for row in _rows_of(case)):
+        head.append(row)
+        if len(head) >= settings.retrieval_train_max:
+            break
+    if not head:
+        raise ValueError("no sentenced defendant among the cases: nothing to train the encoder on")
+    return _train_on_rows(head, Path(out_dir), settings)
+
+
+def _prepare_encoder(head: list[_Row], target: Path, encoder_dir: Path | None, settings: Settings) -> dict[str, Any]:
+    """Copy the given encoder into the bundle, or train the static one on the head of the corpus."""
+    if encoder_dir is not None:
+        encoder_dir = Path(encoder_dir)
+        load_encoder(encoder_dir)  # fail early, with the directory named, before copying
+        shutil.copytree(encoder_dir, target)
+        return {"kind": "given", "source": str(encoder_dir)}
+    return _train_on_rows(head, target, settings)
+
+
+def _train_on_rows(head: list[_Row], target: Path, settings: Settings) -> dict[str, Any]:
+    items = [
+        PairItem(
+            text=r.doc,
+            charge=r.profile.charge,
+            tier=r.profile.tier,
+            circumstances=circumstance_mask(r.profile.circumstances),
+            term_months=r.sentence.term_months,
+            form=r.sentence.form,
+        )
+        for r in head
+    ]
+    params = EncoderParams(
+        dim=settings.retrieval_dim, epochs=settings.retrieval_epochs,
+        seed=settings.demo_seed % 2**31
+    )
+    pairs = weak_pairs(items, max_pairs=params.max_pairs, seed=params.seed) if params.epochs > 0 else []
+    return train_encoder([r.doc for r in head], pairs, target, params)
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(staging, out_dir)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise IndexFormatError(f"{path} is missing")
+    try:
+        return np.load(path)
+    except ValueError as e:
+        raise IndexFormatError(f"{path}: unreadable ({e})") from e
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise IndexFormatError(f"{path} is missing")
+    return path.read_text(encoding="utf-8").splitlines()
+
+

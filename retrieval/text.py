@@ -1,0 +1,113 @@
+"""Case → document text for retrieval, and jieba tokens for the sparse (BM25) side.
+
+The document of one defendant is what a prosecutor knows before judgment (Case.before_judgment):
+the charges (罪名), the role (地位), the circumstances (量刑情节), the amounts that select the
+statutory tier, then the facts. It never contains a sentence, so a query and an indexed past
+judgment are described the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sys
+from collections.abc import Iterable
+
+from sentencing.case import Case, Defendant, Role
+
+MAX_FACT_CHARS = 1500
+"""Facts beyond this are cut: the opening of 经审理查明 carries the offence; long tails are evidence lists."""
+
+_PUNCT_OR_SPACE = re.compile(r"^[\s\W_]+$")
+_STOPWORDS = frozenset(
+    "的 了 在 和 与 及 其 等 并 将 对 于 被 为 是 以 由 之 也 又 而 后 时 中 上 下 该 此 人民币 元".split()
+)
+
+
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def amount_phrase(amount_yuan: float | None) -> str:
+    """A coarse magnitude of the amount (数额), so that 3,200 元 and 3,500 元 read alike."""
+    if amount_yuan is None or amount_yuan <= 0:
+        return ""
+    bands = (
+        (1_000, "千元以下"),
+        (10_000, "数千元"),
+        (100_000, "数万元"),
+        (1_000_000, "数十万元"),
+        (10_000_000, "数百万元"),
+    )
+    for upper, label in bands:
+        if amount_yuan < upper:
+            return label
+    return "千万元以上"
+
+
+def defendant_header(defendant: Defendant) -> str:
+    """The structured part of a defendant's document: charges, role, circumstances, quantities."""
+    parts: list[str] = []
+    if defendant.charges:
+        parts.append("罪名：" + "、".join(c.name for c in defendant.charges))
+    if defendant.role is not Role.SOLE:
+        parts.append("地位：" + defendant.role.label)
+    codes = sorted({c.code for c in defendant.circumstances}, key=lambda c: c.value)
+    if codes:
+        parts.append("情节：" + "、".join(c.label for c in codes))
+    q = defendant.quantities
+    if q.amount_yuan is not None and (phrase := amount_phrase(q.amount_yuan.value)):
+        parts.append("数额：" + phrase)
+    if q.drug_grams:
+        total = sum(m.value for m in q.drug_grams.values())
+        drugs = "、".join(sorted(q.drug_grams))
+        parts.append(f"毒品：{drugs}约{_grams_band(total)}")
+    if q.injuries:
+        worst = max(q.injuries, key=lambda i: i.grade.rank)
+        parts.append("后果：" + worst.grade.label)
+    if q.deaths is not None and q.deaths.value > 0:
+        parts.append("后果：致人死亡")
+    if q.occurrences is not None and q.occurrences.value >= 3:
+        parts.append("次数：多次")
+    return "。".join(parts)
+
+
+def _grams_band(grams: float) -> str:
+    if grams <= 0:
+        return "少量"
+    return f"{10 ** math.floor(math.log10(grams)):g}克级"
+
+
+def case_document(case: Case, defendant: Defendant, *, max_fact_chars: int = MAX_FACT_CHARS) -> str:
+    """The text indexed for (and queried with) one defendant of a case; no outcome in it.
+
+    Only fields known before judgment are read, so passing a judged case is safe: its sentence,
+    judgment text and reasoning (本院认为 restates circumstances but may quote the sentence) are
+    not used.
+    """
+    header = defendant_header(defendant)
+    facts = case.facts.strip()[:max_fact_chars]
+    return f"{header}。{facts}" if header else facts
+
+
+def tokenize(text: str) -> list[str]:
+    """jieba words of a text, without punctuation, whitespace and the commonest function words."""
+    words = _jieba().lcut(text, HMM=False)
+    # interned: a corpus's token lists share one string per word instead of one per occurrence
+    return [sys.intern(w) for w in words if not _PUNCT_OR_SPACE.match(w) and w not in _STOPWORDS]
+
+
+def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
+    return [tokenize(t) for t in texts]
+
+
+def masked_name(name: str) -> str:
+    """A defendant's name as judgments publish it (张某): surname kept, the rest masked."""
+    name = name.strip()
+    if not name or "某" in name or "×" in name or "X" in name:
+        return name or "某"
+    return name[0] + "某"

@@ -1,0 +1,258 @@
+"""Importers: judgment corpora in their published formats → :class:`~sentencing.case.Case`.
+
+Formats: ``judge`` (JuDGE judgments.jsonl, also the synthetic demo corpus), ``lawbench`` (LawBench
+term prediction), ``cail2018`` (CAIL2018 JSON lines) and ``cases`` (this project's own
+``Case.to_json_line()``). Each reads one file lazily, one case per line; a malformed line raises
+:class:`CaseFormatError` naming the file, the line and the field (or is collected, with ``errors``).
+Case ids are stable: ``judge:<text_id>``, ``lawbench:<id>``, ``cail2018:<hash of the line>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from sentencing.case import Case, Charge, Defendant
+from sentencing.parsing import extract_defendant_facts, parse_judgment_document, strip_recommendation
+from sentencing.sentence import Sentence, SentenceKind, sentence_from_term_months
+
+
+class CaseFormatError(ValueError):
+    """A line that is not a case in the expected format."""
+
+    def __init__(self, path: Path | str, line: int, field: str, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{self.path}:{line}: {field}: {problem}")
+
+
+Importer = Callable[..., Iterator[Case]]
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    with open(path, encoding="utf-8-sig") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                yield number, line
+
+
+def _json(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CaseFormatError(path, number, "<line>", f"not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise CaseFormatError(path, number, "<line>", f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], path: Path, number: int) -> Any:
+    if name not in obj or obj[name] is None:
+        raise CaseFormatError(path, number, name, "missing")
+    value = obj[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise CaseFormatError(path, number, name, f"expected {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+    return value
+
+
+def _each(path: Path | str, parse: Callable[[Path, int, str], Case], errors: list[CaseFormatError] | None) -> Iterator[Case]:
+    path = Path(path)
+    for number, line in _lines(path):
+        try:
+            yield parse(path, number, line)
+        except CaseFormatError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+        except (ValidationError, ValueError) as exc:
+            err = CaseFormatError(path, number, _validation_field(exc), _first_line(exc))
+            if errors is None:
+                raise err from exc
+            errors.append(err)
+
+
+def _validation_field(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        return ".".join(str(p) for p in exc.errors()[0]["loc"]) or "<case>"
+    return "<case>"
+
+
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        return exc.errors()[0]["msg"]
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- judge
+
+
+def _judge_line(path: Path, number: int, line: str) -> Case:
+    obj = _json(path, number, line)
+    text_id = _field(obj, "text_id", (str, int), path, number)
+    if not str(text_id).strip():
+        raise CaseFormatError(path, number, "text_id", "empty")
+    synthetic = obj.get("synthetic", False)
+    if not isinstance(synthetic, bool):
+        raise CaseFormatError(path, number, "synthetic", "expected true or false")
+    source = "synthetic" if synthetic else "judge"
+    case_id = f"{source}:{text_id}"
+    fd = obj.get("fd")
+    if fd is not None and not isinstance(fd, str):
+        raise CaseFormatError(path, number, "fd", f"expected a string, got {type(fd).__name__}")
+    if fd and fd.strip():
+        return parse_judgment_document(fd, case_id=case_id, source=source, synthetic=synthetic)
+    text = _field(obj, "text", str, path, number)
+    if not text.strip():
+        raise CaseFormatError(path, number, "text", "neither fd nor text has content")
+    return extract_defendant_facts(Case(id=case_id, source=source, synthetic=synthetic, facts=strip_recommendation(text)))
+
+
+def iter_judge(path: Path | str, errors: list[CaseFormatError] | None = None) -> Iterator[Case]:
+    """JuDGE ``judgments.jsonl``: ``text_id``, ``text`` (facts), ``la`` (articles), ``fd`` (full document)."""
+    return _each(path, _judge_line, errors)
+
+
+# --------------------------------------------------------------------------- lawbench
+
+_LAWBENCH_Q = re.compile(r"^\s*事实[:：](?P<facts>.*)罪名[:：](?P<charges>[^\n]*?)[。.]?\s*法条[:：](?P<articles>.*)$", re.S)
+_LAWBENCH_A = re.compile(r"^\s*刑期[:：]\s*(?:(?P<months>\d+)\s*个?月|(?P<life>无期(?:徒刑)?)|(?P<death>死刑))\s*$")
+# Names in these data sets are mostly masked (``颜某``, ``张某某``, ``王某甲``, ``朱×``).
+_MASKED_NAME = re.compile(r"被告人(?![犯的])(?P<name>[\u4e00-\u9fff]{1,2}?[0-9]?(?:某某|某|×+|X+)[甲乙丙丁戊0-9]?)")
+_DEFENDANT_NAME = re.compile(r"被告人(?![犯的])(?P<name>[^\s，,。、；;：:（(]{1,6}?)(?=[，,。、；;：:（(在于因为伙同将从向以与和到驾明等趁先后多次共]|$)")
+
+
+def _lawbench_line(path: Path, number: int, line: str) -> Case:
+    obj = _json(path, number, line)
+    record_id = _field(obj, "id", (str, int), path, number)
+    question = _field(obj, "question", str, path, number)
+    answer = _field(obj, "answer", str, path, number)
+    q = _LAWBENCH_Q.match(question)
+    if not q:
+        raise CaseFormatError(path, number, "question", "expected '事实:<facts>\\r\\n罪名:<charge>。法条:<articles>'")
+    a = _LAWBENCH_A.match(answer)
+    if not a:
+        raise CaseFormatError(path, number, "answer", f"expected '刑期:N个月', got {answer[:30]!r}")
+    if a.group("months") is not None:
+        sentence = sentence_from_term_months(int(a.group("months")))
+    elif a.group("life"):
+        sentence = Sentence(kind=SentenceKind.LIFE)
+    else:
+        sentence = Sentence(kind=SentenceKind.DEATH)
+    facts = strip_recommendation(q.group("facts").strip())
+    charges = [Charge(name=c.strip().removesuffix("罪")) for c in re.split(r"[、,，;；]", q.group("charges")) if c.strip()]
+    m = _MASKED_NAME.search(facts) or _DEFENDANT_NAME.search(facts)
+    name = m.group("name") if m else "被告人"
+    case = Case(
+        id=f"lawbench:{record_id}",
+        source="lawbench",
+        facts=facts,
+        defendants=[Defendant(name=name, charges=charges, sentence=sentence)],
+    )
+    return extract_defendant_facts(case)
+
+
+def iter_lawbench(path: Path | str, errors: list[CaseFormatError] | None = None) -> Iterator[Case]:
+    """LawBench term prediction: one defendant, region masked (province ``None``)."""
+    return _each(path, _lawbench_line, errors)
+
+
+# --------------------------------------------------------------------------- cail2018
+
+
+def _cail_sentence(meta: dict[str, Any], path: Path, number: int) -> Sentence:
+    term = meta.get("term_of_imprisonment")
+    if not isinstance(term, dict):
+        raise CaseFormatError(path, number, "meta.term_of_imprisonment", "missing or not an object")
+    money = meta.get("punish_of_money", 0) or 0
+    if not isinstance(money, int | float) or isinstance(money, bool) or money < 0:
+        raise CaseFormatError(path, number, "meta.punish_of_money", "expected a non-negative number")
+    fine = round(money) if money else None
+    if term.get("death_penalty") is True:
+        return Sentence(kind=SentenceKind.DEATH, fine_yuan=fine)
+    if term.get("life_imprisonment") is True:
+        return Sentence(kind=SentenceKind.LIFE, fine_yuan=fine)
+    months = term.get("imprisonment")
+    if not isinstance(months, int) or isinstance(months, bool) or months < 0:
+        raise CaseFormatError(path, number, "meta.term_of_imprisonment.imprisonment", "expected months (an integer ≥ 0)")
+    if months == 0:
+        return Sentence(kind=SentenceKind.FINE_ONLY if fine else SentenceKind.EXEMPT, fine_yuan=fine)
+    base = sentence_from_term_months(months)
+    return Sentence(kind=base.kind, months=base.months, fine_yuan=fine)
+
+
+def _cail_line(path: Path, number: int, line: str) -> Case:
+    obj = _json(path, number, line)
+    fact = _field(obj, "fact", str, path, number)
+    meta = _field(obj, "meta", dict, path, number)
+    accusations = _field(meta, "accusation", list, path, number) if "accusation" in meta else None
+    if accusations is None:
+        raise CaseFormatError(path, number, "meta.accusation", "missing")
+    criminals = meta.get("criminals")
+    if not isinstance(criminals, list) or not criminals or not all(isinstance(c, str) and c.strip() for c in criminals):
+        raise CaseFormatError(path, number, "meta.criminals", "expected a non-empty list of names")
+    if len(criminals) > 1:
+        raise CaseFormatError(path, number, "meta.criminals", f"{len(criminals)} defendants but one term label")
+    sentence = _cail_sentence(meta, path, number)
+    charges = []
+    for a in accusations:
+        if not isinstance(a, str) or not a.strip("[] "):
+            raise CaseFormatError(path, number, "meta.accusation", f"not a charge name: {a!r}")
+        charges.append(Charge(name=a.strip("[] ").removesuffix("罪")))
+    digest = hashlib.sha256(line.strip().encode()).hexdigest()[:20]
+    case = Case(
+        id=f"cail2018:{digest}",
+        source="cail2018",
+        facts=strip_recommendation(fact.strip()),
+        defendants=[Defendant(name=criminals[0].strip(), charges=charges, sentence=sentence)],
+    )
+    return extract_defendant_facts(case)
+
+
+def iter_cail2018(path: Path | str, errors: list[CaseFormatError] | None = None) -> Iterator[Case]:
+    """CAIL2018 JSON lines (``fact`` and ``meta``); the id is a hash of the line."""
+    return _each(path, _cail_line, errors)
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def _cases_line(path: Path, number: int, line: str) -> Case:
+    try:
+        return Case.model_validate_json(line)
+    except ValidationError as exc:
+        raise CaseFormatError(path, number, _validation_field(exc), _first_line(exc)) from None
+
+
+def iter_project_cases(path: Path | str, errors: list[CaseFormatError] | None = None) -> Iterator[Case]:
+    """This project's own JSON lines (``Case.to_json_line()``)."""
+    return _each(path, _cases_line, errors)
+
+
+IMPORTERS: dict[str, Importer] = {
+    "judge": iter_judge,
+    "lawbench": iter_lawbench,
+    "cail2018": iter_cail2018,
+    "cases": iter_project_cases,
+}
+
+
+def read_cases(
+    fmt: str, paths: Iterable[Path | str], errors: list[CaseFormatError] | None = None
+) -> Iterator[Case]:
+    """Cases from files of one format, in order; with ``errors``, bad lines are collected, not raised."""
+    try:
+        importer = IMPORTERS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(IMPORTERS)}") from None
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        yield from importer(path, errors)

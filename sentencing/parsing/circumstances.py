@@ -1,0 +1,139 @@
+"""Sentencing circumstances (量刑情节) and roles (主犯/从犯) read from facts and reasoning.
+
+Each cue is attributed to the defendants the sentence is about (:mod:`sentencing.parsing.mentions`)
+and dropped when negated (``不构成自首``, ``不属于累犯``, ``无前科``) or when it only reports a
+defence argument the court rejected (``辩护人提出被告人系从犯的意见，本院不予采纳``). The court's
+reasoning has the last word: a circumstance it negates is dropped even if the facts assert it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sentencing.case import CircumstanceCode, Evidence, Role
+from sentencing.parsing.mentions import Attributor, with_first_char_filter
+
+C = CircumstanceCode
+
+_CUES: tuple[tuple[CircumstanceCode, re.Pattern[str]], ...] = (
+    (C.SURRENDER, re.compile(r"自首|自动投案|主动投案|投案自首")),
+    (C.CONFESSION, re.compile(r"坦白|如实供述|如实交代|如实供认")),
+    (C.PLEA_AGREEMENT, re.compile(r"认罪认罚|签署[了]?认罪认罚具结书|签字具结|具结书")),
+    (C.COURT_PLEA, re.compile(
+        r"(?:当庭|庭上|庭审中|庭审时|庭审过程中|开庭审理中)[^。；，]{0,6}认罪(?!认罚)|当庭[^。；，]{0,4}如实供述|自愿认罪(?!认罚)"
+    )),
+    (C.MAJOR_MERITORIOUS, re.compile(r"重大立功")),
+    (C.MERITORIOUS, re.compile(r"(?<!重大)立功")),
+    (C.RECIDIVIST, re.compile(r"累犯")),
+    (C.PRIOR_RECORD, re.compile(r"前科(?!(?:情况)?(?:核实|查询|证明|材料|说明))|曾因[^。；]{0,30}?罪[^。；]{0,40}?(?:判处|刑满释放)|刑满释放")),
+    (C.RESTITUTION, re.compile(r"退赃|退赔|退缴|退出(?:了)?(?:全部|部分)?(?:违法所得|赃款|非法所得)|退还(?:了)?(?:全部|部分)?(?:赃款|赃物)|赃款[^。；，]{0,6}已退")),
+    (C.COMPENSATION, re.compile(r"赔偿|赔付")),
+    (C.FORGIVENESS, re.compile(r"谅解")),
+    (C.RECONCILIATION, re.compile(r"刑事和解|达成(?:了)?和解|和解协议")),
+    (C.ATTEMPT, re.compile(r"未遂|未得逞")),
+    (C.DISCONTINUATION, re.compile(r"犯罪中止|中止犯|系中止|属中止")),
+    (C.PREPARATION, re.compile(r"犯罪预备|预备犯|系预备")),
+    (C.JUVENILE, re.compile(r"未成年|未满十八周岁|不满十八周岁|已满十[四六]周岁不满十八周岁")),
+    (C.ELDERLY, re.compile(r"(?:已满|年满|超过)七十五周岁|已满75周岁|年满75周岁")),
+    (C.VULNERABLE_VICTIM, re.compile(
+        r"幼女|(?:被害人|对象)[^。；，的]{0,6}(?:系|为|是|均系|均为)(?:未成年人|老年人|残疾人|孕妇|儿童|未满十[四八]周岁)"
+    )),
+    (C.DISABILITY, re.compile(r"又聋又哑|聋哑人|系盲人")),
+    (C.DISASTER_TIME, re.compile(r"疫情(?:防控)?期间|自然灾害期间|抗疫期间")),
+)
+_ROLE_CUES: tuple[tuple[Role, re.Pattern[str]], ...] = (
+    (Role.COERCED, re.compile(r"胁从犯|被胁迫参加")),
+    (Role.ACCESSORY, re.compile(r"(?<!胁)从犯|起次要作用|起辅助作用|次要作用|辅助作用")),
+    (Role.INSTIGATOR, re.compile(r"教唆犯")),
+    (Role.PRINCIPAL, re.compile(r"主犯|起主要作用|起决定作用|起组织、指挥作用")),
+)
+# Negation just before the cue (same clause) or just after it.
+_NEG_BEFORE = re.compile(
+    r"(?:不构成|不属于|不能认定(?:为)?|不予认定(?:为)?|不应认定(?:为)?|不认定(?:为)?|不宜认定(?:为)?|不具有|不具备|不存在|没有|无|未|未能|拒不|不符合|"
+    r"不系|不是|并非|否认|不能|不予|不成立|不够|尚未|均未|亦未|也未|并未|且无|既无|不再|不必区分主|不区分主|不分主|无需区分主)"
+    r"[^，,。；;]{0,6}$"
+)
+# Negative words that do not negate what follows (``对量刑建议没有异议且签字具结``).
+_NOT_NEGATION = re.compile(r"(?:没有|无|未提出|未有|不持)异议|无意见|无误")
+_NEG_AFTER = re.compile(r"^[^，,。；;]{0,6}(?:不成立|不能成立|不予认定|不予采纳|不予支持|不能认定|的条件|不符)")
+# A defence argument is a claim, not a finding: it counts only if the court then accepts it.
+_DEFENCE = re.compile(
+    r"辩护意见|辩护人(?:提出|认为|称|辩称|的)|辩称|辩解|上诉理由|上诉称|上诉提出|被告人[^，,。；;]{0,8}提出"
+    r"|辩护人[^，,。；;]{0,8}(?:提出|所提|认为|称)"
+)
+_VERDICT = re.compile(
+    r"(?P<reject>不予采纳|不予支持|不能成立|不予认可|不予采信|不成立|与(?:查明的)?事实不符|理由不足|不予认定)"
+    r"|(?P<accept>予以采纳|予以支持|本院采纳|酌予采纳|酌情采纳|应予采纳|予以采信|本院予以|理由成立|意见成立)"
+)
+# Orders and generic law text that mention a cue without asserting it of the defendant.
+_NOT_ASSERTED_BEFORE = re.compile(r"(?:责令|应当|应|依法|判令|附带民事|要求|请求|诉请)[^，,。；;]{0,8}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A cue found in a text, attributed to some defendants, possibly negated."""
+
+    code: CircumstanceCode | None
+    role: Role | None
+    names: tuple[str, ...]
+    negated: bool
+    evidence: Evidence
+
+
+def span_evidence(text: str, source: str, start: int, end: int) -> Evidence:
+    """Evidence for ``text[start:end]`` without its surrounding blanks."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Evidence(source=source, start=start, end=end, text=text[start:end])
+
+
+def _negated(text: str, start: int, end: int, sent_start: int, sent_end: int) -> bool:
+    before = _NOT_NEGATION.sub("，", text[max(sent_start, start - 14):start])
+    if _NEG_BEFORE.search(before):
+        return True
+    if _NEG_AFTER.match(text, end, min(sent_end, end + 14)):
+        return True
+    period = text.rfind("。", 0, start) + 1
+    if _DEFENCE.search(text, min(period, sent_start), start):
+        verdict = _VERDICT.search(text, end, min(len(text), end + 400))
+        return verdict is None or verdict.group("reject") is not None
+    return False
+
+
+# All cues in one pass: one alternation with a named group per circumstance or role.
+_ALL_CUES = with_first_char_filter("|".join(f"(?P<c{k}>{p.pattern})" for k, (_, p) in enumerate(_CUES)))
+_ALL_ROLES = with_first_char_filter("|".join(f"(?P<r{k}>{p.pattern})" for k, (_, p) in enumerate(_ROLE_CUES)))
+_VICTIM_WORDS = re.compile(r"被害|对象|侵害|幼女|儿童")
+
+
+def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterator[Finding]:
+    """Every circumstance and role cue in ``text`` with the defendants it is about."""
+    for m in _ALL_CUES.finditer(text):
+        code = _CUES[int(m.lastgroup[1:])][0]  # type: ignore[index]
+        yield _finding(text, source, attributor, m, code=code)
+    for m in _ALL_ROLES.finditer(text):
+        role = _ROLE_CUES[int(m.lastgroup[1:])][0]  # type: ignore[index]
+        yield _finding(text, source, attributor, m, role=role)
+
+
+def _finding(
+    text: str,
+    source: str,
+    attributor: Attributor,
+    m: re.Match[str],
+    *,
+    code: CircumstanceCode | None = None,
+    role: Role | None = None,
+) -> Finding:
+    sent = attributor.sentence_at(m.start())
+    negated = _negated(text, m.start(), m.end(), sent.start, sent.end)
+    if code in (C.RESTITUTION, C.COMPENSATION) and _NOT_ASSERTED_BEFORE.search(text, max(sent.start, m.start() - 12), m.start()):
+        negated = True
+    if code is C.JUVENILE and _VICTIM_WORDS.search(text, sent.start, m.end()):
+        negated = True
+    evidence = span_evidence(text, source, sent.start, sent.end)
+    return Finding(code, role, attributor.who(m.start()), negated, evidence)

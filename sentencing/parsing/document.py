@@ -1,0 +1,143 @@
+"""Splitting a criminal judgment (刑事判决书) into its parts.
+
+A first-instance judgment reads: [case title] court, document type, case number (案号), the
+parties (公诉机关, 被告人…, 辩护人…), the procedure (…检察院以…号起诉书指控…现已审理终结), the facts
+(公诉机关指控…/经审理查明…), the reasoning (本院认为…依照…之规定), the judgment (判决如下：…), the
+appeal notice and signatures, sometimes the cited articles. Every part is kept as a span of the
+original text so that values read from it can point back to it (provenance).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sentencing.numerals import parse_int
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+
+    def of(self, text: str) -> str:
+        return text[self.start:self.end]
+
+    @property
+    def empty(self) -> bool:
+        return self.end <= self.start
+
+
+@dataclass(frozen=True, slots=True)
+class JudgmentParts:
+    """The parts of one judgment text, as spans of it (empty spans where a part is missing)."""
+
+    text: str
+    header: Span
+    """From the start to the end of the party list: title, court, case number, parties."""
+    procedure: Span
+    facts: Span
+    reasoning: Span
+    judgment: Span
+    tail: Span
+    """Appeal notice, signatures, date and appended articles."""
+
+    def part(self, name: str) -> str:
+        span: Span = getattr(self, name)
+        return span.of(self.text)
+
+
+_PROCEDURE_CUES = ("起诉书", "提起公诉", "指控", "一案", "本院受理", "审理了本案", "审理终结", "提出抗诉", "不服")
+_FACT_START_CUES = ("公诉机关指控", "检察院指控", "经审理查明", "原审法院认定", "原判认定", "原判决认定")
+_JUDGMENT_MARKERS = ("判决如下", "判处如下")
+_JUDGMENT_END_MARKERS = (
+    "如不服本判决", "如不服本院判决", "本判决为终审判决", "本判决为终审", "审判长", "代理审判员", "审判员",
+    "人民陪审员", "附：相关法律", "附相关法律", "附：本案", "附法律条文", "附：法律条文", "附录",
+)
+_REASONING_MARKER = "本院认为"
+_REASONING = re.compile(r"(?:^|[\s。：:])(?P<marker>本院认为)")
+_DONE = re.compile(r"现已审理终结[。.]?|已审理终结[。.]?")
+
+
+def _sentence_start(text: str, pos: int, floor: int = 0) -> int:
+    while pos > floor and text[pos - 1] not in "。\n":
+        pos -= 1
+    return pos
+
+
+def split_judgment(text: str) -> JudgmentParts:
+    """Find the parts of a judgment; missing parts come back as empty spans, never as an error."""
+    n = len(text)
+    # The judgment part: the last 判决如下 (an appeal may quote the first-instance one earlier).
+    j_start = -1
+    for marker in _JUDGMENT_MARKERS:
+        j_start = max(j_start, text.rfind(marker))
+    if j_start >= 0:
+        body = j_start + 4
+        while body < n and text[body] in "：: \u3000":
+            body += 1
+        ends = [p for m in _JUDGMENT_END_MARKERS if (p := text.find(m, body)) >= 0]
+        j_end = min(ends) if ends else n
+        judgment = Span(body, j_end)
+        tail = Span(j_end, n)
+        before = j_start
+    else:
+        judgment = Span(n, n)
+        tail = Span(n, n)
+        before = n
+    # The reasoning: the first 本院认为 opening a sentence (a later one may answer a defence).
+    r_start = -1
+    for m in _REASONING.finditer(text, 0, before):
+        r_start = m.start("marker")
+        break
+    if r_start < 0:
+        r_start = text.rfind(_REASONING_MARKER, 0, before)
+    if r_start >= 0:
+        reasoning = Span(r_start, _sentence_start(text, before, r_start) if j_start >= 0 else before)
+        if reasoning.empty:
+            reasoning = Span(r_start, before)
+        facts_end = r_start
+    else:
+        reasoning = Span(before, before)
+        facts_end = _sentence_start(text, before) if j_start >= 0 else before
+    # The procedure: the first sentence naming the indictment, up to 现已审理终结.
+    proc_pos = min((p for c in _PROCEDURE_CUES if 0 <= (p := text.find(c, 0, facts_end))), default=-1)
+    if proc_pos >= 0:
+        proc_start = _sentence_start(text, proc_pos)
+        done = _DONE.search(text, proc_start, facts_end)
+        if done:
+            proc_end = done.end()
+        else:
+            cues = [p for c in _FACT_START_CUES if (p := text.find(c, proc_pos, facts_end)) >= 0]
+            proc_end = min(cues) if cues else _sentence_end(text, proc_pos, facts_end)
+        header = Span(0, proc_start)
+        procedure = Span(proc_start, proc_end)
+        facts = Span(proc_end, max(proc_end, facts_end))
+    else:
+        header = Span(0, 0)
+        procedure = Span(0, 0)
+        facts = Span(0, facts_end)
+    return JudgmentParts(text, header, procedure, facts, reasoning, judgment, tail)
+
+
+def _sentence_end(text: str, pos: int, limit: int) -> int:
+    end = text.find("。", pos, limit)
+    return limit if end < 0 else end + 1
+
+
+# --------------------------------------------------------------------------- dates
+
+_CN = "〇○零一二三四五六七八九十"
+_DATE = re.compile(rf"(?P<y>[0-9]{{4}}|[{_CN}]{{4}})年(?P<m>[0-9]{{1,2}}|[{_CN}]{{1,3}})月(?P<d>[0-9]{{1,2}}|[{_CN}]{{1,3}})日")
+
+
+def find_dates(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, tuple[int, int, int]]]:
+    """Full dates (``2017年4月28日``, ``二〇一七年六月二十八日``) as ``(start, end, (y, m, d))``, lazily."""
+    for m in _DATE.finditer(text, start, len(text) if end is None else end):
+        try:
+            y, mo, d = parse_int(m.group("y")), parse_int(m.group("m")), parse_int(m.group("d"))
+        except ValueError:
+            continue
+        if 1900 <= y <= 2100 and 1 <= mo <= 12 and 1 <= d <= 31:
+            yield m.start(), m.end(), (y, mo, d)

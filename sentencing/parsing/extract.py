@@ -1,0 +1,113 @@
+"""Filling a case's defendants with circumstances, roles and quantities read from its texts.
+
+Used on parsed judgments and on a case a prosecutor sends with only facts and defendant names:
+what is already structured is kept, only missing parts are filled.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sentencing.case import Case, Circumstance, CircumstanceCode, Defendant, Evidence, Role
+from sentencing.parsing.circumstances import Finding, find_circumstances
+from sentencing.parsing.mentions import Attributor, NameFinder
+from sentencing.parsing.quantities import QuantityFinding, find_quantities, quantities_for
+
+C = CircumstanceCode
+# Circumstances that include another: a surrender (自首) already is a confession (坦白).
+_IMPLIED_BY = {C.CONFESSION: (C.SURRENDER,), C.MERITORIOUS: (C.MAJOR_MERITORIOUS,)}
+_STATED_AS_SUCH = {C.CONFESSION: re.compile(r"坦白"), C.MERITORIOUS: re.compile(r"(?<!重大)立功")}
+
+
+def _texts(case: Case) -> list[tuple[str, str]]:
+    return [(source, text) for source, text in (("facts", case.facts), ("reasoning", case.reasoning)) if text]
+
+
+def analyse(case: Case) -> tuple[list[Finding], list[QuantityFinding]]:
+    """All circumstance/role cues and quantities in the case's facts and reasoning."""
+    finder = NameFinder([d.name for d in case.defendants])
+    findings: list[Finding] = []
+    quantities: list[QuantityFinding] = []
+    for source, text in _texts(case):
+        attributor = Attributor(text, finder)
+        findings.extend(find_circumstances(text, source, attributor))
+        quantities.extend(find_quantities(text, source, attributor))
+    return findings, quantities
+
+
+def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:
+    """One defendant's circumstances: asserted somewhere, not negated by the court's reasoning."""
+    mine = [f for f in findings if f.code is not None and name in f.names]
+    negated_by_court = {f.code for f in mine if f.negated and f.evidence.source == "reasoning"}
+    asserted: dict[CircumstanceCode, Evidence] = {}
+    for f in mine:
+        assert f.code is not None
+        if f.negated or f.code in negated_by_court:
+            continue
+        # Prefer the court's own words as evidence.
+        if f.code not in asserted or (f.evidence.source == "reasoning" and asserted[f.code].source != "reasoning"):
+            asserted[f.code] = f.evidence
+    for code, wider in _IMPLIED_BY.items():
+        if code in asserted and any(w in asserted for w in wider):
+            # Keep 坦白 beside 自首 only when the texts call it 坦白: 如实供述 is part of every 自首.
+            if not _STATED_AS_SUCH[code].search(asserted[code].text):
+                del asserted[code]
+    return [Circumstance(code=c, evidence=e) for c, e in sorted(asserted.items(), key=lambda kv: list(C).index(kv[0]))]
+
+
+def role_for(name: str, findings: list[Finding]) -> tuple[Role, Evidence | None] | None:
+    """The role the texts give a defendant; the reasoning's last word wins over the facts."""
+    about = [f for f in findings if f.role is not None and name in f.names]
+    if any(f.negated and f.evidence.source == "reasoning" for f in about) and not any(
+        not f.negated and f.evidence.source == "reasoning" for f in about
+    ):
+        return None  # the court denies a role it does not then assign (``不必区分主从犯``)
+    mine = [f for f in about if not f.negated]
+    if not mine:
+        return None
+    mine.sort(key=lambda f: (f.evidence.source == "reasoning", f.evidence.start))
+    best = mine[-1]
+    # A group sentence (``主犯张某…从犯李某``) names both: prefer a finding naming this defendant alone.
+    alone = [f for f in mine if len(f.names) == 1]
+    if alone:
+        best = alone[-1]
+    assert best.role is not None
+    return best.role, best.evidence
+
+
+def _age_circumstance(d: Defendant) -> CircumstanceCode | None:
+    if d.age is None:
+        return None
+    if d.age < 18:
+        return C.JUVENILE
+    if d.age >= 75:
+        return C.ELDERLY
+    return None
+
+
+def extract_defendant_facts(case: Case) -> Case:
+    """The case with circumstances, roles and quantities filled in for defendants lacking them.
+
+    A defendant keeps whatever it already has: circumstances if any are set, quantities if not
+    empty, a role if it is not the default (``sole``) or has evidence.
+    """
+    if not case.defendants:
+        return case
+    findings, quantity_findings = analyse(case)
+    defendants = []
+    for d in case.defendants:
+        update: dict[str, object] = {}
+        if not d.circumstances:
+            circumstances = circumstances_for(d.name, findings)
+            code = _age_circumstance(d)
+            if code is not None and all(c.code is not code for c in circumstances):
+                circumstances.append(Circumstance(code=code))
+            update["circumstances"] = circumstances
+        if d.quantities.is_empty():
+            update["quantities"] = quantities_for(d.name, quantity_findings)
+        if d.role is Role.SOLE and d.role_evidence is None:
+            found = role_for(d.name, findings)
+            if found is not None:
+                update["role"], update["role_evidence"] = found
+        defendants.append(d.model_copy(update=update))
+    return case.model_copy(update={"defendants": defendants})

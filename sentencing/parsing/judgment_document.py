@@ -1,0 +1,186 @@
+"""A full judgment text → :class:`~sentencing.case.Case`: court, defendants, facts, reasoning, outcome.
+
+What is known before judgment (court, facts, indicted charges, circumstances) is kept apart from
+the outcome (``Case.judgment``, each defendant's ``sentence``): the facts lose the prosecutor's
+recommended sentence and the reasoning loses the clauses that state the sentence, so that a model
+input never contains its label.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sentencing.case import Case, Charge, ChargeSentence, Circumstance, CircumstanceCode, Defendant, Evidence
+from sentencing.parsing.court import parse_court
+from sentencing.parsing.defendants import HeaderDefendant, parse_header_defendants, parse_indictment
+from sentencing.parsing.document import find_dates, split_judgment
+from sentencing.parsing.extract import extract_defendant_facts
+from sentencing.parsing.judgment import DefendantOutcome, parse_judgment_section
+from sentencing.parsing.mentions import with_first_char_filter
+from sentencing.parsing.recommendation import strip_recommendation
+
+# A clause of the reasoning that states (part of) this case's sentence: 缓刑, a term, a fine, an
+# exemption. Clauses about an earlier sentence (``曾因犯罪被判处有期徒刑``: the basis of 累犯) stay.
+_STATES_SENTENCE = with_first_char_filter(
+    r"缓刑|判处|处以|决定执行|免予刑事处罚|免于刑事处罚|免除处罚|免予处罚|实刑|"
+    r"(?:有期徒刑|拘役|管制|罚金)[^，,；;。]{0,4}(?:[0-9一二三四五六七八九十两]|人民币)|无期徒刑|死刑|剥夺政治权利|没收财产"
+)
+_EARLIER_SENTENCE = with_first_char_filter(r"曾|前罪|刑满|释放|执行完毕|服刑|赦免|假释|以上刑罚|之罪|前科|累犯|考验期|监外执行|因犯")
+_CLAUSE = re.compile(r"[^，,；;。]*[，,；;。]?")
+
+
+def strip_sentence_statements(text: str) -> str:
+    """The text without the clauses that state a sentence of this case (``可依法适用缓刑``, ``原判…判处…``).
+
+    Clauses about an earlier conviction (``曾因犯盗窃罪被判处有期徒刑``, the basis of 累犯) stay.
+    """
+    out: list[str] = []
+    for m in _CLAUSE.finditer(text):
+        clause = m.group(0)
+        if not clause:
+            continue
+        if _STATES_SENTENCE.search(clause) and not _EARLIER_SENTENCE.search(clause):
+            if clause[-1] in "。" and out and out[-1] and out[-1][-1] in "，,；;":
+                out[-1] = out[-1][:-1] + "。"
+            continue
+        out.append(clause)
+    return "".join(out)
+
+
+def _judgment_date(text: str, start: int) -> dt.date | None:
+    """The date the judgment was signed: the first full date after the judgment section."""
+    for _, _, (y, m, d) in find_dates(text, start):
+        try:
+            return dt.date(y, m, d)
+        except ValueError:
+            continue
+    return None
+
+
+def _offence_date(facts: str, birth: dt.date) -> dt.date | None:
+    for _, _, (y, m, d) in find_dates(facts):
+        try:
+            day = dt.date(y, m, d)
+        except ValueError:
+            continue
+        if (day - birth).days > 365 * 10:
+            return day
+    return None
+
+
+def _age_at(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _defendant(
+    person: HeaderDefendant | None,
+    name: str,
+    charges: list[Charge],
+    outcome: DefendantOutcome | None,
+    judgment: str,
+    facts: str,
+) -> Defendant:
+    circumstances: list[Circumstance] = []
+    age = None
+    if person is not None:
+        if person.birth_date is not None and (offence := _offence_date(facts, person.birth_date)):
+            age = _age_at(person.birth_date, offence)
+        if person.prior_record is not None:
+            circumstances.append(Circumstance(code=CircumstanceCode.PRIOR_RECORD, evidence=person.prior_record))
+    d = Defendant(name=name, charges=charges, age=age if age is not None and 0 <= age <= 120 else None)
+    if outcome is not None:
+        d.sentence = outcome.sentence
+        d.sentence_evidence = outcome.evidence(judgment) if outcome.sentence else None
+        d.charge_sentences = [
+            ChargeSentence(
+                charge=c.charge,
+                sentence=c.sentence,
+                evidence=Evidence(source="judgment", start=c.start, end=c.end, text=judgment[c.start:c.end]),
+            )
+            for c in outcome.crimes
+        ]
+        if not d.charges:
+            d.charges = [Charge(name=c.charge) for c in outcome.crimes]
+    # The header's prior record is merged with what the texts say, by extract_defendant_facts.
+    d.circumstances = circumstances
+    return d
+
+
+def _reconcile_names(outcomes: dict[str, DefendantOutcome], people: dict[str, HeaderDefendant]) -> None:
+    """Pair a judgment-section name with a header name spelled differently (``邱剑锋``/``邱剑峰``).
+
+    Pairs only when one name on each side is left over, or when the surnames match one to one;
+    the header's spelling is kept, because the facts use it.
+    """
+    loose_out = [n for n in outcomes if n not in people]
+    loose_people = [n for n in people if n not in outcomes]
+    if not loose_out or not loose_people:
+        return
+    pairs: list[tuple[str, str]] = []
+    if len(loose_out) == 1 and len(loose_people) == 1:
+        pairs.append((loose_out[0], loose_people[0]))
+    else:
+        for o in loose_out:
+            same = [p for p in loose_people if p[0] == o[0]]
+            if len(same) == 1 and sum(1 for x in loose_out if x[0] == o[0]) == 1:
+                pairs.append((o, same[0]))
+    for o, p in pairs:
+        outcome = outcomes.pop(o)
+        outcome.name = p
+        outcomes[p] = outcome
+
+
+def parse_judgment_document(text: str, *, case_id: str, source: str = "judge", synthetic: bool = False) -> Case:
+    """Read a full criminal judgment into a case; parts it cannot find are left empty, never guessed."""
+    parts = split_judgment(text)
+    court, number = parse_court(text, header_end=parts.procedure.end or None)
+    judgment = parts.part("judgment").strip()
+    # An appeal's facts quote the first-instance sentence (原判…判处…): as close to the label as
+    # the prosecutor's recommendation, so it goes too.
+    facts = strip_sentence_statements(strip_recommendation(parts.part("facts").strip()))
+    reasoning = strip_sentence_statements(strip_recommendation(parts.part("reasoning").strip()))
+    header_start = number.end if number else (court.evidence.end if court and court.evidence else 0)
+    header = parse_header_defendants(text, header_start, max(header_start, parts.header.end or parts.procedure.end))
+    indicted = parse_indictment(text, parts.procedure.start, parts.facts.end)
+    outcomes = {o.name: o for o in parse_judgment_section(judgment)}
+    people = {p.name: p for p in header}
+    _reconcile_names(outcomes, people)
+    names = list(people)
+    for name in outcomes:
+        if name not in people:
+            names.append(name)
+    if not names:
+        names = list(indicted)
+    defendants = [
+        _defendant(people.get(n), n, indicted.get(n, []), outcomes.get(n), judgment, facts) for n in names
+    ]
+    case = Case(
+        id=case_id,
+        source=source,
+        synthetic=synthetic,
+        case_number=number.text if number else None,
+        court=court,
+        province=court.province if court else (number.province if number else None),
+        date=_judgment_date(text, parts.judgment.end) if not parts.judgment.empty else None,
+        facts=facts,
+        reasoning=reasoning,
+        judgment=judgment,
+        defendants=defendants,
+    )
+    return _merge_extracted(case)
+
+
+def _merge_extracted(case: Case) -> Case:
+    """Run the text extraction and keep the header's prior record (前科) beside what it finds."""
+    prior = {d.name: d.circumstances for d in case.defendants}
+    bare = case.model_copy(
+        update={"defendants": [d.model_copy(update={"circumstances": []}) for d in case.defendants]}
+    )
+    filled = extract_defendant_facts(bare)
+    defendants = []
+    for d in filled.defendants:
+        have = {c.code for c in d.circumstances}
+        extra = [c for c in prior.get(d.name, []) if c.code not in have]
+        defendants.append(d.model_copy(update={"circumstances": d.circumstances + extra}) if extra else d)
+    return filled.model_copy(update={"defendants": defendants})

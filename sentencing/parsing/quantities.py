@@ -1,0 +1,184 @@
+"""Quantities that select a statutory tier: amount, drug weight, injuries, deaths, occurrences, alcohol.
+
+Read from facts and reasoning, each with the sentence it came from. The crime amount prefers a
+stated total (``共计``, ``数额``), then amounts next to a crime verb (``骗取``, ``窃得``, ``价值``);
+amounts of fines, wages and compensation are not crime amounts and are skipped. Drug weights are
+kept per drug, the largest stated (a total is never below its parts).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sentencing.case import Evidence, Injury, InjuryGrade, Measure, Quantities
+from sentencing.numerals import NUMBER_PATTERN, NumeralError, parse_number
+from sentencing.parsing.circumstances import span_evidence
+from sentencing.parsing.mentions import Attributor, with_first_char_filter
+
+_N = NUMBER_PATTERN
+# Amounts are found from their 元 backwards: the unit is rare, numerals are everywhere.
+_YUAN = re.compile(r"元")
+# ``十余万元`` reads as its lower bound, 100000.
+_NUMBER_BEFORE = re.compile(rf"(?P<num>{_N})(?:余|多)?(?P<wan>万)?\s*$")
+_TOTAL = re.compile(r"(?:共计|合计|累计|总计|总额|总价值|价值共计|数额|金额|共|计|达|总共)[^，,。；;]{0,8}$")
+_CRIME_VERB = re.compile(
+    r"(?:价值|骗取|骗得|收取|诈得|获取|非法占有|索要|透支|尚欠|本金|借款|窃得|窃取|盗走|盗得|盗窃|诈骗|收受|索取|挪用|侵占|吸收|违法所得|非法获利|获利|赌资|抽头|"
+    r"涉案|销售金额|经营额|敲诈|勒索|抢劫|抢走|劫得|抢得|贪污|受贿|行贿|套取|虚开|票面|集资)[^，,。；;]{0,18}$"
+)
+_NOT_CRIME_AMOUNT = re.compile(r"(?:罚金|工资|赔偿|退赔|退赃|退缴|退还|赔付|补偿|谅解|保证金|取保|奖励|报酬|月薪|价格为每|单价|每克|每包)[^，,。；;]{0,10}$")
+
+_DRUGS = {
+    "海洛因": "海洛因",
+    "甲基苯丙胺片剂": "甲基苯丙胺片剂",
+    "麻古": "甲基苯丙胺片剂",
+    "甲基苯丙胺": "甲基苯丙胺",
+    "冰毒": "甲基苯丙胺",
+    "氯胺酮": "氯胺酮",
+    "K粉": "氯胺酮",
+    "大麻": "大麻",
+    "可卡因": "可卡因",
+    "鸦片": "鸦片",
+    "吗啡": "吗啡",
+    "摇头丸": "MDMA",
+    "MDMA": "MDMA",
+    "甲卡西酮": "甲卡西酮",
+    "美沙酮": "美沙酮",
+    "曲马多": "曲马多",
+    "芬太尼": "芬太尼",
+    "咖啡因": "咖啡因",
+    "三唑仑": "三唑仑",
+}
+_DRUG_ALT = "|".join(sorted(_DRUGS, key=len, reverse=True))
+_GRAMS = rf"(?P<num>{_N})\s*(?P<unit>千克|公斤|kg|KG|克|g|G)(?![a-zA-Z])"
+_DRUG_THEN_WEIGHT = with_first_char_filter(rf"(?P<drug>{_DRUG_ALT})[^。；;，,]{{0,20}}?{_GRAMS}")
+_WEIGHT_THEN_DRUG = with_first_char_filter(rf"{_GRAMS}[^。；;]{{0,24}}?(?:检出|含有|检测出|均检出|系|为)[^。；;，,]{{0,6}}?(?P<drug>{_DRUG_ALT})")
+
+_INJURY = with_first_char_filter(r"(?P<grade>轻微伤|轻伤一级|轻伤二级|轻伤|重伤一级|重伤二级|重伤)")
+_PEOPLE_BEFORE = re.compile(r"(?P<n>[0-9一二两三四五六七八九十]+)人[^。；;，,人]{0,6}$")
+_GRADES = {
+    "轻微伤": InjuryGrade.MINOR, "轻伤一级": InjuryGrade.LIGHT_1, "轻伤二级": InjuryGrade.LIGHT_2,
+    "轻伤": InjuryGrade.LIGHT_2, "重伤一级": InjuryGrade.SERIOUS_1, "重伤二级": InjuryGrade.SERIOUS_2,
+    "重伤": InjuryGrade.SERIOUS_2,
+}
+_DEATH = re.compile(r"死亡")
+_DEATH_CAUSE = re.compile(rf"(?:致|造成)(?:(?P<n>{_N})(?:人|名))?[^。；;，,]{{0,12}}$|(?:抢救无效|当场|经抢救无效|不治)$")
+_TIMES = re.compile(r"次")
+_OCCURRENCES = re.compile(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
+_OCC_VERB = re.compile(r"^[^。；;，,]{0,4}(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)")
+_ALCOHOL = with_first_char_filter(
+    rf"(?:酒精|乙醇)(?:含量|浓度)?[^。；;，,\d]{{0,6}}?(?P<num>{_N})\s*(?P<unit>mg|毫克|MG)\s*[/／每]\s*(?P<per>100\s*(?:ml|mL|ML|毫升)|毫升|ml|mL)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityFinding:
+    kind: str
+    """``amount``, ``drug:<name>``, ``injury:<grade>``, ``deaths``, ``occurrences``, ``alcohol``."""
+    value: float
+    score: int
+    names: tuple[str, ...]
+    evidence: Evidence
+
+
+def _number(text: str) -> float | None:
+    try:
+        return parse_number(text)
+    except (NumeralError, ValueError):
+        return None
+
+
+def find_quantities(text: str, source: str, attributor: Attributor) -> list[QuantityFinding]:
+    out: list[QuantityFinding] = []
+
+    def add(kind: str, value: float, score: int, start: int, end: int) -> None:
+        out.append(QuantityFinding(kind, value, score, attributor.who(start), span_evidence(text, source, start, end)))
+
+    for y in _YUAN.finditer(text):
+        m = _NUMBER_BEFORE.search(text, max(0, y.start() - 20), y.start())
+        if m is None:
+            continue
+        value = _number(m.group("num"))
+        if value is None or value <= 0:
+            continue
+        if m.group("wan"):
+            value *= 10_000
+        head = text[max(0, m.start() - 20):m.start()]
+        if _NOT_CRIME_AMOUNT.search(head):
+            continue
+        if _TOTAL.search(head):
+            score = 3 if source == "reasoning" else 2
+        elif _CRIME_VERB.search(head):
+            score = 1
+        else:
+            continue
+        add("amount", value, score, m.start(), y.end())
+    for pattern in (_DRUG_THEN_WEIGHT, _WEIGHT_THEN_DRUG):
+        for m in pattern.finditer(text):
+            value = _number(m.group("num"))
+            if value is None or value <= 0:
+                continue
+            if m.group("unit") in ("千克", "公斤", "kg", "KG"):
+                value *= 1000
+            add(f"drug:{_DRUGS[m.group('drug')]}", value, 1, m.start(), m.end())
+    for m in _INJURY.finditer(text):
+        people = _PEOPLE_BEFORE.search(text, max(0, m.start() - 12), m.start())
+        n = _number(people.group("n")) if people else 1
+        add(f"injury:{_GRADES[m.group('grade')].value}", n or 1, 1, people.start() if people else m.start(), m.end())
+    for d in _DEATH.finditer(text):
+        m = _DEATH_CAUSE.search(text, max(0, d.start() - 24), d.start())
+        if m is None or "赔偿" in text[max(0, d.start() - 6):d.end() + 3]:
+            continue
+        n = _number(m.group("n")) if m.group("n") else 1
+        add("deaths", n or 1, 1, m.start(), d.end())
+    for t in _TIMES.finditer(text):
+        m = _OCCURRENCES.search(text, max(0, t.start() - 12), t.start())
+        if m is None:
+            continue
+        value = _number(m.group("num"))
+        if value is None or not 1 <= value <= 10_000:
+            continue
+        if not m.group("pre") and not _OCC_VERB.match(text, t.end()):
+            continue
+        add("occurrences", value, 1, m.start(), t.end())
+    for m in _ALCOHOL.finditer(text):
+        value = _number(m.group("num"))
+        if value is None:
+            continue
+        if not m.group("per").startswith("100"):
+            value = round(value * 100, 6)  # mg/ml → mg/100ml
+        add("alcohol", value, 1, m.start(), m.end())
+    return out
+
+
+def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities:
+    """One defendant's quantities from the findings about them."""
+    mine = [f for f in findings if name in f.names]
+    q = Quantities()
+    amounts = [f for f in mine if f.kind == "amount"]
+    if amounts:
+        best = max(amounts, key=lambda f: (f.score, f.value))
+        q.amount_yuan = Measure(value=best.value, evidence=best.evidence)
+    for f in mine:
+        if f.kind.startswith("drug:"):
+            drug = f.kind.removeprefix("drug:")
+            have = q.drug_grams.get(drug)
+            if have is None or f.value > have.value:
+                q.drug_grams[drug] = Measure(value=f.value, evidence=f.evidence)
+    injuries: dict[InjuryGrade, QuantityFinding] = {}
+    for f in mine:
+        if f.kind.startswith("injury:"):
+            grade = InjuryGrade(f.kind.removeprefix("injury:"))
+            if grade not in injuries or f.value > injuries[grade].value:
+                injuries[grade] = f
+    q.injuries = [
+        Injury(grade=g, count=max(1, int(f.value)), evidence=f.evidence)
+        for g, f in sorted(injuries.items(), key=lambda kv: kv[0].rank)
+    ]
+    for kind, attr in (("deaths", "deaths"), ("occurrences", "occurrences"), ("alcohol", "blood_alcohol_mg_per_100ml")):
+        found = [f for f in mine if f.kind == kind]
+        if found:
+            best = max(found, key=lambda f: f.value)
+            setattr(q, attr, Measure(value=best.value, evidence=best.evidence))
+    return q

@@ -1,0 +1,424 @@
+"""The versioned JSON contract of the HTTP API: every request and response body is one of these.
+
+Input models are strict about what they accept (bad input is a 422 naming the field, never a
+guess); output models are what prosecutors and integrations read, so each field says what it means.
+Domain types (``Sentence``, ``Evidence``, ``Quantities``…) are reused from :mod:`sentencing`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from sentencing.case import CircumstanceCode, Evidence, InjuryGrade, Quantities, Role
+from sentencing.regions import UnknownProvince, province
+from sentencing.sentence import Sentence, SentenceForm, SentenceKind
+
+API_VERSION = "1"
+
+_ALLOWED_CONTROL = {"\n", "\r", "\t"}
+
+
+def _no_control_characters(value: str) -> str:
+    """Reject C0/C1 control characters (other than line breaks and tabs): they are never legal text."""
+    for offset, char in enumerate(value):
+        if char not in _ALLOWED_CONTROL and unicodedata.category(char) == "Cc":
+            raise ValueError(f"contains control character U+{ord(char):04X} at offset {offset}")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value.strip()
+
+
+def _charge_name(value: str) -> str:
+    """Charges are named without the trailing 罪 (``盗窃罪`` → ``盗窃``), as in :class:`sentencing.case.Charge`."""
+    value = value.strip()
+    if value.endswith("罪") and len(value) > 1:
+        value = value[:-1]
+    if not value:
+        raise ValueError("must name a charge")
+    return value
+
+
+def _province_code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return province(value.strip()).code
+    except UnknownProvince:
+        raise ValueError(f"unknown province {value!r}: use a code (JS), abbreviation (苏) or name (江苏)") from None
+
+
+Text = Annotated[str, AfterValidator(_no_control_characters)]
+ShortText = Annotated[str, Field(min_length=1, max_length=60), AfterValidator(_no_control_characters),
+                      AfterValidator(_not_blank)]
+ChargeName = Annotated[str, Field(min_length=1, max_length=60), AfterValidator(_no_control_characters),
+                       AfterValidator(_charge_name)]
+ProvinceCode = Annotated[str | None, Field(default=None, max_length=20), AfterValidator(_province_code)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=200_000)
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class InjuryInput(_Input):
+    grade: InjuryGrade
+    count: int = Field(default=1, ge=1, le=1000)
+
+
+class QuantitiesInput(_Input):
+    """Known amounts; leave the whole object out to have them read from the facts."""
+
+    amount_yuan: float | None = Field(default=None, ge=0, le=1e13, description="犯罪数额 in yuan")
+    drug_grams: dict[ShortText, Annotated[float, Field(ge=0, le=1e9)]] = Field(
+        default_factory=dict, max_length=20, description="drug weight by drug name (海洛因, 甲基苯丙胺…)"
+    )
+    injuries: list[InjuryInput] = Field(default_factory=list, max_length=100)
+    occurrences: int | None = Field(default=None, ge=1, le=100_000, description="次数")
+    deaths: int | None = Field(default=None, ge=0, le=10_000)
+    blood_alcohol_mg_per_100ml: float | None = Field(default=None, ge=0, le=2000)
+
+
+class DefendantInput(_Input):
+    """One defendant. ``role``, ``circumstances`` and ``quantities`` left out (null) are extracted from the
+    facts with their text spans; given (even empty) they are taken as stated."""
+
+    name: ShortText
+    charges: list[ChargeName] = Field(min_length=1, max_length=20)
+    role: Role | None = None
+    circumstances: list[CircumstanceCode] | None = Field(default=None, max_length=len(CircumstanceCode))
+    quantities: QuantitiesInput | None = None
+    age: int | None = Field(default=None, ge=0, le=120, description="age at the time of the crime")
+
+
+class CaseInput(_Input):
+    """A case as the prosecutor knows it before judgment (no sentence in it)."""
+
+    id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)] | None = Field(
+        default=None, description="the caller's own reference for the case"
+    )
+    facts: Annotated[str, Field(min_length=1, max_length=200_000), AfterValidator(_no_control_characters),
+                     AfterValidator(_not_blank)]
+    court: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_control_characters)] | None = None
+    province: ProvinceCode = None
+    date: dt.date | None = None
+    defendants: list[DefendantInput] = Field(min_length=1, max_length=10_000,
+                                             description="at most Settings.max_defendants")
+
+    @field_validator("defendants")
+    @classmethod
+    def _distinct_names(cls, defendants: list[DefendantInput]) -> list[DefendantInput]:
+        seen: set[str] = set()
+        for d in defendants:
+            if d.name in seen:
+                raise ValueError(f"defendant name {d.name!r} appears twice")
+            seen.add(d.name)
+        return defendants
+
+
+class BatchRequest(_Input):
+    cases: list[dict] = Field(
+        min_length=1, max_length=10_000, description="each a CaseInput, validated alone; at most Settings.max_batch"
+    )
+
+
+class SimilarCasesRequest(_Input):
+    case: CaseInput
+    defendant: ShortText | None = Field(default=None, description="which defendant; default the first")
+    k: int = Field(default=10, ge=1, le=100)
+    province_scope: Literal["other", "own", "any"] | None = Field(
+        default=None, description="'other': other provinces than the case's (the default when it has one); 'own'; "
+        "'any' (the default without a province)"
+    )
+
+
+class DecisionRequest(_Input):
+    """The prosecutor's final recommendation (量刑建议) for one defendant of an earlier recommendation."""
+
+    defendant: ShortText
+    sentence: Sentence
+    reason: Annotated[str, Field(max_length=4000), AfterValidator(_no_control_characters)] | None = Field(
+        default=None, description="why; required when the sentence departs from the recommended range or form"
+    )
+
+
+PathText = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_no_control_characters)]
+
+
+class ReloadRequest(_Input):
+    """Directories to switch to; left out, the ones serving now are loaded again (after a retrain in place)."""
+
+    model_dir: PathText | None = None
+    index_dir: PathText | None = None
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class FieldError(_Output):
+    field: str = Field(description="dotted path of the offending field, e.g. 'defendants.0.name'")
+    message: str
+
+
+class ErrorBody(_Output):
+    code: str
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class ErrorResponse(_Output):
+    error: ErrorBody
+
+
+class WarningOut(_Output):
+    code: str
+    field: str | None = None
+    message: str
+
+
+class RangeOut(_Output):
+    """The recommended range in months of 有期徒刑/拘役 (point inside); ``confidence`` is its nominal coverage.
+    The months are null when the predicted form is life imprisonment or death."""
+
+    low_months: float | None
+    point_months: float | None
+    high_months: float | None
+    confidence: float = Field(ge=0, le=1)
+
+
+class FormOut(_Output):
+    predicted: SentenceForm
+    label: str
+    probabilities: dict[SentenceForm, float]
+
+
+class StatutoryOut(_Output):
+    """The statutory tier (法定刑幅度) the facts select."""
+
+    charge: str
+    article: str
+    tier_label: str
+    min_months: float | None
+    max_months: float | None
+    min_kind: SentenceKind | None = None
+    max_kind: SentenceKind | None = None
+
+
+class GuidelineStepOut(_Output):
+    stage: str
+    stage_label: str
+    rule: str
+    basis: str
+    circumstance: str | None = None
+    ratio: float | None = None
+    months: float | None = None
+    value_months: float | None = Field(default=None, description="the running value after this step")
+    charge: str | None = None
+
+
+class GuidelineOut(_Output):
+    """The guideline arithmetic (量刑指导意见) step by step, and its explanation in Chinese."""
+
+    low_months: float | None
+    point_months: float | None
+    high_months: float | None
+    kind: SentenceKind
+    kind_label: str
+    form: SentenceForm
+    probation_eligible: bool
+    fine_yuan: float | None = None
+    steps: list[GuidelineStepOut]
+    summary_text: str
+    explanation_text: str
+    ruleset_version: str
+
+
+class ContributionOut(_Output):
+    group: str
+    label: str
+    months: float
+
+
+class ExtractedCircumstance(_Output):
+    code: CircumstanceCode
+    label: str
+    source: Literal["input", "extracted"]
+    evidence: Evidence | None = None
+
+
+class ExtractedFacts(_Output):
+    """What the recommendation was computed from, and where each fact came from."""
+
+    role: Role
+    role_label: str
+    age: int | None = None
+    role_source: Literal["input", "extracted", "default"]
+    role_evidence: Evidence | None = None
+    circumstances: list[ExtractedCircumstance]
+    quantities: Quantities
+    quantities_source: Literal["input", "extracted"]
+
+
+class SimilarCaseOut(_Output):
+    case_id: str
+    court: str | None = None
+    province: str | None = None
+    province_name: str | None = None
+    date: dt.date | None = None
+    charges: list[str]
+    defendant: str = Field(description="the defendant's name, masked (张某)")
+    sentence: Sentence | None = None
+    sentence_text: str | None = None
+    score: float
+    matched: list[str] = Field(default_factory=list, description="which facts matched")
+    tier: str | None = None
+    role: str | None = None
+    circumstances: list[str] = Field(default_factory=list)
+    synthetic: bool = Field(description="true for the generated demo corpus: not a real judgment")
+
+
+class ProvinceStat(_Output):
+    province: str | None = Field(description="province code; null where the judgments do not say")
+    province_name: str | None = None
+    n: int
+    median_months: float | None = None
+    share_non_custodial: float | None = None
+    reported: bool = Field(description="false when the province's cohort is too small for statistics")
+
+
+class HistogramBinOut(_Output):
+    low_months: int
+    high_months: int = Field(description="exclusive")
+    count: int
+
+
+class CohortOut(_Output):
+    """Comparable cases as statistics, with their definition; nothing is reported for a cohort too small."""
+
+    definition: dict[str, Any] = Field(description="charge, tier, circumstances, province scope, criteria dropped")
+    n: int
+    reported: bool
+    reason: str | None = Field(default=None, description="why nothing is reported, when so")
+    median_months: float | None = None
+    q1_months: float | None = None
+    q3_months: float | None = None
+    histogram: list[HistogramBinOut] = Field(default_factory=list)
+    share_non_custodial: float | None = None
+    by_province: list[ProvinceStat] = Field(default_factory=list)
+    excluded: dict[str, int] = Field(default_factory=dict, description="left out of the month statistics, by reason")
+
+
+class DefendantRecommendation(_Output):
+    name: str
+    charges: list[str]
+    range: RangeOut
+    form: FormOut
+    fine_yuan: float | None = None
+    statutory: StatutoryOut | None = None
+    guideline: GuidelineOut | None = Field(description="null when no charge is in the guideline's catalogue")
+    explanation: list[ContributionOut] = Field(description="contributions in months, grouped")
+    similar_cases: list[SimilarCaseOut]
+    cohort: CohortOut | None = None
+    facts_used: ExtractedFacts
+    warnings: list[WarningOut]
+
+
+class RecommendationResponse(_Output):
+    api_version: str = API_VERSION
+    request_id: str
+    model_version: str
+    ruleset_version: str
+    case_id: str | None = None
+    defendants: list[DefendantRecommendation]
+    warnings: list[WarningOut] = Field(default_factory=list)
+
+
+class BatchItem(_Output):
+    index: int
+    ok: bool
+    result: RecommendationResponse | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResponse(_Output):
+    api_version: str = API_VERSION
+    items: list[BatchItem]
+
+
+class SimilarCasesResponse(_Output):
+    api_version: str = API_VERSION
+    model_version: str
+    defendant: str
+    similar_cases: list[SimilarCaseOut]
+    cohort: CohortOut | None = None
+
+
+class CaseDefendantView(_Output):
+    name: str
+    charges: list[str]
+    role: Role
+    circumstances: list[CircumstanceCode]
+    sentence: Sentence | None = None
+    sentence_text: str | None = None
+
+
+class CaseView(_Output):
+    """A stored case with party names masked (张三 → 张某)."""
+
+    api_version: str = API_VERSION
+    id: str
+    synthetic: bool
+    case_number: str | None = None
+    court: str | None = None
+    province: str | None = None
+    date: dt.date | None = None
+    facts: str
+    defendants: list[CaseDefendantView]
+
+
+class DecisionResponse(_Output):
+    api_version: str = API_VERSION
+    request_id: str
+    defendant: str
+    sentence_text: str
+    departs_from_recommendation: bool
+    departure: str | None = Field(default=None, description="how it departs from the recommended range or form")
+    recorded_at: dt.datetime
+
+
+class HealthResponse(_Output):
+    status: Literal["ok"] = "ok"
+    api_version: str = API_VERSION
+
+
+class ReadyResponse(_Output):
+    ready: bool
+    model_version: str | None = None
+    ruleset_version: str | None = None
+    index_size: int | None = None
+    loaded_at: dt.datetime | None = None
+    reason: str | None = None
+
+
+class ReloadResponse(_Output):
+    api_version: str = API_VERSION
+    model_version: str
+    ruleset_version: str
+    model_dir: str
+    index_dir: str
+    previous_model_version: str | None = None
+    seconds: float

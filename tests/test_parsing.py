@@ -1,0 +1,322 @@
+"""Parsers of judgment text: sections, sentences per defendant, court, defendants, circumstances, quantities.
+
+The texts below are written for these tests in the style of real judgments (no copied judgment).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sentencing.case import Case, Circumstance, CircumstanceCode, CourtLevel, Defendant, InjuryGrade, Role
+from sentencing.parsing import extract_defendant_facts, parse_judgment_document, strip_recommendation
+from sentencing.parsing.court import parse_court
+from sentencing.parsing.judgment import parse_judgment_section
+from sentencing.regions import PROVINCES
+from sentencing.sentence import Sentence, SentenceKind, format_sentence, parse_sentence
+from tests.test_sentence import _sentences
+
+C = CircumstanceCode
+
+DOCUMENT = (
+    "张某盗窃一审刑事判决书 江苏省南京市鼓楼区人民法院 刑事判决书 （2018）苏0106刑初101号 "
+    "公诉机关南京市鼓楼区人民检察院。 "
+    "被告人张某，男，2001年3月5日出生，汉族，初中文化，无业。因涉嫌犯盗窃罪于2018年3月2日被刑事拘留。 "
+    "辩护人赵某，某律师事务所律师。 "
+    "被告人李某，女，1970年1月2日出生，汉族。曾因犯诈骗罪于2012年5月6日被本院判处有期徒刑二年，2014年4月1日刑满释放。"
+    "因涉嫌犯盗窃罪于2018年3月2日被刑事拘留。 "
+    "南京市鼓楼区人民检察院以宁鼓检诉刑诉〔2018〕90号起诉书指控被告人张某、李某犯盗窃罪，被告人李某犯掩饰、隐瞒犯罪所得罪，"
+    "于2018年5月2日向本院提起公诉。本院依法组成合议庭，公开开庭审理了本案。现已审理终结。 "
+    "公诉机关指控：2017年12月1日至2018年2月20日，被告人张某、李某先后5次在本市鼓楼区某小区盗窃电动车，"
+    "价值共计人民币1.2万元。被告人李某将其中三辆电动车予以销售。2018年3月2日，被告人张某主动到公安机关投案。"
+    "公诉机关认为，被告人张某系自首，建议判处被告人张某有期徒刑一年至一年六个月，并处罚金。"
+    "被告人张某、李某对指控事实、罪名及量刑建议没有异议且签字具结。 "
+    "本院认为，被告人张某、李某以非法占有为目的，多次秘密窃取他人财物，其行为均已构成盗窃罪，系共同犯罪。"
+    "在共同犯罪中，被告人张某起主要作用，系主犯；被告人李某起次要作用，系从犯，依法应当从轻处罚。"
+    "被告人张某犯罪后自动投案，如实供述自己的罪行，系自首。被告人李某到案后如实供述自己的罪行，系坦白。"
+    "辩护人提出被告人李某系自首的辩护意见，与查明的事实不符，本院不予采纳。被告人李某不属于累犯。"
+    "被告人张某犯罪时已满十六周岁不满十八周岁。对被告人张某可以适用缓刑。"
+    "依照《中华人民共和国刑法》第二百六十四条、第二十五条、第六十七条之规定，判决如下： "
+    "一、被告人张某犯盗窃罪，判处有期徒刑一年，缓刑一年六个月，并处罚金人民币五千元。"
+    "（缓刑考验期限，从判决确定之日起计算。） "
+    "二、被告人李某犯盗窃罪，判处有期徒刑八个月，并处罚金人民币3000元；犯掩饰、隐瞒犯罪所得罪，判处拘役三个月，"
+    "并处罚金人民币1000元；决定执行有期徒刑八个月，并处罚金人民币4000元。 "
+    "如不服本判决，可在接到判决书的第二日起十日内，通过本院或者直接向江苏省南京市中级人民法院提出上诉。 "
+    "审判长某某 二〇一八年六月一日 书记员某某"
+)
+
+
+@pytest.fixture(scope="module")
+def case() -> Case:
+    return parse_judgment_document(DOCUMENT, case_id="test:1")
+
+
+def _defendant(case: Case, name: str) -> Defendant:
+    return next(d for d in case.defendants if d.name == name)
+
+
+def test_document_court_and_dates(case: Case) -> None:
+    assert case.court is not None
+    assert case.court.name == "江苏省南京市鼓楼区人民法院"
+    assert (case.province, case.court.city, case.court.level) == ("JS", "南京市", CourtLevel.BASIC)
+    assert case.case_number == "（2018）苏0106刑初101号"
+    assert case.date == dt.date(2018, 6, 1)
+    assert case.court.evidence is not None and DOCUMENT[case.court.evidence.start:case.court.evidence.end] == case.court.name
+
+
+def test_document_sentences_per_defendant(case: Case) -> None:
+    zhang, li = _defendant(case, "张某"), _defendant(case, "李某")
+    assert zhang.sentence == Sentence(kind=SentenceKind.FIXED_TERM, months=12, probation_months=18, fine_yuan=5000)
+    assert li.sentence == Sentence(kind=SentenceKind.FIXED_TERM, months=8, fine_yuan=4000)
+    assert [(c.charge, c.sentence.months) for c in li.charge_sentences] == [("盗窃", 8), ("掩饰、隐瞒犯罪所得", 3)]
+    assert li.charge_sentences[1].sentence.kind is SentenceKind.DETENTION
+    assert zhang.sentence_evidence is not None
+    assert case.judgment[zhang.sentence_evidence.start:zhang.sentence_evidence.end] == zhang.sentence_evidence.text
+
+
+def test_document_indicted_charges(case: Case) -> None:
+    assert _defendant(case, "张某").charge_names == ["盗窃"]
+    assert _defendant(case, "李某").charge_names == ["盗窃", "掩饰、隐瞒犯罪所得"]
+
+
+def test_document_roles_and_circumstances(case: Case) -> None:
+    zhang, li = _defendant(case, "张某"), _defendant(case, "李某")
+    assert zhang.role is Role.PRINCIPAL and li.role is Role.ACCESSORY
+    assert {C.SURRENDER, C.JUVENILE, C.PLEA_AGREEMENT} <= zhang.circumstance_codes
+    assert C.CONFESSION not in zhang.circumstance_codes  # its 如实供述 is part of the 自首
+    assert {C.CONFESSION, C.PRIOR_RECORD, C.PLEA_AGREEMENT} <= li.circumstance_codes
+    assert C.SURRENDER not in li.circumstance_codes  # the defence claimed it; the court rejected it
+    assert C.RECIDIVIST not in li.circumstance_codes  # 不属于累犯
+    assert zhang.age == 16
+    for d in (zhang, li):
+        for c in d.circumstances:
+            assert c.evidence is not None
+            if c.evidence.source == "facts":
+                assert case.facts[c.evidence.start:c.evidence.end] == c.evidence.text
+            elif c.evidence.source == "reasoning":
+                assert case.reasoning[c.evidence.start:c.evidence.end] == c.evidence.text
+
+
+def test_document_quantities(case: Case) -> None:
+    q = _defendant(case, "张某").quantities
+    assert q.amount_yuan is not None and q.amount_yuan.value == 12000
+    assert q.occurrences is not None and q.occurrences.value == 5
+
+
+def test_model_inputs_hold_no_outcome(case: Case) -> None:
+    assert "建议判处" not in case.facts and "一年六个月" not in case.facts
+    assert "签字具结" in case.facts  # what is true about the defendant stays
+    assert "缓刑" not in case.reasoning and "判决如下" not in case.reasoning
+    assert "判处" not in case.reasoning
+    assert "累犯" in case.reasoning
+    blind = case.before_judgment()
+    assert blind.judgment == "" and all(d.sentence is None for d in blind.defendants)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("被告人王某犯故意杀人罪，判处死刑，缓期二年执行，剥夺政治权利终身。",
+         Sentence(kind=SentenceKind.DEATH_SUSPENDED, political_rights_for_life=True)),
+        ("被告人王某犯抢劫罪，判处无期徒刑，剥夺政治权利终身，并处没收个人全部财产。",
+         Sentence(kind=SentenceKind.LIFE, political_rights_for_life=True, confiscation=True)),
+        ("被告人王某犯开设赌场罪，判处管制一年，并处罚金人民币二万元。",
+         Sentence(kind=SentenceKind.SURVEILLANCE, months=12, fine_yuan=20000)),
+        ("被告人王某犯危险驾驶罪，免予刑事处罚。", Sentence(kind=SentenceKind.EXEMPT)),
+        ("被告人王某犯盗窃罪，单处罚金人民币３０００元。", Sentence(kind=SentenceKind.FINE_ONLY, fine_yuan=3000)),
+        ("被告人王某犯开设赌场罪，判处拘役三个月，缓刑四个月，并处罚金0.5万元。",
+         Sentence(kind=SentenceKind.DETENTION, months=3, probation_months=4, fine_yuan=5000)),
+        ("被告人王某犯贩卖毒品罪，判处有期徒刑1年6个月，并处罚金人民币2，000元。",
+         Sentence(kind=SentenceKind.FIXED_TERM, months=18, fine_yuan=2000)),
+    ],
+)
+def test_judgment_section_forms(section: str, expected: Sentence) -> None:
+    (outcome,) = parse_judgment_section(section)
+    assert outcome.name == "王某"
+    assert outcome.sentence == expected
+
+
+def test_prior_sentence_merged_in_is_not_a_crime_of_this_case() -> None:
+    (outcome,) = parse_judgment_section(
+        "被告人王某犯强奸罪，判处有期徒刑四年七个月，与原犯强奸罪，判处有期徒刑二年四个月，两罪并罚，决定执行有期徒刑六年六个月。"
+    )
+    assert [(c.charge, c.sentence.months) for c in outcome.crimes] == [("强奸", 55)]
+    assert outcome.sentence == Sentence(kind=SentenceKind.FIXED_TERM, months=78)
+
+
+def test_appeal_items_that_quash_or_uphold_are_skipped() -> None:
+    (outcome,) = parse_judgment_section(
+        "一、撤销某县人民法院（2019）某0105刑初1号刑事判决，即：被告人董某犯危险驾驶罪，判处拘役二个月，并处罚金人民币三千元。"
+        " 二、上诉人（原审被告人）董某犯危险驾驶罪，判处拘役二个月，缓刑三个月，并处罚金人民币三千元。"
+    )
+    assert outcome.name == "董某"
+    assert outcome.sentence == Sentence(kind=SentenceKind.DETENTION, months=2, probation_months=3, fine_yuan=3000)
+
+
+def test_several_crimes_without_execution_line_is_reported() -> None:
+    (outcome,) = parse_judgment_section("被告人王某犯盗窃罪，判处有期徒刑一年；犯诈骗罪，判处有期徒刑二年。")
+    assert outcome.sentence is None and len(outcome.crimes) == 2
+    assert "决定执行" in outcome.problems[0]
+
+
+_NAMES = ["张某", "李某甲", "王某某"]
+_CHARGES = ["盗窃", "掩饰、隐瞒犯罪所得", "走私、贩卖、运输、制造毒品"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(_sentences, min_size=1, max_size=3), _sentences), min_size=1, max_size=3),
+       st.booleans(), st.booleans())
+def test_judgment_section_round_trip(people: list, arabic: bool, numbered: bool) -> None:
+    """A 判决如下 section written from random sentences reads back to the same sentences."""
+    lines = []
+    for k, (crimes, combined) in enumerate(people):
+        parts = [f"犯{_CHARGES[j]}罪，判处{format_sentence(s, arabic=arabic)}" for j, s in enumerate(crimes)]
+        line = f"被告人{_NAMES[k]}" + "；".join(parts)
+        if len(crimes) > 1:
+            line += f"；决定执行{format_sentence(combined, arabic=arabic)}"
+        prefix = "一二三"[k] + "、" if numbered else ""
+        lines.append(prefix + line + "。")
+    outcomes = parse_judgment_section(" ".join(lines))
+    assert [o.name for o in outcomes] == _NAMES[: len(people)]
+    for outcome, (crimes, combined) in zip(outcomes, people, strict=True):
+        assert [c.sentence for c in outcome.crimes] == crimes
+        assert [c.charge for c in outcome.crimes] == _CHARGES[: len(crimes)]
+        assert outcome.sentence == (combined if len(crimes) > 1 else crimes[0])
+
+
+@pytest.mark.parametrize("province", PROVINCES, ids=lambda p: p.code)
+def test_province_from_every_case_number_abbreviation(province) -> None:  # noqa: ANN001
+    court, number = parse_court(f"某某人民法院 刑事判决书 （2018）{province.abbreviation}0101刑初1号 公诉机关某某人民检察院。")
+    assert number is not None and number.province == province.code
+    assert court is not None and court.province == province.code
+
+
+@pytest.mark.parametrize(
+    ("text", "province", "level"),
+    [
+        ("河南省睢县人民法院 刑事判决书 （2013）睢刑初字第183号 公诉机关睢县人民检察院", "HA", CourtLevel.BASIC),
+        ("南阳市卧龙区人民法院 刑事判决书 （2013）宛龙刑初字第41号", "HA", CourtLevel.BASIC),
+        ("舞钢市人民法院 刑事判决书 （2014）舞刑初字第39号 公诉机关：河南省舞钢市人民检察院。", "HA", CourtLevel.BASIC),
+        ("托克托县人民法院 刑事判决书 （2018）托刑初72号 公诉机关托克托县人民检察院。 …… "
+         "通过本院或者直接向内蒙古自治区呼和浩特市中级人民法院提出上诉。", "NM", CourtLevel.BASIC),
+        ("山东省潍坊市中级人民法院 刑事判决书 （2015）潍刑二终字第188号", "SD", CourtLevel.INTERMEDIATE),
+        ("新疆生产建设兵团芳草湖垦区人民法院 刑事判决书 （2019）兵0603刑初26号", "XJB", CourtLevel.BASIC),
+        ("内蒙古自治区乌审旗人民法院 刑事判决书 （2016）内0626刑初50号", "NM", CourtLevel.BASIC),
+    ],
+)
+def test_province_without_abbreviation(text: str, province: str, level: CourtLevel) -> None:
+    court, _ = parse_court(text)
+    assert court is not None and court.province == province and court.level is level
+
+
+def test_case_title_before_the_court_without_a_space() -> None:
+    court, _ = parse_court("被告人刘某贩卖毒品罪一案的刑事判决书南京市鼓楼区人民法院刑事判决书（2017）苏0106刑初428号")
+    assert court is not None and court.name == "南京市鼓楼区人民法院" and court.province == "JS"
+
+
+def _facts_case(facts: str, *names: str, reasoning: str = "") -> Case:
+    return Case(id="t", facts=facts, reasoning=reasoning, defendants=[Defendant(name=n) for n in names])
+
+
+def test_circumstance_attribution_in_multi_defendant_text() -> None:
+    case = extract_defendant_facts(_facts_case(
+        "被告人张某、李某到案后如实供述，具有坦白情节。被告人王某系从犯。被告人王某曾因犯盗窃罪被判处有期徒刑一年，"
+        "刑满释放后五年内又犯罪，系累犯。被告人张某已赔偿被害人损失并取得谅解。",
+        "张某", "李某", "王某",
+    ))
+    zhang, li, wang = case.defendants
+    assert C.CONFESSION in zhang.circumstance_codes and C.CONFESSION in li.circumstance_codes
+    assert C.CONFESSION not in wang.circumstance_codes
+    assert wang.role is Role.ACCESSORY and zhang.role is Role.SOLE
+    assert C.RECIDIVIST in wang.circumstance_codes and C.RECIDIVIST not in zhang.circumstance_codes
+    assert {C.COMPENSATION, C.FORGIVENESS} <= zhang.circumstance_codes
+    assert C.FORGIVENESS not in li.circumstance_codes
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        ("被告人张某不构成自首。", C.SURRENDER),
+        ("被告人张某不属于累犯。", C.RECIDIVIST),
+        ("被告人张某无前科。", C.PRIOR_RECORD),
+        ("被告人张某未取得被害人谅解。", C.FORGIVENESS),
+        ("辩护人提出被告人张某系自首的辩护意见，经查，与事实不符，本院不予采纳。", C.SURRENDER),
+        ("被告人张某的辩护人提出“张某应认定为犯罪中止”的辩护意见。经查，张某已着手实行。故该辩护意见本院不予采纳。",
+         C.DISCONTINUATION),
+        ("责令被告人张某退赔被害人损失。", C.RESTITUTION),
+    ],
+)
+def test_negated_circumstances_are_dropped(text: str, absent: CircumstanceCode) -> None:
+    (d,) = extract_defendant_facts(_facts_case("被告人张某到案。", "张某", reasoning=text)).defendants
+    assert absent not in d.circumstance_codes
+
+
+def test_rejected_accessory_claim_leaves_the_role_alone() -> None:
+    case = extract_defendant_facts(_facts_case(
+        "被告人张某、李某共同盗窃。", "张某", "李某",
+        reasoning="对辩护人提出李某系从犯的辩护意见，本院不予采纳。在容留卖淫的共同犯罪中，二被告人作用相当，不必区分主从犯。",
+    ))
+    assert [d.role for d in case.defendants] == [Role.SOLE, Role.SOLE]
+
+
+def test_extract_keeps_what_is_already_structured() -> None:
+    given_circumstance = Circumstance(code=C.MERITORIOUS)
+    case = Case(id="t", facts="被告人张某系自首。", defendants=[
+        Defendant(name="张某", circumstances=[given_circumstance], role=Role.ACCESSORY),
+    ])
+    (d,) = extract_defendant_facts(case).defendants
+    assert d.circumstances == [given_circumstance] and d.role is Role.ACCESSORY
+
+
+def test_age_circumstances_from_a_given_age() -> None:
+    case = Case(id="t", facts="被告人张某盗窃。", defendants=[Defendant(name="张某", age=76), Defendant(name="李某", age=15)])
+    zhang, li = extract_defendant_facts(case).defendants
+    assert C.ELDERLY in zhang.circumstance_codes and C.JUVENILE in li.circumstance_codes
+
+
+@pytest.mark.parametrize(
+    ("facts", "check"),
+    [
+        ("被告人张某先后三次贩卖甲基苯丙胺共计5.6克、海洛因0.5克。",
+         lambda q: q.drug_grams["甲基苯丙胺"].value == 5.6 and q.drug_grams["海洛因"].value == 0.5
+         and q.occurrences.value == 3),
+        ("经鉴定，被告人张某血液中乙醇含量为2.47毫克／毫升。", lambda q: q.blood_alcohol_mg_per_100ml.value == 247),
+        ("经鉴定，被告人张某血液中酒精含量为183.5mg/100ml。", lambda q: q.blood_alcohol_mg_per_100ml.value == 183.5),
+        ("被告人张某持刀捅刺，致二人轻伤二级、一人轻微伤。",
+         lambda q: [(i.grade, i.count) for i in q.injuries] == [(InjuryGrade.MINOR, 1), (InjuryGrade.LIGHT_2, 2)]),
+        ("被告人张某驾车撞击行人，致一人死亡。", lambda q: q.deaths.value == 1),
+        ("被告人张某骗取被害人现金人民币三万五千元，后被告人张某退赔人民币二千元。", lambda q: q.amount_yuan.value == 35000),
+        ("被告人张某盗窃财物价值共计人民币1.5万元，另被判处罚金人民币二万元。", lambda q: q.amount_yuan.value == 15000),
+    ],
+)
+def test_quantities(facts: str, check) -> None:  # noqa: ANN001
+    (d,) = extract_defendant_facts(_facts_case(facts, "张某")).defendants
+    assert check(d.quantities)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "gone"),
+    [
+        ("公诉机关认为被告人具有坦白情节，建议对被告人判处有期徒刑六个月至一年，并处罚金。被告人无异议。",
+         ["坦白情节", "被告人无异议。"], ["六个月", "建议"]),
+        ("公诉机关建议判处被告人拘役三至四个月。下一句。", ["下一句。"], ["拘役", "公诉机关"]),
+        ("公诉机关提出有期徒刑一年至二年的量刑建议，本院予以采纳。被告人对量刑建议无异议且签字具结。",
+         ["对量刑建议无异议且签字具结"], ["一年至二年"]),
+        ("于2018年6月25日向本院提起公诉，并建议本院适用速裁程序审理。", ["建议本院适用速裁程序"], []),
+        ("建议对其在××至一年的幅度内处刑，并处罚金。", [], ["一年"]),
+    ],
+)
+def test_strip_recommendation(text: str, kept: list[str], gone: list[str]) -> None:
+    out = strip_recommendation(text)
+    assert all(k in out for k in kept), out
+    assert not any(g in out for g in gone), out
+
+
+def test_sentence_round_trip_through_parse_sentence_is_shared() -> None:
+    # The judgment parser reads clauses with the one sentence parser (sentencing.sentence).
+    s = Sentence(kind=SentenceKind.FIXED_TERM, months=30, probation_months=36, fine_yuan=8500)
+    (outcome,) = parse_judgment_section(f"被告人王某犯诈骗罪，判处{format_sentence(s)}。")
+    assert outcome.sentence == parse_sentence(format_sentence(s)) == s

@@ -1,0 +1,282 @@
+"""Similar-case retrieval end to end: a real trained encoder, real FAISS, real BM25, on disk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.cohort import CohortStats
+from retrieval.encoder import StaticEncoder
+from retrieval.index import IndexFormatError
+from retrieval.search import RetrievalIndex, RetrievalQueryError, SimilarCase
+from retrieval.text import case_document
+from sentencing.case import Case, Charge, Court, Defendant
+from sentencing.config import Settings
+from sentencing.sentence import Sentence, SentenceKind
+from tests.retrieval_cases import make_cases
+
+SETTINGS = Settings(retrieval_epochs=1, retrieval_dim=64, retrieval_max_per_province=3, retrieval_max_per_court=2)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[Case]:
+    return make_cases(600, seed=11)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, corpus: list[Case]) -> Path:
+    out = tmp_path_factory.mktemp("retrieval") / "index"
+    RetrievalIndex.build(iter(corpus), out, settings=SETTINGS)
+    return out
+
+
+@pytest.fixture()
+def index(built: Path, tmp_path: Path) -> RetrievalIndex:
+    """A private copy of the built bundle, so tests may change it."""
+    copy = tmp_path / "index"
+    shutil.copytree(built, copy)
+    return RetrievalIndex.load(copy, settings=SETTINGS)
+
+
+def test_numpy_encoder_equals_sentence_transformers(built: Path, corpus: list[Case]) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    docs = [case_document(c, d) for c in corpus[:64] for d in c.defendants] + ["", "未登录的词语ABC 123"]
+    numpy_vecs = StaticEncoder(built / "encoder").encode(docs)
+    torch_vecs = SentenceTransformer(str(built / "encoder"), device="cpu").encode(docs, convert_to_numpy=True)
+    assert numpy_vecs.shape == (len(docs), 64)
+    assert np.abs(numpy_vecs[:-2] - torch_vecs[:-2]).max() < 1e-5
+    assert np.allclose(np.linalg.norm(numpy_vecs[:-2], axis=1), 1.0, atol=1e-5)
+    assert not np.isnan(numpy_vecs).any()  # an empty document is a zero vector, never NaN
+
+
+def test_build_records_encoder_training_and_factory(index: RetrievalIndex, corpus: list[Case]) -> None:
+    info = index.info()
+    assert info["rows"] == len(corpus) and len(index) == len(corpus)
+    assert info["factory"] == "IDMap2,Flat" and info["factory_source"] == "size"
+    assert info["encoder"]["contrastive"] is True and info["encoder"]["pairs"] > 100
+    assert info["sparse"] is True
+    assert index.vectors.mmapped  # loaded memory-mapped
+
+
+def _query(corpus: list[Case], charge: str, province: str = "JS") -> Case:
+    return next(c for c in corpus if c.defendants[0].charges[0].name == charge and c.province == province)
+
+
+def test_search_other_provinces_same_charge_spread(index: RetrievalIndex, corpus: list[Case]) -> None:
+    query = _query(corpus, "盗窃")
+    hits = index.search(query, query.defendants[0], k=10)
+    assert len(hits) == 10
+    assert all(isinstance(h, SimilarCase) and isinstance(h.sentence, Sentence) for h in hits)
+    assert all(h.province != "JS" and h.province is not None for h in hits)
+    assert all(h.charges == ["盗窃"] and "同一罪名：盗窃" in h.matched for h in hits)
+    assert all(h.case_id != query.id for h in hits)
+    assert max(Counter(h.province for h in hits).values()) <= 3
+    assert max(Counter(h.court for h in hits).values()) <= 2
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(h.defendant.endswith("某") and h.synthetic for h in hits)
+    assert any(r.startswith("涉案数额") for h in hits for r in h.matched)
+
+
+def test_search_own_province_and_dates(index: RetrievalIndex, corpus: list[Case]) -> None:
+    query = _query(corpus, "诈骗", "GD")
+    lo, hi = dt.date(2020, 1, 1), dt.date(2020, 12, 31)
+    hits = index.search(query, query.defendants[0], k=5, province_scope="own", date_from=lo, date_to=hi)
+    assert hits and all(h.province == "GD" and h.date is not None and lo <= h.date <= hi for h in hits)
+    # Only 3 GD courts exist: with at most 2 per court the spread must top up rather than return fewer.
+    many = index.search(query, query.defendants[0], k=10, province_scope="own")
+    assert len(many) == 10 and all(h.province == "GD" for h in many)
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_modes_find_the_same_facts_elsewhere(index: RetrievalIndex, corpus: list[Case], mode: str) -> None:
+    query = _query(corpus, "危险驾驶")
+    twin = query.model_copy(
+        update={"id": "twin", "province": "SC", "court": Court(name="四川省成都市锦江区人民法院", province="SC")}
+    )
+    index.add([twin])
+    hits = index.search(query, query.defendants[0], k=10, mode=mode)
+    assert hits[0].case_id == "twin", [h.case_id for h in hits]
+    assert hits[0].court == "四川省成都市锦江区人民法院"
+
+
+def test_query_outcome_never_used(index: RetrievalIndex, corpus: list[Case]) -> None:
+    query = _query(corpus, "盗窃", "ZJ")
+    with_label = index.search(query, query.defendants[0])
+    changed = query.model_copy(deep=True)
+    changed.defendants[0].sentence = Sentence(kind=SentenceKind.LIFE)
+    changed.judgment = "判决如下：被告人犯盗窃罪，判处无期徒刑。"
+    assert [h.case_id for h in index.search(changed, changed.defendants[0])] == [h.case_id for h in with_label]
+    blind = query.before_judgment()
+    assert [h.case_id for h in index.search(blind, blind.defendants[0])] == [h.case_id for h in with_label]
+
+
+def test_bad_queries_name_the_field(index: RetrievalIndex, corpus: list[Case]) -> None:
+    query = _query(corpus, "盗窃")
+    no_province = query.model_copy(update={"province": None, "court": None})
+    with pytest.raises(RetrievalQueryError, match="province"):
+        index.search(no_province, no_province.defendants[0])
+    assert index.search(no_province, no_province.defendants[0], province_scope="any")
+    no_charge = query.model_copy(deep=True)
+    no_charge.defendants[0].charges = []
+    with pytest.raises(RetrievalQueryError, match="charges"):
+        index.search(no_charge, no_charge.defendants[0])
+    with pytest.raises(RetrievalQueryError, match="k must"):
+        index.search(query, query.defendants[0], k=0)
+    with pytest.raises(RetrievalQueryError, match="date_from"):
+        index.search(query, query.defendants[0], date_from=dt.date(2022, 1, 1), date_to=dt.date(2021, 1, 1))
+    with pytest.raises(RetrievalQueryError, match="province_scope"):
+        index.search(query, query.defendants[0], province_scope="mars")  # type: ignore[arg-type]
+    unknown = query.model_copy(deep=True)
+    unknown.defendants[0].charges = [Charge(name="从未见过的罪名")]
+    assert index.search(unknown, unknown.defendants[0]) == []
+
+
+def test_add_delete_save_reload(index: RetrievalIndex, corpus: list[Case]) -> None:
+    query = _query(corpus, "故意伤害")
+    before = len(index)
+    new = [c.model_copy(update={"id": f"new-{i}", "province": "HB"}) for i, c in enumerate(corpus[:5])]
+    assert index.add(new) == 5 and len(index) == before + 5
+    assert index.add(new[:1]) == 1 and len(index) == before + 5  # re-adding replaces, never duplicates
+    assert index.delete(["new-0", "new-1", "missing"]) == 2 and len(index) == before + 3
+    assert index.delete(["new-0"]) == 0
+    index.save()
+    reloaded = RetrievalIndex.load(index.directory, settings=SETTINGS)
+    assert len(reloaded) == before + 3 and reloaded.manifest["generation"] == 2
+    hits = reloaded.search(query, query.defendants[0], k=50, same_charge=False, province_scope="any")
+    ids = {h.case_id for h in hits}
+    assert "new-0" not in ids and "new-1" not in ids
+    assert len(list(index.directory.glob("gen-*"))) == 1
+    # the reloaded (memory-mapped) index accepts additions too
+    assert reloaded.add([corpus[7].model_copy(update={"id": "after-reload"})]) == 1
+    reloaded.save()
+    assert len(RetrievalIndex.load(index.directory, settings=SETTINGS)) == before + 4
+
+
+def test_failed_save_keeps_the_stored_index(index: RetrievalIndex, corpus: list[Case], monkeypatch) -> None:
+    before = len(index)
+    index.add([corpus[3].model_copy(update={"id": "doomed"})])
+
+    def broken(_path: Path) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index.vectors, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        index.save()
+    assert len(RetrievalIndex.load(index.directory, settings=SETTINGS)) == before
+
+
+def test_broken_or_missing_bundles_are_named(built: Path, tmp_path: Path) -> None:
+    with pytest.raises(IndexFormatError, match="does not exist"):
+        RetrievalIndex.load(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IndexFormatError, match=r"manifest\.json is missing"):
+        RetrievalIndex.load(tmp_path / "empty")
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    gen = next(copy.glob("gen-*"))
+    (gen / "meta" / "term.npy").unlink()
+    with pytest.raises(IndexFormatError, match=r"term\.npy"):
+        RetrievalIndex.load(copy)
+    shutil.rmtree(copy)
+    shutil.copytree(built, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["rows"] += 1
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="rows"):
+        RetrievalIndex.load(copy)
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexFormatError, match="not valid JSON"):
+        RetrievalIndex.load(copy)
+
+
+def test_cohort_statistics(index: RetrievalIndex, corpus: list[Case]) -> None:
+    query = _query(corpus, "盗窃")
+    stats = index.cohort(query, query.defendants[0])
+    assert isinstance(stats, CohortStats) and stats.reported and stats.reason is None
+    assert stats.definition["charge"] == "盗窃" and stats.definition["tier"]
+    members = [
+        d for c in corpus for d in c.defendants
+        if d.charges[0].name == "盗窃" and _same_key(d, query.defendants[0]) and _tier(c, d) == stats.definition["tier"]
+    ] if "relaxed" not in stats.definition else None
+    if members is not None:
+        assert stats.n == len(members)
+        months = [d.sentence.term_months for d in members]
+        assert stats.median_months == pytest.approx(float(np.median(months)))
+    assert stats.q1_months <= stats.median_months <= stats.q3_months
+    assert sum(b.count for b in stats.histogram) == stats.n - sum(stats.excluded.values())
+    assert sum(p.n for p in stats.by_province) == stats.n
+    assert 0.0 <= stats.share_non_custodial <= 1.0
+
+
+def _same_key(a: Defendant, b: Defendant) -> bool:
+    from retrieval.profile import KEY_CIRCUMSTANCES
+
+    return {c for c in a.circumstance_codes if c in KEY_CIRCUMSTANCES} == {
+        c for c in b.circumstance_codes if c in KEY_CIRCUMSTANCES
+    }
+
+
+def _tier(case: Case, d: Defendant) -> str | None:
+    from retrieval.profile import statutory_tier
+
+    return statutory_tier(case, d)[1]
+
+
+def test_small_cohort_is_not_reported_and_exclusions_are_counted(index: RetrievalIndex) -> None:
+    def robbery(i: int, sentence: Sentence) -> Case:
+        d = Defendant(name=f"王{i}", charges=[Charge(name="抢劫")], sentence=sentence)
+        return Case(id=f"rob-{i}", province="JS", facts="被告人持刀抢劫路人财物。", defendants=[d])
+
+    index.add([robbery(1, Sentence(kind=SentenceKind.FIXED_TERM, months=48)),
+               robbery(2, Sentence(kind=SentenceKind.LIFE))])
+    query = robbery(3, Sentence(kind=SentenceKind.FIXED_TERM, months=40))
+    stats = index.cohort(query, query.defendants[0])
+    assert not stats.reported and stats.n == 2 and stats.median_months is None
+    assert "少于3件" in stats.reason
+    assert stats.excluded["life"] == 1
+    index.add([robbery(4, Sentence(kind=SentenceKind.FIXED_TERM, months=60)),
+               robbery(5, Sentence(kind=SentenceKind.FIXED_TERM, months=36))])
+    stats = index.cohort(query, query.defendants[0])
+    assert stats.reported and stats.n == 4 and stats.median_months == 48.0 and stats.excluded["life"] == 1
+
+
+def test_large_corpus_switches_to_hnsw_and_matches_exact(tmp_path: Path, corpus: list[Case], built: Path) -> None:
+    settings = SETTINGS.model_copy(update={"retrieval_exact_max": 200})
+    hnsw = RetrievalIndex.build(corpus, tmp_path / "hnsw", settings=settings, encoder_dir=built / "encoder")
+    assert "HNSW" in hnsw.info()["factory"]
+    exact = RetrievalIndex.load(built, settings=SETTINGS)
+    agree = 0
+    queries = [c for c in corpus[:40] if c.province]
+    for q in queries:
+        a = {h.case_id for h in hnsw.search(q, q.defendants[0], mode="dense")}
+        b = {h.case_id for h in exact.search(q, q.defendants[0], mode="dense")}
+        agree += len(a & b) / max(1, len(b))
+    assert agree / len(queries) >= 0.9
+    hnsw.delete([queries[0].id])  # HNSW cannot remove_ids: the tombstone must hide it
+    hits = hnsw.search(queries[1], queries[1].defendants[0], k=100, same_charge=False, province_scope="any")
+    assert queries[0].id not in {h.case_id for h in hits}
+
+
+def test_cli_search_cohort_and_errors(built: Path, corpus: list[Case], tmp_path: Path, capsys) -> None:
+    from sentencing.cli import main
+
+    query = _query(corpus, "诈骗")
+    path = tmp_path / "case.json"
+    path.write_text(query.model_dump_json(), encoding="utf-8")
+    assert main(["retrieval", "search", str(path), "--index-dir", str(built), "-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all(SimilarCase.model_validate_json(line).charges == ["诈骗"] for line in lines)
+    assert main(["retrieval", "cohort", str(path), "--index-dir", str(built)]) == 0
+    assert CohortStats.model_validate_json(capsys.readouterr().out).definition["charge"] == "诈骗"
+    path.write_text('{"id": "x", "defendants": [{"name": ""}]}', encoding="utf-8")
+    assert main(["retrieval", "search", str(path), "--index-dir", str(built)]) == 2
+    assert "defendants.0.name" in capsys.readouterr().err
+    assert main(["retrieval", "info", "--index-dir", str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,247 @@
+"""Recommendations end to end over real HTTP, on a real bundle (demo corpus → store → LightGBM → FAISS):
+the response contract, decisions and office scoping, the case store, batch, and hot reload under load."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sentencing.config import Settings
+from serve.app import create_app
+from serve.auth import KeyRole
+from serve.bootstrap import ensure_default
+from serve.server import BackgroundServer
+from training.train import TrainConfig
+
+DEMO_CASES = 400
+
+CASE = {
+    "id": "苏0106刑初1号",
+    "facts": "经审理查明：2023年5月12日，被告人张三伙同被告人李四在南京市某商场内，趁被害人王某不备，窃取其手机一部，"
+    "价值人民币12000元。张三负责望风，李四实施扒窃。案发后，张三主动到公安机关投案，如实供述犯罪事实。李四系累犯。",
+    "court": "江苏省南京市鼓楼区人民法院",
+    "province": "JS",
+    "defendants": [
+        {"name": "张三", "charges": ["盗窃"]},
+        {"name": "李四", "charges": ["盗窃罪"], "role": "principal"},
+        {"name": "王五", "charges": ["诈骗"], "circumstances": ["plea_agreement"],
+         "quantities": {"amount_yuan": 50000}},
+    ],
+}
+
+
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small embedded default per test session, shared by the service test modules."""
+    home = tmp_path_factory.getbasetemp() / "liangxing-demo-home"
+    # A small corpus and the encoder's SVD start only (no contrastive epochs): seconds, not minutes.
+    ensure_default(Settings(home=home, demo_cases=DEMO_CASES, retrieval_epochs=0),
+                   train_config=TrainConfig(n_estimators=40, calibration_folds=2))
+    return home
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory):
+    built = demo_home(tmp_path_factory)
+    home = tmp_path_factory.mktemp("recommend-home")
+    settings = Settings(home=home, store=built / "cases.sqlite", model_dir=built / "model", index_dir=built / "index",
+                        rate_limit_per_minute=100_000, rate_limit_burst=10_000, max_batch=5)
+    app = create_app(settings)
+    keys = app.state.service.keys
+    raw = {
+        "prosecutor": keys.create(KeyRole.PROSECUTOR, office="鼓楼区人民检察院")[0],
+        "other_office": keys.create(KeyRole.PROSECUTOR, office="玄武区人民检察院")[0],
+        "integration": keys.create(KeyRole.INTEGRATION, office="鼓楼区人民检察院")[0],
+        "admin": keys.create(KeyRole.ADMIN)[0],
+    }
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client, raw, app, built
+
+
+def _h(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_ready_with_bundle(live) -> None:
+    client, _, _, _ = live
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True and ready["model_version"] and ready["index_size"] > 0
+
+
+def test_recommendation_contract(live) -> None:
+    client, keys, _, _ = live
+    res = client.post("/v1/recommendations", json=CASE, headers=_h(keys["prosecutor"]))
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["api_version"] == "1" and len(body["request_id"]) == 32
+    assert body["model_version"] and body["ruleset_version"] and body["case_id"] == CASE["id"]
+    names = [d["name"] for d in body["defendants"]]
+    assert names == ["张三", "李四", "王五"]
+    for d in body["defendants"]:
+        r = d["range"]
+        assert r["low_months"] <= r["point_months"] <= r["high_months"] and 0 < r["confidence"] < 1
+        assert abs(sum(d["form"]["probabilities"].values()) - 1) < 1e-3
+        assert d["form"]["predicted"] in d["form"]["probabilities"]
+        assert d["guideline"]["steps"] and "规则集版本" in d["guideline"]["explanation_text"]
+        assert d["statutory"]["article"]
+        assert d["similar_cases"], d["name"]
+        for s in d["similar_cases"]:
+            assert s["province"] != "JS"  # other provinces than the case's own by default
+            assert s["synthetic"] is True and s["sentence_text"]
+        assert d["cohort"]["n"] >= 0 and "definition" in d["cohort"]
+    zhang, li, wang = body["defendants"]
+    # Extracted from the facts, with the text span shown; stated facts kept as stated.
+    found = zhang["facts_used"]["circumstances"]
+    assert found and all(c["source"] == "extracted" for c in found)
+    assert all(c["evidence"]["text"] in CASE["facts"] for c in found)  # the span it was read from
+    assert li["facts_used"]["role"] == "principal" and li["facts_used"]["role_source"] == "input"
+    assert [c["code"] for c in wang["facts_used"]["circumstances"]] == ["plea_agreement"]
+    assert wang["facts_used"]["quantities"]["amount_yuan"]["value"] == 50000
+    assert wang["facts_used"]["quantities_source"] == "input"
+
+
+def test_unknown_charge_is_a_named_warning_not_an_error(live) -> None:
+    client, keys, _, _ = live
+    case = {"facts": "被告人赵六实施了某种行为。", "province": "ZJ",
+            "defendants": [{"name": "赵六", "charges": ["不存在的罪名"]}]}
+    res = client.post("/v1/recommendations", json=case, headers=_h(keys["prosecutor"]))
+    assert res.status_code == 200, res.text
+    warnings = res.json()["defendants"][0]["warnings"]
+    assert any("不存在的罪名" in w["message"] for w in warnings), warnings
+    assert all(w["code"] for w in warnings)
+
+
+def test_decisions_recorded_and_scoped_to_the_office(live) -> None:
+    client, keys, app, _ = live
+    body = client.post("/v1/recommendations", json=CASE, headers=_h(keys["prosecutor"])).json()
+    request_id = body["request_id"]
+    zhang = body["defendants"][0]
+    url = f"/v1/recommendations/{request_id}/decision"
+    within = {"kind": "fixed_term" if zhang["range"]["point_months"] >= 6 else "detention",
+              "months": max(1, round(zhang["range"]["point_months"]))}
+    form = zhang["form"]["predicted"]
+    if form == "probation":
+        within["probation_months"] = max(within["months"], 12)
+    if form in ("custody", "probation"):
+        ok = client.post(url, json={"defendant": "张三", "sentence": within}, headers=_h(keys["prosecutor"]))
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["departs_from_recommendation"] is False
+    far = {"kind": "fixed_term", "months": 300}
+    missing_reason = client.post(url, json={"defendant": "张三", "sentence": far}, headers=_h(keys["prosecutor"]))
+    assert missing_reason.status_code == 422
+    assert missing_reason.json()["error"]["fields"][0]["field"] == "reason"
+    with_reason = client.post(url, json={"defendant": "张三", "sentence": far, "reason": "被告人另有重大犯罪事实"},
+                              headers=_h(keys["integration"]))
+    assert with_reason.status_code == 200 and with_reason.json()["departs_from_recommendation"] is True
+    assert client.post(url, json={"defendant": "无此人", "sentence": far, "reason": "x"},
+                       headers=_h(keys["prosecutor"])).status_code == 422
+    # Another office's key cannot see (or decide on) this request.
+    other = client.post(url, json={"defendant": "张三", "sentence": far, "reason": "x"},
+                        headers=_h(keys["other_office"]))
+    assert other.status_code == 404
+    bad_sentence = client.post(url, json={"defendant": "张三", "sentence": {"kind": "fixed_term"}},
+                               headers=_h(keys["prosecutor"]))
+    assert bad_sentence.status_code == 422
+    events = [e for e in app.state.service.audit.events() if e.request_id == request_id]
+    assert events[0].event.value == "recommendation"
+    decisions = [e for e in events if e.event.value == "decision"]
+    assert decisions[-1].override_reason == "被告人另有重大犯罪事实"
+    assert decisions[-1].decision["departure"]
+    assert events[0].input_hash and events[0].outputs["defendants"][0]["name"] == "张三"
+    export = client.get("/v1/admin/audit", headers=_h(keys["admin"]))
+    assert export.status_code == 200 and request_id in export.text
+
+
+def test_case_view_masks_party_names(live) -> None:
+    client, keys, _, built = live
+    from sentencing.store import CaseStore
+
+    store = CaseStore(built / "cases.sqlite")
+    case = next(iter(store.iter_cases()))
+    res = client.get(f"/v1/cases/{case.id}", headers=_h(keys["prosecutor"]))
+    assert res.status_code == 200, res.text
+    view = res.json()
+    for d, original in zip(view["defendants"], case.defendants, strict=True):
+        assert d["name"].endswith("某") or "某" in d["name"]
+        if len(original.name) >= 2 and "某" not in original.name:
+            assert original.name not in view["facts"]
+    assert client.get("/v1/cases/no-such-case", headers=_h(keys["prosecutor"])).status_code == 404
+
+
+def test_similar_cases_and_batch(live) -> None:
+    client, keys, _, _ = live
+    res = client.post("/v1/similar-cases", json={"case": CASE, "defendant": "李四", "k": 5, "province_scope": "any"},
+                      headers=_h(keys["integration"]))
+    assert res.status_code == 200, res.text
+    assert res.json()["defendant"] == "李四" and 1 <= len(res.json()["similar_cases"]) <= 5
+    missing = client.post("/v1/similar-cases", json={"case": CASE, "defendant": "无此人"},
+                          headers=_h(keys["integration"]))
+    assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["field"] == "defendant"
+    no_province = {**CASE, "province": None, "court": None}
+    scoped = client.post("/v1/similar-cases", json={"case": no_province, "province_scope": "other"},
+                         headers=_h(keys["integration"]))
+    assert scoped.status_code == 422 and scoped.json()["error"]["fields"][0]["field"] == "province_scope"
+
+    batch = {"cases": [CASE, {"facts": "", "defendants": []}, {**CASE, "id": "second"}]}
+    res = client.post("/v1/recommendations/batch", json=batch, headers=_h(keys["integration"]))
+    assert res.status_code == 200, res.text
+    items = res.json()["items"]
+    assert [i["ok"] for i in items] == [True, False, True]
+    fields = {f["field"] for f in items[1]["error"]["fields"]}
+    assert {"cases.1.facts", "cases.1.defendants"} <= fields
+    assert items[2]["result"]["case_id"] == "second"
+
+
+def test_reload_refuses_a_broken_model_and_keeps_serving(live, tmp_path: Path) -> None:
+    client, keys, _, built = live
+    before = client.get("/readyz").json()
+    broken = tmp_path / "broken-model"
+    shutil.copytree(built / "model", broken)
+    (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+    res = client.post("/v1/admin/reload", json={"model_dir": str(broken)}, headers=_h(keys["admin"]))
+    assert res.status_code == 409, res.text
+    assert "broken-model" in res.json()["error"]["message"]
+    missing = client.post("/v1/admin/reload", json={"model_dir": str(tmp_path / "nothing")}, headers=_h(keys["admin"]))
+    assert missing.status_code == 409
+    after = client.get("/readyz").json()
+    assert after["ready"] and after["loaded_at"] == before["loaded_at"]
+    assert client.post("/v1/recommendations", json=CASE, headers=_h(keys["prosecutor"])).status_code == 200
+    assert 'outcome="refused"' in client.get("/metrics").text
+
+
+@pytest.mark.slow
+def test_zero_failed_requests_while_reloading_under_load(live, tmp_path: Path) -> None:
+    """A client thread hammers the API over HTTP while the model is swapped repeatedly: no non-2xx."""
+    client, keys, _, built = live
+    second = tmp_path / "model-copy"
+    shutil.copytree(built / "model", second)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=60) as c:
+            while not stop.is_set():
+                statuses.append(c.post("/v1/recommendations", json=CASE, headers=_h(keys["prosecutor"])).status_code)
+
+    workers = [threading.Thread(target=hammer) for _ in range(2)]
+    for w in workers:
+        w.start()
+    try:
+        reloads = []
+        for model_dir in (second, built / "model", second, built / "model"):
+            time.sleep(0.3)
+            res = client.post("/v1/admin/reload", json={"model_dir": str(model_dir)}, headers=_h(keys["admin"]))
+            reloads.append(res.status_code)
+            assert res.json()["model_dir"] == str(model_dir)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert reloads == [200, 200, 200, 200]
+    assert len(statuses) >= 8
+    assert [s for s in statuses if not 200 <= s < 300] == []

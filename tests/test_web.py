@@ -1,0 +1,91 @@
+"""The prosecutor's web page end to end in headless Chromium: key, form, results, no external requests.
+
+Keeps a screenshot at test-artifacts/web.png (gitignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentencing.config import Settings
+from serve.app import create_app
+from serve.auth import KeyRole
+from serve.server import BackgroundServer
+from tests.test_service_recommend import demo_home
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install chromium fonts-wqy-zenhei"),
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory):
+    built = demo_home(tmp_path_factory)
+    settings = Settings(home=tmp_path_factory.mktemp("web-home"), store=built / "cases.sqlite",
+                        model_dir=built / "model", index_dir=built / "index")
+    app = create_app(settings)
+    key, _ = app.state.service.keys.create(KeyRole.PROSECUTOR, office="鼓楼区人民检察院")
+    with BackgroundServer(app) as url:
+        yield url, key
+
+
+def test_page_recommends_and_shows_the_work(site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, key = site
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        assert page.title().startswith("量刑建议辅助系统")
+        page.wait_for_selector("#model-status.ok")
+
+        # Without a key the page asks for one instead of calling the API.
+        page.click("#load-example")
+        page.click("#submit")
+        assert "API 密钥" in page.inner_text("#form-error")
+
+        page.fill("#api-key", key)
+        page.click("#key-form button[type=submit]")
+        assert page.evaluate("sessionStorage.getItem('liangxing.apiKey')") == key
+        page.click("#add-defendant")
+        assert page.locator("#defendants .defendant").count() == 3
+        page.locator("#defendants .defendant").nth(2).locator(".remove").click()
+        assert page.locator("#defendants .defendant").count() == 2
+        # State one defendant's circumstances explicitly instead of extracting them.
+        second = page.locator("#defendants .defendant").nth(1)
+        second.locator(".d-auto").uncheck()
+        second.locator("input.d-circ[value=plea_agreement]").check()
+        page.click("#submit")
+        page.wait_for_selector("article.card >> nth=1")
+
+        cards = page.locator("article.card")
+        assert cards.count() == 2
+        first = cards.nth(0)
+        assert "被告人 张三" in first.inner_text()
+        assert "建议刑期区间" in first.inner_text()
+        assert first.locator(".rangebar svg rect").count() >= 3
+        assert first.locator("table").first.locator("tbody tr").count() >= 3  # guideline steps
+        similar_rows = first.locator("table.similar tbody tr")
+        assert similar_rows.count() >= 1
+        assert first.locator(".chart svg").count() == 1
+        assert "认罪认罚（录入）" in cards.nth(1).inner_text()
+        assert page.locator("#result-meta code").first.inner_text()
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
+    assert all(r.startswith(url) for r in requests), [r for r in requests if not r.startswith(url)]

@@ -1,0 +1,250 @@
+"""The learned models, scikit-learn style: quantile ranges of the term, and the form of the sentence.
+
+Both wrap plain LightGBM boosters (``lgb.train``) so that the same trees can be saved as text,
+exported to ONNX and explained with ``pred_contrib``; the sklearn wrapper adds nothing here.
+
+The term is modelled on the log scale, ``ln(1 + months)``, either directly (``target="log"``) or as
+the residual over the guideline engine's point (``target="residual"``: the guideline is the prior,
+the trees learn how real courts depart from it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import lightgbm as lgb
+import numpy as np
+
+from sentencing.sentence import SentenceForm
+
+Target = Literal["log", "residual"]
+QUANTILE_NAMES = ("low", "point", "high")
+SEVERITY_CLASSES = ("term", SentenceForm.LIFE.value, SentenceForm.DEATH.value)
+CUSTODY_CLASSES = (SentenceForm.NON_CUSTODIAL.value, SentenceForm.PROBATION.value, SentenceForm.CUSTODY.value)
+FORMS = tuple(f.value for f in SentenceForm)
+TERM_UNKNOWN_FORM = "term"
+"""Label of a defendant with a term whose form (custody/probation) the source does not tell (CAIL)."""
+
+
+@dataclass
+class BoosterParams:
+    n_estimators: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_child_samples: int = 10
+    feature_fraction: float = 0.9
+    bagging_fraction: float = 1.0
+    lambda_l2: float = 1.0
+    num_threads: int = 2
+    seed: int = 0
+
+    def lgb(self) -> dict[str, object]:
+        return {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1 if self.bagging_fraction < 1.0 else 0,
+            "lambda_l2": self.lambda_l2,
+            "num_threads": self.num_threads,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+
+
+@dataclass
+class RangeModel:
+    """Quantile regression of ln(1 + months): low / point / high (e.g. the 10th, 50th, 90th percentiles).
+
+    ``offset_column`` is the feature holding ln(1 + guideline point); with ``target="residual"``
+    the boosters learn ``y - offset`` (rows without a guideline use the training median instead).
+    """
+
+    quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
+    target: Target = "residual"
+    offset_column: int | None = None
+    monotone: Sequence[int] | None = None
+    params: BoosterParams = field(default_factory=BoosterParams)
+    boosters_: dict[str, lgb.Booster] = field(default_factory=dict, init=False)
+    init_: dict[str, float] = field(default_factory=dict, init=False)
+    offset_fallback_: float = field(default=0.0, init=False)
+
+    def offset(self, X: np.ndarray) -> np.ndarray:
+        if self.target == "log":
+            return np.zeros(len(X))
+        if self.offset_column is None:
+            raise ValueError("target='residual' needs offset_column (the guideline point feature)")
+        off = X[:, self.offset_column].astype(np.float64, copy=True)
+        off[~np.isfinite(off)] = self.offset_fallback_
+        return off
+
+    def fit(self, X: np.ndarray, y_log: np.ndarray, sample_weight: np.ndarray | None = None,
+            init_from: RangeModel | None = None) -> RangeModel:
+        """Fit the three quantile boosters; ``init_from`` continues a (pre-trained) model's trees."""
+        X = np.asarray(X, dtype=np.float64)
+        y_log = np.asarray(y_log, dtype=np.float64)
+        if len(X) != len(y_log) or len(X) == 0:
+            raise ValueError(f"RangeModel.fit: {len(X)} rows of features, {len(y_log)} targets")
+        if not np.all(np.isfinite(y_log)):
+            raise ValueError("RangeModel.fit: targets must be finite ln(1 + months)")
+        if init_from is not None and init_from.target != self.target:
+            raise ValueError("RangeModel.fit: init_from was trained with another target")
+        self.offset_fallback_ = init_from.offset_fallback_ if init_from else float(np.median(y_log))
+        residual = y_log - self.offset(X)
+        base = self.params.lgb()
+        if self.monotone is not None:
+            base["monotone_constraints"] = list(self.monotone)
+            base["monotone_constraints_method"] = "intermediate"
+        for name, alpha in zip(QUANTILE_NAMES, self.quantiles, strict=True):
+            if init_from is not None:
+                init_booster = init_from.boosters_[name]
+                self.init_[name] = init_from.init_[name]
+                start = init_booster.predict(X, num_threads=self.params.num_threads) + self.init_[name]
+            else:
+                init_booster = None
+                self.init_[name] = float(np.quantile(residual, alpha))
+                start = np.full(len(X), self.init_[name])
+            data = lgb.Dataset(X, residual, weight=sample_weight, init_score=start, free_raw_data=True,
+                               params={"max_bin": 63, "verbosity": -1})
+            booster = lgb.train(
+                {**base, "objective": _pinball(alpha)}, data, num_boost_round=self.params.n_estimators,
+                init_model=init_booster, keep_training_booster=False,
+            )
+            self.boosters_[name] = as_regression_booster(booster)
+        return self
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        """(n, 3) boosters' outputs (residuals, or logs with target='log'), native LightGBM."""
+        return np.column_stack([
+            self.boosters_[name].predict(X, num_threads=1) + self.init_[name] for name in QUANTILE_NAMES
+        ])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(n, 3) ln(1 + months): low ≤ point ≤ high (quantile crossing is removed by sorting)."""
+        X = np.asarray(X, dtype=np.float64)
+        return finish_quantiles(self.predict_raw(X), self.offset(X))
+
+
+def _pinball(alpha: float) -> Callable[[np.ndarray, lgb.Dataset], tuple[np.ndarray, np.ndarray]]:
+    """Gradient of the pinball (quantile) loss with unit hessian.
+
+    LightGBM's own ``quantile`` objective refuses monotone constraints: it re-estimates each
+    leaf after growing the tree, which can break them. Plain gradient steps keep them.
+    """
+
+    def objective(preds: np.ndarray, data: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
+        y = data.get_label()
+        grad = np.where(y < preds, 1.0 - alpha, -alpha)
+        return grad, np.ones_like(grad)
+
+    return objective
+
+
+def as_regression_booster(booster: lgb.Booster) -> lgb.Booster:
+    """The same trees, declared ``objective=regression`` (identity output), from its text.
+
+    A booster trained with a Python objective is saved as ``custom``, which neither a reload nor
+    onnxmltools can interpret; the output transform of a quantile model is the identity.
+    """
+    text = booster.model_to_string()
+    lines = text.split("\n")
+    if not any(line.startswith("objective=") for line in lines):
+        at = next(i for i, line in enumerate(lines) if line.startswith("max_feature_idx="))
+        lines.insert(at + 1, "objective=regression")
+    text = "\n".join(lines).replace("[objective: custom]", "[objective: regression]")
+    return lgb.Booster(model_str=text)
+
+
+def finish_quantiles(raw: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Raw booster outputs + offset → sorted, non-negative ln(1 + months)."""
+    out = np.sort(raw + offset[:, None], axis=1)
+    return np.maximum(out, 0.0)
+
+
+@dataclass
+class _Classifier:
+    """A multiclass booster over the classes present in training (a constant when only one is)."""
+
+    classes: tuple[str, ...]
+    present_: list[int] = field(default_factory=list, init=False)
+    booster_: lgb.Booster | None = field(default=None, init=False)
+
+    def fit(self, X: np.ndarray, labels: Sequence[str], params: BoosterParams,
+            sample_weight: np.ndarray | None = None) -> _Classifier:
+        idx = np.array([self.classes.index(lab) for lab in labels], dtype=np.int64)
+        self.present_ = sorted(set(idx.tolist()))
+        if len(self.present_) >= 2:
+            remap = {c: i for i, c in enumerate(self.present_)}
+            y = np.array([remap[i] for i in idx], dtype=np.float64)
+            data = lgb.Dataset(X, y, weight=sample_weight, params={"max_bin": 63, "verbosity": -1})
+            p = {**params.lgb(), "objective": "multiclass", "num_class": len(self.present_)}
+            self.booster_ = lgb.train(p, data, num_boost_round=max(params.n_estimators // 2, 20))
+        return self
+
+    def expand(self, present_proba: np.ndarray) -> np.ndarray:
+        """Probabilities over present classes → over all ``classes`` (absent ones get 0)."""
+        out = np.zeros((len(present_proba), len(self.classes)))
+        out[:, self.present_] = present_proba
+        return out
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.booster_ is None:
+            out = np.zeros((len(X), len(self.classes)))
+            out[:, self.present_[0] if self.present_ else 0] = 1.0
+            return out
+        return self.expand(np.asarray(self.booster_.predict(X, num_threads=1)).reshape(len(X), -1))
+
+
+@dataclass
+class FormClassifier:
+    """P(form) over :class:`SentenceForm`, in two stages that respect what each source tells.
+
+    Severity (term / life / death) learns from every defendant; custody (non-custodial /
+    probation / custody) only from defendants whose form is known: CAIL-style labels give months
+    but not whether the term was suspended, so they are labelled ``"term"`` and only feed stage 1.
+    """
+
+    params: BoosterParams = field(default_factory=lambda: BoosterParams(n_estimators=200))
+    severity_: _Classifier = field(default_factory=lambda: _Classifier(SEVERITY_CLASSES), init=False)
+    custody_: _Classifier = field(default_factory=lambda: _Classifier(CUSTODY_CLASSES), init=False)
+
+    def fit(self, X: np.ndarray, labels: Sequence[str], sample_weight: np.ndarray | None = None) -> FormClassifier:
+        labels = list(labels)
+        allowed = {*FORMS, TERM_UNKNOWN_FORM}
+        bad = sorted({lab for lab in labels if lab not in allowed})
+        if bad:
+            raise ValueError(f"FormClassifier.fit: unknown form labels {bad}; expected {sorted(allowed)}")
+        X = np.asarray(X, dtype=np.float64)
+        severity = [lab if lab in SEVERITY_CLASSES else "term" for lab in labels]
+        self.severity_.fit(X, severity, self.params, sample_weight)
+        known = np.array([lab in CUSTODY_CLASSES for lab in labels])
+        if not known.any():
+            raise ValueError("FormClassifier.fit: no defendant with a known custody form (all CAIL-style labels)")
+        w = sample_weight[known] if sample_weight is not None else None
+        self.custody_.fit(X[known], [lab for lab, k in zip(labels, known, strict=True) if k], self.params, w)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(n, 5) probabilities in :class:`SentenceForm` order."""
+        X = np.asarray(X, dtype=np.float64)
+        return combine_form_proba(self.severity_.predict_proba(X), self.custody_.predict_proba(X))
+
+    def predict(self, X: np.ndarray) -> list[SentenceForm]:
+        return [SentenceForm(FORMS[i]) for i in self.predict_proba(X).argmax(axis=1)]
+
+
+def combine_form_proba(severity: np.ndarray, custody: np.ndarray) -> np.ndarray:
+    """P(form) = P(term)·P(custody form | term) for the three term forms, P(life), P(death)."""
+    term = severity[:, 0:1]
+    out = np.empty((len(severity), len(FORMS)))
+    for j, name in enumerate(FORMS):
+        if name in CUSTODY_CLASSES:
+            out[:, j] = term[:, 0] * custody[:, CUSTODY_CLASSES.index(name)]
+        else:
+            out[:, j] = severity[:, SEVERITY_CLASSES.index(name)]
+    return out

@@ -1,0 +1,187 @@
+"""Training: cases → a complete, versioned model directory (the one entry point the service calls).
+
+``fit_models`` fits the range model, the form classifier and the conformal calibration on a
+:class:`Dataset`; ``train`` adds feature extraction and writes everything with
+:mod:`training.artifacts`, atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.extract import FeatureExtractor
+from features.spec import FeatureSpec, build_spec
+from sentencing.case import Case
+from sentencing.charges import ChargeCatalogue, default_catalogue
+from training.calibration import ConformalCalibration
+from training.dataset import Dataset, build_dataset
+from training.models import BoosterParams, FormClassifier, RangeModel
+
+
+class TrainConfig(BaseModel):
+    """Every knob of training; saved in the model directory with the model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confidence: float = Field(default=0.8, gt=0.0, lt=1.0, description="nominal coverage of the served range")
+    target: Literal["log", "residual"] = Field(
+        default="residual", description="learn ln(1+months) directly, or its residual over the guideline point"
+    )
+    monotone: bool = Field(default=True, description="legal-direction monotone constraints on the term models")
+    n_estimators: int = Field(default=150, ge=1)
+    learning_rate: float = Field(default=0.08, gt=0.0)
+    num_leaves: int = Field(default=15, ge=2)
+    min_child_samples: int = Field(default=10, ge=1)
+    feature_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
+    calibration_folds: int = Field(default=5, ge=2, description="out-of-fold predictions for CQR")
+    holdout_above: int = Field(
+        default=50_000, ge=100, description="above this many term rows calibrate on a 20% holdout, not k folds"
+    )
+    num_threads: int = Field(default=2, ge=1)
+    seed: int = 0
+
+    @property
+    def quantiles(self) -> tuple[float, float, float]:
+        tail = (1.0 - self.confidence) / 2
+        return (tail, 0.5, 1.0 - tail)
+
+    def booster_params(self) -> BoosterParams:
+        return BoosterParams(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples, feature_fraction=self.feature_fraction,
+            num_threads=self.num_threads, seed=self.seed,
+        )
+
+
+@dataclass
+class FittedModels:
+    spec: FeatureSpec
+    config: TrainConfig
+    range_model: RangeModel
+    form_classifier: FormClassifier
+    calibration: ConformalCalibration
+    charge_medians: dict[str, float]
+    """Median term (months) per canonical charge in the training data: the simplest baseline."""
+    oof_metrics: dict[str, float] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def predict(self, X: np.ndarray, confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Native-LightGBM twin of ``RangePredictor.predict_matrix``: (n, 3) months, (n, 5) P(form)."""
+        months = self.calibration.to_months(self.range_model.predict(X), confidence)
+        return months, self.form_classifier.predict_proba(X)
+
+
+def _range_model(spec: FeatureSpec, config: TrainConfig) -> RangeModel:
+    return RangeModel(
+        quantiles=config.quantiles,
+        target=config.target,
+        offset_column=spec.index("guideline_point"),
+        monotone=spec.monotone if config.monotone else None,
+        params=config.booster_params(),
+    )
+
+
+def group_folds(groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """k folds of row indices with every group (case) wholly inside one fold."""
+    unique = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(unique)
+    fold_of = {g: i % k for i, g in enumerate(order)}
+    assignment = np.array([fold_of[g] for g in groups])
+    return [np.flatnonzero(assignment == i) for i in range(k)]
+
+
+def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None,
+               init_from: FittedModels | None = None) -> FittedModels:
+    """Fit range model, form classifier and calibration; ``init_from`` continues a pre-trained model."""
+    config = config or TrainConfig()
+    timings: dict[str, float] = {}
+    term = ds.has_term
+    if term.sum() < 20:
+        raise ValueError(f"training needs at least 20 sentenced defendants with a term, got {int(term.sum())}")
+    X, y = ds.X[term], ds.y_log[term]
+    groups = ds.groups[term]
+    init_range = init_from.range_model if init_from else None
+
+    # Held-out predictions for the conformal calibration.
+    t = time.perf_counter()
+    low = np.empty(len(y))
+    high = np.empty(len(y))
+    point = np.empty(len(y))
+    if len(y) > config.holdout_above:
+        folds = group_folds(groups, 5, config.seed)[:1]
+        source = "20% group holdout"
+    else:
+        folds = group_folds(groups, config.calibration_folds, config.seed)
+        source = f"{config.calibration_folds}-fold out-of-fold (cases kept whole)"
+    held = np.zeros(len(y), dtype=bool)
+    for fold in folds:
+        train_rows = np.setdiff1d(np.arange(len(y)), fold)
+        model = _range_model(spec, config).fit(X[train_rows], y[train_rows], init_from=init_range)
+        pred = model.predict(X[fold])
+        low[fold], point[fold], high[fold] = pred[:, 0], pred[:, 1], pred[:, 2]
+        held[fold] = True
+    calibration = ConformalCalibration.fit(low[held], high[held], y[held], confidence=config.confidence,
+                                           source=source)
+    timings["calibration_folds"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    range_model = _range_model(spec, config).fit(X, y, init_from=init_range)
+    timings["range_model"] = time.perf_counter() - t
+    t = time.perf_counter()
+    form_classifier = FormClassifier(params=config.booster_params()).fit(ds.X, ds.forms)
+    timings["form_classifier"] = time.perf_counter() - t
+
+    medians: dict[str, float] = {}
+    months = ds.term_months
+    for charge in sorted(set(ds.charges)):
+        m = months[[c == charge and months[i] >= 0 for i, c in enumerate(ds.charges)]]
+        if len(m):
+            medians[charge] = float(np.median(m))
+    medians["*"] = float(np.median(months[months >= 0])) if (months >= 0).any() else 0.0
+
+    yt = np.expm1(y[held])
+    lo_c, hi_c = calibration.apply(low[held], high[held])
+    oof = {
+        "oof_defendants": int(held.sum()),
+        "oof_mae_months": float(np.mean(np.abs(np.expm1(point[held]) - yt))),
+        "oof_coverage_calibrated": float(np.mean((lo_c <= y[held]) & (y[held] <= hi_c))),
+        "oof_coverage_raw": float(np.mean((low[held] <= y[held]) & (y[held] <= high[held]))),
+        "calibration_margin_log": calibration.margin(),
+    }
+    return FittedModels(spec=spec, config=config, range_model=range_model, form_classifier=form_classifier,
+                        calibration=calibration, charge_medians=medians, oof_metrics=oof, timings_s=timings)
+
+
+def prepare(cases: Iterable[Case], catalogue: ChargeCatalogue | None = None) -> tuple[Dataset, FeatureSpec]:
+    """Cases → (dataset, spec) with the catalogue's vocabulary."""
+    catalogue = catalogue or default_catalogue()
+    spec = build_spec(catalogue)
+    return build_dataset(cases, FeatureExtractor(spec, catalogue)), spec
+
+
+def train(cases: Iterable[Case], out_dir: Path, *, config: TrainConfig | None = None,
+          catalogue: ChargeCatalogue | None = None, init_from: FittedModels | None = None) -> Path:
+    """Train on ``cases`` and write the model directory to ``out_dir`` atomically; returns ``out_dir``.
+
+    An existing model at ``out_dir`` is replaced only once the new one is completely written.
+    """
+    from training.artifacts import write_model_dir
+
+    config = config or TrainConfig()
+    catalogue = catalogue or default_catalogue()
+    t = time.perf_counter()
+    ds, spec = prepare(cases, catalogue)
+    t_features = time.perf_counter() - t
+    if len(ds) == 0:
+        raise ValueError("no sentenced defendant in the training cases")
+    fitted = fit_models(ds, spec, config, init_from=init_from)
+    fitted.timings_s["features"] = t_features
+    return write_model_dir(fitted, ds, out_dir)
