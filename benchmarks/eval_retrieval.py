@@ -103,13 +103,12 @@ def evaluate(synthetic_n: int, folds: int, seed: int, k: int) -> None:
                     truth.append(d.sentence.term_months)
                     blind = case.before_judgment()
                     qd = blind.defendants[case.defendants.index(d)]
-                    _q, _d, profile = index._query(case, d)
+                    profile = index.profile(case, d)
                     qcharge = index.vocab["charges"].get(profile.charge)
                     for method in METHODS:
                         for same_charge in (False, True):
                             if method == "tfidf":
-                                allowed = index._filter(profile, scope="any", same_charge=same_charge,
-                                                        same_tier=False, date_from=None, date_to=None)
+                                allowed = index.allowed(profile, province_scope="any", same_charge=same_charge)
                                 ranked = tfidf.ranked(tokenize(case_document(blind, qd)), allowed, 20 * k)
                                 ranked = [r for r in ranked if index.case_ids[r] != case.id]
                                 rows = index.spread(ranked, k)

@@ -54,6 +54,17 @@ class FeatureExtractor:
         self._form_cols = {f: self._col[f"guideline_form_{f.value}"] for f in SentenceForm}
         self._region_cols = {p: self._col[f"region_{p}"] for p in spec.provinces}
         self._court_cols = {lvl: self._col[f"court_{lvl}"] for lvl in ("basic", "intermediate", "high")}
+        # Every row starts as this template: NaN (unknown) for measurements, 0 for indicator columns,
+        # so a row only writes what the case actually says.
+        self._template: list[float] = [_NAN] * spec.n_features
+        indicators = [
+            *self._charge_cols.values(), *self._family_cols.values(), self._col["charge_其他"],
+            self._col["charge_family_其他"], *self._circ_cols.values(), *self._form_cols.values(),
+            *self._region_cols.values(), *(self._col[f"role_{r}"] for r in ("principal", "accessory", "coerced",
+                                                                              "instigator")),
+        ]
+        for c in indicators:
+            self._template[c] = 0.0
 
     def case_matrix(self, case: Case, guidelines: Sequence[Any | None]) -> np.ndarray:
         """One row per defendant, in order; ``guidelines[i]`` is defendant i's GuidelineResult or None."""
@@ -61,25 +72,27 @@ class FeatureExtractor:
             raise ValueError(
                 f"case {case.id}: {len(guidelines)} guideline results for {len(case.defendants)} defendants"
             )
-        out = np.full((len(case.defendants), self.spec.n_features), _NAN, dtype=np.float64)
         context = _CaseContext(case)
+        rows = []
         for i, (defendant, result) in enumerate(zip(case.defendants, guidelines, strict=True)):
-            self._fill(out[i], case, i, defendant, result, context)
-        return out
+            row = self._template.copy()
+            self._fill(row, case, i, defendant, result, context)
+            rows.append(row)
+        return np.array(rows, dtype=np.float64).reshape(len(rows), self.spec.n_features)
 
     # ------------------------------------------------------------------ one row
 
-    def _fill(self, row: np.ndarray, case: Case, position: int, d: Defendant, g: Any | None,
+    def _fill(self, row: list[float], case: Case, position: int, d: Defendant, g: Any | None,
               ctx: _CaseContext) -> None:
         col = self._col
         self._fill_guideline(row, g)
         # Quantities.
         q = d.quantities
         amount = q.amount_yuan.value if q.amount_yuan is not None else None
-        row[col["amount_known"]] = amount is not None
+        row[col["amount_known"]] = float(amount is not None)
         if amount is not None and amount >= 0:
             row[col["amount_log_yuan"]] = math.log1p(amount)
-        row[col["drugs_known"]] = bool(q.drug_grams)
+        row[col["drugs_known"]] = float(bool(q.drug_grams))
         if q.drug_grams:
             grams: dict[str, float] = {}
             for drug, measure in q.drug_grams.items():
@@ -93,7 +106,7 @@ class FeatureExtractor:
             known = [e for e in equivalents if e is not None]
             if known:
                 row[col["drugs_log_meth_equivalent"]] = math.log1p(max(sum(known), 0.0))
-        row[col["injury_known"]] = bool(q.injuries)
+        row[col["injury_known"]] = float(bool(q.injuries))
         if q.injuries:
             row[col["injury_max_rank"]] = max(i.grade.rank for i in q.injuries)
             row[col["injury_count"]] = sum(i.count for i in q.injuries)
@@ -105,14 +118,15 @@ class FeatureExtractor:
             row[col["alcohol_mg_per_100ml"]] = q.blood_alcohol_mg_per_100ml.value
         # Circumstances: a flag is 1 when extracted, 0 when the facts do not show it.
         codes = d.circumstance_codes
-        for code, c in self._circ_cols.items():
-            row[c] = code in codes
+        for code in codes:
+            if (c := self._circ_cols.get(code)) is not None:
+                row[c] = 1.0
         row[col["circ_count_mitigating"]] = len(codes & _MITIGATING)
         row[col["circ_count_aggravating"]] = len(codes & _AGGRAVATING)
         # Joint crime.
         row[col["role_rank"]] = ROLE_RANK[d.role.value]
-        for role in ("principal", "accessory", "coerced", "instigator"):
-            row[col[f"role_{role}"]] = d.role.value == role
+        if (c := col.get(f"role_{d.role.value}")) is not None:
+            row[c] = 1.0
         n = len(case.defendants)
         row[col["role_position"]] = position / n if n > 1 else 0.0
         row[col["codefendants_count"]] = n - 1
@@ -121,7 +135,7 @@ class FeatureExtractor:
         same = ctx.principal_same(position, codes)
         if same is not None:
             row[col["codefendants_principal_same_circumstances"]] = same
-        row[col["age_known"]] = d.age is not None
+        row[col["age_known"]] = float(d.age is not None)
         if d.age is not None:
             row[col["age"]] = d.age
         # Charges: one-hot over the vocabulary, "其他" for the rest.
@@ -129,23 +143,17 @@ class FeatureExtractor:
         self._fill_onehot_charges(row, d)
         # Region and court.
         province = case.province or (case.court.province if case.court else None)
-        row[col["region_known"]] = province is not None
-        for p, c in self._region_cols.items():
-            row[c] = p == province
+        row[col["region_known"]] = float(province is not None)
+        if province is not None and (c := self._region_cols.get(province)) is not None:
+            row[c] = 1.0
         level = case.court.level.value if case.court is not None and case.court.level is not None else None
-        for lvl, c in self._court_cols.items():
-            row[c] = _NAN if level is None else float(level == lvl)
+        if level is not None:
+            for lvl, c in self._court_cols.items():
+                row[c] = float(level == lvl)
 
-    def _fill_onehot_charges(self, row: np.ndarray, d: Defendant) -> None:
-        col = self._col
-        other_charge = col["charge_其他"]
-        other_family = col["charge_family_其他"]
-        row[other_charge] = 0.0
-        row[other_family] = 0.0
-        for c in self._charge_cols.values():
-            row[c] = 0.0
-        for c in self._family_cols.values():
-            row[c] = 0.0
+    def _fill_onehot_charges(self, row: list[float], d: Defendant) -> None:
+        other_charge = self._col["charge_其他"]
+        other_family = self._col["charge_family_其他"]
         for charge in d.charges:
             name, family = self.resolve(charge.name)
             row[self._charge_cols.get(name, other_charge) if name else other_charge] = 1.0
@@ -160,10 +168,8 @@ class FeatureExtractor:
             self._resolved[charge_name] = hit
         return hit
 
-    def _fill_guideline(self, row: np.ndarray, g: Any | None) -> None:
+    def _fill_guideline(self, row: list[float], g: Any | None) -> None:
         col = self._col
-        for c in self._form_cols.values():
-            row[c] = 0.0
         if g is None:
             row[col["guideline_known"]] = 0.0
             return
@@ -181,7 +187,7 @@ class FeatureExtractor:
         form = g.form
         if form is not None:
             row[self._form_cols[SentenceForm(form)]] = 1.0
-        row[col["guideline_probation_eligible"]] = bool(g.probation_eligible)
+        row[col["guideline_probation_eligible"]] = float(bool(g.probation_eligible))
         row[col["guideline_warnings"]] = len(g.warnings or ())
         stat = g.statutory
         if stat is not None:

@@ -518,6 +518,24 @@ class RetrievalIndex:
             )
         return query_case, query_defendant, profile_of(query_case, query_defendant)
 
+    def profile(self, case: Case, defendant: Defendant) -> DefendantProfile:
+        """The before-judgment profile that filters and cohorts use for this defendant."""
+        return self._query(case, defendant)[2]
+
+    def allowed(
+        self,
+        profile: DefendantProfile,
+        *,
+        province_scope: ProvinceScope = "other",
+        same_charge: bool = True,
+        same_tier: bool = False,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+    ) -> np.ndarray:
+        """The boolean row mask a search with these filters ranks within (live rows only)."""
+        return self._filter(profile, scope=province_scope, same_charge=same_charge, same_tier=same_tier,
+                            date_from=date_from, date_to=date_to)
+
     def _base_mask(self, profile: DefendantProfile, scope: str) -> np.ndarray:
         if scope not in ("other", "own", "any"):
             raise RetrievalQueryError(f"province_scope must be 'other', 'own' or 'any', not {scope!r}")

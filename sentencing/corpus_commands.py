@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sentencing.importers import IMPORTERS, CaseFormatError, read_cases
+from sentencing.importers import IMPORTERS, CaseFormatError, read_cases, read_cases_parallel
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("files", nargs="+", type=Path, metavar="FILE")
     i.add_argument("--store", type=Path, default=None, help="SQLite case store (default: the configured one)")
     i.add_argument("--keep-going", action="store_true", help="store the good lines even if some are malformed")
+    i.add_argument("--workers", type=int, default=1, help="processes parsing in parallel (default 1)")
     i.set_defaults(func=run_import)
 
 
@@ -59,7 +60,7 @@ def run_import(args: argparse.Namespace) -> int:
         pass
 
     def cases():
-        yield from read_cases(args.fmt, args.files, errors)
+        yield from read_cases_parallel(args.fmt, args.files, errors, workers=args.workers)
         if errors and not args.keep_going:
             raise _Abort
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,14 @@ def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], path: 
         raise CaseFormatError(path, number, name, "missing")
     value = obj[name]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise CaseFormatError(path, number, name, f"expected {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+        expected = getattr(kind, "__name__", kind)
+        raise CaseFormatError(path, number, name, f"expected {expected}, got {type(value).__name__}")
     return value
 
 
-def _each(path: Path | str, parse: Callable[[Path, int, str], Case], errors: list[CaseFormatError] | None) -> Iterator[Case]:
+def _each(
+    path: Path | str, parse: Callable[[Path, int, str], Case], errors: list[CaseFormatError] | None
+) -> Iterator[Case]:
     path = Path(path)
     for number, line in _lines(path):
         try:
@@ -112,7 +116,8 @@ def _judge_line(path: Path, number: int, line: str) -> Case:
     text = _field(obj, "text", str, path, number)
     if not text.strip():
         raise CaseFormatError(path, number, "text", "neither fd nor text has content")
-    return extract_defendant_facts(Case(id=case_id, source=source, synthetic=synthetic, facts=strip_recommendation(text)))
+    case = Case(id=case_id, source=source, synthetic=synthetic, facts=strip_recommendation(text))
+    return extract_defendant_facts(case)
 
 
 def iter_judge(path: Path | str, errors: list[CaseFormatError] | None = None) -> Iterator[Case]:
@@ -122,11 +127,15 @@ def iter_judge(path: Path | str, errors: list[CaseFormatError] | None = None) ->
 
 # --------------------------------------------------------------------------- lawbench
 
-_LAWBENCH_Q = re.compile(r"^\s*事实[:：](?P<facts>.*)罪名[:：](?P<charges>[^\n]*?)[。.]?\s*法条[:：](?P<articles>.*)$", re.S)
+_LAWBENCH_Q = re.compile(
+    r"^\s*事实[:：](?P<facts>.*)罪名[:：](?P<charges>[^\n]*?)[。.]?\s*法条[:：](?P<articles>.*)$", re.S
+)
 _LAWBENCH_A = re.compile(r"^\s*刑期[:：]\s*(?:(?P<months>\d+)\s*个?月|(?P<life>无期(?:徒刑)?)|(?P<death>死刑))\s*$")
 # Names in these data sets are mostly masked (``颜某``, ``张某某``, ``王某甲``, ``朱×``).
 _MASKED_NAME = re.compile(r"被告人(?![犯的])(?P<name>[\u4e00-\u9fff]{1,2}?[0-9]?(?:某某|某|×+|X+)[甲乙丙丁戊0-9]?)")
-_DEFENDANT_NAME = re.compile(r"被告人(?![犯的])(?P<name>[^\s，,。、；;：:（(]{1,6}?)(?=[，,。、；;：:（(在于因为伙同将从向以与和到驾明等趁先后多次共]|$)")
+_DEFENDANT_NAME = re.compile(
+    r"被告人(?![犯的])(?P<name>[^\s，,。、；;：:（(]{1,6}?)(?=[，,。、；;：:（(在于因为伙同将从向以与和到驾明等趁先后多次共]|$)"
+)
 
 
 def _lawbench_line(path: Path, number: int, line: str) -> Case:
@@ -147,7 +156,8 @@ def _lawbench_line(path: Path, number: int, line: str) -> Case:
     else:
         sentence = Sentence(kind=SentenceKind.DEATH)
     facts = strip_recommendation(q.group("facts").strip())
-    charges = [Charge(name=c.strip().removesuffix("罪")) for c in re.split(r"[、,，;；]", q.group("charges")) if c.strip()]
+    names = re.split(r"[、,，;；]", q.group("charges"))
+    charges = [Charge(name=c.strip().removesuffix("罪")) for c in names if c.strip()]
     m = _MASKED_NAME.search(facts) or _DEFENDANT_NAME.search(facts)
     name = m.group("name") if m else "被告人"
     case = Case(
@@ -181,7 +191,8 @@ def _cail_sentence(meta: dict[str, Any], path: Path, number: int) -> Sentence:
         return Sentence(kind=SentenceKind.LIFE, fine_yuan=fine)
     months = term.get("imprisonment")
     if not isinstance(months, int) or isinstance(months, bool) or months < 0:
-        raise CaseFormatError(path, number, "meta.term_of_imprisonment.imprisonment", "expected months (an integer ≥ 0)")
+        field = "meta.term_of_imprisonment.imprisonment"
+        raise CaseFormatError(path, number, field, "expected months (an integer ≥ 0)")
     if months == 0:
         return Sentence(kind=SentenceKind.FINE_ONLY if fine else SentenceKind.EXEMPT, fine_yuan=fine)
     base = sentence_from_term_months(months)
@@ -236,6 +247,13 @@ def iter_project_cases(path: Path | str, errors: list[CaseFormatError] | None = 
     return _each(path, _cases_line, errors)
 
 
+_LINE_PARSERS: dict[str, Callable[[Path, int, str], Case]] = {
+    "judge": _judge_line,
+    "lawbench": _lawbench_line,
+    "cail2018": _cail_line,
+    "cases": _cases_line,
+}
+
 IMPORTERS: dict[str, Importer] = {
     "judge": iter_judge,
     "lawbench": iter_lawbench,
@@ -256,3 +274,63 @@ def read_cases(
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")
         yield from importer(path, errors)
+
+
+# --------------------------------------------------------------------------- parallel reading
+
+_CHUNK_LINES = 256
+
+
+def _parse_chunk(job: tuple[str, str, list[tuple[int, str]]]) -> list[Case | CaseFormatError]:
+    fmt, path, lines = job
+    parse = _LINE_PARSERS[fmt]
+    out: list[Case | CaseFormatError] = []
+    for number, line in lines:
+        try:
+            out.append(parse(Path(path), number, line))
+        except CaseFormatError as exc:
+            out.append(exc)
+        except (ValidationError, ValueError) as exc:
+            out.append(CaseFormatError(path, number, _validation_field(exc), _first_line(exc)))
+    return out
+
+
+def _jobs(fmt: str, paths: Iterable[Path | str]) -> Iterator[tuple[str, str, list[tuple[int, str]]]]:
+    for path in paths:
+        chunk: list[tuple[int, str]] = []
+        for number, line in _lines(Path(path)):
+            chunk.append((number, line))
+            if len(chunk) == _CHUNK_LINES:
+                yield fmt, str(path), chunk
+                chunk = []
+        if chunk:
+            yield fmt, str(path), chunk
+
+
+def read_cases_parallel(
+    fmt: str, paths: Iterable[Path | str], errors: list[CaseFormatError] | None = None, *, workers: int = 2
+) -> Iterator[Case]:
+    """:func:`read_cases` with the parsing spread over ``workers`` processes, cases in file order.
+
+    Parsing judgments is CPU-bound; a large import (the 1M-case store) wants every core.
+    """
+    if fmt not in _LINE_PARSERS:
+        raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(IMPORTERS)}")
+    paths = list(paths)
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+    if workers <= 1:
+        yield from read_cases(fmt, paths, errors)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(workers) as pool:
+        for results in pool.imap(_parse_chunk, _jobs(fmt, paths), chunksize=1):
+            for item in results:
+                if isinstance(item, CaseFormatError):
+                    if errors is None:
+                        raise item
+                    errors.append(item)
+                else:
+                    yield item

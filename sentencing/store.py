@@ -253,7 +253,8 @@ class CaseStore:
         after_rowid: int | None = None,
     ) -> Iterator[Case]:
         """Cases in sequence order (see :meth:`iter_stored`); ``after_rowid`` gives those added since."""
-        for stored in self.iter_stored(batch_size=batch_size, source=source, synthetic=synthetic, after_rowid=after_rowid):
+        stream = self.iter_stored(batch_size=batch_size, source=source, synthetic=synthetic, after_rowid=after_rowid)
+        for stored in stream:
             yield stored.case
 
     def ids(self) -> Iterator[str]:

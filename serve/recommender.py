@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrieval.profile import profile_of
 from sentencing.case import Case, Charge, Circumstance, Court, Defendant, Injury, Measure, Quantities, Role
 from sentencing.guideline import _STAGE_LABELS as STAGE_LABELS
 from sentencing.parsing import extract_defendant_facts
@@ -51,6 +52,34 @@ class BundleError(Exception):
     """A model or index directory that cannot serve; the message says why."""
 
 
+class CohortCache:
+    """Cohort statistics by cohort key, for one loaded index (a new bundle starts a new cache).
+
+    Over the whole country (province scope ``any``) a cohort is a function of the principal charge,
+    the statutory tier and the key circumstances only (retrieval.cohort), a small set of keys, while
+    computing one scans every indexed row. The index does not change while it serves.
+    """
+
+    def __init__(self, index: Any, max_entries: int = 4096) -> None:
+        self.index = index
+        self.max_entries = max_entries
+        self._entries: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, case: Case, defendant: Defendant) -> Any:
+        profile = profile_of(case, defendant)
+        key = (profile.charge, profile.tier, profile.key_circumstances)
+        hit = self._entries.get(key)
+        if hit is not None:
+            return hit
+        stats = self.index.cohort(case, defendant, province_scope="any")
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = stats
+        return stats
+
+
 @dataclass(frozen=True)
 class Bundle:
     predictor: Any
@@ -63,6 +92,7 @@ class Bundle:
     ruleset_version: str
     index_size: int | None
     loaded_at: dt.datetime
+    cohorts: CohortCache
 
 
 def probe_case() -> Case:
@@ -104,6 +134,7 @@ def load_bundle(model_dir: Path, index_dir: Path) -> Bundle:
         ruleset_version=str(predictor.ruleset_version),
         index_size=_index_size(index),
         loaded_at=dt.datetime.now(dt.UTC),
+        cohorts=CohortCache(index),
     )
     _validate(bundle)
     return bundle
@@ -276,9 +307,31 @@ def similar_case_out(hit: Any) -> SimilarCaseOut:
     )
 
 
+_SCOPE_LABELS = {"any": "全国", "other": "外省", "own": "本省"}
+
+
+def cohort_definition_text(definition: dict[str, Any]) -> str:
+    """``罪名：盗窃；法定刑幅度：数额较大；具有：自首；范围：全国`` and the notes on relaxed criteria."""
+    parts = []
+    if definition.get("charge"):
+        parts.append(f"罪名：{definition['charge']}")
+    if definition.get("tier"):
+        parts.append(f"法定刑幅度：{definition['tier']}")
+    circumstances = definition.get("circumstances")
+    if isinstance(circumstances, dict):
+        present = circumstances.get("present") or []
+        parts.append("具有：" + "、".join(present) if present else "无关键量刑情节")
+    scope = definition.get("province_scope")
+    if scope:
+        parts.append(f"范围：{_SCOPE_LABELS.get(scope, scope)}")
+    parts += [str(definition[k]) for k in ("tier_note", "relaxed_note") if definition.get(k)]
+    return "；".join(parts)
+
+
 def cohort_out(stats: Any) -> CohortOut:
     return CohortOut(
-        definition=stats.definition, n=stats.n, reported=stats.reported, reason=stats.reason,
+        definition=stats.definition, definition_text=cohort_definition_text(stats.definition), n=stats.n,
+        reported=stats.reported, reason=stats.reason,
         median_months=stats.median_months, q1_months=stats.q1_months, q3_months=stats.q3_months,
         histogram=[HistogramBinOut(low_months=b.low_months, high_months=b.high_months, count=b.count)
                    for b in stats.histogram],
@@ -322,7 +375,7 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
     out: list[DefendantRecommendation] = []
     for defendant, given, p in zip(case.defendants, case_input.defendants, predictions, strict=True):
         hits = bundle.index.search(case, defendant, k=k, province_scope=scope)
-        cohort = bundle.index.cohort(case, defendant, province_scope="any")
+        cohort = bundle.cohorts.get(case, defendant)
         r = p.range
         g = p.guideline
         out.append(DefendantRecommendation(

@@ -310,6 +310,7 @@ class CohortOut(_Output):
     """Comparable cases as statistics, with their definition; nothing is reported for a cohort too small."""
 
     definition: dict[str, Any] = Field(description="charge, tier, circumstances, province scope, criteria dropped")
+    definition_text: str = Field(description="the definition in Chinese")
     n: int
     reported: bool
     reason: str | None = Field(default=None, description="why nothing is reported, when so")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from sentencing.case import Case, CircumstanceCode, Role
+from sentencing.charges import default_catalogue
 from sentencing.cli import main
 from sentencing.demo_corpus import (
     SYNTHETIC_MARKER,
@@ -20,6 +24,8 @@ from sentencing.demo_corpus import (
     generate_pairs,
     write_corpus,
 )
+from sentencing.demo_corpus.generate import _generate, document_of
+from sentencing.demo_corpus.outcome import Guideline
 from sentencing.demo_corpus.world import CHARGES_PATH, DemoDataError, _load_charges, default_world
 from sentencing.guideline import calculate
 from sentencing.regions import MAINLAND_PROVINCES
@@ -47,10 +53,39 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path: Path
     assert len(a.read_text(encoding="utf-8").splitlines()) == 120
 
 
+def test_parallel_workers_write_the_same_bytes(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    write_corpus(one, 50, 12)
+    assert write_corpus(two, 50, 12, workers=2) == 50
+    assert one.read_bytes() == two.read_bytes()
+    with pytest.raises(DemoCorpusError, match="workers"):
+        write_corpus(two, 5, 1, workers=0)
+
+
 def test_a_prefix_is_the_smaller_corpus_and_shards_join_up() -> None:
     whole = list(generate_documents(40, 3))
     assert list(generate_documents(25, 3)) == whole[:25]
     assert list(generate_documents(15, 3, start=25)) == whole[25:]
+
+
+def test_output_depends_on_nothing_but_the_seed(tmp_path: Path) -> None:
+    """Not on hash randomisation (separate interpreters) nor on what the guideline memo holds."""
+    code = (
+        "import hashlib, json; from sentencing.demo_corpus import generate_documents; h = hashlib.sha256(); "
+        "[h.update(json.dumps(d, ensure_ascii=False).encode()) for d in generate_documents(40, 9)]; "
+        "print(h.hexdigest())"
+    )
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        digests.add(run.stdout.strip())
+    assert len(digests) == 1
+    warm = Guideline(default_catalogue())
+    list(_generate(80, 10, guideline=warm))  # another seed's defendants fill the memo
+    fresh = [document_of(9, d, r) for d, r in _generate(40, 9)]
+    memo = [document_of(9, d, r) for d, r in _generate(40, 9, guideline=warm)]
+    assert fresh == memo and warm.hits > 0
 
 
 def test_documents_and_cases_describe_the_same_judgments() -> None:

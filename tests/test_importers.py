@@ -8,15 +8,17 @@ from pathlib import Path
 import pytest
 
 from sentencing.case import Case, Defendant
-from sentencing.importers import IMPORTERS, CaseFormatError, read_cases
+from sentencing.importers import IMPORTERS, CaseFormatError, read_cases, read_cases_parallel
 from sentencing.sentence import Sentence, SentenceKind
 
 JUDGMENT = (
     "浙江省温岭市人民法院 刑事判决书 （2018）浙1081刑初1047号 公诉机关温岭市人民检察院。 "
     "被告人姚某，男，1990年1月1日出生。 温岭市人民检察院以温检刑诉〔2018〕1号起诉书指控被告人姚某犯盗窃罪，"
-    "于2018年9月1日向本院提起公诉。现已审理终结。 公诉机关指控：2018年5月1日，被告人姚某窃得被害人手机一部，价值人民币3000元。"
+    "于2018年9月1日向本院提起公诉。现已审理终结。 "
+    "公诉机关指控：2018年5月1日，被告人姚某窃得被害人手机一部，价值人民币3000元。"
     "公诉机关建议判处被告人姚某拘役五个月。 本院认为，被告人姚某的行为已构成盗窃罪。被告人姚某到案后如实供述，系坦白。"
-    "依照《中华人民共和国刑法》第二百六十四条之规定，判决如下： 被告人姚某犯盗窃罪，判处拘役四个月，并处罚金人民币二千元。 "
+    "依照《中华人民共和国刑法》第二百六十四条之规定，判决如下： "
+    "被告人姚某犯盗窃罪，判处拘役四个月，并处罚金人民币二千元。 "
     "如不服本判决，可在接到判决书的第二日起十日内提出上诉。 审判员某某 二〇一八年十月九日"
 )
 
@@ -36,7 +38,7 @@ def test_registry_names() -> None:
 def test_judge_importer(tmp_path: Path) -> None:
     path = _write(tmp_path, "j.jsonl", [
         json.dumps({"text_id": "a1", "text": "事实", "la": [264], "fd": JUDGMENT}, ensure_ascii=False),
-        json.dumps({"text_id": "s1", "text": "事实", "la": [264], "fd": JUDGMENT, "synthetic": True}, ensure_ascii=False),
+        json.dumps({"text_id": "s1", "text": "事实", "fd": JUDGMENT, "synthetic": True}, ensure_ascii=False),
     ])
     real, synthetic = read_cases("judge", [path])
     assert (real.id, real.source, real.synthetic, real.province) == ("judge:a1", "judge", False, "ZJ")
@@ -47,7 +49,9 @@ def test_judge_importer(tmp_path: Path) -> None:
 
 
 def test_lawbench_importer(tmp_path: Path) -> None:
-    question = "事实:公诉机关指控：被告人颜某盗窃人民币3723元。建议判处被告人颜某拘役四个月。\r\n罪名:盗窃。法条:刑法第264条"
+    question = (
+        "事实:公诉机关指控：被告人颜某盗窃人民币3723元。建议判处被告人颜某拘役四个月。\r\n罪名:盗窃。法条:刑法第264条"
+    )
     path = _write(tmp_path, "l.jsonl", [
         json.dumps({"id": "lawbench-3-4-0", "question": question, "answer": "刑期:4个月"}, ensure_ascii=False),
         json.dumps({"id": "lawbench-3-4-1", "question": question, "answer": "刑期:无期"}, ensure_ascii=False),
@@ -87,7 +91,8 @@ def test_cail2018_importer(tmp_path: Path) -> None:
 
 
 def test_project_cases_round_trip(tmp_path: Path) -> None:
-    case = Case(id="x:1", facts="事实", defendants=[Defendant(name="张某", sentence=Sentence(kind=SentenceKind.EXEMPT))])
+    exempt = Sentence(kind=SentenceKind.EXEMPT)
+    case = Case(id="x:1", facts="事实", defendants=[Defendant(name="张某", sentence=exempt)])
     path = _write(tmp_path, "cases.jsonl", [case.to_json_line()])
     (back,) = read_cases("cases", [path])
     assert back == case
@@ -128,7 +133,7 @@ def test_malformed_line_names_file_line_and_field(tmp_path: Path, fmt: str, line
 
 
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.jsonl"):
         list(read_cases("judge", [tmp_path / "nope.jsonl"]))
 
 
@@ -141,3 +146,13 @@ def test_real_files_import_with_unique_ids(shared_data: Path) -> None:
     assert len(set(ids)) == len(ids)
     assert all(len(c.defendants) == 1 and c.defendants[0].sentence for c in lawbench)
     assert all("建议判处" not in c.facts for c in judge + lawbench)
+
+
+def test_parallel_reading_gives_the_same_cases_in_order(tmp_path: Path) -> None:
+    lines = [_cail(criminals=[f"张{i}某"]) for i in range(300)] + ["{bad"]
+    path = _write(tmp_path, "many.jsonl", lines)
+    errors: list[CaseFormatError] = []
+    serial = list(read_cases("cail2018", [path], []))
+    parallel = list(read_cases_parallel("cail2018", [path], errors, workers=2))
+    assert parallel == serial and len(parallel) == 300
+    assert [(e.line, e.field) for e in errors] == [(301, "<line>")]

@@ -64,7 +64,8 @@ def test_document_court_and_dates(case: Case) -> None:
     assert (case.province, case.court.city, case.court.level) == ("JS", "南京市", CourtLevel.BASIC)
     assert case.case_number == "（2018）苏0106刑初101号"
     assert case.date == dt.date(2018, 6, 1)
-    assert case.court.evidence is not None and DOCUMENT[case.court.evidence.start:case.court.evidence.end] == case.court.name
+    evidence = case.court.evidence
+    assert evidence is not None and DOCUMENT[evidence.start:evidence.end] == case.court.name
 
 
 def test_document_sentences_per_defendant(case: Case) -> None:
@@ -188,8 +189,9 @@ def test_judgment_section_round_trip(people: list, arabic: bool, numbered: bool)
 
 
 @pytest.mark.parametrize("province", PROVINCES, ids=lambda p: p.code)
-def test_province_from_every_case_number_abbreviation(province) -> None:  # noqa: ANN001
-    court, number = parse_court(f"某某人民法院 刑事判决书 （2018）{province.abbreviation}0101刑初1号 公诉机关某某人民检察院。")
+def test_province_from_every_case_number_abbreviation(province) -> None:
+    text = f"某某人民法院 刑事判决书 （2018）{province.abbreviation}0101刑初1号 公诉机关某某人民检察院。"
+    court, number = parse_court(text)
     assert number is not None and number.province == province.code
     assert court is not None and court.province == province.code
 
@@ -272,7 +274,8 @@ def test_extract_keeps_what_is_already_structured() -> None:
 
 
 def test_age_circumstances_from_a_given_age() -> None:
-    case = Case(id="t", facts="被告人张某盗窃。", defendants=[Defendant(name="张某", age=76), Defendant(name="李某", age=15)])
+    people = [Defendant(name="张某", age=76), Defendant(name="李某", age=15)]
+    case = Case(id="t", facts="被告人张某盗窃。", defendants=people)
     zhang, li = extract_defendant_facts(case).defendants
     assert C.ELDERLY in zhang.circumstance_codes and C.JUVENILE in li.circumstance_codes
 
@@ -288,11 +291,12 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某持刀捅刺，致二人轻伤二级、一人轻微伤。",
          lambda q: [(i.grade, i.count) for i in q.injuries] == [(InjuryGrade.MINOR, 1), (InjuryGrade.LIGHT_2, 2)]),
         ("被告人张某驾车撞击行人，致一人死亡。", lambda q: q.deaths.value == 1),
-        ("被告人张某骗取被害人现金人民币三万五千元，后被告人张某退赔人民币二千元。", lambda q: q.amount_yuan.value == 35000),
+        ("被告人张某骗取被害人现金人民币三万五千元，后被告人张某退赔人民币二千元。",
+         lambda q: q.amount_yuan.value == 35000),
         ("被告人张某盗窃财物价值共计人民币1.5万元，另被判处罚金人民币二万元。", lambda q: q.amount_yuan.value == 15000),
     ],
 )
-def test_quantities(facts: str, check) -> None:  # noqa: ANN001
+def test_quantities(facts: str, check) -> None:
     (d,) = extract_defendant_facts(_facts_case(facts, "张某")).defendants
     assert check(d.quantities)
 
@@ -320,3 +324,20 @@ def test_sentence_round_trip_through_parse_sentence_is_shared() -> None:
     s = Sentence(kind=SentenceKind.FIXED_TERM, months=30, probation_months=36, fine_yuan=8500)
     (outcome,) = parse_judgment_section(f"被告人王某犯诈骗罪，判处{format_sentence(s)}。")
     assert outcome.sentence == parse_sentence(format_sentence(s)) == s
+
+
+_FRAGMENTS = [
+    "被告人", "张某", "李某", "，", "。", "；", "犯", "盗窃罪", "判处", "有期徒刑", "一年", "六个月", "缓刑", "拘役",
+    "决定执行", "判决如下：", "本院认为", "人民法院", "（2018）苏0106刑初1号", "建议", "量刑建议", "自首", "不构成",
+    "从犯", "1.5万元", "共计", "克", "海洛因", "2001年3月5日出生", "撤销", "一、", "与前罪", "罚金", "死刑", "（", "）",
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=60))
+def test_any_arrangement_of_judgment_words_parses_without_error(words: list[str]) -> None:
+    case = parse_judgment_document("".join(words), case_id="fuzz")
+    assert case.id == "fuzz"
+    for d in case.defendants:
+        for c in d.circumstances:
+            assert c.evidence is None or c.evidence.text

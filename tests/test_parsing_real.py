@@ -10,6 +10,7 @@ import pytest
 from sentencing.case import Case
 from sentencing.parsing import extract_defendant_facts, parse_judgment_document, strip_recommendation
 
+
 def _records(path: Path) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("["):

@@ -34,7 +34,7 @@ def test_pretrained_model_directory_as_encoder(minilm: Path, tmp_path: Path) -> 
     expected = SentenceTransformer(str(minilm), device="cpu").encode(texts, normalize_embeddings=True)
     assert np.abs(encoder.encode(texts) - expected).max() < 1e-5
 
-    cases = make_cases(80, seed=5)
+    cases = make_cases(30, seed=5)
     index = RetrievalIndex.build(cases, tmp_path / "index", encoder_dir=minilm, settings=Settings())
     assert index.info()["dim"] == 384 and index.info()["encoder"]["kind"] == "given"
     assert isinstance(index.encoder, TransformerEncoder)

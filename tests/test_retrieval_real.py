@@ -32,7 +32,7 @@ def test_real_judgments_find_same_charge_in_other_provinces(real_index: tuple[Re
         assert all(h.province and h.province != case.province and h.case_id != case.id for h in hits)
         assert all(h.court and h.court.endswith("法院") for h in hits)
         free = index.search(case, d, k=10, same_charge=False, province_scope="any")
-        principal = index._query(case, d)[2].charge
+        principal = index.profile(case, d).charge
         agreement.append(np.mean([h.charges[0] == principal for h in free]) if free else 0.0)
     # the ranking alone (no charge filter) mostly finds the same charge among real judgments
     assert np.mean(agreement) >= 0.5

@@ -62,7 +62,8 @@ def test_iter_cases_streams_in_sequence_order_with_filters(store: CaseStore) -> 
 
 def test_get_many_keeps_the_order_asked(store: CaseStore) -> None:
     store.add(_case(i) for i in range(4))
-    assert [c.id for c in store.get_many(["judge:2", "judge:9", "judge:0", "judge:2"])] == ["judge:2", "judge:0", "judge:2"]
+    found = store.get_many(["judge:2", "judge:9", "judge:0", "judge:2"])
+    assert [c.id for c in found] == ["judge:2", "judge:0", "judge:2"]
 
 
 def test_delete(store: CaseStore) -> None:

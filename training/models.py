@@ -33,17 +33,19 @@ class BoosterParams:
     n_estimators: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 15
+    max_depth: int = 5
     min_child_samples: int = 10
     feature_fraction: float = 0.9
     bagging_fraction: float = 1.0
     lambda_l2: float = 1.0
-    num_threads: int = 2
+    num_threads: int = 1
     seed: int = 0
 
     def lgb(self) -> dict[str, object]:
         return {
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
             "min_data_in_leaf": self.min_child_samples,
             "feature_fraction": self.feature_fraction,
             "bagging_fraction": self.bagging_fraction,

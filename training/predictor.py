@@ -15,6 +15,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import onnx
 from pydantic import BaseModel, Field, ValidationError
 
 from features.extract import FeatureExtractor, guideline_results
@@ -26,7 +27,7 @@ from sentencing.sentence import SentenceForm
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
 from training.models import FORMS, QUANTILE_NAMES, combine_form_proba, finish_quantiles
-from training.onnx_export import OnnxBooster
+from training.onnx_export import OnnxEnsemble
 
 
 class ModelLoadError(Exception):
@@ -104,7 +105,7 @@ class RangePredictor:
 
     def __init__(self, model_dir: Path, manifest: dict[str, Any], spec: FeatureSpec,
                  calibration: ConformalCalibration, catalogue: ChargeCatalogue,
-                 sessions: dict[str, OnnxBooster | None], models: dict[str, dict[str, Any]],
+                 onnx_models: OnnxEnsemble, models: dict[str, dict[str, Any]],
                  contrib_booster: lgb.Booster) -> None:
         self.model_dir = model_dir
         self.manifest = manifest
@@ -116,7 +117,7 @@ class RangePredictor:
         self.confidence = calibration.confidence
         self.catalogue = catalogue
         self.extractor = FeatureExtractor(spec, catalogue)
-        self._sessions = sessions
+        self.onnx = onnx_models
         self._models = models
         self._init = np.array([models[f"term_{q}"]["init"] for q in QUANTILE_NAMES])
         rng = manifest["range"]
@@ -168,33 +169,37 @@ class RangePredictor:
         except (ValidationError, ValueError) as e:
             raise ModelLoadError(f"{model_dir}: feature spec or calibration invalid: {e}") from None
         models: dict[str, dict[str, Any]] = manifest["models"]
-        sessions: dict[str, OnnxBooster | None] = {}
+        parts: dict[str, tuple[bytes, bool]] = {}
         for name in (*(f"term_{q}" for q in QUANTILE_NAMES), "form_severity", "form_custody"):
             entry = models.get(name)
             if entry is None:
                 raise ModelLoadError(f"{model_dir}: manifest lists no model {name!r}")
             if "onnx" not in entry:
                 if entry.get("kind") == "multiclass" and len(entry.get("present", [])) == 1:
-                    sessions[name] = None  # a single class in training: a constant
-                    continue
+                    continue  # a single class in training: a constant, no booster
                 raise ModelLoadError(f"{model_dir}: model {name!r} has no ONNX file")
             try:
-                sessions[name] = OnnxBooster((model_dir / entry["onnx"]).read_bytes(),
-                                             multiclass=entry["kind"] == "multiclass")
+                data = (model_dir / entry["onnx"]).read_bytes()
+                onnx.load_from_string(data)
             except FileNotFoundError:
                 raise ModelLoadError(f"{model_dir}: model file {entry['onnx']} is missing") from None
-            except Exception as e:  # onnxruntime raises its own exception types for corrupt graphs
+            except Exception as e:  # protobuf raises its own DecodeError for corrupt files
                 raise ModelLoadError(f"{model_dir}: {entry['onnx']} is not a valid ONNX model ({e})") from None
-            shape = sessions[name].session.get_inputs()[0].shape  # type: ignore[union-attr]
-            if shape[-1] != spec.n_features:
-                raise ModelLoadError(f"{model_dir}: {name} expects {shape[-1]} features, spec has {spec.n_features}")
+            parts[name] = (data, entry["kind"] == "multiclass")
+        try:
+            ensemble = OnnxEnsemble(parts)
+        except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
+            raise ModelLoadError(f"{model_dir}: the ONNX models do not load together ({e})") from None
+        if ensemble.n_features != spec.n_features:
+            raise ModelLoadError(f"{model_dir}: ONNX models expect {ensemble.n_features} features, "
+                                 f"spec has {spec.n_features}")
         try:
             contrib = lgb.Booster(model_file=str(model_dir / models["term_point"]["native"]))
         except (lgb.basic.LightGBMError, KeyError, FileNotFoundError) as e:
             raise ModelLoadError(f"{model_dir}: native point model unreadable ({e})") from None
         if contrib.num_feature() != spec.n_features:
             raise ModelLoadError(f"{model_dir}: native point model has {contrib.num_feature()} features")
-        return cls(model_dir, manifest, spec, calibration, catalogue, sessions, models, contrib)
+        return cls(model_dir, manifest, spec, calibration, catalogue, ensemble, models, contrib)
 
     # ------------------------------------------------------------------ predicting
 
@@ -204,27 +209,26 @@ class RangePredictor:
 
     def predict_matrix(self, X: np.ndarray, confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(n, 3) months low/point/high calibrated to ``confidence`` (default: the served one), (n, 5) P(form)."""
-        X32 = X.astype(np.float32)
-        raw = np.column_stack([self._sessions[f"term_{q}"].predict(X32) for q in QUANTILE_NAMES])  # type: ignore[union-attr]
+        out = self.onnx.predict(X.astype(np.float32))
+        raw = np.column_stack([out[f"term_{q}"] for q in QUANTILE_NAMES])
         if self._residual:
             offset = X[:, self._offset_column].copy()
             offset[~np.isfinite(offset)] = self._offset_fallback
         else:
             offset = np.zeros(len(X))
         months = self.calibration.to_months(finish_quantiles(raw + self._init, offset), confidence)
-        severity = self._proba("form_severity", X32, 3)
-        custody = self._proba("form_custody", X32, 3)
+        severity = self._proba("form_severity", out, len(X))
+        custody = self._proba("form_custody", out, len(X))
         return months, combine_form_proba(severity, custody)
 
-    def _proba(self, name: str, X32: np.ndarray, n_classes: int) -> np.ndarray:
+    def _proba(self, name: str, out: dict[str, np.ndarray], n: int) -> np.ndarray:
         present = self._models[name]["present"]
-        out = np.zeros((len(X32), n_classes))
-        session = self._sessions[name]
-        if session is None:
-            out[:, present[0]] = 1.0
+        proba = np.zeros((n, 3))
+        if name in out:
+            proba[:, present] = out[name]
         else:
-            out[:, present] = session.predict(X32)
-        return out
+            proba[:, present[0]] = 1.0
+        return proba
 
     def contributions(self, X: np.ndarray, point_months: np.ndarray) -> list[list[Contribution]]:
         """Per-group contributions in months, summing with the 'base' entry to the point estimate."""

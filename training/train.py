@@ -38,13 +38,16 @@ class TrainConfig(BaseModel):
     n_estimators: int = Field(default=150, ge=1)
     learning_rate: float = Field(default=0.08, gt=0.0)
     num_leaves: int = Field(default=15, ge=2)
+    max_depth: int = Field(default=5, ge=1, description="bounds the cost of per-feature contributions (TreeSHAP)")
     min_child_samples: int = Field(default=10, ge=1)
     feature_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
-    calibration_folds: int = Field(default=5, ge=2, description="out-of-fold predictions for CQR")
+    calibration_folds: int = Field(default=3, ge=2, description="out-of-fold predictions for CQR")
     holdout_above: int = Field(
         default=50_000, ge=100, description="above this many term rows calibrate on a 20% holdout, not k folds"
     )
-    num_threads: int = Field(default=2, ge=1)
+    num_threads: int = Field(
+        default=1, ge=1, description="LightGBM threads; more than 1 is far slower when other processes share the cores"
+    )
     seed: int = 0
 
     @property
@@ -55,6 +58,7 @@ class TrainConfig(BaseModel):
     def booster_params(self) -> BoosterParams:
         return BoosterParams(
             n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            max_depth=self.max_depth,
             min_child_samples=self.min_child_samples, feature_fraction=self.feature_fraction,
             num_threads=self.num_threads, seed=self.seed,
         )

@@ -50,18 +50,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=defaults["demo_seed"].default, help="random seed (default %(default)s)")
     p.add_argument("--start", type=int, default=0, help="index of the first case, to generate a corpus in shards")
+    p.add_argument("--workers", type=int, default=1, help="processes generating shards in parallel (same output)")
     p.add_argument("--out", required=True, help="output file (.jsonl); written in full, then moved into place")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    for flag, value in (("--cases", args.cases), ("--seed", args.seed), ("--start", args.start)):
-        if value < 0:
-            print(f"sentencing demo-corpus: {flag} must be at least 0, got {value}", file=sys.stderr)
+    for flag, value, least in (
+        ("--cases", args.cases, 0), ("--seed", args.seed, 0), ("--start", args.start, 0), ("--workers", args.workers, 1)
+    ):
+        if value < least:
+            print(f"sentencing demo-corpus: {flag} must be at least {least}, got {value}", file=sys.stderr)
             return 2
     began = time.perf_counter()
     try:
-        count = write_corpus(args.out, args.cases, args.seed, start=args.start)
+        count = write_corpus(args.out, args.cases, args.seed, start=args.start, workers=args.workers)
     except DemoCorpusError as e:
         print(f"sentencing demo-corpus: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ range of cases can be generated apart (``start``) for sharding a million-case ru
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 import tempfile
@@ -45,13 +46,18 @@ def _check(n: int, seed: int, start: int) -> None:
 
 
 def _generate(
-    n: int, seed: int, start: int = 0, world: World | None = None, catalogue: ChargeCatalogue | None = None
+    n: int,
+    seed: int,
+    start: int = 0,
+    world: World | None = None,
+    guideline: Guideline | None = None,
 ) -> Iterator[tuple[Draft, Rendered]]:
+    """Drafted, sentenced and rendered cases; ``guideline`` may be shared to reuse its memo."""
     _check(n, seed, start)
     world = world or default_world()
-    catalogue = catalogue or default_catalogue()
+    guideline = guideline or Guideline(default_catalogue())
+    catalogue = guideline.catalogue
     charge_pick = Weighted([(c, c.weight) for c in world.charges])
-    guideline = Guideline(catalogue)
     minimum = _minimum_amounts(world, catalogue)
     for index in range(start, start + n):
         rng = random.Random((seed << 32) + index)
@@ -149,32 +155,53 @@ def generate_pairs(n: int, seed: int, *, start: int = 0) -> Iterator[tuple[dict,
         yield document_of(seed, draft, rendered), case_of(seed, draft, rendered)
 
 
-def write_corpus(path: str | Path, n: int, seed: int, *, start: int = 0) -> int:
+_SHARD = 2000
+
+
+def _lines(n: int, seed: int, start: int) -> Iterator[str]:
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for doc in generate_documents(n, seed, start=start):
+        yield dumps(doc) + "\n"
+
+
+def _shard(job: tuple[int, int, int]) -> str:
+    """One shard of a parallel run, as text (workers share nothing but ``(seed, index)``)."""
+    n, seed, start = job
+    return "".join(_lines(n, seed, start))
+
+
+def write_corpus(path: str | Path, n: int, seed: int, *, start: int = 0, workers: int = 1) -> int:
     """Stream ``n`` documents as JSON lines to ``path``; returns the number written.
 
     The file appears only when complete: it is written beside ``path`` and renamed into place, so a
-    failure or interruption leaves any earlier corpus at ``path`` untouched.
+    failure or interruption leaves any earlier corpus at ``path`` untouched. ``workers`` > 1
+    generates shards of cases in that many processes and writes them in order: the same bytes.
     """
     _check(n, seed, start)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise DemoCorpusError(f"workers must be a whole number of at least 1, got {workers!r}")
     target = Path(path)
     if target.is_dir():
         raise DemoCorpusError(f"out: {target} is a directory")
     if not target.parent.exists():
         raise DemoCorpusError(f"out: folder {target.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    count = 0
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a corpus is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-            for doc in generate_documents(n, seed, start=start):
-                out.write(dumps(doc))
-                out.write("\n")
-                count += 1
+            if workers == 1 or n < 2:
+                for line in _lines(n, seed, start):
+                    out.write(line)
+            else:
+                size = min(_SHARD, -(-n // workers))
+                jobs = [(min(size, start + n - i), seed, i) for i in range(start, start + n, size)]
+                with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                    for text in pool.imap(_shard, jobs):
+                        out.write(text)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return count
+    return n

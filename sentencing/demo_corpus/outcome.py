@@ -15,7 +15,18 @@ import math
 import random
 from typing import NamedTuple
 
-from sentencing.case import Case, CircumstanceCode, Measure, Role
+from sentencing.case import (
+    Case,
+    Charge,
+    Circumstance,
+    CircumstanceCode,
+    Defendant,
+    Injury,
+    InjuryGrade,
+    Measure,
+    Quantities,
+    Role,
+)
 from sentencing.charges import ChargeCatalogue, ChargeSpec, FinePolicy, Tier
 from sentencing.demo_corpus.scenario import Draft, Person
 from sentencing.guideline import ChargeCalculation, calculate
@@ -71,10 +82,11 @@ class Guideline:
     results; the generated sentence stays a function of ``(seed, index)`` alone, cached or not.
     """
 
-    def __init__(self, catalogue: ChargeCatalogue, size: int = 200_000) -> None:
+    def __init__(self, catalogue: ChargeCatalogue, size: int = 100_000) -> None:
         self.catalogue = catalogue
         self._size = size
         self._cache: dict[tuple, tuple[SentenceForm, tuple[Priced, ...]]] = {}
+        self._stubs: dict[str | None, Case] = {}
         self.calls = 0
         self.hits = 0
 
@@ -105,19 +117,11 @@ class Guideline:
         return value
 
     def _calculate(self, person: Person, province: str | None) -> tuple[SentenceForm, tuple[Priced, ...]]:
-        defendant = person.defendant()
-        q = defendant.quantities
-        update: dict = {}
-        if q.amount_yuan:
-            update["amount_yuan"] = Measure(value=floor2(q.amount_yuan.value))
-        if q.drug_grams:
-            update["drug_grams"] = {k: Measure(value=floor2(m.value)) for k, m in q.drug_grams.items()}
-        if q.blood_alcohol_mg_per_100ml:
-            update["blood_alcohol_mg_per_100ml"] = Measure(value=floor2(q.blood_alcohol_mg_per_100ml.value))
-        defendant = defendant.model_copy(
-            update={"quantities": q.model_copy(update=update), "age": _age_class(person.age)}
-        )
-        stub = Case(id="demo-guideline", source="synthetic", synthetic=True, province=province)
+        stub = self._stubs.get(province)
+        if stub is None:
+            stub = Case(id="demo-guideline", source="synthetic", synthetic=True, province=province)
+            self._stubs[province] = stub
+        defendant = _priced_defendant(person)
         result = calculate(defendant, stub, catalogue=self.catalogue)
         if len(result.charge_results) != len(person.offences):
             names = [o.profile.name for o in person.offences]
@@ -134,6 +138,45 @@ class Guideline:
                 )
             )
         return result.form, tuple(priced)
+
+
+def _priced_defendant(person: Person) -> Defendant:
+    """The defendant as the guideline sees it: floored quantities, the age class; built unvalidated
+    (``model_construct``) because every value comes from the generator's own typed draft."""
+    amount = occurrences = deaths = bac = None
+    drug_grams: dict[str, Measure] = {}
+    injuries: list[Injury] = []
+    for o in person.offences:
+        if o.amount is not None:
+            amount = Measure.model_construct(value=floor2(o.amount), evidence=None)
+        for name, grams in o.drugs:
+            drug_grams[name] = Measure.model_construct(value=floor2(grams), evidence=None)
+        if o.injury is not None:
+            injuries.append(Injury.model_construct(grade=o.injury, count=1, evidence=None))
+        if o.injured:
+            injuries.append(Injury.model_construct(grade=InjuryGrade.SERIOUS_2, count=o.injured, evidence=None))
+        if o.occurrences:
+            occurrences = Measure.model_construct(value=float(o.occurrences), evidence=None)
+        if o.deaths:
+            deaths = Measure.model_construct(value=float(o.deaths), evidence=None)
+        if o.bac is not None:
+            bac = Measure.model_construct(value=floor2(o.bac), evidence=None)
+    quantities = Quantities.model_construct(
+        amount_yuan=amount, drug_grams=drug_grams, injuries=injuries, occurrences=occurrences, deaths=deaths,
+        blood_alcohol_mg_per_100ml=bac,
+    )
+    return Defendant.model_construct(
+        name=person.name,
+        charges=[Charge.model_construct(name=o.profile.name, evidence=None) for o in person.offences],
+        role=person.role,
+        role_evidence=None,
+        circumstances=[Circumstance.model_construct(code=c, evidence=None) for c in person.circumstances],
+        quantities=quantities,
+        age=_age_class(person.age),
+        sentence=None,
+        sentence_evidence=None,
+        charge_sentences=[],
+    )
 
 
 def sentence_case(draft: Draft, guideline: Guideline) -> None:
@@ -177,12 +220,13 @@ def _charge_sentence(rng: random.Random, person: Person, priced: Priced, factor:
     high = float(priced.max_months or 180)
     months = min(max(months, low), high)
     light = tier.allows_detention
-    if not several and light and months < 2.5:
+    if not several and light and months < 4:
+        # The light end: 免予刑事处罚 for the clearly lenient, 单处罚金 where the statute allows it.
         r = rng.random()
         lenient = person.role in (Role.ACCESSORY, Role.COERCED) or any(person.has(c) for c in _LENIENT)
-        if lenient and r < 0.3:
+        if lenient and months < 3 and r < 0.25:
             return Sentence(kind=SentenceKind.EXEMPT)
-        if tier.fine is FinePolicy.OR_ONLY and r > 0.8:
+        if tier.fine is FinePolicy.OR_ONLY and r > 0.9:
             return Sentence(kind=SentenceKind.FINE_ONLY, fine_yuan=fine or _nice_yuan(2000 * factor))
     if not several and tier.min_kind is SentenceKind.SURVEILLANCE and months < 5 and rng.random() < 0.06:
         return Sentence(kind=SentenceKind.SURVEILLANCE, months=min(24, max(3, round(months * 2))), fine_yuan=fine)

@@ -218,7 +218,6 @@ _CAPITAL = (SentenceKind.LIFE, SentenceKind.DEATH_SUSPENDED, SentenceKind.DEATH)
 
 
 def _facts_body(draft: Draft) -> str:
-    rng = draft.rng
     paragraphs: list[str] = []
     several = len(draft.offences) > 1
     for i, o in enumerate(draft.offences):
@@ -228,7 +227,6 @@ def _facts_body(draft: Draft) -> str:
         paragraphs.append(text)
     for p in draft.defendants:
         paragraphs.append(_arrest_and_after(draft, p))
-    _ = rng
     return " ".join(x for x in paragraphs if x)
 
 
@@ -241,8 +239,10 @@ def _offence_facts(draft: Draft, o: Offence) -> str:
         template = pick(rng, profile.death_facts)
     elif o.occurrences:
         template = pick(rng, profile.counted_facts)
+    elif o.start == o.end and profile.single_facts:
+        template = pick(rng, profile.single_facts)
     else:
-        template = pick(rng, profile.facts)
+        template = pick(rng, [t for t in profile.facts if "{date2}" in t] or profile.facts)
     court = draft.court
     assert court is not None
     victim, victim2 = o.victims
@@ -318,7 +318,6 @@ def _consequence(o: Offence) -> str:
 
 def _arrest_and_after(draft: Draft, p: Person) -> str:
     """另查明: how the defendant came to the police, and what was done for the victims since."""
-    rng = draft.rng
     court = draft.court
     assert court is not None
     main = p.offences[0]
@@ -354,7 +353,6 @@ def _arrest_and_after(draft: Draft, p: Person) -> str:
         out.append(f"案发后，被告人{p.name}与被害人{victim}自愿达成刑事和解协议。")
     elif forgiven:
         out.append(f"被害人{victim}对被告人{p.name}的行为表示谅解。")
-    _ = rng
     return "".join(out)
 
 
@@ -530,11 +528,10 @@ def _roles_text(o: Offence) -> str:
 
 def _articles(draft: Draft) -> tuple[str, list[int]]:
     """The articles cited (依照…之规定) and their numbers for JuDGE's ``la``."""
-    cited: list[tuple[int, str]] = []
+    cited: dict[str, int] = {}  # text → article number, in citation order
 
     def cite(number: int, text: str) -> None:
-        if all(t != text for _, t in cited):
-            cited.append((number, text))
+        cited.setdefault(text, number)
 
     people = draft.defendants
     for o in draft.offences:
@@ -579,14 +576,10 @@ def _articles(draft: Draft) -> tuple[str, list[int]]:
     if any(s.confiscation for s in sentences):
         cite(59, "第五十九条")
     cite(64, "第六十四条")
-    text = "《中华人民共和国刑法》" + "、".join(t for _, t in cited)
+    text = "《中华人民共和国刑法》" + "、".join(cited)
     if C.PLEA_AGREEMENT in codes:
         text += "，《中华人民共和国刑事诉讼法》第十五条"
-    la: list[int] = []
-    for number, _ in cited:
-        if number not in la:
-            la.append(number)
-    return text, la
+    return text, list(dict.fromkeys(cited.values()))
 
 
 # --------------------------------------------------------------------------- judgment
@@ -596,7 +589,8 @@ def _judgment(draft: Draft, arabic: bool) -> str:
     rng = draft.rng
     lines: list[str] = []
     for p in draft.defendants:
-        lines.append(_sentence_line(p, arabic) + " " + _custody_note(draft, p))
+        note = _custody_note(draft, p)
+        lines.append(_sentence_line(p, arabic) + (" " + note if note else ""))
     extras: list[str] = []
     main = draft.offences[0]
     if main.profile.quantity == "drugs":

@@ -284,7 +284,10 @@ def _offence(
     if "injury" in exclude and (o.injury is not None):
         o.injury = None
     o.end = add_days(draft.judged, -between(rng, 45, 300))
-    o.start = add_days(o.end, -between(rng, 20, 200))
+    if o.occurrences or not profile.single_facts or rng.random() < 0.3:
+        o.start = add_days(o.end, -between(rng, 20, 200))  # a period: 2019年1月至3月期间
+    else:
+        o.start = o.end  # one event on one day
     o.victims = (draft.names.victim(), draft.names.victim())
     if person is not None:
         o.participants.append(person)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from sentencing.case import InjuryGrade
@@ -25,7 +25,7 @@ class DemoDataError(ValueError):
     """A demo data file is malformed; the message names the file, entry and field."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Court:
     """A basic court (基层人民法院) or an intermediate court (中级人民法院) of the demo world."""
 
@@ -47,7 +47,7 @@ class Court:
     def intermediate(self) -> bool:
         return not self.county
 
-    @property
+    @cached_property
     def place(self) -> str:
         """The locality in the names of the procuratorate: ``新沂市``, ``南京市鼓楼区``, ``北京市海淀区``."""
         if not self.county:
@@ -56,7 +56,7 @@ class Court:
             return self.city + self.county
         return self.county
 
-    @property
+    @cached_property
     def procuratorate(self) -> str:
         if self.branch:
             return f"{self.city}人民检察院{self.branch}分院"
@@ -64,14 +64,14 @@ class Court:
             return self.place + "人民检察院"
         return self.province.full_name + self.place + "人民检察院"
 
-    @property
+    @cached_property
     def police(self) -> str:
         """公安局 or its district 分局, as the custody records name it."""
         if self.county.endswith("区"):
             return f"{self.city}公安局{self.county[:-1]}分局"
         return (self.county or self.city) + "公安局"
 
-    @property
+    @cached_property
     def jail(self) -> str:
         return (self.county if self.county and not self.county.endswith("区") else self.city) + "看守所"
 
@@ -112,7 +112,9 @@ class ChargeProfile:
     methods: tuple[str, ...]
     facts: tuple[str, ...]
     counted_facts: tuple[str, ...]
-    """The fact templates that state the number of occurrences ({times})."""
+    """The fact templates that state the number of occurrences ({times}) over a period."""
+    single_facts: tuple[str, ...]
+    """The fact templates of a single event (one date, no period)."""
     attempt_facts: tuple[str, ...]
     death_facts: tuple[str, ...]
     finding: str
@@ -221,6 +223,7 @@ def _load_charges(path: Path) -> tuple[tuple[ChargeProfile, ...], dict[str, tupl
             methods=tuple(entry.get("methods", ())) or ("秘密",),
             facts=tuple(_field(entry, "facts", list, where)),
             counted_facts=tuple(t for t in entry.get("facts", ()) if "{times}" in t and "{date2}" in t),
+            single_facts=tuple(t for t in entry.get("facts", ()) if "{date2}" not in t),
             attempt_facts=tuple(entry.get("attempt_facts", ())),
             death_facts=tuple(entry.get("death_facts", ())),
             finding=_field(entry, "finding", str, where),

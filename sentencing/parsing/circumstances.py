@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentencing.case import CircumstanceCode, Evidence, Role
 from sentencing.parsing.mentions import Attributor, with_first_char_filter
@@ -27,8 +28,14 @@ _CUES: tuple[tuple[CircumstanceCode, re.Pattern[str]], ...] = (
     (C.MAJOR_MERITORIOUS, re.compile(r"重大立功")),
     (C.MERITORIOUS, re.compile(r"(?<!重大)立功")),
     (C.RECIDIVIST, re.compile(r"累犯")),
-    (C.PRIOR_RECORD, re.compile(r"前科(?!(?:情况)?(?:核实|查询|证明|材料|说明))|曾因[^。；]{0,30}?罪[^。；]{0,40}?(?:判处|刑满释放)|刑满释放")),
-    (C.RESTITUTION, re.compile(r"退赃|退赔|退缴|退出(?:了)?(?:全部|部分)?(?:违法所得|赃款|非法所得)|退还(?:了)?(?:全部|部分)?(?:赃款|赃物)|赃款[^。；，]{0,6}已退")),
+    (C.PRIOR_RECORD, re.compile(
+        r"前科(?!(?:情况)?(?:核实|查询|证明|材料|说明))"
+        r"|曾因[^。；]{0,30}?罪[^。；]{0,40}?(?:判处|刑满释放)|刑满释放"
+    )),
+    (C.RESTITUTION, re.compile(
+        r"退赃|退赔|退缴|退出(?:了)?(?:全部|部分)?(?:违法所得|赃款|非法所得)"
+        r"|退还(?:了)?(?:全部|部分)?(?:赃款|赃物)|赃款[^。；，]{0,6}已退"
+    )),
     (C.COMPENSATION, re.compile(r"赔偿|赔付")),
     (C.FORGIVENESS, re.compile(r"谅解")),
     (C.RECONCILIATION, re.compile(r"刑事和解|达成(?:了)?和解|和解协议")),
@@ -79,16 +86,28 @@ class Finding:
     role: Role | None
     names: tuple[str, ...]
     negated: bool
-    evidence: Evidence
+    evidence: Span
 
 
-def span_evidence(text: str, source: str, start: int, end: int) -> Evidence:
-    """Evidence for ``text[start:end]`` without its surrounding blanks."""
+class Span(NamedTuple):
+    """Where a cue was read (the fields of :class:`Evidence`); made into Evidence only when kept."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+
+    def evidence(self) -> Evidence:
+        return Evidence(source=self.source, start=self.start, end=self.end, text=self.text)
+
+
+def span_evidence(text: str, source: str, start: int, end: int) -> Span:
+    """The span ``text[start:end]`` without its surrounding blanks."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
-    return Evidence(source=source, start=start, end=end, text=text[start:end])
+    return Span(source, start, end, text[start:end])
 
 
 def _negated(text: str, start: int, end: int, sent_start: int, sent_end: int) -> bool:
@@ -131,7 +150,8 @@ def _finding(
 ) -> Finding:
     sent = attributor.sentence_at(m.start())
     negated = _negated(text, m.start(), m.end(), sent.start, sent.end)
-    if code in (C.RESTITUTION, C.COMPENSATION) and _NOT_ASSERTED_BEFORE.search(text, max(sent.start, m.start() - 12), m.start()):
+    window = max(sent.start, m.start() - 12)
+    if code in (C.RESTITUTION, C.COMPENSATION) and _NOT_ASSERTED_BEFORE.search(text, window, m.start()):
         negated = True
     if code is C.JUVENILE and _VICTIM_WORDS.search(text, sent.start, m.end()):
         negated = True

@@ -28,7 +28,9 @@ _PROVINCE_CODE = {p.full_name: p.code for p in PROVINCES} | {p.name: p.code for 
     "新疆生产建设兵团": "XJB", "兵团": "XJB"}
 _RE_PROVINCE = re.compile("|".join(re.escape(n) for n in _PROVINCE_NAMES))
 _RE_CITY = re.compile(
-    "(?P<city>" + "|".join(sorted(CITY_PROVINCE, key=len, reverse=True)) + ")(?=市|盟|地区|[^，。\\s]{0,10}自治州|州|中级)"
+    "(?P<city>"
+    + "|".join(sorted(CITY_PROVINCE, key=len, reverse=True))
+    + ")(?=市|盟|地区|[^，。\\s]{0,10}自治州|州|中级)"
 )
 _MUNICIPALITIES = {"BJ": "北京市", "TJ": "天津市", "SH": "上海市", "CQ": "重庆市"}
 # Case numbers: ``（2018）苏0482刑初260号``; Inner Mongolia's courts write 内 rather than 蒙.
@@ -36,7 +38,9 @@ _ABBREVIATIONS = {abbr: p.code for abbr, p in BY_ABBREVIATION.items()} | {"内":
 _RE_CASE_NUMBER = re.compile(
     r"[（(〔\[]\s*(?P<year>(?:19|20)\d{2})\s*[）)〕\]]\s*(?P<body>[^\s，。；号（()）]{1,30}?)第?\s*(?P<serial>\d+)\s*号"
 )
-_RE_CASE_NUMBER_BARE = re.compile(r"(?<![\u4e00-\u9fff])(?P<body>[\u4e00-\u9fff]{1,8}刑[\u4e00-\u9fff]{0,4})第?(?P<serial>\d+)号")
+_RE_CASE_NUMBER_BARE = re.compile(
+    r"(?<![\u4e00-\u9fff])(?P<body>[\u4e00-\u9fff]{1,8}刑[\u4e00-\u9fff]{0,4})第?(?P<serial>\d+)号"
+)
 _RE_CITY_IN_NAME = re.compile(r"(?:省|自治区)?(?P<city>[\u4e00-\u9fff]{2,12}?(?:自治州|市|盟|地区))")
 _RE_APPEAL_COURT = re.compile(r"向(?P<court>[\u4e00-\u9fff]{2,30}?(?:中级|高级)人民法院)")
 _RE_PROCURATORATE = re.compile(r"(?P<name>[\u4e00-\u9fff]{2,30}?人民检察院)")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sentencing.case import Charge, Evidence
 from sentencing.parsing.document import find_dates
+from sentencing.parsing.mentions import with_first_char_filter
 
 _LABEL = (
     r"(?:原审上诉人\s*（原审被告人）|上诉人\s*（原审被告人）|原审上诉人|原审被告人|被告单位|被告人|上诉人)"
@@ -24,10 +25,12 @@ _ENTRY = re.compile(
 _NOT_A_NAME = re.compile(r"^(?:因|均|系|的|在|及|对|等|到|与|等人|人|于(?=[0-9０-９同本次当该]))")
 # Where a person's name runs into the next words without punctuation (``徐文涛曾因盗窃…``).
 _NAME_END = re.compile(r"(?<=..)(?:曾因|曾|因|系|又|于|犯|自报|现|住|无|男|女)")
-_ENTRY_END = re.compile(r"(?:^|(?<=[\s。；;]))(?:辩护人|诉讼代表人|委托代理人|法定代理人|指定辩护人|公诉机关|原公诉机关|抗诉机关)")
+_ENTRY_END = re.compile(
+    r"(?:^|(?<=[\s。；;]))(?:辩护人|诉讼代表人|委托代理人|法定代理人|指定辩护人|公诉机关|原公诉机关|抗诉机关)"
+)
 _SEX = re.compile(r"[，,]\s*(?P<sex>男|女)\s*[，,。；;]")
 _BIRTH = re.compile(r"(?:出生|生于|出生于|生)")
-_PRIOR = re.compile(
+_PRIOR = with_first_char_filter(
     r"(?:曾|又|先后|多次)?(?:因|犯)[^。；;]{0,40}?罪[^。；;]{0,80}?(?:被[^。；;]{0,30}?判处|判处|刑满释放|服刑)"
     r"|刑满释放"
 )

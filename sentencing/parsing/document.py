@@ -129,14 +129,17 @@ def _sentence_end(text: str, pos: int, limit: int) -> int:
 # --------------------------------------------------------------------------- dates
 
 _CN = "〇○零一二三四五六七八九十"
-_DATE = re.compile(rf"(?P<y>[0-9]{{4}}|[{_CN}]{{4}})年(?P<m>[0-9]{{1,2}}|[{_CN}]{{1,3}})月(?P<d>[0-9]{{1,2}}|[{_CN}]{{1,3}})日")
+_DATE = re.compile(
+    rf"(?P<y>[0-9]{{4}}|[{_CN}]{{4}})年(?P<m>[0-9]{{1,2}}|[{_CN}]{{1,3}})月"
+    rf"(?P<d>[0-9]{{1,2}}|[{_CN}]{{1,3}})日"
+)
 
 
 def find_dates(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, tuple[int, int, int]]]:
     """Full dates (``2017年4月28日``, ``二〇一七年六月二十八日``) as ``(start, end, (y, m, d))``, lazily."""
     for m in _DATE.finditer(text, start, len(text) if end is None else end):
         try:
-            y, mo, d = parse_int(m.group("y")), parse_int(m.group("m")), parse_int(m.group("d"))
+            y, mo, d = (int(g) if g.isascii() else parse_int(g) for g in m.group("y", "m", "d"))
         except ValueError:
             continue
         if 1900 <= y <= 2100 and 1 <= mo <= 12 and 1 <= d <= 31:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 
 from sentencing.case import Case, Circumstance, CircumstanceCode, Defendant, Evidence, Role
-from sentencing.parsing.circumstances import Finding, find_circumstances
+from sentencing.parsing.circumstances import Finding, Span, find_circumstances
 from sentencing.parsing.mentions import Attributor, NameFinder
 from sentencing.parsing.quantities import QuantityFinding, find_quantities, quantities_for
 
 C = CircumstanceCode
+_ORDER = {code: k for k, code in enumerate(C)}
 # Circumstances that include another: a surrender (自首) already is a confession (坦白).
 _IMPLIED_BY = {C.CONFESSION: (C.SURRENDER,), C.MERITORIOUS: (C.MAJOR_MERITORIOUS,)}
 _STATED_AS_SUCH = {C.CONFESSION: re.compile(r"坦白"), C.MERITORIOUS: re.compile(r"(?<!重大)立功")}
@@ -39,7 +40,7 @@ def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:
     """One defendant's circumstances: asserted somewhere, not negated by the court's reasoning."""
     mine = [f for f in findings if f.code is not None and name in f.names]
     negated_by_court = {f.code for f in mine if f.negated and f.evidence.source == "reasoning"}
-    asserted: dict[CircumstanceCode, Evidence] = {}
+    asserted: dict[CircumstanceCode, Span] = {}
     for f in mine:
         assert f.code is not None
         if f.negated or f.code in negated_by_court:
@@ -52,7 +53,9 @@ def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:
             # Keep 坦白 beside 自首 only when the texts call it 坦白: 如实供述 is part of every 自首.
             if not _STATED_AS_SUCH[code].search(asserted[code].text):
                 del asserted[code]
-    return [Circumstance(code=c, evidence=e) for c, e in sorted(asserted.items(), key=lambda kv: list(C).index(kv[0]))]
+    return [
+        Circumstance(code=c, evidence=e.evidence()) for c, e in sorted(asserted.items(), key=lambda kv: _ORDER[kv[0]])
+    ]
 
 
 def role_for(name: str, findings: list[Finding]) -> tuple[Role, Evidence | None] | None:
@@ -72,7 +75,7 @@ def role_for(name: str, findings: list[Finding]) -> tuple[Role, Evidence | None]
     if alone:
         best = alone[-1]
     assert best.role is not None
-    return best.role, best.evidence
+    return best.role, best.evidence.evidence()
 
 
 def _age_circumstance(d: Defendant) -> CircumstanceCode | None:

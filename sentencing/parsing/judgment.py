@@ -17,13 +17,16 @@ from sentencing.case import Evidence
 from sentencing.sentence import Sentence, SentenceParseError, parse_sentence
 
 # Who: 被告人 / 上诉人 / 原审被告人 followed by a name (names are short and end at 犯 or punctuation).
-_PERSON = re.compile(r"(?:原审上诉人|原审被告人|上诉人|被告人|被告单位|罪犯)\s*[：:]?\s*(?:自报)?(?P<name>[^\s，,。；;：:、（()）犯]{1,20}?)(?=犯|，|,|、)")
+_PERSON = re.compile(
+    r"(?:原审上诉人|原审被告人|上诉人|被告人|被告单位|罪犯)\s*[：:]?\s*(?:自报)?"
+    r"(?P<name>[^\s，,。；;：:、（()）犯]{1,20}?)(?=犯|，|,|、)"
+)
 _CRIME = re.compile(r"犯(?P<charge>[^，,。；;：:\s]{1,40}?)罪(?=[，,；;。\s]|判处|免|单处|并处)")
 _EXECUTE = re.compile(r"决定执行|合并执行|并罚执行")
 # A sentence of another judgment merged in (``，与前罪未执行的有期徒刑六个月…合并``).
 _PRIOR = re.compile(r"[，,；;]\s*(?:与|连同|和(?:前|原))")
 _SKIP_ITEM = re.compile(r"^\s*(?:[一二三四五六七八九十]+、)?\s*(?:撤销|维持|驳回|准许|核准)")
-_ITEM_BREAK = re.compile(r"(?:^|[。；;\s])\s*(?=[一二三四五六七八九十]{1,3}、)")
+_ITEM_NUMBER = re.compile(r"[一二三四五六七八九十]{1,3}、")
 _CLAUSE_STOP = re.compile(r"[。；;]")
 _NOTE = re.compile(r"[（(][^（）()]*[)）]")
 
@@ -62,8 +65,14 @@ def _mask_notes(text: str) -> str:
 
 def _items(text: str) -> list[tuple[int, int]]:
     """Numbered items (一、二、…) of the section, or the whole section as one item."""
-    starts = [m.end() for m in _ITEM_BREAK.finditer(text)]
-    starts = sorted({0, *starts})
+    starts = {0}
+    for m in _ITEM_NUMBER.finditer(text):
+        k = m.start()
+        while k > 0 and text[k - 1].isspace():
+            k -= 1
+        if k == 0 or text[k - 1] in "。；;" or k < m.start():
+            starts.add(m.start())
+    starts = sorted(starts)
     bounds = [*starts[1:], len(text)]
     return [(s, e) for s, e in zip(starts, bounds, strict=True) if text[s:e].strip()]
 

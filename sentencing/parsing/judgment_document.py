@@ -9,7 +9,6 @@ input never contains its label.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from sentencing.case import Case, Charge, ChargeSentence, Circumstance, CircumstanceCode, Defendant, Evidence
 from sentencing.parsing.court import parse_court
@@ -26,8 +25,10 @@ _STATES_SENTENCE = with_first_char_filter(
     r"缓刑|判处|处以|决定执行|免予刑事处罚|免于刑事处罚|免除处罚|免予处罚|实刑|"
     r"(?:有期徒刑|拘役|管制|罚金)[^，,；;。]{0,4}(?:[0-9一二三四五六七八九十两]|人民币)|无期徒刑|死刑|剥夺政治权利|没收财产"
 )
-_EARLIER_SENTENCE = with_first_char_filter(r"曾|前罪|刑满|释放|执行完毕|服刑|赦免|假释|以上刑罚|之罪|前科|累犯|考验期|监外执行|因犯")
-_CLAUSE = re.compile(r"[^，,；;。]*[，,；;。]?")
+_EARLIER_SENTENCE = with_first_char_filter(
+    r"曾|前罪|刑满|释放|执行完毕|服刑|赦免|假释|以上刑罚|之罪|前科|累犯|考验期|监外执行|因犯"
+)
+_CLAUSE_ENDS = "，,；;。"
 
 
 def strip_sentence_statements(text: str) -> str:
@@ -35,16 +36,27 @@ def strip_sentence_statements(text: str) -> str:
 
     Clauses about an earlier conviction (``曾因犯盗窃罪被判处有期徒刑``, the basis of 累犯) stay.
     """
+    cut: list[tuple[int, int]] = []
+    for m in _STATES_SENTENCE.finditer(text):
+        if cut and m.start() < cut[-1][1]:
+            continue
+        start = max(text.rfind(ch, 0, m.start()) for ch in _CLAUSE_ENDS) + 1
+        ends = [p for ch in _CLAUSE_ENDS if (p := text.find(ch, m.end())) >= 0]
+        end = min(ends) + 1 if ends else len(text)
+        if _EARLIER_SENTENCE.search(text, start, end):
+            continue
+        cut.append((start, end))
+    if not cut:
+        return text
     out: list[str] = []
-    for m in _CLAUSE.finditer(text):
-        clause = m.group(0)
-        if not clause:
-            continue
-        if _STATES_SENTENCE.search(clause) and not _EARLIER_SENTENCE.search(clause):
-            if clause[-1] in "。" and out and out[-1] and out[-1][-1] in "，,；;":
-                out[-1] = out[-1][:-1] + "。"
-            continue
-        out.append(clause)
+    last = 0
+    for start, end in cut:
+        kept = text[last:start]
+        if text[end - 1:end] == "。" and kept and kept[-1] in "，,；;":
+            kept = kept[:-1] + "。"  # the clause ended its sentence: end the one before instead
+        out.append(kept)
+        last = end
+    out.append(text[last:])
     return "".join(out)
 
 

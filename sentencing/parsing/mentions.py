@@ -13,7 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 _SENTENCE_END = re.compile(r"[。；;！？!?\n]")
-_ALL = re.compile(r"[两二三四五六七八九十多数各]名?被告人|各被告|上述被告人|全体被告人|本案被告人均|被告人均|被告人等均")
+_ALL = re.compile(
+    r"[两二三四五六七八九十多数各]名?被告人|各被告|上述被告人|全体被告人|本案被告人均|被告人均|被告人等均"
+)
 _CLAUSE_BREAK = re.compile(r"[，,：:]")
 _UNIT = re.compile(r"公司|厂|集团|中心|合作社|商行|商店|企业|单位|医院|学校|协会|银行")
 _GROUP_GLUE = re.compile(r"^[、，,和及与\s]*(?:被告人|被告单位)?$")
@@ -36,33 +38,57 @@ def sentences(text: str) -> Iterator[Sentence]:
 
 
 class NameFinder:
-    """Finds the defendants' names in a text; longer names first (``刘某甲`` before ``刘某``)."""
+    """Finds the defendants' names in a text; longer names first (``刘某甲`` before ``刘某``).
+
+    Plain substring search: a case has a handful of names, and compiling a pattern per case
+    would cost more than the search itself.
+    """
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = list(dict.fromkeys(n for n in names if n))
         # ``被告单位`` stands for the one corporate defendant when there is exactly one.
         units = [n for n in self.names if _UNIT.search(n)]
         self.aliases = {"被告单位": units[0]} if len(units) == 1 else {}
-        alternatives = sorted([*self.names, *self.aliases], key=len, reverse=True)
-        self._re = with_first_char_filter("|".join(re.escape(n) for n in alternatives)) if alternatives else None
+        self._search = sorted({*self.names, *self.aliases}, key=lambda n: (-len(n), n))
+
+    def matches(self, text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str]]:
+        """Non-overlapping ``(start, end, name)`` occurrences in ``text[start:end]``, in order."""
+        end = len(text) if end is None else end
+        taken: list[tuple[int, int, str]] = []
+        covered: set[int] = set()
+        for name in self._search:
+            pos = text.find(name, start, end)
+            while pos >= 0:
+                if pos not in covered:
+                    stop = pos + len(name)
+                    taken.append((pos, stop, name))
+                    covered.update(range(pos, stop))
+                pos = text.find(name, pos + 1, end)
+        taken.sort()
+        out = []
+        for pos, stop, name in taken:
+            if name in self.aliases:
+                # ``被告单位扬州…公司`` names the unit right after: let the name itself count.
+                if any(text.startswith(n, stop) for n in self.names):
+                    continue
+                name = self.aliases[name]
+            out.append((pos, stop, name))
+        return out
 
     def groups(self, text: str, start: int, end: int) -> list[tuple[int, int, tuple[str, ...]]]:
         """Named groups in ``text[start:end]``: runs of names joined by 、/和/及 (``张某、李某``)."""
-        if self._re is None:
-            return []
-        out: list[tuple[int, int, tuple[str, ...]]] = []
-        for m in self._re.finditer(text, start, end):
-            name = self.aliases.get(m.group(0), m.group(0))
-            if m.group(0) in self.aliases and text[m.end():m.end() + 1] and not _GROUP_GLUE.match(text[m.end():m.end() + 1]):
-                # ``被告单位扬州…公司`` names the unit right after: let the name itself count.
-                if any(text.startswith(n, m.end()) for n in self.names):
-                    continue
-            if out and _GROUP_GLUE.match(text[out[-1][1]:m.start()]):
-                g_start, _, names = out[-1]
-                out[-1] = (g_start, m.end(), names if name in names else (*names, name))
-            else:
-                out.append((m.start(), m.end(), (name,)))
-        return out
+        return group_matches(text, self.matches(text, start, end))
+
+
+def group_matches(text: str, matches: list[tuple[int, int, str]]) -> list[tuple[int, int, tuple[str, ...]]]:
+    out: list[tuple[int, int, tuple[str, ...]]] = []
+    for pos, stop, name in matches:
+        if out and _GROUP_GLUE.match(text[out[-1][1]:pos]):
+            g_start, _, names = out[-1]
+            out[-1] = (g_start, stop, names if name in names else (*names, name))
+        else:
+            out.append((pos, stop, (name,)))
+    return out
 
 
 class Attributor:
@@ -73,7 +99,17 @@ class Attributor:
         self.finder = finder
         self.all = tuple(finder.names)
         self._sentences = list(sentences(text))
-        self._groups = {s.start: finder.groups(text, s.start, s.end) for s in self._sentences}
+        every = finder.matches(text)
+        self._groups: dict[int, list[tuple[int, int, tuple[str, ...]]]] = {}
+        k = 0
+        for sent in self._sentences:
+            while k < len(every) and every[k][0] < sent.start:
+                k += 1
+            j = k
+            while j < len(every) and every[j][1] <= sent.end:
+                j += 1
+            self._groups[sent.start] = group_matches(text, every[k:j]) if j > k else []
+            k = j
         self._starts = [s.start for s in self._sentences]
 
     def sentence_at(self, pos: int) -> Sentence:

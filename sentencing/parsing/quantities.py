@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sentencing.case import Evidence, Injury, InjuryGrade, Measure, Quantities
+from sentencing.case import Injury, InjuryGrade, Measure, Quantities
 from sentencing.numerals import NUMBER_PATTERN, NumeralError, parse_number
-from sentencing.parsing.circumstances import span_evidence
+from sentencing.parsing.circumstances import Span, span_evidence
 from sentencing.parsing.mentions import Attributor, with_first_char_filter
 
 _N = NUMBER_PATTERN
@@ -27,7 +27,10 @@ _CRIME_VERB = re.compile(
     r"(?:价值|骗取|骗得|收取|诈得|获取|非法占有|索要|透支|尚欠|本金|借款|窃得|窃取|盗走|盗得|盗窃|诈骗|收受|索取|挪用|侵占|吸收|违法所得|非法获利|获利|赌资|抽头|"
     r"涉案|销售金额|经营额|敲诈|勒索|抢劫|抢走|劫得|抢得|贪污|受贿|行贿|套取|虚开|票面|集资)[^，,。；;]{0,18}$"
 )
-_NOT_CRIME_AMOUNT = re.compile(r"(?:罚金|工资|赔偿|退赔|退赃|退缴|退还|赔付|补偿|谅解|保证金|取保|奖励|报酬|月薪|价格为每|单价|每克|每包)[^，,。；;]{0,10}$")
+_NOT_CRIME_AMOUNT = re.compile(
+    r"(?:罚金|工资|赔偿|退赔|退赃|退缴|退还|赔付|补偿|谅解|保证金|取保|奖励|报酬|月薪|价格为每|单价|每克|每包)"
+    r"[^，,。；;]{0,10}$"
+)
 
 _DRUGS = {
     "海洛因": "海洛因",
@@ -53,7 +56,9 @@ _DRUGS = {
 _DRUG_ALT = "|".join(sorted(_DRUGS, key=len, reverse=True))
 _GRAMS = rf"(?P<num>{_N})\s*(?P<unit>千克|公斤|kg|KG|克|g|G)(?![a-zA-Z])"
 _DRUG_THEN_WEIGHT = with_first_char_filter(rf"(?P<drug>{_DRUG_ALT})[^。；;，,]{{0,20}}?{_GRAMS}")
-_WEIGHT_THEN_DRUG = with_first_char_filter(rf"{_GRAMS}[^。；;]{{0,24}}?(?:检出|含有|检测出|均检出|系|为)[^。；;，,]{{0,6}}?(?P<drug>{_DRUG_ALT})")
+_WEIGHT_THEN_DRUG = with_first_char_filter(
+    rf"{_GRAMS}[^。；;]{{0,24}}?(?:检出|含有|检测出|均检出|系|为)[^。；;，,]{{0,6}}?(?P<drug>{_DRUG_ALT})"
+)
 
 _INJURY = with_first_char_filter(r"(?P<grade>轻微伤|轻伤一级|轻伤二级|轻伤|重伤一级|重伤二级|重伤)")
 _PEOPLE_BEFORE = re.compile(r"(?P<n>[0-9一二两三四五六七八九十]+)人[^。；;，,人]{0,6}$")
@@ -63,10 +68,14 @@ _GRADES = {
     "重伤": InjuryGrade.SERIOUS_2,
 }
 _DEATH = re.compile(r"死亡")
-_DEATH_CAUSE = re.compile(rf"(?:致|造成)(?:(?P<n>{_N})(?:人|名))?[^。；;，,]{{0,12}}$|(?:抢救无效|当场|经抢救无效|不治)$")
+_DEATH_CAUSE = re.compile(
+    rf"(?:致|造成)(?:(?P<n>{_N})(?:人|名))?[^。；;，,]{{0,12}}$|(?:抢救无效|当场|经抢救无效|不治)$"
+)
 _TIMES = re.compile(r"次")
 _OCCURRENCES = re.compile(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
-_OCC_VERB = re.compile(r"^[^。；;，,]{0,4}(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)")
+_OCC_VERB = re.compile(
+    r"^[^。；;，,]{0,4}(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)"
+)
 _ALCOHOL = with_first_char_filter(
     rf"(?:酒精|乙醇)(?:含量|浓度)?[^。；;，,\d]{{0,6}}?(?P<num>{_N})\s*(?P<unit>mg|毫克|MG)\s*[/／每]\s*(?P<per>100\s*(?:ml|mL|ML|毫升)|毫升|ml|mL)"
 )
@@ -79,7 +88,7 @@ class QuantityFinding:
     value: float
     score: int
     names: tuple[str, ...]
-    evidence: Evidence
+    evidence: Span
 
 
 def _number(text: str) -> float | None:
@@ -159,13 +168,13 @@ def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities
     amounts = [f for f in mine if f.kind == "amount"]
     if amounts:
         best = max(amounts, key=lambda f: (f.score, f.value))
-        q.amount_yuan = Measure(value=best.value, evidence=best.evidence)
+        q.amount_yuan = Measure(value=best.value, evidence=best.evidence.evidence())
     for f in mine:
         if f.kind.startswith("drug:"):
             drug = f.kind.removeprefix("drug:")
             have = q.drug_grams.get(drug)
             if have is None or f.value > have.value:
-                q.drug_grams[drug] = Measure(value=f.value, evidence=f.evidence)
+                q.drug_grams[drug] = Measure(value=f.value, evidence=f.evidence.evidence())
     injuries: dict[InjuryGrade, QuantityFinding] = {}
     for f in mine:
         if f.kind.startswith("injury:"):
@@ -173,12 +182,12 @@ def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities
             if grade not in injuries or f.value > injuries[grade].value:
                 injuries[grade] = f
     q.injuries = [
-        Injury(grade=g, count=max(1, int(f.value)), evidence=f.evidence)
+        Injury(grade=g, count=max(1, int(f.value)), evidence=f.evidence.evidence())
         for g, f in sorted(injuries.items(), key=lambda kv: kv[0].rank)
     ]
     for kind, attr in (("deaths", "deaths"), ("occurrences", "occurrences"), ("alcohol", "blood_alcohol_mg_per_100ml")):
         found = [f for f in mine if f.kind == kind]
         if found:
             best = max(found, key=lambda f: f.value)
-            setattr(q, attr, Measure(value=best.value, evidence=best.evidence))
+            setattr(q, attr, Measure(value=best.value, evidence=best.evidence.evidence()))
     return q

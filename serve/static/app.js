@@ -260,13 +260,16 @@ function renderDefendant(d, requestId) {
     probs,
     d.warnings.length ? renderWarnings(d.warnings) : null,
     el("div", { class: "section-title", text: "量刑指导意见计算步骤" }),
-    guidelineTable(d.guideline),
-    el("details", {}, el("summary", { text: "说理文本（中文）" }), el("div", { class: "explain", text: d.guideline.explanation_text })),
+    d.guideline ? el("p", { class: "summary", text: d.guideline.summary_text }) : null,
+    d.guideline ? guidelineTable(d.guideline) : el("p", { class: "placeholder", text: "罪名不在量刑指导意见规则库中，仅有模型预测。" }),
+    d.guideline ? el("details", {}, el("summary", { text: "完整说理文本" }), el("div", { class: "explain", text: d.guideline.explanation_text })) : null,
     factsUsed(d.facts_used),
     d.explanation.length ? el("div", {}, el("div", { class: "section-title", text: "模型调整构成（月）" }), contributionTable(d.explanation)) : null,
+    el("div", { class: "section-title", text: `类案参考（${d.similar_cases.length} 件）` }),
+    similarTable(d.similar_cases),
     el("div", { class: "two-col" },
-      el("div", {}, el("div", { class: "section-title", text: `类案参考（${d.similar_cases.length} 件，外省优先）` }), similarTable(d.similar_cases)),
-      el("div", {}, el("div", { class: "section-title", text: "各省份同类案件刑期" }), el("div", { class: "chart" }, provinceChart(d)), cohortText(d.cohort)),
+      el("div", {}, el("div", { class: "section-title", text: "各省份同类案件刑期中位数" }), el("div", { class: "chart" }, provinceChart(d))),
+      el("div", {}, el("div", { class: "section-title", text: "同类案件统计" }), cohortText(d.cohort)),
     ),
     decisionForm(d, requestId),
   );
@@ -299,7 +302,7 @@ function rangeBar(d) {
 
 function guidelineTable(g) {
   const rows = g.steps.map((s) => el("tr", {},
-    el("td", { text: s.stage }), el("td", { text: s.rule }), el("td", { text: s.basis }),
+    el("td", { class: "nowrap", text: s.stage_label }), el("td", { text: s.rule }), el("td", { class: "basis", text: s.basis }),
     el("td", { class: "num", text: s.ratio === null || s.ratio === undefined ? "" : `${s.ratio > 0 ? "+" : ""}${Math.round(s.ratio * 100)}%` }),
     el("td", { class: "num", text: s.months === null || s.months === undefined ? "" : `${s.months > 0 ? "+" : ""}${s.months.toFixed(1)}` }),
     el("td", { class: "num", text: months(s.value_months) }),
@@ -331,19 +334,19 @@ function similarTable(cases) {
   return el("table", { class: "similar" },
     el("thead", {}, el("tr", {}, ["法院/案号", "省份", "日期", "罪名", "被告人", "判决结果", "相似度"].map((h, i) => el("th", { class: i === 6 ? "num" : null, text: h })))),
     el("tbody", {}, cases.map((c) => el("tr", {},
-      el("td", {}, c.court || c.case_id, c.synthetic ? el("span", { class: "tag synthetic", title: "演示语料，非真实判决" }, " 合成") : null),
-      el("td", { text: c.province_name || PROVINCE_NAME[c.province] || c.province || "—" }),
-      el("td", { text: c.date || "—" }),
+      el("td", {}, c.court || c.case_id, c.synthetic ? el("span", { class: "tag synthetic", title: "演示语料，非真实判决" }, "合成") : null),
+      el("td", { class: "nowrap", text: c.province_name || PROVINCE_NAME[c.province] || c.province || "—" }),
+      el("td", { class: "nowrap", text: c.date || "—" }),
       el("td", { text: c.charges.join("、") }),
-      el("td", { text: c.defendant }),
-      el("td", { text: c.sentence_text || "—" }),
+      el("td", { class: "nowrap", text: c.defendant }),
+      el("td", {}, c.sentence_text || "—", c.matched.length ? el("div", { class: "matched", text: c.matched.join("；") }) : null),
       el("td", { class: "num", text: c.score.toFixed(2) }),
     ))));
 }
 
 function provinceChart(d) {
-  let rows = (d.cohort && d.cohort.by_province || []).filter((p) => p.median_months !== null && p.median_months !== undefined)
-    .map((p) => ({ name: p.province_name || PROVINCE_NAME[p.province] || p.province, value: p.median_months, n: p.size }));
+  let rows = (d.cohort && d.cohort.by_province || []).filter((p) => p.reported && p.median_months !== null && p.median_months !== undefined)
+    .map((p) => ({ name: p.province_name || PROVINCE_NAME[p.province] || p.province || "未知", value: p.median_months, n: p.n }));
   if (!rows.length) {
     const groups = {};
     for (const c of d.similar_cases) {
@@ -376,11 +379,16 @@ function provinceChart(d) {
 
 function cohortText(c) {
   if (!c) return null;
-  const parts = [`口径：${c.definition}`, `样本 ${c.size} 件`];
-  if (c.median_months !== null && c.median_months !== undefined) parts.push(`中位数 ${months(c.median_months)}`);
-  if (c.p25_months !== null && c.p25_months !== undefined) parts.push(`四分位 ${months(c.p25_months)}–${months(c.p75_months)}`);
-  if (c.non_custodial_share !== null && c.non_custodial_share !== undefined) parts.push(`非监禁比例 ${pct(c.non_custodial_share)}`);
-  return el("p", { class: "hint", style: "font-size:12px;color:#5f6b7a" }, parts.join(" · "), c.exclusions.length ? el("br") : null, c.exclusions.join("；"));
+  const parts = [`同类案件 ${c.n} 件`];
+  if (c.reported) {
+    if (c.median_months !== null && c.median_months !== undefined) parts.push(`中位数 ${months(c.median_months)}`);
+    if (c.q1_months !== null && c.q1_months !== undefined) parts.push(`四分位 ${months(c.q1_months)}–${months(c.q3_months)}`);
+    if (c.share_non_custodial !== null && c.share_non_custodial !== undefined) parts.push(`缓刑及非监禁 ${pct(c.share_non_custodial)}`);
+  } else if (c.reason) {
+    parts.push(c.reason);
+  }
+  const excluded = Object.entries(c.excluded || {}).filter(([, n]) => n > 0).map(([k, n]) => `${({ life: "无期徒刑", death: "死刑" })[k] || k} ${n} 件未计入刑期统计`);
+  return el("p", { class: "cohort" }, el("span", { class: "cohort-def", text: `口径：${c.definition_text}` }), el("br"), parts.concat(excluded).join(" · "));
 }
 
 function decisionForm(d, requestId) {

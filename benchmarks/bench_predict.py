@@ -1,0 +1,186 @@
+"""Prediction latency (3-defendant case) and training cost at scale, against baselines in the same run.
+
+    .venv/bin/python benchmarks/bench_predict.py latency [--cases 3000] [--repeat 3000]
+    .venv/bin/python benchmarks/bench_predict.py train-scale --defendants 100000 [--pool 20000]
+
+``latency`` trains the default model on the synthetic demo corpus (what the service does on first
+start) and times one 3-defendant case: guideline calculation, feature extraction, the five ONNX
+sessions, contributions, and the whole ``predict_case``; the same five models through the native
+LightGBM Booster and through the LightGBM scikit-learn wrapper are the baselines.
+
+``train-scale`` times ``fit_models`` (range model with CQR folds + form classifier) on N synthetic
+defendants and reports peak memory. Generating the synthetic corpus and its guideline features
+costs far more than fitting, so N rows are drawn with replacement from a pool of generated
+defendants (continuous features jittered by ±1%); the feature cost per defendant is measured on the
+pool and reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from features.extract import guideline_results  # noqa: E402
+from sentencing.case import (  # noqa: E402
+    Case,
+    Charge,
+    Circumstance,
+    CircumstanceCode,
+    Court,
+    CourtLevel,
+    Defendant,
+    Measure,
+    Quantities,
+    Role,
+)
+from sentencing.demo_corpus import generate_cases  # noqa: E402
+from training.predictor import RangePredictor  # noqa: E402
+from training.train import TrainConfig, fit_models, prepare, train  # noqa: E402
+
+
+def three_defendant_case() -> Case:
+    roles = (Role.PRINCIPAL, Role.ACCESSORY, Role.ACCESSORY)
+    return Case(
+        id="bench-3", province="JS",
+        court=Court(name="江苏省南京市玄武区人民法院", province="JS", level=CourtLevel.BASIC),
+        defendants=[
+            Defendant(
+                name=f"被告人{i}", charges=[Charge(name="盗窃")], role=role, age=30 + i,
+                circumstances=[Circumstance(code=CircumstanceCode.CONFESSION)]
+                + ([Circumstance(code=CircumstanceCode.RECIDIVIST)] if i == 2 else []),
+                quantities=Quantities(amount_yuan=Measure(value=50_000 / (i + 1)), occurrences=Measure(value=3)),
+            )
+            for i, role in enumerate(roles)
+        ],
+    )
+
+
+def timeit(fn: Callable[[], object], repeat: int) -> dict[str, float]:
+    for _ in range(min(200, repeat)):
+        fn()
+    times = np.empty(repeat)
+    for i in range(repeat):
+        t = time.perf_counter_ns()
+        fn()
+        times[i] = time.perf_counter_ns() - t
+    return {"p50_us": float(np.percentile(times, 50) / 1e3), "p99_us": float(np.percentile(times, 99) / 1e3)}
+
+
+def latency(args: argparse.Namespace) -> int:
+    import lightgbm as lgb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        cases = list(generate_cases(args.cases, seed=20261127))
+        t_gen = time.perf_counter() - t
+        t = time.perf_counter()
+        model_dir = train(cases, Path(tmp) / "model")
+        t_train = time.perf_counter() - t
+        predictor = RangePredictor.load(model_dir)
+        manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
+        natives = {name: lgb.Booster(model_file=str(model_dir / e["native"]))
+                   for name, e in manifest["models"].items() if "native" in e}
+
+        # The scikit-learn wrapper baseline: same data, objective and tree budget as the native models.
+        ds, _ = prepare(cases[:1500])
+        term = ds.has_term
+        cfg = TrainConfig()
+        common = dict(n_estimators=cfg.n_estimators, learning_rate=cfg.learning_rate, num_leaves=cfg.num_leaves,
+                      min_child_samples=cfg.min_child_samples, n_jobs=1, verbose=-1)
+        sk_models: list[Callable[[np.ndarray], object]] = []
+        for alpha in cfg.quantiles:
+            reg = lgb.LGBMRegressor(objective="quantile", alpha=alpha, **common).fit(ds.X[term], ds.y_log[term])
+            sk_models.append(reg.predict)
+        forms = np.array(ds.forms)
+        for labels in (np.where(np.isin(forms, ["life", "death"]), forms, "term"), forms):
+            if len(set(labels)) > 1:
+                clf = lgb.LGBMClassifier(n_estimators=cfg.n_estimators // 2, **{k: v for k, v in common.items()
+                                                                                if k != "n_estimators"})
+                sk_models.append(clf.fit(ds.X, labels).predict_proba)
+
+    case = three_defendant_case()
+    results, _ = guideline_results(case, predictor.catalogue)
+    X = predictor.extractor.case_matrix(case, results)
+    months, _ = predictor.predict_matrix(X)
+    rows = {
+        "guideline calc (3 defendants)": timeit(lambda: guideline_results(case, predictor.catalogue), args.repeat),
+        "feature extraction": timeit(lambda: predictor.extractor.case_matrix(case, results), args.repeat),
+        "onnxruntime: 5 models (1 graph)": timeit(lambda: predictor.predict_matrix(X), args.repeat),
+        "native Booster.predict: 5 models": timeit(
+            lambda: [b.predict(X, num_threads=1) for b in natives.values()], args.repeat),
+        "sklearn wrapper: 5 models": timeit(lambda: [f(X) for f in sk_models], args.repeat),
+        "contributions (native pred_contrib)": timeit(lambda: predictor.contributions(X, months[:, 1]), args.repeat),
+        "predict_case, no explanation": timeit(lambda: predictor.predict_case(case, explain=False), args.repeat),
+        "predict_case, with explanation": timeit(lambda: predictor.predict_case(case), args.repeat),
+    }
+    print(f"model: default config on {args.cases} synthetic cases ({len(cases)} generated in {t_gen:.1f} s, "
+          f"trained in {t_train:.1f} s); {predictor.spec.n_features} features; timings over {args.repeat} calls")
+    print(f"{'step (3-defendant case)':<40} {'p50 µs':>10} {'p99 µs':>10}")
+    for name, r in rows.items():
+        print(f"{name:<40} {r['p50_us']:>10.1f} {r['p99_us']:>10.1f}")
+    onnx = rows["onnxruntime: 5 models (1 graph)"]
+    for base in ("native Booster.predict: 5 models", "sklearn wrapper: 5 models"):
+        print(f"onnxruntime vs {base.split(':')[0]}: p50 ×{rows[base]['p50_us'] / onnx['p50_us']:.1f} faster, "
+              f"p99 ×{rows[base]['p99_us'] / onnx['p99_us']:.1f}")
+    if args.json:
+        args.json.write_text(json.dumps({"train_s": t_train, "rows": rows}, indent=1), encoding="utf-8")
+    return 0
+
+
+def train_scale(args: argparse.Namespace) -> int:
+    t = time.perf_counter()
+    pool, spec = prepare(generate_cases(args.pool, seed=7))
+    t_pool = time.perf_counter() - t
+    per_defendant_us = t_pool / len(pool) * 1e6
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, len(pool), size=args.defendants)
+    ds = pool.subset(pick)
+    # Jitter continuous columns so the boosters do not see exact duplicates.
+    continuous = [i for i, name in enumerate(spec.names) if name.startswith(("amount_log", "drugs_log", "age"))]
+    ds.X[:, continuous] *= rng.uniform(0.99, 1.01, size=(len(ds), len(continuous)))
+    ds.groups = np.arange(len(ds)) // 2  # pairs of defendants per case
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    fitted = fit_models(ds, spec, TrainConfig(num_threads=args.threads))
+    t_fit = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"pool: {args.pool} synthetic cases → {len(pool)} defendants, generation + guideline + features "
+          f"{t_pool:.1f} s ({per_defendant_us:.0f} µs per defendant; at {args.defendants} defendants that would be "
+          f"{per_defendant_us * args.defendants / 1e6 / 60:.1f} min, single process)")
+    print(f"fit_models on {len(ds)} defendants × {spec.n_features} features, {args.threads} thread(s): {t_fit:.1f} s "
+          f"({json.dumps({k: round(v, 1) for k, v in fitted.timings_s.items()})}); calibration: "
+          f"{fitted.calibration.source}")
+    print(f"peak RSS: {peak:.0f} MiB (before fitting: {rss_before:.0f} MiB); targets: ≤ 600 s, ≤ 8192 MiB")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("latency")
+    p.add_argument("--cases", type=int, default=3000)
+    p.add_argument("--repeat", type=int, default=3000)
+    p.add_argument("--json", type=Path)
+    p.set_defaults(func=latency)
+    p = sub.add_parser("train-scale")
+    p.add_argument("--defendants", type=int, default=100_000)
+    p.add_argument("--pool", type=int, default=20_000, help="synthetic cases generated for the row pool")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=train_scale)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Load test of the HTTP service over loopback: a 3-defendant recommendation with 10 similar cases.
+
+The server is ``sentencing serve`` in its own process; this process is the client (raw HTTP/1.1
+keep-alive over asyncio, so that the client costs little of the 2 cores). For each index size it
+prints p50/p99 latency, requests/s, errors and the server's peak RSS at each concurrency, next to
+two baselines measured in the same run: ``GET /healthz`` (the HTTP floor) and the in-process
+``recommend()`` call (the compute floor).
+
+    python -m benchmarks.bench_service --cases 100000 --concurrency 1,32 --duration 20
+
+Built indexes are kept under ``--work`` (default ``var/bench``) and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+import httpx
+import psutil
+
+from sentencing.config import Settings
+from serve.auth import KeyRole, KeyStore
+from serve.server import free_port
+
+CHARGES = ("盗窃", "诈骗", "故意伤害", "危险驾驶", "寻衅滋事", "掩饰、隐瞒犯罪所得", "帮助信息网络犯罪活动")
+PROVINCES = ("JS", "ZJ", "GD", "SC", "HB", "SD", "HA", "BJ")
+SURNAMES = "张王李赵刘陈杨黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = "伟芳娜敏静强磊军洋勇艳杰涛明超秀霞平刚"
+
+
+def request_bodies(n: int, seed: int = 7) -> list[bytes]:
+    """Distinct 3-defendant cases (so that nothing could be served from a cache)."""
+    rng = random.Random(seed)
+    bodies = []
+    for i in range(n):
+        names = rng.sample([s + g for s in SURNAMES for g in GIVEN], 3)
+        charge = rng.choice(CHARGES)
+        amount = rng.randrange(2_000, 400_000, 100)
+        facts = (f"经审理查明：2023年{rng.randint(1, 12)}月，被告人{names[0]}伙同{names[1]}、{names[2]}，"
+                 f"{charge}他人财物，涉案金额人民币{amount}元。{names[0]}系主犯，{names[2]}负责望风。案发后，{names[1]}主动投案，如实供述；"
+                 f"{names[2]}退赔被害人损失并取得谅解。")
+        body = {
+            "id": f"bench-{i}",
+            "facts": facts,
+            "province": rng.choice(PROVINCES),
+            "defendants": [{"name": name, "charges": [charge]} for name in names],
+        }
+        bodies.append(json.dumps(body, ensure_ascii=False).encode())
+    return bodies
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build(work: Path, n_cases: int, train_cases: int, seed: int) -> tuple[Path, Path]:
+    """A model (trained on ``train_cases``) and an index of ``n_cases`` demo cases, cached in ``work``."""
+    from retrieval.search import RetrievalIndex
+    from sentencing.demo_corpus import generate_cases
+    from training.train import train
+
+    model_dir = work / f"model-{train_cases}"
+    index_dir = work / f"index-{n_cases}"
+    if not model_dir.is_dir():
+        t = time.perf_counter()
+        train(list(generate_cases(train_cases, seed)), model_dir)
+        print(f"  trained on {train_cases} cases in {time.perf_counter() - t:.0f} s", flush=True)
+    if not index_dir.is_dir():
+        t = time.perf_counter()
+        settings = Settings(home=work)
+        RetrievalIndex.build(islice(generate_cases(n_cases, seed), n_cases), index_dir, settings=settings)
+        print(f"  indexed {n_cases} cases in {time.perf_counter() - t:.0f} s", flush=True)
+    return model_dir, index_dir
+
+
+# --------------------------------------------------------------------------- client
+
+
+async def _worker(port: int, path: str, key: str, bodies: list[bytes], start: int, deadline: float,
+                  latencies: list[float], statuses: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = start
+    try:
+        while time.perf_counter() < deadline:
+            body = bodies[i % len(bodies)] if bodies else b""
+            i += 1
+            method = b"POST" if bodies else b"GET"
+            request = (method + b" " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                       + key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                       + str(len(body)).encode() + b"\r\n\r\n" + body)
+            t = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            m = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
+            await reader.readexactly(int(m.group(1)) if m else 0)
+            latencies.append(time.perf_counter() - t)
+            statuses.append(int(head[9:12]))
+    finally:
+        writer.close()
+
+
+def load(port: int, path: str, key: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    statuses: list[int] = []
+
+    async def run() -> None:
+        deadline = time.perf_counter() + seconds
+        await asyncio.gather(*(_worker(port, path, key, bodies, i * 7, deadline, latencies, statuses)
+                               for i in range(concurrency)))
+
+    t = time.perf_counter()
+    asyncio.run(run())
+    elapsed = time.perf_counter() - t
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "requests": len(ms),
+        "rps": len(ms) / elapsed,
+        "p50_ms": ms[len(ms) // 2] if ms else float("nan"),
+        "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else float("nan"),
+        "errors": sum(1 for s in statuses if s != 200),
+    }
+
+
+# --------------------------------------------------------------------------- server
+
+
+class Server:
+    def __init__(self, home: Path, model_dir: Path, index_dir: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, "LIANGXING_HOME": str(home), "LIANGXING_MODEL_DIR": str(model_dir),
+               "LIANGXING_INDEX_DIR": str(index_dir), "LIANGXING_RATE_LIMIT_PER_MINUTE": "100000000",
+               "LIANGXING_RATE_LIMIT_BURST": "1000000", "LIANGXING_PORT": str(self.port)}
+        exe = Path(sys.executable).with_name("sentencing")
+        self.proc = subprocess.Popen([str(exe), "serve", "--log-level", "warning"], env=env)
+        self.peak_rss = 0
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not become ready")
+            time.sleep(0.5)
+
+    def rss_mb(self) -> float:
+        rss = psutil.Process(self.proc.pid).memory_info().rss
+        self.peak_rss = max(self.peak_rss, rss)
+        return rss / 2**20
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def compute_floor(model_dir: Path, index_dir: Path, bodies: list[bytes], n: int = 40) -> float:
+    """Median ms of ``recommend()`` in this process: what the request costs without HTTP."""
+    from serve import recommender as rec
+    from serve.schemas import CaseInput
+
+    bundle = rec.load_bundle(model_dir, index_dir)
+    cases = [CaseInput.model_validate_json(b) for b in bodies[:n]]
+    rec.recommend(bundle, cases[0], "warm")
+    times = []
+    for i, case in enumerate(cases):
+        t = time.perf_counter()
+        rec.recommend(bundle, case, f"r{i}")
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default="100000", help="index sizes, comma-separated (e.g. 100000,1000000)")
+    parser.add_argument("--concurrency", default="1,32")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per load level")
+    parser.add_argument("--train-cases", type=int, default=3000, help="demo cases the model is trained on")
+    parser.add_argument("--work", type=Path, default=Path("var/bench"))
+    parser.add_argument("--seed", type=int, default=20261127)
+    parser.add_argument("--no-floor", action="store_true", help="skip the in-process compute baseline")
+    parser.add_argument("--build-only", action="store_true", help="build (and cache) the model and indexes, then stop")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    bodies = request_bodies(200)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    rows = []
+    for n_cases in (int(c) for c in args.cases.split(",")):
+        print(f"index of {n_cases} cases:", flush=True)
+        model_dir, index_dir = build(args.work, n_cases, args.train_cases, args.seed)
+        if args.build_only:
+            continue
+        floor = None if args.no_floor else compute_floor(model_dir, index_dir, bodies)
+        home = args.work / f"home-{n_cases}"
+        key, _ = KeyStore(home / "keys.sqlite").create(KeyRole.INTEGRATION, office="bench")
+        server = Server(home, model_dir, index_dir)
+        try:
+            health = load(server.port, "/healthz", key, [], 1, min(5.0, args.duration))
+            for c in levels:
+                result = load(server.port, "/v1/recommendations", key, bodies, c, args.duration)
+                result.update(cases=n_cases, concurrency=c, rss_mb=server.rss_mb(), floor_ms=floor,
+                              healthz_p50_ms=health["p50_ms"])
+                rows.append(result)
+                print(f"  c={c:<3} p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
+                      f"{result['rps']:7.1f} req/s  errors {result['errors']}  server RSS {result['rss_mb']:.0f} MB",
+                      flush=True)
+        finally:
+            server.stop()
+    print("\ncases     conc  p50_ms  p99_ms   req/s  errors  rss_MB  | in-process_ms  http/in-process  healthz_p50_ms")
+    for r in rows:
+        ratio = r["p50_ms"] / r["floor_ms"] if r["floor_ms"] else float("nan")
+        floor = f"{r['floor_ms']:13.1f}" if r["floor_ms"] else "            -"
+        print(f"{r['cases']:<9} {r['concurrency']:>4} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['rps']:7.1f} "
+              f"{r['errors']:>7} {r['rss_mb']:7.0f}  | {floor} {ratio:16.2f} {r['healthz_p50_ms']:15.2f}")
+    print("targets at 1M cases on 2 cores: p99 <= 50 ms at c=1, >= 200 req/s at c=32, 0 errors, RSS <= 2048 MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

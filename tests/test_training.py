@@ -1,0 +1,262 @@
+"""Training, the model directory, ONNX serving, calibration and the train/evaluate/predict commands.
+
+One small model is trained once per module on the synthetic demo corpus (real LightGBM, real ONNX
+export, real onnxruntime); the ONNX-equality test runs it on the real judgments' features.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentencing.case import (
+    Case,
+    Charge,
+    Circumstance,
+    CircumstanceCode,
+    Court,
+    CourtLevel,
+    Defendant,
+    Measure,
+    Quantities,
+    Role,
+)
+from sentencing.cli import main as cli_main
+from sentencing.demo_corpus import generate_cases
+from sentencing.sentence import SentenceForm
+from training.calibration import CalibrationError, ConformalCalibration
+from training.models import FormClassifier, RangeModel
+from training.predictor import ModelLoadError, RangePredictor, enforce_role_consistency, role_violations
+from training.train import train
+
+N_TRAIN = 500
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "model"
+    return train(generate_cases(N_TRAIN, seed=11), out)
+
+
+@pytest.fixture(scope="module")
+def predictor(model_dir: Path) -> RangePredictor:
+    return RangePredictor.load(model_dir)
+
+
+def _theft(amount: float, codes: tuple[CircumstanceCode, ...] = (), *, n: int = 1) -> Case:
+    roles = [Role.SOLE] if n == 1 else [Role.PRINCIPAL] + [Role.ACCESSORY] * (n - 1)
+    return Case(
+        id=f"theft-{amount}-{n}", province="JS",
+        court=Court(name="江苏省南京市玄武区人民法院", province="JS", level=CourtLevel.BASIC),
+        defendants=[
+            Defendant(name=f"被告人{i}", charges=[Charge(name="盗窃")], role=role,
+                      circumstances=[Circumstance(code=c) for c in codes],
+                      quantities=Quantities(amount_yuan=Measure(value=amount)), age=35)
+            for i, role in enumerate(roles)
+        ],
+    )
+
+
+def test_model_directory_is_complete(model_dir: Path, predictor: RangePredictor) -> None:
+    manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["models"].values():
+        if "onnx" in entry:
+            assert (model_dir / entry["onnx"]).is_file() and (model_dir / entry["native"]).is_file()
+    for name in ("feature_spec.json", "calibration.json", "baselines.json", "MODEL_CARD.md"):
+        assert (model_dir / name).is_file(), name
+    assert len(manifest["data_hash"]) == 64
+    assert manifest["training"]["synthetic_share"] == 1.0
+    assert "synthetic" in (model_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert predictor.version == manifest["version"] and predictor.ruleset_version == manifest["ruleset_version"]
+    assert not list(model_dir.parent.glob(".model.*")), "temporary directories left behind"
+
+
+def test_prediction_contract(predictor: RangePredictor) -> None:
+    case = _theft(30_000, (CircumstanceCode.CONFESSION,), n=3)
+    preds = predictor.predict_case(case)
+    assert [p.name for p in preds] == [d.name for d in case.defendants]
+    for p in preds:
+        assert p.range.confidence == pytest.approx(0.8)
+        assert 0 <= p.range.low_months <= p.range.point_months <= p.range.high_months
+        assert sum(p.form_probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert set(p.form_probabilities) == {f.value for f in SentenceForm}
+        assert p.guideline is not None
+        # Contributions: the base plus every group's months add up to the point estimate.
+        assert p.contributions[0].group == "base"
+        total = sum(c.months for c in p.contributions)
+        assert total == pytest.approx(p.range.point_months, abs=0.1 * len(p.contributions) + 0.5)
+        assert all(c.label for c in p.contributions)
+    # The accessories never sit above their principal.
+    for p in preds[1:]:
+        assert p.range.high_months <= preds[0].range.high_months + 1e-6
+        assert p.range.point_months <= preds[0].range.point_months + 1e-6
+
+
+def test_more_money_never_lowers_and_surrender_never_raises(predictor: RangePredictor) -> None:
+    points = []
+    for amount in (2_000, 8_000, 40_000, 150_000, 600_000):
+        r = predictor.predict_case(_theft(amount))[0].range
+        points.append((r.low_months, r.point_months, r.high_months))
+    for a, b in itertools.pairwise(points):
+        assert all(y >= x - 1e-6 for x, y in zip(a, b, strict=True)), points
+    plain = predictor.predict_case(_theft(40_000))[0].range
+    surrendered = predictor.predict_case(_theft(40_000, (CircumstanceCode.SURRENDER,)))[0].range
+    assert surrendered.point_months <= plain.point_months + 1e-6
+    assert surrendered.high_months <= plain.high_months + 1e-6
+
+
+def test_unknown_charge_warns_instead_of_crashing(predictor: RangePredictor) -> None:
+    case = Case(id="x", defendants=[Defendant(name="某", charges=[Charge(name="穿越时空")])])
+    (p,) = predictor.predict_case(case)
+    assert any("穿越时空" in w for w in p.warnings)
+    assert predictor.predict_case(Case(id="empty")) == []
+
+
+def test_calibration_holds_on_unseen_synthetic_cases(predictor: RangePredictor) -> None:
+    inside = total = 0
+    for case in generate_cases(300, seed=12345):
+        truth = [d.sentence for d in case.defendants]
+        for p, s in zip(predictor.predict_case(case.before_judgment()), truth, strict=True):
+            if s is None or s.term_months < 0 or p.range.low_months is None:
+                continue
+            total += 1
+            inside += p.range.low_months - 0.5 <= s.term_months <= p.range.high_months + 0.5
+    assert total > 200
+    assert 0.70 <= inside / total <= 0.92, inside / total
+
+
+@pytest.mark.real_data
+def test_onnx_matches_native_lightgbm_on_real_judgments(shared_data: Path, predictor: RangePredictor,
+                                                        model_dir: Path) -> None:
+    import lightgbm as lgb
+
+    from sentencing.importers import read_cases
+
+    cases = list(read_cases("judge", [shared_data / "judge" / "judgments.jsonl"], errors=[]))
+    cases += list(read_cases("lawbench", [shared_data / "lawbench" / "term_prediction.jsonl"], errors=[]))
+    X = np.vstack([predictor.features(c.before_judgment())[0] for c in cases if c.defendants])
+    assert len(X) > 500
+    manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
+    for name, entry in manifest["models"].items():
+        if "onnx" not in entry:
+            continue
+        native = lgb.Booster(model_file=str(model_dir / entry["native"])).predict(X)
+        onnx = predictor.onnx.predict(X.astype(np.float32))[name]
+        np.testing.assert_allclose(onnx, np.asarray(native).reshape(onnx.shape), atol=1e-4, err_msg=name)
+
+
+def test_load_errors_are_clear(model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="not found"):
+        RangePredictor.load(tmp_path / "nothing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelLoadError, match=r"manifest\.json"):
+        RangePredictor.load(empty)
+
+    def broken(edit: str) -> Path:
+        d = tmp_path / edit
+        shutil.copytree(model_dir, d)
+        if edit == "ruleset":
+            m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+            m["ruleset_version"] = "1999-01"
+            (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+        elif edit == "onnx":
+            (d / "models" / "term_point.onnx").write_bytes(b"not a model")
+        elif edit == "spec":
+            (d / "feature_spec.json").unlink()
+        elif edit == "json":
+            (d / "manifest.json").write_text("{", encoding="utf-8")
+        return d
+
+    with pytest.raises(ModelLoadError, match="rule set"):
+        RangePredictor.load(broken("ruleset"))
+    with pytest.raises(ModelLoadError, match=r"term_point\.onnx"):
+        RangePredictor.load(broken("onnx"))
+    with pytest.raises(ModelLoadError, match=r"feature_spec\.json"):
+        RangePredictor.load(broken("spec"))
+    with pytest.raises(ModelLoadError, match="JSON"):
+        RangePredictor.load(broken("json"))
+
+
+def test_failed_training_keeps_the_stored_model(model_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    shutil.copytree(model_dir, target)
+    before = (target / "manifest.json").read_bytes()
+    unsentenced = [c.before_judgment() for c in generate_cases(5, seed=3)]
+    with pytest.raises(ValueError, match="no sentenced defendant"):
+        train(unsentenced, target)
+    assert (target / "manifest.json").read_bytes() == before
+    assert RangePredictor.load(target).version
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_role_consistency_is_enforced_and_counted() -> None:
+    case = _theft(10_000, n=2)
+    months = np.array([[6.0, 10.0, 14.0], [8.0, 12.0, 13.0]])
+    resolve = lambda name: (name, None)  # noqa: E731
+    assert role_violations(case, months, resolve) == [(1, 0)]
+    assert enforce_role_consistency(case, months, resolve) == [1]
+    np.testing.assert_array_equal(months[1], [6.0, 10.0, 13.0])
+    # A recidivist accessory is not comparable with a principal who is not one.
+    recidivist = case.model_copy(deep=True)
+    recidivist.defendants[1].circumstances.append(Circumstance(code=CircumstanceCode.RECIDIVIST))
+    assert role_violations(recidivist, np.array([[6.0, 10.0, 14.0], [8.0, 12.0, 13.0]]), resolve) == []
+
+
+def test_conformal_margin() -> None:
+    y = np.linspace(0, 1, 99)
+    cal = ConformalCalibration.fit(np.zeros(99), np.zeros(99), y, confidence=0.8)
+    # Scores are y itself; the ⌈0.8·100⌉ = 80th smallest.
+    assert cal.margin() == pytest.approx(y[79])
+    lo, hi = cal.apply(np.array([1.0]), np.array([2.0]))
+    assert lo[0] == pytest.approx(max(1.0 - y[79], 0.0)) and hi[0] == pytest.approx(2.0 + y[79])
+    with pytest.raises(CalibrationError, match="at least 10"):
+        ConformalCalibration.fit(np.zeros(3), np.zeros(3), np.zeros(3), confidence=0.8)
+    with pytest.raises(CalibrationError, match="between 0 and 1"):
+        cal.margin(1.5)
+
+
+def test_model_classes_validate_inputs() -> None:
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    with pytest.raises(ValueError, match="finite"):
+        RangeModel(target="log").fit(X, np.full(50, np.nan))
+    with pytest.raises(ValueError, match="unknown form labels"):
+        FormClassifier().fit(X, ["custody"] * 49 + ["bogus"])
+    with pytest.raises(ValueError, match="known custody form"):
+        FormClassifier().fit(X, ["term"] * 50)
+    # CAIL-style "term" labels only feed the severity stage.
+    labels = ["term"] * 20 + ["custody"] * 15 + ["probation"] * 15
+    proba = FormClassifier().fit(X, labels).predict_proba(X)
+    assert proba.shape == (50, 5) and np.allclose(proba.sum(axis=1), 1.0)
+    assert np.all(proba[:, 3:] == 0.0)  # no life or death in training
+
+
+def test_train_evaluate_predict_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "cases.jsonl"
+    data.write_text("\n".join(c.to_json_line() for c in generate_cases(300, seed=5)) + "\n", encoding="utf-8")
+    held = tmp_path / "held.jsonl"
+    held.write_text("\n".join(c.to_json_line() for c in generate_cases(40, seed=6)) + "\n", encoding="utf-8")
+    out = tmp_path / "m"
+    assert cli_main(["train", "--format", "cases", str(data), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert cli_main(["evaluate", "--model", str(out), "--format", "cases", str(held), "--json",
+                     "--report", str(tmp_path / "report")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for key in ("n_defendants", "cail_score", "mae_months", "coverage", "mean_width_months", "custody_accuracy"):
+        assert isinstance(summary[key], (int, float)) and not math.isnan(summary[key]), key
+    assert {"guideline", "charge_median"} <= set(summary["baselines"])
+    assert (tmp_path / "report" / "REPORT.md").is_file() and (tmp_path / "report" / "calibration.png").is_file()
+    assert cli_main(["predict", "--model", str(out), "--format", "cases", str(held)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 40
+    first = lines[0]["defendants"][0]
+    assert set(first) >= {"name", "range", "form", "form_probabilities"}
+    assert set(first["range"]) == {"low_months", "point_months", "high_months", "confidence"}
+    with pytest.raises(SystemExit, match="not a model directory"):
+        cli_main(["predict", "--model", str(tmp_path), "--format", "cases", str(held)])

@@ -1,0 +1,196 @@
+"""The model registry: every trained version on disk, which one serves, and how it got there.
+
+Layout::
+
+    <registry>/versions/<id>/model/      a model directory (training.artifacts)
+    <registry>/versions/<id>/index/      the retrieval index built with it (optional)
+    <registry>/versions/<id>/version.json  what the version is: parent, store sequence, metrics, decision
+    <registry>/CURRENT                   the serving version's id (replaced atomically)
+    <registry>/history.jsonl             append-only log of promotions and rollbacks
+
+A version directory appears only once it is complete (it is built under ``versions/.tmp-*`` and
+renamed), and ``CURRENT`` is swapped with ``os.replace``; so a run killed at any point leaves the
+serving version and the registry consistent, with at most a ``.tmp-*`` folder to sweep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+CURRENT = "CURRENT"
+HISTORY = "history.jsonl"
+VERSION_FILE = "version.json"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done (unknown version, nothing to roll back to…)."""
+
+
+class VersionInfo(BaseModel):
+    """What one registered version is and why it was (or was not) promoted."""
+
+    id: str
+    created: dt.datetime
+    parent: str | None = None
+    store_seq: int = Field(default=0, description="the case store's sequence number up to which cases were used")
+    n_cases: int = 0
+    model_version: str | None = None
+    ruleset_version: str | None = None
+    data_hash: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    parent_metrics: dict[str, Any] = Field(default_factory=dict)
+    decision: str = Field(default="registered", description="registered | promoted | rejected")
+    reason: str = ""
+    timings_s: dict[str, float] = Field(default_factory=dict)
+    has_index: bool = False
+
+
+class ModelRegistry:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ reading
+
+    def version_dir(self, version_id: str) -> Path:
+        path = self.versions_dir / version_id
+        if not (path / VERSION_FILE).is_file():
+            raise RegistryError(f"no version {version_id!r} in {self.root}")
+        return path
+
+    def info(self, version_id: str) -> VersionInfo:
+        return VersionInfo.model_validate_json((self.version_dir(version_id) / VERSION_FILE).read_text("utf-8"))
+
+    def versions(self) -> list[VersionInfo]:
+        out = []
+        for path in sorted(self.versions_dir.iterdir()):
+            if path.name.startswith(".") or not (path / VERSION_FILE).is_file():
+                continue
+            out.append(VersionInfo.model_validate_json((path / VERSION_FILE).read_text("utf-8")))
+        return sorted(out, key=lambda v: v.created)
+
+    def current_id(self) -> str | None:
+        path = self.root / CURRENT
+        if not path.is_file():
+            return None
+        value = path.read_text("utf-8").strip()
+        return value or None
+
+    def current(self) -> VersionInfo | None:
+        vid = self.current_id()
+        return self.info(vid) if vid else None
+
+    def model_dir(self, version_id: str | None = None) -> Path:
+        vid = version_id or self.current_id()
+        if vid is None:
+            raise RegistryError(f"no version is serving in {self.root}")
+        return self.version_dir(vid) / "model"
+
+    def index_dir(self, version_id: str | None = None) -> Path | None:
+        vid = version_id or self.current_id()
+        if vid is None:
+            raise RegistryError(f"no version is serving in {self.root}")
+        path = self.version_dir(vid) / "index"
+        return path if path.is_dir() else None
+
+    def history(self) -> list[dict[str, Any]]:
+        path = self.root / HISTORY
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+    # ------------------------------------------------------------------ writing
+
+    def sweep(self) -> list[str]:
+        """Remove what killed runs left behind (incomplete ``.tmp-*`` version folders)."""
+        removed = []
+        for path in self.versions_dir.glob(".tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+        return removed
+
+    @contextmanager
+    def staging(self, version_id: str) -> Iterator[Path]:
+        """A folder to build a version in; it becomes ``versions/<id>`` only if the block completes."""
+        if (self.versions_dir / version_id).exists():
+            raise RegistryError(f"version {version_id!r} already exists")
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version_id}-", dir=self.versions_dir))
+        try:
+            yield tmp
+            if not (tmp / VERSION_FILE).is_file():
+                raise RegistryError("a staged version needs its version.json before it is registered")
+            _fsync_tree(tmp)
+            os.replace(tmp, self.versions_dir / version_id)
+            _fsync_dir(self.versions_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def write_info(self, folder: Path, info: VersionInfo) -> None:
+        _atomic_write(folder / VERSION_FILE, info.model_dump_json(indent=1))
+
+    def update_info(self, info: VersionInfo) -> None:
+        """Record a decision on a registered version (its version.json is replaced atomically)."""
+        _atomic_write(self.version_dir(info.id) / VERSION_FILE, info.model_dump_json(indent=1))
+
+    def promote(self, version_id: str, *, reason: str = "") -> None:
+        """Make ``version_id`` the serving version (an atomic switch of ``CURRENT``)."""
+        self.version_dir(version_id)
+        previous = self.current_id()
+        _atomic_write(self.root / CURRENT, version_id + "\n")
+        self._log({"event": "promote", "version": version_id, "previous": previous, "reason": reason})
+
+    def rollback(self, *, reason: str = "") -> str:
+        """Serve the version that served before the current one; returns its id."""
+        current = self.current_id()
+        promoted = [e["version"] for e in self.history() if e["event"] in ("promote", "rollback")]
+        # Walk the serving sequence backwards to the last version that is not the current one.
+        for vid in reversed(promoted):
+            if vid != current and (self.versions_dir / vid / VERSION_FILE).is_file():
+                _atomic_write(self.root / CURRENT, vid + "\n")
+                self._log({"event": "rollback", "version": vid, "previous": current, "reason": reason})
+                return vid
+        raise RegistryError("no earlier version to roll back to")
+
+    def _log(self, event: dict[str, Any]) -> None:
+        event = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **event}
+        with open(self.root / HISTORY, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
