@@ -12,7 +12,10 @@ Prints, for one process (one core), CPU seconds as well as wall seconds (the mac
   costs the generator;
 * baseline 2, :func:`sentencing.guideline.calculate` alone on the first ``--calls`` defendants of
   the corpus, calls/s;
-* the 3,000-case corpus the service builds on first start, seconds.
+* the 3,000-case corpus the service builds on first start, seconds;
+* with ``--roundtrip N``: the parser (:func:`sentencing.parsing.parse_judgment_document`) on N
+  generated documents, the share of defendants whose sentence, charges, role, circumstances,
+  quantities and age it reads back exactly as generated.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--calls", type=int, default=2000, help="defendants for the calculate() baseline")
+    parser.add_argument("--roundtrip", type=int, default=0, help="also parse this many documents back")
     args = parser.parse_args(argv)
     n, seed = args.cases, args.seed
     default_catalogue()  # loading the rule set is start-up, not generation
@@ -89,7 +93,48 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cpu3, wall3 = _timed(lambda: write_corpus(Path(tmp) / "first-start.jsonl", 3000, seed))
     print(f"first start       3000 cases  cpu {cpu3:7.2f} s  wall {wall3:7.2f} s")
+    if args.roundtrip:
+        roundtrip(args.roundtrip, seed)
     return 0
+
+
+def roundtrip(n: int, seed: int) -> None:
+    from collections import Counter
+
+    from sentencing.case import Defendant
+    from sentencing.demo_corpus import generate_pairs
+    from sentencing.parsing import parse_judgment_document
+
+    def quantities(d: Defendant) -> tuple:
+        q = d.quantities
+        return (
+            q.amount_yuan and q.amount_yuan.value,
+            sorted((k, m.value) for k, m in q.drug_grams.items()),
+            sorted((i.grade.value, i.count) for i in q.injuries),
+            q.occurrences and q.occurrences.value,
+            q.deaths and q.deaths.value,
+            q.blood_alcohol_mg_per_100ml and q.blood_alcohol_mg_per_100ml.value,
+        )
+
+    same: Counter[str] = Counter()
+    total = 0
+    for doc, truth in generate_pairs(n, seed):
+        parsed = parse_judgment_document(doc["fd"], case_id=doc["text_id"], source="synthetic", synthetic=True)
+        by_name = {d.name: d for d in parsed.defendants}
+        for t in truth.defendants:
+            total += 1
+            p = by_name.get(t.name)
+            if p is None:
+                continue
+            same["sentence"] += p.sentence == t.sentence
+            same["charges"] += p.charge_names == t.charge_names
+            same["role"] += p.role is t.role
+            same["circumstances"] += p.circumstance_codes == t.circumstance_codes
+            same["quantities"] += quantities(p) == quantities(t)
+            same["age"] += p.age == t.age
+    for field in ("sentence", "charges", "role", "circumstances", "quantities", "age"):
+        print(f"roundtrip     {field:<14} {same[field]:>6}/{total} defendants of {n} documents "
+              f"({same[field] / total:.2%}) read back exactly")
 
 
 if __name__ == "__main__":

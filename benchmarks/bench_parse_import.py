@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sentencing.case import Case
-from sentencing.importers import _judge_line
+from sentencing.importers import _judge_line, read_cases_parallel
 from sentencing.store import CaseStore
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "judge" / "judgments.jsonl"
@@ -92,9 +92,8 @@ def _parse_chunk(chunk: list[tuple[int, str]]) -> list[Case]:
 
 
 def parallel_cases(path: Path, workers: int) -> Iterator[Case]:
-    with mp.Pool(workers) as pool:
-        for cases in pool.imap(_parse_chunk, _chunks(path), chunksize=1):
-            yield from cases
+    """What ``sentencing import --workers N`` runs."""
+    return read_cases_parallel("judge", [path], workers=workers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,8 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--real", action="store_true", help="repeat the real JuDGE judgments instead")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N lines of the input")
     args = parser.parse_args(argv)
     path, _ = prepare_input(args.cases, args.seed, args.real, args.cache, args.workers)
+    if args.limit is not None and args.limit < args.cases:
+        head = args.cache / f"{path.stem}_head{args.limit}.jsonl"
+        with open(path, encoding="utf-8") as src, open(head, "w", encoding="utf-8") as dst:
+            for _, line in zip(range(args.limit), src, strict=False):
+                dst.write(line)
+        path = head
+        print(f"using the first {args.limit} lines")
     print(f"cpu cores: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.1f}")
 
     began = time.perf_counter()

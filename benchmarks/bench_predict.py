@@ -120,7 +120,10 @@ def latency(args: argparse.Namespace) -> int:
         "native Booster.predict: 5 models": timeit(
             lambda: [b.predict(X, num_threads=1) for b in natives.values()], args.repeat),
         "sklearn wrapper: 5 models": timeit(lambda: [f(X) for f in sk_models], args.repeat),
-        "contributions (native pred_contrib)": timeit(lambda: predictor.contributions(X, months[:, 1]), args.repeat),
+        "contributions: TreeSHAP (pred_contrib)": timeit(
+            lambda: predictor._contrib.predict(X, pred_contrib=True, num_threads=1), args.repeat),
+        "contributions: decision paths, grouped": timeit(
+            lambda: predictor.contributions(X, months[:, 1]), args.repeat),
         "predict_case, no explanation": timeit(lambda: predictor.predict_case(case, explain=False), args.repeat),
         "predict_case, with explanation": timeit(lambda: predictor.predict_case(case), args.repeat),
     }

@@ -102,15 +102,28 @@ def tfidf_predict(train: Dataset, test: Dataset) -> np.ndarray:
     return np.expm1(np.maximum(model.predict(vec.transform(test.texts)), 0.0))
 
 
-def retrieval_predict(
-    train_cases: list[Case], test_cases: list[Case], k: int = 10
-) -> dict[tuple[str, str], float] | None:
-    """Median term of the top-k similar training cases, per (case id, defendant); None without retrieval."""
-    try:
-        from retrieval import baseline  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return baseline.top_k_median(train_cases, test_cases, k)  # pragma: no cover - depends on retrieval's API
+def retrieval_predict(train_cases: list[Case], test: Dataset, test_cases: dict[str, Case], k: int = 10) -> list[float]:
+    """Median term of the top-k similar training defendants (retrieval.search, any province, same charge).
+
+    Falls back to all charges when the same-charge filter leaves nothing; NaN (scored as 0 months)
+    when the index returns no neighbour at all.
+    """
+    import tempfile
+
+    from retrieval.search import RetrievalIndex
+
+    with tempfile.TemporaryDirectory() as tmp:
+        index = RetrievalIndex.build(train_cases, Path(tmp) / "index")
+        out: list[float] = []
+        for case_id, pos in zip(test.case_ids, test.positions, strict=True):
+            case = test_cases[case_id].before_judgment()
+            d = case.defendants[int(pos)]
+            hits = index.search(case, d, k=k, province_scope="any", same_charge=True)
+            if not hits:
+                hits = index.search(case, d, k=k, province_scope="any", same_charge=False)
+            terms = [h.sentence.term_months for h in hits if h.sentence.term_months >= 0]
+            out.append(float(np.median(terms)) if terms else math.nan)
+        return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synthetic", type=int, default=0, help="synthetic demo cases for the pre-training variants")
     ap.add_argument("--variants", default="residual,log,no_monotone")
     ap.add_argument("--json", type=Path, help="write all figures as JSON here")
+    ap.add_argument("--no-retrieval", action="store_true", help="skip the top-10 similar cases baseline")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -184,12 +198,18 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         extra["tfidf_ridge"] += tfidf_predict(train, test).tolist()
         timings["tfidf_ridge"] += time.perf_counter() - t
+        if not args.no_retrieval:
+            t = time.perf_counter()
+            train_groups = sorted(set(train.groups.tolist()))
+            by_id = {cases[g].id: cases[g] for g in set(test.groups.tolist())}
+            extra["retrieval_top10_median"] += retrieval_predict([cases[g] for g in train_groups], test, by_id)
+            timings["retrieval_top10_median"] += time.perf_counter() - t
         print(f"fold {f + 1}/{len(folds)} done ({len(test)} defendants)", flush=True)
 
     # Records are in fold order; align the baselines with the first variant's order.
     results: dict[str, Any] = {"n_defendants": len(ds), "folds": args.folds, "timings_s": dict(timings)}
     first = next(iter(variants))
-    base = summarize(baseline_records, None, {"tfidf_ridge": extra["tfidf_ridge"]})
+    base = summarize(baseline_records, None, dict(extra))
     med_metrics = summarize(baseline_records, None, {"charge_median": medians_pred})["baselines"]["charge_median"]
     base["baselines"]["charge_median"] = med_metrics
     results["baselines"] = base["baselines"]

@@ -127,7 +127,17 @@ def evaluate(synthetic_n: int, folds: int, seed: int, k: int) -> None:
                                 pred[method].append(estimate)
                                 agree[method].append(sum(c == qcharge for c in rows) / k)
             print(f"fold {f}: {len(held)} cases, {n_queries} queries, {time.perf_counter() - t0:.1f} s")
+            report(truth, agree, pred, pred_filtered)
     print(f"\nqueries (real sentenced defendants): {len(truth)}; total {time.perf_counter() - started:.0f} s")
+
+
+def report(
+    truth: list[int],
+    agree: dict[str, list[float]],
+    pred: dict[str, list[float]],
+    pred_filtered: dict[str, list[float]],
+) -> None:
+    print(f"after {len(truth)} queries:")
     print(f"{'method':8} {'charge@10':>10} {'CAIL (no filter)':>17} {'CAIL (same charge)':>19}")
     for method in METHODS:
         print(f"{method:8} {np.mean(agree[method]):10.3f} {cail_score(truth, pred[method]):17.1f} "

@@ -304,10 +304,12 @@ class RetrievalIndex:
         )
 
     def _ingest(
-        self, batch: list[_Row], sparse_tokens: list[list[str]] | None, *, migrate: bool
+        self, batch: list[_Row], sparse_tokens: list[list[str]] | None, *, migrate: bool,
+        vecs: np.ndarray | None = None,
     ) -> list[list[str]] | None:
         """Encode and append a batch of rows (vectors, metadata, display); returns the BM25 tokens."""
-        vecs = self.encoder.encode([r.doc for r in batch])
+        if vecs is None:
+            vecs = self.encoder.encode([r.doc for r in batch])
         n0 = len(self.rows)
         ids = np.arange(n0, n0 + len(batch), dtype=np.int64)
         if migrate and self.manifest["factory_source"] == "size":
@@ -468,11 +470,13 @@ class RetrievalIndex:
         """Index new cases without a rebuild; a case already indexed is replaced. Returns rows added.
 
         Everything is computed before anything changes, so a failure leaves the index as it was.
-        Call :meth:`save` to persist.
+        The index type stays as built (an exact index outgrowing ``retrieval_exact_max`` switches
+        to the large factory at the next build). Call :meth:`save` to persist.
         """
         batch = [row for case in cases for row in _rows_of(case)]
         if not batch:
             return 0
+        vecs = self.encoder.encode([r.doc for r in batch])
         tokens = [tokenize(r.doc) for r in batch] if self.sparse is not None else None
         new_sparse = (
             self.sparse.extend(tokens)
@@ -482,7 +486,7 @@ class RetrievalIndex:
         )
         self.delete({r.case_id for r in batch})
         self.meta.make_writable()
-        self._ingest(batch, None, migrate=False)
+        self._ingest(batch, None, migrate=False, vecs=vecs)
         if self.sparse is not None and new_sparse is None:
             self.manifest["sparse_note"] = "BM25 side dropped: the index outgrew LIANGXING_RETRIEVAL_SPARSE_MAX_ROWS"
         self.sparse = new_sparse
@@ -696,6 +700,7 @@ class RetrievalIndex:
         """Statistics of the comparable cohort (charge, tier, key circumstances), by province."""
         _q, _d, profile = self._query(case, defendant)
         base = self._base_mask(profile, province_scope)
+        base[self._case_rows().get(case.id, [])] = False  # the case is not its own precedent
         min_n = self.settings.cohort_min_n
         return cohort_stats(self.meta, self.vocab, profile, base, scope=province_scope, min_n=min_n)
 

@@ -1,8 +1,11 @@
-"""The embedded default: on first start, build the demo corpus, store it, train and index into <home>.
+"""The embedded default: on first start, fill <home> with a case store, a trained model and an index.
 
-Crash-safe: everything is built inside ``<home>/.bootstrap-<id>/`` and renamed into place only when
-complete (store, then index, then model: the model directory's presence means the build finished).
-A half-finished earlier build is set aside, never deleted, and built again.
+With no store yet, the store is the synthetic demo corpus (合成示例数据); with a store already in
+<home> (cases imported earlier), the model and index are built from it and it is left untouched.
+
+Crash-safe: everything new is built inside ``<home>/.bootstrap-<id>/`` and renamed into place only
+when complete (store, then index, then model). A model or index left from an interrupted build is
+set aside (``*.incomplete-<time>``), never deleted, and built again.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ def is_built(settings: Settings) -> bool:
 
 def ensure_default(settings: Settings, log: Callable[[str], None] = lambda _: None, *,
                    train_config: Any = None) -> bool:
-    """Build the embedded default into Settings.home unless it is there; returns True if it built."""
+    """Build what <home> lacks; returns True if it built anything.
+
+    ``train_config`` (a ``training.train.TrainConfig``) lets tests and benchmarks train smaller models.
+    """
     home = Path(settings.home)
     home.mkdir(parents=True, exist_ok=True)
     if is_built(settings):
@@ -39,12 +45,12 @@ def ensure_default(settings: Settings, log: Callable[[str], None] = lambda _: No
     build_dir.mkdir()
     try:
         built = build_default(build_dir, settings, log, train_config=train_config)
-        os.replace(built["store"], settings.store_path)
+        if "store" in built:
+            os.replace(built["store"], settings.store_path)
         os.replace(built["index"], settings.index_path)
         os.replace(built["model"], settings.model_path)
-    except BootstrapError:
-        raise
     except Exception as exc:
+        shutil.rmtree(build_dir, ignore_errors=True)
         raise BootstrapError(
             f"building the embedded default in {build_dir} failed: {type(exc).__name__}: {exc}"
         ) from exc
@@ -53,9 +59,9 @@ def ensure_default(settings: Settings, log: Callable[[str], None] = lambda _: No
 
 
 def _set_aside_partial(settings: Settings, log: Callable[[str], None]) -> None:
-    """Move a partial earlier build (some of store/index/model) aside so that nothing is lost."""
+    """Move a model or index without its partner aside, so that nothing is lost and both are rebuilt."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    for path in (settings.store_path, settings.index_path, settings.model_path):
+    for path in (settings.index_path, settings.model_path):
         if path.exists():
             aside = path.with_name(f"{path.name}.incomplete-{stamp}")
             os.replace(path, aside)
@@ -64,25 +70,29 @@ def _set_aside_partial(settings: Settings, log: Callable[[str], None]) -> None:
 
 def build_default(build_dir: Path, settings: Settings, log: Callable[[str], None], *,
                   train_config: Any = None) -> dict[str, Path]:
-    """Corpus → store → model → index, all inside ``build_dir``; returns the three paths.
-
-    ``train_config`` (a ``training.train.TrainConfig``) lets tests and benchmarks train smaller models."""
-    from retrieval.search import RetrievalIndex
+    """(Corpus → store) → model → index inside ``build_dir``; returns the paths built."""
     from sentencing.demo_corpus import generate_cases
     from sentencing.store import CaseStore
-    from training.train import train
 
     start = time.perf_counter()
-    log(f"building the embedded default in {settings.home}: {settings.demo_cases} synthetic demo cases…")
-    cases = list(generate_cases(settings.demo_cases, settings.demo_seed))
-    store_path = build_dir / "cases.sqlite"
-    with CaseStore(store_path) as store:
-        store.add(cases)
-    log(f"  corpus stored ({time.perf_counter() - start:.1f} s); training…")
-    model_dir = Path(train(cases, build_dir / "model", config=train_config))
-    log(f"  model trained ({time.perf_counter() - start:.1f} s); indexing…")
-    index_dir = build_dir / "index"
-    RetrievalIndex.build(cases, index_dir, settings=settings)
-    log(f"  index built ({time.perf_counter() - start:.1f} s)")
-    return {"store": store_path, "model": model_dir, "index": index_dir}
+    built: dict[str, Path] = {}
+    if settings.store_path.is_file():
+        with CaseStore(settings.store_path) as store:
+            cases = list(store.iter_cases())
+        log(f"building model and index from the {len(cases)} cases in {settings.store_path}…")
+    else:
+        log(f"building the embedded default in {settings.home}: {settings.demo_cases} synthetic demo cases…")
+        cases = list(generate_cases(settings.demo_cases, settings.demo_seed))
+        built["store"] = build_dir / "cases.sqlite"
+        with CaseStore(built["store"]) as store:
+            store.add(cases)
+        log(f"  corpus stored ({time.perf_counter() - start:.1f} s)")
+    from retrieval.search import RetrievalIndex
+    from training.train import train
 
+    built["model"] = Path(train(cases, build_dir / "model", config=train_config))
+    log(f"  model trained ({time.perf_counter() - start:.1f} s)")
+    built["index"] = build_dir / "index"
+    RetrievalIndex.build(cases, built["index"], settings=settings)
+    log(f"  index built ({time.perf_counter() - start:.1f} s)")
+    return built

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.real_data
 @pytest.fixture(scope="module")
 def real_index(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RetrievalIndex, list]:
     cases = list(read_cases("judge", [shared_data / "judge" / "judgments.jsonl"]))
-    settings = Settings(retrieval_epochs=1, retrieval_dim=64)
+    settings = Settings(retrieval_epochs=0, retrieval_dim=64)  # SVD start only: fast
     index = RetrievalIndex.build(cases, tmp_path_factory.mktemp("real") / "index", settings=settings)
     return index, cases
 

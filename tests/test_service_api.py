@@ -280,3 +280,19 @@ def test_party_names_masked() -> None:
     assert mask_name("欧阳明华") == "欧阳某"
     assert mask_name("张某某") == "张某某"
     assert mask_text("被告人张三伙同李四盗窃，张三望风。", ["张三", "李四"]) == "被告人张某伙同李某盗窃，张某望风。"
+
+
+def test_bootstrap_never_loses_what_is_there(tmp_path: Path) -> None:
+    from serve.bootstrap import BootstrapError, ensure_default
+
+    settings = Settings(home=tmp_path)
+    settings.store_path.write_bytes(b"not a sqlite file")  # an existing store the build cannot read
+    (settings.index_path).mkdir()
+    (settings.index_path / "part").write_text("half an index")
+    with pytest.raises(BootstrapError, match="failed"):
+        ensure_default(settings)
+    assert settings.store_path.read_bytes() == b"not a sqlite file"  # untouched
+    aside = list(tmp_path.glob("index.incomplete-*"))
+    assert len(aside) == 1 and (aside[0] / "part").read_text() == "half an index"
+    assert not settings.model_path.exists() and not settings.index_path.exists()
+    assert not list(tmp_path.glob(".bootstrap-*"))

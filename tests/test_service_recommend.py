@@ -18,7 +18,7 @@ from serve.bootstrap import ensure_default
 from serve.server import BackgroundServer
 from training.train import TrainConfig
 
-DEMO_CASES = 400
+DEMO_CASES = 300
 
 CASE = {
     "id": "苏0106刑初1号",

@@ -238,12 +238,14 @@ def test_model_classes_validate_inputs() -> None:
 
 
 def test_train_evaluate_predict_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = tmp_path / "cases.jsonl"
-    data.write_text("\n".join(c.to_json_line() for c in generate_cases(300, seed=5)) + "\n", encoding="utf-8")
+    from sentencing.store import CaseStore
+
+    with CaseStore(tmp_path / "cases.sqlite") as store:
+        store.add(generate_cases(300, seed=5))
     held = tmp_path / "held.jsonl"
     held.write_text("\n".join(c.to_json_line() for c in generate_cases(40, seed=6)) + "\n", encoding="utf-8")
     out = tmp_path / "m"
-    assert cli_main(["train", "--format", "cases", str(data), "--out", str(out)]) == 0
+    assert cli_main(["train", "--store", str(tmp_path / "cases.sqlite"), "--out", str(out)]) == 0
     capsys.readouterr()
     assert cli_main(["evaluate", "--model", str(out), "--format", "cases", str(held), "--json",
                      "--report", str(tmp_path / "report")]) == 0
@@ -260,3 +262,16 @@ def test_train_evaluate_predict_commands(tmp_path: Path, capsys: pytest.CaptureF
     assert set(first["range"]) == {"low_months", "point_months", "high_months", "confidence"}
     with pytest.raises(SystemExit, match="not a model directory"):
         cli_main(["predict", "--model", str(tmp_path), "--format", "cases", str(held)])
+
+
+@pytest.mark.real_data
+def test_path_contributions_add_up_to_the_booster_on_real_judgments(shared_data: Path,
+                                                                     predictor: RangePredictor) -> None:
+    from sentencing.importers import read_cases
+    from training.explain import PathExplainer
+
+    cases = list(read_cases("judge", [shared_data / "judge" / "judgments.jsonl"], errors=[]))
+    X = np.vstack([predictor.features(c.before_judgment())[0] for c in cases if c.defendants])
+    contrib = PathExplainer(predictor._contrib).contributions(X)
+    np.testing.assert_allclose(contrib.sum(axis=1), predictor._contrib.predict(X), atol=1e-9)
+    assert np.count_nonzero(contrib[:, :-1]) > len(X)  # more than one feature per row gets credit

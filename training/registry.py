@@ -151,17 +151,29 @@ class ModelRegistry:
         _atomic_write(self.root / CURRENT, version_id + "\n")
         self._log({"event": "promote", "version": version_id, "previous": previous, "reason": reason})
 
+    def serving_stack(self) -> list[str]:
+        """Versions in the order they came to serve: a promotion pushes, a rollback pops."""
+        stack: list[str] = []
+        for event in self.history():
+            if event["event"] == "promote":
+                stack.append(event["version"])
+            elif event["event"] == "rollback" and stack:
+                stack.pop()
+        return stack
+
     def rollback(self, *, reason: str = "") -> str:
         """Serve the version that served before the current one; returns its id."""
         current = self.current_id()
-        promoted = [e["version"] for e in self.history() if e["event"] in ("promote", "rollback")]
-        # Walk the serving sequence backwards to the last version that is not the current one.
-        for vid in reversed(promoted):
-            if vid != current and (self.versions_dir / vid / VERSION_FILE).is_file():
-                _atomic_write(self.root / CURRENT, vid + "\n")
-                self._log({"event": "rollback", "version": vid, "previous": current, "reason": reason})
-                return vid
-        raise RegistryError("no earlier version to roll back to")
+        stack = self.serving_stack()
+        while stack and stack[-1] == current:
+            stack.pop()
+        while stack and not (self.versions_dir / stack[-1] / VERSION_FILE).is_file():
+            stack.pop()
+        if not stack:
+            raise RegistryError("no earlier version to roll back to")
+        _atomic_write(self.root / CURRENT, stack[-1] + "\n")
+        self._log({"event": "rollback", "version": stack[-1], "previous": current, "reason": reason})
+        return stack[-1]
 
     def _log(self, event: dict[str, Any]) -> None:
         event = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **event}

@@ -53,16 +53,28 @@ class Priced(NamedTuple):
     max_months: int | None
 
 
-def floor2(x: float) -> float:
-    """``x`` floored to two significant figures (29,650 → 29,000; 187.3 → 180).
-
-    Thresholds of the catalogue have at most two significant figures, so flooring never moves
-    a quantity across one: the tier is exact, the baseline moves by less than one increment.
-    """
+def floor_significant(x: float, digits: int = 2) -> float:
+    """``x`` floored to ``digits`` significant figures (29,650 → 29,000; 187.3 → 180 with two)."""
     if x <= 0:
         return x
-    unit = 10.0 ** (math.floor(math.log10(x)) - 1)
+    unit = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
     return math.floor(x / unit + 1e-9) * unit
+
+
+def _threshold_digits(catalogue: ChargeCatalogue) -> int:
+    """The fewest significant figures that keep every threshold of the catalogue exact.
+
+    Flooring a quantity to that many figures never moves it across a threshold, so the tier the
+    guideline selects is exact; the quantity moves by less than 10% of itself (two figures),
+    well inside the judge-level noise.
+    """
+    values = [t.value for spec in catalogue.charges() for t in spec.thresholds.values()]
+    values += [c.value for spec in catalogue.charges() for tier in spec.tiers for c in tier.when if c.value]
+    values += [t.value for per in catalogue.provinces.values() for ts in per.values() for t in ts.values()]
+    for digits in range(2, 7):
+        if all(floor_significant(v, digits) == v for v in values):
+            return digits
+    return 7
 
 
 def _age_class(age: int) -> int:
@@ -77,13 +89,15 @@ def _age_class(age: int) -> int:
 class Guideline:
     """:func:`sentencing.guideline.calculate`, memoised on the facts it reads.
 
-    Amounts, grams and blood alcohol are passed floored to two significant figures (:func:`floor2`)
-    and ages as the class the guideline distinguishes, so that a million-case corpus reuses most
+    Amounts, grams and blood alcohol are passed floored to two significant figures (or as many as
+    the catalogue's thresholds need, :func:`_threshold_digits`) and ages as the class the guideline
+    distinguishes, so that a million-case corpus reuses most
     results; the generated sentence stays a function of ``(seed, index)`` alone, cached or not.
     """
 
     def __init__(self, catalogue: ChargeCatalogue, size: int = 100_000) -> None:
         self.catalogue = catalogue
+        self.digits = _threshold_digits(catalogue)
         self._size = size
         self._cache: dict[tuple, tuple[SentenceForm, tuple[Priced, ...]]] = {}
         self._stubs: dict[str | None, Case] = {}
@@ -93,13 +107,14 @@ class Guideline:
     def price(self, person: Person, province: str) -> tuple[SentenceForm, tuple[Priced, ...]]:
         cat = self.catalogue
         province_key = province if province in cat.provinces else None
+        d = self.digits
         offences = tuple(
             (
                 o.profile.name,
-                None if o.amount is None else floor2(o.amount),
-                tuple((name, floor2(g)) for name, g in o.drugs),
+                None if o.amount is None else floor_significant(o.amount, d),
+                tuple((name, floor_significant(g, d) if len(o.drugs) == 1 else g) for name, g in o.drugs),
                 o.injury, o.injured, o.deaths,
-                None if o.bac is None else floor2(o.bac),
+                None if o.bac is None else floor_significant(o.bac, d),
                 o.occurrences, o.attempt, o.joint,
             )
             for o in person.offences
@@ -121,7 +136,7 @@ class Guideline:
         if stub is None:
             stub = Case(id="demo-guideline", source="synthetic", synthetic=True, province=province)
             self._stubs[province] = stub
-        defendant = _priced_defendant(person)
+        defendant = _priced_defendant(person, self.digits)
         result = calculate(defendant, stub, catalogue=self.catalogue)
         if len(result.charge_results) != len(person.offences):
             names = [o.profile.name for o in person.offences]
@@ -140,9 +155,13 @@ class Guideline:
         return result.form, tuple(priced)
 
 
-def _priced_defendant(person: Person) -> Defendant:
+def _priced_defendant(person: Person, digits: int) -> Defendant:
     """The defendant as the guideline sees it: floored quantities, the age class; built unvalidated
     (``model_construct``) because every value comes from the generator's own typed draft."""
+
+    def floor2(x: float) -> float:
+        return floor_significant(x, digits)
+
     amount = occurrences = deaths = bac = None
     drug_grams: dict[str, Measure] = {}
     injuries: list[Injury] = []
@@ -150,7 +169,10 @@ def _priced_defendant(person: Person) -> Defendant:
         if o.amount is not None:
             amount = Measure.model_construct(value=floor2(o.amount), evidence=None)
         for name, grams in o.drugs:
-            drug_grams[name] = Measure.model_construct(value=floor2(grams), evidence=None)
+            # Several drugs are summed as methamphetamine-equivalent grams: floored parts could
+            # sum below a threshold their exact sum reaches, so they go in exact.
+            value = floor2(grams) if len(o.drugs) == 1 else grams
+            drug_grams[name] = Measure.model_construct(value=value, evidence=None)
         if o.injury is not None:
             injuries.append(Injury.model_construct(grade=o.injury, count=1, evidence=None))
         if o.injured:

@@ -183,7 +183,9 @@ def _procedure(draft: Draft, names: str, charges: str) -> str:
     rng = draft.rng
     court = draft.court
     assert court is not None
-    filed = add_days(draft.judged, -between(rng, 12, 70))
+    # Indicted after the last arrest, some weeks before the judgment.
+    room = (draft.judged - max(p.detained for p in draft.defendants)).days
+    filed = add_days(draft.judged, -between(rng, min(5, room), max(min(5, room), min(70, room - 10))))
     short = court.place[-3] if len(court.place) >= 3 else court.place[0]
     doc = f"{short}检刑诉〔{draft.year}〕{between(rng, 20, 900)}号"
     light = all(

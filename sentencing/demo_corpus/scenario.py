@@ -28,7 +28,6 @@ from sentencing.demo_corpus.people import (
     NameBook,
     Weighted,
     add_days,
-    age_on,
     between,
     birth_for_age,
     education,
@@ -290,6 +289,11 @@ def _offence(
         o.start = o.end  # one event on one day
     o.victims = (draft.names.victim(), draft.names.victim())
     if person is not None:
+        # A second crime of the same defendant, committed before the arrest.
+        if o.end >= person.detained:
+            span = (o.end - o.start).days
+            o.end = add_days(person.detained, -between(rng, 1, 60))
+            o.start = add_days(o.end, -span)
         o.participants.append(person)
         person.offences.append(o)
         return o
@@ -341,7 +345,8 @@ def _person(draft: Draft, offence: Offence) -> Person:
         ethnicity=ethnicity(rng),
         education=education(rng),
         occupation=occupation(rng),
-        detained=add_days(offence.end, between(rng, 0, 40)),
+        # Arrested within weeks, and at least a month before the judgment.
+        detained=add_days(offence.end, between(rng, 0, min(40, max(0, (draft.judged - offence.end).days - 30)))),
     )
 
 
@@ -430,6 +435,3 @@ def _roles(rng: random.Random, offence: Offence) -> None:
         r = rng.random()
         p.role = Role.PRINCIPAL if r < 0.35 else (Role.COERCED if r > 0.96 else Role.ACCESSORY)
 
-
-def age_at(person: Person, day: dt.date) -> int:
-    return age_on(person.birth, day)

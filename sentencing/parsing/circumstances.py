@@ -57,25 +57,25 @@ _ROLE_CUES: tuple[tuple[Role, re.Pattern[str]], ...] = (
     (Role.PRINCIPAL, re.compile(r"主犯|起主要作用|起决定作用|起组织、指挥作用")),
 )
 # Negation just before the cue (same clause) or just after it.
-_NEG_BEFORE = re.compile(
+_NEG_BEFORE = with_first_char_filter(
     r"(?:不构成|不属于|不能认定(?:为)?|不予认定(?:为)?|不应认定(?:为)?|不认定(?:为)?|不宜认定(?:为)?|不具有|不具备|不存在|没有|无|未|未能|拒不|不符合|"
     r"不系|不是|并非|否认|不能|不予|不成立|不够|尚未|均未|亦未|也未|并未|且无|既无|不再|不必区分主|不区分主|不分主|无需区分主)"
     r"[^，,。；;]{0,6}$"
 )
 # Negative words that do not negate what follows (``对量刑建议没有异议且签字具结``).
-_NOT_NEGATION = re.compile(r"(?:没有|无|未提出|未有|不持)异议|无意见|无误")
+_NOT_NEGATION = with_first_char_filter(r"(?:没有|无|未提出|未有|不持)异议|无意见|无误")
 _NEG_AFTER = re.compile(r"^[^，,。；;]{0,6}(?:不成立|不能成立|不予认定|不予采纳|不予支持|不能认定|的条件|不符)")
 # A defence argument is a claim, not a finding: it counts only if the court then accepts it.
-_DEFENCE = re.compile(
+_DEFENCE = with_first_char_filter(
     r"辩护意见|辩护人(?:提出|认为|称|辩称|的)|辩称|辩解|上诉理由|上诉称|上诉提出|被告人[^，,。；;]{0,8}提出"
     r"|辩护人[^，,。；;]{0,8}(?:提出|所提|认为|称)"
 )
-_VERDICT = re.compile(
+_VERDICT = with_first_char_filter(
     r"(?P<reject>不予采纳|不予支持|不能成立|不予认可|不予采信|不成立|与(?:查明的)?事实不符|理由不足|不予认定)"
     r"|(?P<accept>予以采纳|予以支持|本院采纳|酌予采纳|酌情采纳|应予采纳|予以采信|本院予以|理由成立|意见成立)"
 )
 # Orders and generic law text that mention a cue without asserting it of the defendant.
-_NOT_ASSERTED_BEFORE = re.compile(r"(?:责令|应当|应|依法|判令|附带民事|要求|请求|诉请)[^，,。；;]{0,8}$")
+_NOT_ASSERTED_BEFORE = with_first_char_filter(r"(?:责令|应当|应|依法|判令|附带民事|要求|请求|诉请)[^，,。；;]{0,8}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,13 @@ _N = NUMBER_PATTERN
 # Amounts are found from their 元 backwards: the unit is rare, numerals are everywhere.
 _YUAN = re.compile(r"元")
 # ``十余万元`` reads as its lower bound, 100000.
-_NUMBER_BEFORE = re.compile(rf"(?P<num>{_N})(?:余|多)?(?P<wan>万)?\s*$")
-_TOTAL = re.compile(r"(?:共计|合计|累计|总计|总额|总价值|价值共计|数额|金额|共|计|达|总共)[^，,。；;]{0,8}$")
-_CRIME_VERB = re.compile(
+_NUMBER_BEFORE = with_first_char_filter(rf"(?P<num>{_N})(?:余|多)?(?P<wan>万)?\s*$")
+_TOTAL = with_first_char_filter(r"(?:共计|合计|累计|总计|总额|总价值|价值共计|数额|金额|共|计|达|总共)[^，,。；;]{0,8}$")
+_CRIME_VERB = with_first_char_filter(
     r"(?:价值|骗取|骗得|收取|诈得|获取|非法占有|索要|透支|尚欠|本金|借款|窃得|窃取|盗走|盗得|盗窃|诈骗|收受|索取|挪用|侵占|吸收|违法所得|非法获利|获利|赌资|抽头|"
     r"涉案|销售金额|经营额|敲诈|勒索|抢劫|抢走|劫得|抢得|贪污|受贿|行贿|套取|虚开|票面|集资)[^，,。；;]{0,18}$"
 )
-_NOT_CRIME_AMOUNT = re.compile(
+_NOT_CRIME_AMOUNT = with_first_char_filter(
     r"(?:罚金|工资|赔偿|退赔|退赃|退缴|退还|赔付|补偿|谅解|保证金|取保|奖励|报酬|月薪|价格为每|单价|每克|每包)"
     r"[^，,。；;]{0,10}$"
 )
@@ -61,18 +61,18 @@ _WEIGHT_THEN_DRUG = with_first_char_filter(
 )
 
 _INJURY = with_first_char_filter(r"(?P<grade>轻微伤|轻伤一级|轻伤二级|轻伤|重伤一级|重伤二级|重伤)")
-_PEOPLE_BEFORE = re.compile(r"(?P<n>[0-9一二两三四五六七八九十]+)人[^。；;，,人]{0,6}$")
+_PEOPLE_BEFORE = with_first_char_filter(r"(?P<n>[0-9一二两三四五六七八九十]+)人[^。；;，,人]{0,6}$")
 _GRADES = {
     "轻微伤": InjuryGrade.MINOR, "轻伤一级": InjuryGrade.LIGHT_1, "轻伤二级": InjuryGrade.LIGHT_2,
     "轻伤": InjuryGrade.LIGHT_2, "重伤一级": InjuryGrade.SERIOUS_1, "重伤二级": InjuryGrade.SERIOUS_2,
     "重伤": InjuryGrade.SERIOUS_2,
 }
 _DEATH = re.compile(r"死亡")
-_DEATH_CAUSE = re.compile(
+_DEATH_CAUSE = with_first_char_filter(
     rf"(?:致|造成)(?:(?P<n>{_N})(?:人|名))?[^。；;，,]{{0,12}}$|(?:抢救无效|当场|经抢救无效|不治)$"
 )
 _TIMES = re.compile(r"次")
-_OCCURRENCES = re.compile(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
+_OCCURRENCES = with_first_char_filter(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
 _OCC_VERB = re.compile(
     r"^[^。；;，,]{0,4}(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)"
 )

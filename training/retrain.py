@@ -1,0 +1,244 @@
+"""Routine, safe retraining: new judgments in the store → a candidate version → promoted only if not worse.
+
+One run:
+
+1. sweep what a killed run left in the registry; read the serving version and the store sequence
+   number up to which it was trained;
+2. train the range models on every stored case up to the store's current sequence number, except
+   the **held-back slice** (a fixed 20% of real cases, chosen by a hash of the case id, so it is the
+   same slice for every version and never trained on);
+3. update the retrieval index incrementally (copy the serving index, add the new cases), or
+   rebuild it — retraining the encoder — when the corpus has grown past ``encoder_growth`` since the
+   encoder was trained, or when no index exists yet;
+4. score candidate and serving version on the held-back slice and apply the promotion rule
+   (:class:`PromotionRule`); register the candidate either way, with the reason;
+5. promote by an atomic switch of the registry's ``CURRENT``.
+
+A run killed at any point leaves the serving version and the registry consistent: the candidate
+becomes visible only once complete, and ``CURRENT`` changes in one ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from sentencing.case import Case
+from sentencing.config import Settings, load_settings
+from sentencing.store import CaseStore
+from training.registry import ModelRegistry, VersionInfo
+
+log = logging.getLogger("liangxing.retrain")
+
+
+class PromotionRule(BaseModel):
+    """When a candidate may replace the serving version ("not worse", on the same held-back slice).
+
+    All must hold: CAIL score ≥ serving − ``cail_tolerance`` points; MAE ≤ serving × (1 +
+    ``mae_tolerance``); range coverage at least as close to the nominal level as the serving
+    version's, or within ``coverage_band``. The first version is promoted when it has been scored.
+    """
+
+    cail_tolerance: float = Field(default=0.5, description="points; negative demands an improvement")
+    mae_tolerance: float = Field(default=0.02, ge=0)
+    coverage_band: tuple[float, float] = (0.75, 0.85)
+
+    def decide(self, candidate: dict[str, Any], serving: dict[str, Any] | None) -> tuple[bool, str]:
+        if not candidate or candidate.get("n_defendants", 0) == 0:
+            return False, "the held-back slice has no sentenced defendant: nothing to judge the candidate by"
+        if serving is None:
+            return True, "first version: nothing serving to compare with"
+        reasons = []
+        if candidate["cail_score"] < serving["cail_score"] - self.cail_tolerance:
+            reasons.append(f"CAIL score {candidate['cail_score']:.2f} < serving {serving['cail_score']:.2f} − "
+                           f"{self.cail_tolerance}")
+        if candidate["mae_months"] > serving["mae_months"] * (1 + self.mae_tolerance):
+            reasons.append(f"MAE {candidate['mae_months']:.2f} > serving {serving['mae_months']:.2f} × "
+                           f"{1 + self.mae_tolerance}")
+        lo, hi = self.coverage_band
+        cov, old = candidate.get("coverage"), serving.get("coverage")
+        if cov is not None and not lo <= cov <= hi and old is not None:
+            nominal = (lo + hi) / 2
+            if abs(cov - nominal) > abs(old - nominal):
+                reasons.append(
+                    f"coverage {cov:.3f} outside {lo}–{hi} and further from {nominal} than serving {old:.3f}"
+                )
+        if reasons:
+            return False, "; ".join(reasons)
+        return True, (f"not worse: CAIL {candidate['cail_score']:.2f} vs {serving['cail_score']:.2f}, "
+                      f"MAE {candidate['mae_months']:.2f} vs {serving['mae_months']:.2f}")
+
+
+class RetrainConfig(BaseModel):
+    holdout_share: float = Field(default=0.2, gt=0, lt=1, description="share of real cases held back")
+    encoder_growth: float = Field(default=0.5, ge=0, description="rebuild the index and encoder past this growth")
+    rule: PromotionRule = Field(default_factory=PromotionRule)
+    with_index: bool = True
+
+
+class StageTiming(BaseModel):
+    stage: str
+    seconds: float
+    cases: int = 0
+
+
+class RetrainReport(BaseModel):
+    version: str | None
+    promoted: bool
+    reason: str
+    serving: str | None
+    new_cases: int
+    trained_cases: int
+    held_back_cases: int
+    held_back_real: bool
+    index_mode: str | None = None
+    candidate_metrics: dict[str, Any] = Field(default_factory=dict)
+    serving_metrics: dict[str, Any] | None = None
+    stages: list[StageTiming] = Field(default_factory=list)
+
+
+def held_back(case: Case, share: float) -> bool:
+    """Whether a case belongs to the fixed evaluation slice: the same answer for every run and version."""
+    digest = hashlib.sha256(case.id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") < share * 2**32
+
+
+def _stream(store: CaseStore, *, upto: int, after: int = 0) -> Iterator[tuple[int, Case]]:
+    for stored in store.iter_stored(after_rowid=after):
+        if stored.seq > upto:
+            return
+        yield stored.seq, stored.case
+
+
+def retrain(
+    store: CaseStore,
+    registry: ModelRegistry,
+    *,
+    config: RetrainConfig | None = None,
+    settings: Settings | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    progress: Callable[[str], None] = lambda msg: None,
+) -> RetrainReport:
+    """One retraining run; see the module docstring. Never changes what serves unless promoting."""
+    from training.evaluate import evaluate
+    from training.predictor import RangePredictor
+    from training.train import train
+
+    config = config or RetrainConfig()
+    settings = settings or load_settings()
+    swept = registry.sweep()
+    if swept:
+        log.info("swept incomplete versions left by a killed run: %s", ", ".join(swept))
+    serving = registry.current()
+    upto = store.max_seq()
+    since = serving.store_seq if serving else 0
+    new_cases = sum(1 for _ in _stream(store, upto=upto, after=since))
+    if serving is not None and new_cases == 0:
+        return RetrainReport(version=None, promoted=False, reason="no case added since the serving version",
+                             serving=serving.id, new_cases=0, trained_cases=0, held_back_cases=0,
+                             held_back_real=False)
+    has_real = store.count(synthetic=False) > 0
+
+    def in_slice(case: Case) -> bool:
+        # Held back from real cases when there are any; a synthetic-only store holds back synthetic ones.
+        return (case.synthetic != has_real) and held_back(case, config.holdout_share)
+
+    created = now().replace(microsecond=0)
+    version_id = f"v{created:%Y%m%dT%H%M%SZ}-s{upto}"
+    stages: list[StageTiming] = []
+    info = VersionInfo(id=version_id, created=created, parent=serving.id if serving else None, store_seq=upto)
+
+    with registry.staging(version_id) as folder:
+        progress(f"training range models on cases up to sequence {upto}")
+        t = time.perf_counter()
+        counted = {"train": 0, "held": 0}
+
+        def training_cases() -> Iterator[Case]:
+            for _, case in _stream(store, upto=upto):
+                if in_slice(case):
+                    counted["held"] += 1
+                else:
+                    counted["train"] += 1
+                    yield case
+
+        train(training_cases(), folder / "model")
+        stages.append(StageTiming(stage="train", seconds=time.perf_counter() - t, cases=counted["train"]))
+
+        if config.with_index:
+            t = time.perf_counter()
+            info.has_index = True
+            mode = _update_index(store, registry, serving, folder / "index", upto, since, config, settings, progress)
+            stages.append(StageTiming(stage=f"index ({mode})", seconds=time.perf_counter() - t,
+                                      cases=new_cases if mode == "incremental" else upto))
+        else:
+            mode = None
+
+        progress("scoring candidate and serving version on the held-back slice")
+        t = time.perf_counter()
+        held = [case for _, case in _stream(store, upto=upto) if in_slice(case)]
+        candidate = RangePredictor.load(folder / "model")
+        cand_metrics, _ = evaluate(candidate, held) if held else ({}, [])
+        serving_metrics = None
+        if serving is not None and held:
+            serving_metrics, _ = evaluate(RangePredictor.load(registry.model_dir(serving.id)), held)
+        stages.append(StageTiming(stage="evaluate", seconds=time.perf_counter() - t, cases=len(held)))
+        promote, reason = config.rule.decide(_headline(cand_metrics), _headline(serving_metrics) if serving else None)
+
+        info.n_cases = counted["train"]
+        info.model_version = candidate.version
+        info.ruleset_version = candidate.ruleset_version
+        info.data_hash = candidate.data_hash
+        info.metrics = _headline(cand_metrics)
+        info.parent_metrics = _headline(serving_metrics) if serving_metrics else {}
+        info.decision = "promoted" if promote else "rejected"
+        info.reason = reason
+        info.timings_s = {s.stage: round(s.seconds, 3) for s in stages}
+        registry.write_info(folder, info)
+
+    if promote:
+        registry.promote(version_id, reason=reason)
+    return RetrainReport(
+        version=version_id, promoted=promote, reason=reason, serving=registry.current_id(), new_cases=new_cases,
+        trained_cases=counted["train"], held_back_cases=counted["held"], held_back_real=has_real, index_mode=mode,
+        candidate_metrics=info.metrics, serving_metrics=info.parent_metrics or None, stages=stages,
+    )
+
+
+def _headline(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    if not metrics:
+        return {}
+    keys = ("n_defendants", "cail_score", "mae_months", "coverage", "mean_width_months", "custody_accuracy")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
+def _update_index(store: CaseStore, registry: ModelRegistry, serving: VersionInfo | None, target: Path, upto: int,
+                  since: int, config: RetrainConfig, settings: Settings, progress: Callable[[str], None]) -> str:
+    """Build ``target``: the serving index plus the new cases, or a full rebuild; returns which."""
+    from retrieval.search import RetrievalIndex
+
+    source = registry.index_dir(serving.id) if serving else None
+    if source is not None:
+        base = RetrievalIndex.load(source, settings=settings, mmap=True)
+        indexed = int(base.manifest.get("live_rows", base.manifest.get("rows", 0)))
+        trained_on = int(base.manifest.get("encoder_trained_rows", indexed) or indexed)
+        growth = (upto - since) / max(trained_on, 1)
+        if growth <= config.encoder_growth:
+            progress(f"adding {upto - since} new cases to the serving index (no rebuild)")
+            shutil.copytree(source, target)
+            index = RetrievalIndex.load(target, settings=settings, mmap=False)
+            index.add(case for _, case in _stream(store, upto=upto, after=since))
+            index.save()
+            return "incremental"
+        progress(f"corpus grew {growth:.0%} since the encoder was trained: retraining it and rebuilding the index")
+    else:
+        progress("no serving index: building one")
+    RetrievalIndex.build((case for _, case in _stream(store, upto=upto)), target, settings=settings)
+    return "rebuild"
