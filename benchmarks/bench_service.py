@@ -30,7 +30,7 @@ import httpx
 import psutil
 
 from sentencing.config import Settings
-from serve.auth import KeyRole, KeyStore
+from serve.auth import KeyRole, KeyStore, keys_path
 from serve.server import free_port
 
 CHARGES = ("盗窃", "诈骗", "故意伤害", "危险驾驶", "寻衅滋事", "掩饰、隐瞒犯罪所得", "帮助信息网络犯罪活动")
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         floor = None if args.no_floor else compute_floor(model_dir, index_dir, bodies)
         home = args.work / f"home-{n_cases}"
-        key, _ = KeyStore(home / "keys.sqlite").create(KeyRole.INTEGRATION, office="bench")
+        key, _ = KeyStore(keys_path(Settings(home=home))).create(KeyRole.INTEGRATION, office="bench")
         server = Server(home, model_dir, index_dir)
         try:
             health = load(server.port, "/healthz", key, [], 1, min(5.0, args.duration))

@@ -7,8 +7,9 @@ retrieval index exists — the median of the top-10 similar cases.
 
     .venv/bin/python benchmarks/eval_models.py --folds 5 [--synthetic 3000] [--json out.json]
 
-Variants: ``residual`` (default model: residual over the guideline point, monotone constraints),
-``log`` (ln months directly), ``no_monotone``, and with ``--synthetic N``: ``synthetic_concat``
+Variants: ``log`` (the default model: ln months directly, monotone constraints), ``residual``
+(the residual over the guideline point), ``no_monotone``, ``text`` (plus the TF-IDF text estimate
+as a stacked feature, features.text), and with ``--synthetic N``: ``synthetic_concat``
 (synthetic demo cases added to each training fold) and ``synthetic_init`` (continue boosters
 pre-trained on the synthetic corpus).
 """
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synthetic", type=int, default=0, help="synthetic demo cases for the pre-training variants")
-    ap.add_argument("--variants", default="residual,log,no_monotone")
+    ap.add_argument("--variants", default="log,residual,no_monotone", help="the first is the reference model")
     ap.add_argument("--json", type=Path, help="write all figures as JSON here")
     ap.add_argument("--no-retrieval", action="store_true", help="skip the top-10 similar cases baseline")
     args = ap.parse_args(argv)
@@ -150,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     variants: dict[str, TrainConfig] = {}
     for name in args.variants.split(","):
         variants[name] = {
-            "residual": TrainConfig(seed=args.seed),
+            "residual": TrainConfig(target="residual", seed=args.seed),
             "log": TrainConfig(target="log", seed=args.seed),
             "no_monotone": TrainConfig(monotone=False, seed=args.seed),
+            "text": TrainConfig(text=True, seed=args.seed),
         }[name]
     synth: Dataset | None = None
     synth_model: FittedModels | None = None
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 fitted = fit_models(train, spec, config, init_from=synth_model)
             else:
                 fitted = fit_models(train, spec, config)
-            months, proba = fitted.predict(test.X)
+            months, proba = fitted.predict(fitted.with_text(test.X, test.texts))
             timings[name] += time.perf_counter() - t
             stats = role_check(cases, ds, test_rows, months, resolve)
             role_stats[name][0] += stats[0]

@@ -65,6 +65,7 @@ GROUP_LABELS: dict[str, str] = {
     "court": "法院层级",
     "charge": "罪名",
     "charges_count": "罪名个数",
+    "text": "案情文本",
     **{f"circ_{code.value}": CIRCUMSTANCE_LABELS[code] for code in CircumstanceCode},
 }
 
@@ -167,6 +168,8 @@ def _layout(charges: list[str], families: list[str], provinces: list[str]) -> tu
     add("region_known", "region")
     for level in ("basic", "intermediate", "high"):
         add(f"court_{level}", "court")
+    # TF-IDF estimate from the case text (features.text); NaN unless the model was trained with text.
+    add("text_estimate", "text")
     names = [r[0] for r in rows]
     if len(set(names)) != len(names):
         raise ValueError("duplicate feature names in the vocabularies")

@@ -85,11 +85,15 @@ def svd_init(tokenizer, texts: list[str], dim: int, seed: int = 0) -> np.ndarray
     rows = np.repeat(np.arange(len(ids)), [len(x) for x in ids])
     cols = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(sum(len(x) for x in ids)))
     counts = sparse.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(ids), vocab))
-    tfidf = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    transformer = TfidfTransformer(sublinear_tf=True)
+    tfidf = transformer.fit_transform(counts)
     k = max(1, min(dim, min(tfidf.shape) - 1))
     svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=4).fit(tfidf)
     weights = np.zeros((vocab, dim), dtype=np.float32)
-    weights[:, :k] = (svd.components_.T * np.sqrt(svd.singular_values_)).astype(np.float32)
+    # Mean pooling of raw token counts would let 的/被告人 dominate; scaling each token's vector by
+    # its IDF makes the pooled mean the LSA projection of the document's TF-IDF vector.
+    idf = np.asarray(transformer.idf_, dtype=np.float32)
+    weights[:, :k] = (svd.components_.T * idf[:, None]).astype(np.float32)
     rng = np.random.default_rng(seed)
     weights += rng.normal(0.0, 1e-3, size=weights.shape).astype(np.float32)
     return weights

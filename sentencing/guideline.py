@@ -9,8 +9,9 @@ every step is recorded with its legal basis, so the result explains itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, TypeVar
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, Field
 
@@ -20,7 +21,7 @@ from sentencing.charges import (
     ChargeSpec,
     Condition,
     FinePolicy,
-    Increment,
+    FineRule,
     Tier,
     default_catalogue,
 )
@@ -158,81 +159,130 @@ class GuidelineResult(BaseModel):
         return text
 
 
+
 def _months_text(months: float | None) -> str:
     if months is None:
         return "—"
     whole = round(months)
-    return format_duration(whole) if whole >= 1 else f"{months:.1f}个月"
+    if whole < 1:
+        return f"{months:.1f}个月"
+    text = _DURATION_TEXT.get(whole)
+    if text is None:
+        text = _DURATION_TEXT[whole] = format_duration(whole)
+    return text
+
+
+_DURATION_TEXT: dict[int, str] = {}
+"""format_duration by whole months: pure, and the same few hundred values recur."""
+
+
+# --------------------------------------------------------------------------- building results
+
+_set = object.__setattr__
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _builder(cls: type[_M]) -> Callable[..., _M]:
+    """A constructor for results from values this module computed, already of the field types.
+
+    Validating them again costs about 2 µs a model and a dozen models a defendant; the golden test
+    (tests/test_guideline_speed.py) holds the results identical to validated construction. Fields
+    passed are recorded as set, as the validating constructor records them.
+    """
+    template: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for name, info in cls.model_fields.items():
+        if info.default_factory is not None:
+            factories.append((name, info.default_factory))  # type: ignore[arg-type]
+            template[name] = None
+        else:
+            template[name] = None if info.is_required() else info.default
+    new = cls.__new__
+
+    def build(**values: Any) -> _M:
+        model = new(cls)
+        data = template.copy()
+        data.update(values)
+        for name, factory in factories:
+            if name not in values:
+                data[name] = factory()
+        _set(model, "__dict__", data)
+        _set(model, "__pydantic_fields_set__", set(values))
+        _set(model, "__pydantic_extra__", None)
+        _set(model, "__pydantic_private__", None)
+        return model
+
+    return build
+
+
+_step = _builder(GuidelineStep)
+_warning = _builder(GuidelineWarning)
+_statutory_range = _builder(StatutoryRange)
+_charge_calculation = _builder(ChargeCalculation)
+_result = _builder(GuidelineResult)
+
+
+class _Warnings:
+    """The warnings of one calculation, in order, each once."""
+
+    __slots__ = ("items", "_seen")
+
+    def __init__(self) -> None:
+        self.items: list[GuidelineWarning] = []
+        self._seen: set[tuple[str, str | None, str]] = set()
+
+    def add(self, code: str, field_: str | None, message: str) -> None:
+        key = (code, field_, message)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(_warning(code=code, field=field_, message=message))
 
 
 # --------------------------------------------------------------------------- facts
 
+_RANK = {grade: i for i, grade in enumerate(InjuryGrade)}
+_LIGHT_2 = _RANK[InjuryGrade.LIGHT_2]
 
-@dataclass
+
 class _Facts:
-    """The quantities of one defendant on the scales the catalogue uses."""
+    """The quantities of one defendant on the scales the catalogue uses (``values[quantity]``)."""
 
-    amount_yuan: float | None = None
-    drug_grams: float | None = None
-    injury: InjuryGrade | None = None
-    injured_people: int = 0
-    deaths: float | None = None
-    occurrences: float | None = None
-    blood_alcohol: float | None = None
-    unknown_drugs: list[str] = field(default_factory=list)
+    __slots__ = ("values", "amount_yuan", "unknown_drugs")
 
-    def value(self, quantity: str) -> float | None:
-        if quantity == "injury":
-            return None if self.injury is None else float(self.injury.rank)
-        if quantity == "injured_people":
-            return float(self.injured_people) if self.injury is not None else None
-        return getattr(self, quantity)
-
-
-def _facts(defendant: Defendant, catalogue: ChargeCatalogue) -> _Facts:
-    q = defendant.quantities
-    facts = _Facts(
-        amount_yuan=q.amount_yuan.value if q.amount_yuan else None,
-        deaths=q.deaths.value if q.deaths else None,
-        occurrences=q.occurrences.value if q.occurrences else None,
-        blood_alcohol=q.blood_alcohol_mg_per_100ml.value if q.blood_alcohol_mg_per_100ml else None,
-    )
-    if q.drug_grams:
-        total = 0.0
-        for drug, measure in q.drug_grams.items():
-            grams = catalogue.meth_equivalent_grams(drug, measure.value)
-            if grams is None:
-                facts.unknown_drugs.append(drug)
-            else:
-                total += grams
-        if len(facts.unknown_drugs) < len(q.drug_grams):
-            facts.drug_grams = total
-    if q.injuries:
-        facts.injury = max((i.grade for i in q.injuries), key=lambda g: g.rank)
-        facts.injured_people = sum(i.count for i in q.injuries if i.grade.rank >= InjuryGrade.LIGHT_2.rank)
-        if facts.injury is InjuryGrade.DEATH:
-            dead = sum(i.count for i in q.injuries if i.grade is InjuryGrade.DEATH)
-            facts.deaths = max(facts.deaths or 0, dead)
-    return facts
-
-
-# --------------------------------------------------------------------------- the calculation
-
-
-class _Run:
-    """The state of one defendant's calculation: warnings and the catalogue."""
-
-    def __init__(self, catalogue: ChargeCatalogue, province: str | None) -> None:
-        self.catalogue = catalogue
-        self.province = province
-        self.warnings: list[GuidelineWarning] = []
-
-    def warn(self, code: str, field_: str | None, message: str) -> None:
-        if not any(w.code == code and w.field == field_ and w.message == message for w in self.warnings):
-            self.warnings.append(GuidelineWarning(code=code, field=field_, message=message))
-
-    def threshold(self, spec: ChargeSpec, name: str) -> float:
-        return self.catalogue.threshold(spec, name, self.province).value
+    def __init__(self, defendant: Defendant, plan: _Plan) -> None:
+        q = defendant.quantities
+        amount = q.amount_yuan.value if q.amount_yuan else None
+        deaths = q.deaths.value if q.deaths else None
+        drug_grams = injury = injured = None
+        unknown: list[str] = []
+        if q.drug_grams:
+            total = 0.0
+            for drug, measure in q.drug_grams.items():
+                factor = plan.drug_factor(drug)
+                if factor is None:
+                    unknown.append(drug)
+                else:
+                    total += measure.value * factor
+            if len(unknown) < len(q.drug_grams):
+                drug_grams = total
+        if q.injuries:
+            worst = max(q.injuries, key=lambda i: _RANK[i.grade]).grade
+            injury = float(_RANK[worst])
+            injured = float(sum(i.count for i in q.injuries if _RANK[i.grade] >= _LIGHT_2))
+            if worst is InjuryGrade.DEATH:
+                dead = sum(i.count for i in q.injuries if i.grade is InjuryGrade.DEATH)
+                deaths = max(deaths or 0, dead)
+        self.amount_yuan = amount
+        self.unknown_drugs = unknown
+        self.values: dict[str, float | None] = {
+            "amount_yuan": amount,
+            "drug_grams": drug_grams,
+            "injury": injury,
+            "injured_people": injured,
+            "deaths": deaths,
+            "occurrences": q.occurrences.value if q.occurrences else None,
+            "blood_alcohol": q.blood_alcohol_mg_per_100ml.value if q.blood_alcohol_mg_per_100ml else None,
+        }
 
 
 _QUANTITY_FIELDS = {
@@ -254,148 +304,30 @@ _QUANTITY_LABELS = {
     "blood_alcohol": "血液酒精含量",
 }
 
-
-def _condition_met(run: _Run, spec: ChargeSpec, cond: Condition, facts: _Facts) -> bool | None:
-    """True/False when the fact is known, None when it is missing."""
-    if cond.quantity == "injury":
-        assert cond.grade is not None
-        if facts.injury is None:
-            return None
-        return facts.injury.rank >= cond.grade.rank
-    value = facts.value(cond.quantity)
-    if value is None:
-        return None
-    bound = cond.value if cond.value is not None else run.threshold(spec, cond.threshold)  # type: ignore[arg-type]
-    return value >= bound
-
-
-def _condition_text(run: _Run, spec: ChargeSpec, cond: Condition) -> str:
-    if cond.quantity == "injury":
-        return f"伤情达到{cond.grade.label}"  # type: ignore[union-attr]
-    bound = cond.value if cond.value is not None else run.threshold(spec, cond.threshold)  # type: ignore[arg-type]
-    name = f"{cond.threshold}（{bound:g}）" if cond.threshold else f"{bound:g}"
-    return f"{_QUANTITY_LABELS[cond.quantity]}达到{name}"
-
-
-def _select_tier(run: _Run, spec: ChargeSpec, facts: _Facts) -> tuple[int, GuidelineStep]:
-    basic = spec.tiers[spec.default_tier]
-    selecting = set(spec.key_quantities) or {c.quantity for c in basic.when}
-    missing = sorted(q for q in selecting if facts.value(q) is None)
-    chosen = spec.default_tier
-    reason = "基本犯罪构成" if not spec.derived else "条文首先规定的法定刑幅度"
-    for i, tier in enumerate(spec.tiers):
-        for cond in tier.when:
-            if _condition_met(run, spec, cond, facts):
-                if i >= chosen:
-                    chosen, reason = i, _condition_text(run, spec, cond)
-                break
-    if selecting and len(missing) == len(selecting):
-        fields = ", ".join(_QUANTITY_FIELDS[q] for q in missing)
-        run.warn(
-            "missing_quantity",
-            _QUANTITY_FIELDS[missing[0]],
-            f"{spec.label}：缺少选择法定刑幅度所需的事实（{fields}），按“{basic.label}”计算，实际可能更重",
-        )
-        reason = "缺少数量事实，按基本档计算"
-    elif (
-        chosen == spec.default_tier and basic.when and not any(_condition_met(run, spec, c, facts) for c in basic.when)
-    ):
-        conds = "或".join(_condition_text(run, spec, c) for c in basic.when)
-        run.warn(
-            "below_threshold",
-            _QUANTITY_FIELDS[basic.when[0].quantity],
-            f"{spec.label}：已知事实未达到“{basic.label}”的标准（{conds}），可能另有入罪依据（如入户、扒窃、情节），按该档计算",
-        )
-    tier = spec.tiers[chosen]
-    step = GuidelineStep(
-        stage="tier",
-        rule=f"{spec.label}：{reason}，适用“{tier.label}”（{_tier_text(tier)}）",
-        basis=spec.statutory_source,
-        charge=spec.name,
-    )
-    return chosen, step
-
-
-def _tier_text(tier: Tier) -> str:
-    floor = {"surveillance": "管制", "detention": "拘役", "fine_only": "单处罚金"}.get(tier.floor)  # type: ignore[call-overload]
-    ceiling = {"detention": "拘役", "life": "无期徒刑", "death": "死刑"}.get(tier.ceiling)  # type: ignore[call-overload]
-    lo = floor or f"有期徒刑{format_duration(tier.floor)}"  # type: ignore[arg-type]
-    hi = ceiling or f"有期徒刑{format_duration(tier.ceiling)}"  # type: ignore[arg-type]
-    return f"{lo}至{hi}"
-
-
-def _starting_point(run: _Run, spec: ChargeSpec, tier: Tier, derived: bool) -> tuple[float, GuidelineStep]:
-    lo, hi = tier.start
-    method = run.catalogue.method
-    point = tier.start_point if tier.start_point is not None else lo + method.start_position * (hi - lo)
-    basis = tier.start_source
-    if tier.start_point is None and hi > lo:
-        basis += f"；{method.start_position_source}"
-    rule = f"在{_months_text(lo)}至{_months_text(hi)}幅度内确定量刑起点" if hi > lo else f"量刑起点为{_months_text(lo)}"
-    if derived:
-        rule += "（推定：指导意见未规定该罪，起点由法定刑幅度推定）"
-    return point, GuidelineStep(
-        stage="starting_point", rule=rule, basis=basis, months=point, value_months=point, charge=spec.name
-    )
-
-
-def _increment_base(run: _Run, spec: ChargeSpec, tier: Tier, inc: Increment) -> float:
-    if inc.above is not None:
-        return inc.above
-    if inc.above_threshold is not None:
-        return run.threshold(spec, inc.above_threshold)
-    if inc.quantity == "injured_people":
-        return 1.0
-    for cond in tier.when:
-        if cond.quantity == inc.quantity and cond.quantity != "injury":
-            return cond.value if cond.value is not None else run.threshold(spec, cond.threshold)  # type: ignore[arg-type]
-    return 0.0
-
-
-def _baseline(
-    run: _Run, spec: ChargeSpec, tier: Tier, start: float, facts: _Facts
-) -> tuple[float, list[GuidelineStep]]:
-    value = start
-    steps: list[GuidelineStep] = []
-    for inc in tier.increments:
-        amount = facts.value(inc.quantity)
-        if amount is None:
-            continue
-        base = _increment_base(run, spec, tier, inc)
-        extra = amount - base
-        if extra <= 0:
-            continue
-        months = extra / inc.per * inc.months
-        if inc.max_months is not None:
-            months = min(months, inc.max_months)
-        value += months
-        steps.append(
-            GuidelineStep(
-                stage="baseline",
-                rule=(
-                    f"{_QUANTITY_LABELS[inc.quantity]}超出{base:g}的部分 {extra:g}，每{inc.per:g}增加{inc.months:g}个月"
-                ),
-                basis=inc.source,
-                months=months,
-                value_months=value,
-                charge=spec.name,
-            )
-        )
-    if not steps:
-        steps.append(
-            GuidelineStep(
-                stage="baseline",
-                rule="无超出基本犯罪构成的数量事实，基准刑等于量刑起点",
-                basis=spec.guideline or spec.statutory_source,
-                months=0.0,
-                value_months=value,
-                charge=spec.name,
-            )
-        )
-    return value, steps
-
-
 _STAGE_ORDER = (CircumstanceCode.PREPARATION, CircumstanceCode.ATTEMPT, CircumstanceCode.DISCONTINUATION)
+_FIRST_TIER = (
+    CircumstanceCode.JUVENILE,
+    CircumstanceCode.ELDERLY,
+    CircumstanceCode.DISABILITY,
+    CircumstanceCode.PREPARATION,
+    CircumstanceCode.ATTEMPT,
+    CircumstanceCode.DISCONTINUATION,
+)
+_SECOND_TIER = (
+    CircumstanceCode.SURRENDER,
+    CircumstanceCode.CONFESSION,
+    CircumstanceCode.COURT_PLEA,
+    CircumstanceCode.MERITORIOUS,
+    CircumstanceCode.MAJOR_MERITORIOUS,
+    CircumstanceCode.RESTITUTION,
+    CircumstanceCode.COMPENSATION,
+    CircumstanceCode.FORGIVENESS,
+    CircumstanceCode.RECONCILIATION,
+    CircumstanceCode.RECIDIVIST,
+    CircumstanceCode.PRIOR_RECORD,
+    CircumstanceCode.VULNERABLE_VICTIM,
+    CircumstanceCode.DISASTER_TIME,
+)
 _PLEA_GROUP = (
     CircumstanceCode.SURRENDER,
     CircumstanceCode.CONFESSION,
@@ -421,300 +353,666 @@ _REMORSE = (
     CircumstanceCode.FORGIVENESS,
     CircumstanceCode.RECONCILIATION,
 )
+_LENIENT_FIRST = (
+    CircumstanceCode.JUVENILE,
+    CircumstanceCode.ATTEMPT,
+    CircumstanceCode.ELDERLY,
+    CircumstanceCode.PREPARATION,
+    CircumstanceCode.DISCONTINUATION,
+)
 
 
-@dataclass
-class _Circumstances:
-    """The defendant's circumstances after contradictions are settled (computed once per defendant)."""
+# --------------------------------------------------------------------------- the plan: what the catalogue fixes
 
-    codes: set[CircumstanceCode]
+
+def _tier_text(tier: Tier) -> str:
+    floor = {"surveillance": "管制", "detention": "拘役", "fine_only": "单处罚金"}.get(tier.floor)  # type: ignore[call-overload]
+    ceiling = {"detention": "拘役", "life": "无期徒刑", "death": "死刑"}.get(tier.ceiling)  # type: ignore[call-overload]
+    lo = floor or f"有期徒刑{format_duration(tier.floor)}"  # type: ignore[arg-type]
+    hi = ceiling or f"有期徒刑{format_duration(tier.ceiling)}"  # type: ignore[arg-type]
+    return f"{lo}至{hi}"
+
+
+class _Increment(NamedTuple):
+    """增加刑罚量 of a tier, its base resolved for the province and its rule text prepared."""
+
+    quantity: str
+    base: float
+    per: float
+    months: float
+    max_months: float | None
+    source: str
+    prefix: str
+    suffix: str
+
+
+class _TierPlan:
+    """One statutory tier of one charge in one province: bounds, texts and increments, worked out once."""
+
+    def __init__(self, plan: _Plan, spec: ChargeSpec, index: int, province: str | None) -> None:
+        catalogue, method = plan.catalogue, plan.method
+        tier = spec.tiers[index]
+        self.tier = tier
+        self.text = _tier_text(tier)
+
+        def bound(cond: Condition) -> float:
+            if cond.value is not None:
+                return cond.value
+            return catalogue.threshold(spec, cond.threshold, province).value  # type: ignore[arg-type]
+
+        conds: list[tuple[str, float, str]] = []
+        for cond in tier.when:
+            if cond.quantity == "injury":
+                assert cond.grade is not None
+                conds.append(("injury", float(_RANK[cond.grade]), f"伤情达到{cond.grade.label}"))
+            else:
+                b = bound(cond)
+                name = f"{cond.threshold}（{b:g}）" if cond.threshold else f"{b:g}"
+                conds.append((cond.quantity, b, f"{_QUANTITY_LABELS[cond.quantity]}达到{name}"))
+        self.conds = tuple(conds)
+        """(quantity, bound, text): the tier applies when the quantity reaches the bound (伤情: its rank)."""
+
+        # 量刑起点
+        self.derived = spec.derived or tier.derived
+        lo, hi = tier.start
+        self.start = tier.start_point if tier.start_point is not None else lo + method.start_position * (hi - lo)
+        basis = tier.start_source
+        if tier.start_point is None and hi > lo:
+            basis += f"；{method.start_position_source}"
+        rule = f"在{_months_text(lo)}至{_months_text(hi)}幅度内确定量刑起点" if hi > lo else f"量刑起点为{_months_text(lo)}"
+        if self.derived:
+            rule += "（推定：指导意见未规定该罪，起点由法定刑幅度推定）"
+        self.start_rule, self.start_basis = rule, basis
+
+        # 基准刑
+        increments: list[_Increment] = []
+        for inc in tier.increments:
+            if inc.above is not None:
+                base = inc.above
+            elif inc.above_threshold is not None:
+                base = catalogue.threshold(spec, inc.above_threshold, province).value
+            elif inc.quantity == "injured_people":
+                base = 1.0
+            else:
+                base = next(
+                    (bound(c) for c in tier.when if c.quantity == inc.quantity and c.quantity != "injury"), 0.0
+                )
+            increments.append(
+                _Increment(
+                    inc.quantity,
+                    base,
+                    inc.per,
+                    inc.months,
+                    inc.max_months,
+                    inc.source,
+                    f"{_QUANTITY_LABELS[inc.quantity]}超出{base:g}的部分 ",
+                    f"，每{inc.per:g}增加{inc.months:g}个月",
+                )
+            )
+        self.increments = tuple(increments)
+        self.no_increment_basis = spec.guideline or spec.statutory_source
+
+        # 法定刑限制
+        self.floor = tier.floor_months
+        self.ceiling = tier.ceiling_months
+        lower = spec.tiers[index - 1] if index > 0 else None
+        self.mitigated_floor = (
+            self.floor
+            if self.floor <= 1
+            else (lower.floor_months if lower is not None else (1.0 if tier.allows_detention else 6.0))
+        )
+        self.allows_detention = tier.allows_detention
+        self.may_exceed_fixed_term = tier.max_kind in (SentenceKind.LIFE, SentenceKind.DEATH)
+        self.life_basis = f"{spec.statutory_source}；{method.life_source}"
+        self.clamp_basis = spec.statutory_source
+        self.mitigated_clamp_basis = f"{spec.statutory_source}；刑法第63条"
+        self.statutory = {
+            "article": spec.article,
+            "tier_label": tier.label,
+            "min_months": tier.min_months,
+            "max_months": tier.max_months,
+            "min_kind": tier.min_kind,
+            "max_kind": tier.max_kind,
+        }
+        self.unlisted_rule = f"{spec.name}罪不在罪名目录中：按{tier.label}（{self.text}）估计"
+        fine = spec.fine
+        self.fine = fine if spec.carries_fine and tier.fine is not FinePolicy.NONE else None
+
+
+class _ChargePlan:
+    """One charge in one province: its tiers and the conditions and warnings that choose among them."""
+
+    def __init__(self, plan: _Plan, spec: ChargeSpec, province: str | None) -> None:
+        self.spec = spec
+        self.tiers = tuple(_TierPlan(plan, spec, i, province) for i in range(len(spec.tiers)))
+        default = spec.default_tier
+        basic = spec.tiers[default]
+        self.default = default
+        self.default_reason = "基本犯罪构成" if not spec.derived else "条文首先规定的法定刑幅度"
+        selecting = set(spec.key_quantities) or {c.quantity for c in basic.when}
+        self.selecting = tuple(sorted(selecting))
+        if selecting:
+            fields = ", ".join(_QUANTITY_FIELDS[q] for q in self.selecting)
+            self.missing_warning = (
+                "missing_quantity",
+                _QUANTITY_FIELDS[self.selecting[0]],
+                f"{spec.label}：缺少选择法定刑幅度所需的事实（{fields}），按“{basic.label}”计算，实际可能更重",
+            )
+        basic_conds = self.tiers[default].conds
+        self.basic_conds = basic_conds
+        if basic_conds:
+            conds = "或".join(text for _, _, text in basic_conds)
+            self.below_warning = (
+                "below_threshold",
+                _QUANTITY_FIELDS[basic.when[0].quantity],
+                f"{spec.label}：已知事实未达到“{basic.label}”的标准（{conds}），可能另有入罪依据（如入户、扒窃、情节），按该档计算",
+            )
+        self._tier_rules: dict[tuple[int, str], str] = {}
+
+    def tier_rule(self, index: int, reason: str) -> str:
+        key = (index, reason)
+        rule = self._tier_rules.get(key)
+        if rule is None:
+            tier = self.tiers[index]
+            rule = f"{self.spec.label}：{reason}，适用“{tier.tier.label}”（{tier.text}）"
+            if len(self._tier_rules) < 1024:
+                self._tier_rules[key] = rule
+        return rule
+
+
+class _Settled(NamedTuple):
+    """The defendant's circumstances after contradictions are settled, with the warnings that settled them."""
+
+    codes: frozenset[CircumstanceCode]
     juvenile_under16: bool
     role: Role
+    warnings: tuple[tuple[str, str | None, str], ...]
 
 
-def _settle_circumstances(run: _Run, defendant: Defendant) -> _Circumstances:
-    codes = set(defendant.circumstance_codes)
-    age = defendant.age
-    if age is not None:
-        if age < 18 and CircumstanceCode.JUVENILE not in codes:
-            codes.add(CircumstanceCode.JUVENILE)
-        elif age >= 18 and CircumstanceCode.JUVENILE in codes:
-            run.warn(
-                "contradictory_circumstances",
-                "circumstances",
-                f"未成年人犯罪与年龄{age}岁矛盾：按年龄不适用未成年人从宽",
+class _Part(NamedTuple):
+    """One second-tier adjustment: its share of the first-tier result and its rule text."""
+
+    rule: str
+    rule_at_least: str | None
+    basis: str
+    ratio: float
+    circumstance: CircumstanceCode | None
+    min_months: float | None
+
+
+class _Adjustments(NamedTuple):
+    """量刑情节 priced for one charge: first-tier factors, second-tier parts, notes and 减轻."""
+
+    first: tuple[tuple[str, str, float, CircumstanceCode | None], ...]
+    first_mitigation: bool
+    notes: tuple[tuple[CircumstanceCode, str, str], ...]
+    parts: tuple[_Part, ...]
+    second_mitigation: bool
+
+
+class _Plan:
+    """Everything about a catalogue that does not depend on the defendant's quantities, built on demand.
+
+    The catalogue is immutable after loading, so each entry is computed once: charge resolution,
+    each charge's tiers per province, the priced circumstances per combination, the probation
+    reasoning per combination. Entries are small; the tables that grow with input variety are capped.
+    """
+
+    _CAP = 8192
+
+    def __init__(self, catalogue: ChargeCatalogue) -> None:
+        self.catalogue = catalogue
+        self.method = catalogue.method
+        self._resolved: dict[tuple[str, ...], tuple[tuple[str, ChargeSpec | None, str], ...]] = {}
+        self._charges: dict[tuple[int, str | None], _ChargePlan] = {}
+        self._fallbacks: dict[str, ChargeSpec] = {}
+        self._settled: dict[tuple, _Settled] = {}
+        self._adjustments: dict[tuple, _Adjustments] = {}
+        self._forms: dict[tuple, tuple[SentenceForm, bool, str, str]] = {}
+        self._drugs: dict[str, float | None] = {}
+
+    # -- lookups
+
+    def resolve(self, names: list[str]) -> tuple[tuple[str, ChargeSpec | None, str], ...]:
+        """(given, spec, key) for each charge, as :meth:`ChargeCatalogue.resolve_all` resolves them."""
+        key = tuple(names)
+        out = self._resolved.get(key)
+        if out is None:
+            out = tuple(
+                (given, spec, spec.name if spec else given.strip().removesuffix("罪"))
+                for given, spec in self.catalogue.resolve_all(names)
             )
-            codes.discard(CircumstanceCode.JUVENILE)
-        if age >= 75 and CircumstanceCode.ELDERLY not in codes:
-            codes.add(CircumstanceCode.ELDERLY)
-        elif age < 75 and CircumstanceCode.ELDERLY in codes:
-            run.warn("contradictory_circumstances", "circumstances", f"已满七十五周岁与年龄{age}岁矛盾：按年龄不适用")
-            codes.discard(CircumstanceCode.ELDERLY)
-    if CircumstanceCode.JUVENILE in codes and CircumstanceCode.RECIDIVIST in codes:
-        run.warn(
-            "contradictory_circumstances",
-            "circumstances",
-            "累犯与未成年人犯罪矛盾：不满十八周岁的人犯罪不构成累犯（刑法第65条），不计累犯",
+            self._store(self._resolved, key, out)
+        return out
+
+    def charge(self, spec: ChargeSpec, province: str | None) -> _ChargePlan:
+        own = self.catalogue.provinces.get(province) if province else None
+        key = (id(spec), province if own and spec.name in own else None)
+        plan = self._charges.get(key)
+        if plan is None:
+            plan = self._charges[key] = _ChargePlan(self, spec, key[1])
+        return plan
+
+    def fallback(self, name: str) -> ChargeSpec:
+        """The stand-in charge for a name the catalogue does not know: the catalogue's fallback tier."""
+        spec = self._fallbacks.get(name)
+        if spec is None:
+            fallback = self.catalogue.fallback
+            assert fallback is not None
+            spec = ChargeSpec(
+                name=name,
+                article="?",
+                family="other",
+                tiers=[fallback],
+                derived=True,
+                statutory_source="未收录：" + fallback.start_source,
+            )
+            if len(self._fallbacks) >= self._CAP:
+                self._fallbacks.clear()
+                self._charges.clear()  # keyed by the specs' ids: drop them together
+            self._fallbacks[name] = spec
+        return spec
+
+    def drug_factor(self, drug: str) -> float | None:
+        """The heroin/methamphetamine-equivalent factor of a drug (None: no standard)."""
+        if drug in self._drugs:
+            return self._drugs[drug]
+        factor = None
+        for name, f in self.catalogue.drug_equivalents.items():
+            if name == drug or drug.startswith(name) or name in drug:
+                factor = f
+                break
+        self._store(self._drugs, drug, factor)
+        return factor
+
+    def _store(self, table: dict, key: Any, value: Any) -> None:
+        if len(table) >= self._CAP:
+            table.clear()
+        table[key] = value
+
+    # -- circumstances
+
+    def settle(self, defendant: Defendant) -> _Settled:
+        codes = frozenset(c.code for c in defendant.circumstances)
+        key = (codes, defendant.age, defendant.role)
+        settled = self._settled.get(key)
+        if settled is None:
+            settled = self._settle(set(codes), defendant.age, defendant.role)
+            self._store(self._settled, key, settled)
+        return settled
+
+    def _settle(self, codes: set[CircumstanceCode], age: int | None, role: Role) -> _Settled:
+        warnings: list[tuple[str, str | None, str]] = []
+
+        def warn(message: str) -> None:
+            warnings.append(("contradictory_circumstances", "circumstances", message))
+
+        if age is not None:
+            if age < 18 and CircumstanceCode.JUVENILE not in codes:
+                codes.add(CircumstanceCode.JUVENILE)
+            elif age >= 18 and CircumstanceCode.JUVENILE in codes:
+                warn(f"未成年人犯罪与年龄{age}岁矛盾：按年龄不适用未成年人从宽")
+                codes.discard(CircumstanceCode.JUVENILE)
+            if age >= 75 and CircumstanceCode.ELDERLY not in codes:
+                codes.add(CircumstanceCode.ELDERLY)
+            elif age < 75 and CircumstanceCode.ELDERLY in codes:
+                warn(f"已满七十五周岁与年龄{age}岁矛盾：按年龄不适用")
+                codes.discard(CircumstanceCode.ELDERLY)
+        if CircumstanceCode.JUVENILE in codes and CircumstanceCode.RECIDIVIST in codes:
+            warn("累犯与未成年人犯罪矛盾：不满十八周岁的人犯罪不构成累犯（刑法第65条），不计累犯")
+            codes.discard(CircumstanceCode.RECIDIVIST)
+        if CircumstanceCode.SURRENDER in codes and CircumstanceCode.CONFESSION in codes:
+            warn("自首与坦白不能同时成立（坦白以不构成自首为前提，刑法第67条）：按自首计算，不计坦白")
+            codes.discard(CircumstanceCode.CONFESSION)
+        stages = [c for c in _STAGE_ORDER if c in codes]
+        if len(stages) > 1:
+            keep = CircumstanceCode.ATTEMPT if CircumstanceCode.ATTEMPT in stages else stages[0]
+            warn(f"{'、'.join(c.label for c in stages)}是互相排斥的犯罪形态：按{keep.label}计算")
+            for c in stages:
+                if c is not keep:
+                    codes.discard(c)
+        if CircumstanceCode.MAJOR_MERITORIOUS in codes and CircumstanceCode.MERITORIOUS in codes:
+            codes.discard(CircumstanceCode.MERITORIOUS)
+        if role in (Role.ACCESSORY, Role.COERCED) and role not in self.catalogue.roles:
+            warnings.append(("unpriced_role", "role", f"{role.label}没有调节规则"))
+        return _Settled(frozenset(codes), age is not None and age < 16, role, tuple(warnings))
+
+    def adjustments(self, spec: ChargeSpec, c: _Settled) -> _Adjustments:
+        violent = spec.family.value == "violence"
+        key = (c.codes, c.role, c.juvenile_under16, spec.intentional, violent)
+        adj = self._adjustments.get(key)
+        if adj is None:
+            adj = self._price(c, spec.intentional, violent)
+            self._store(self._adjustments, key, adj)
+        return adj
+
+    def _price(self, c: _Settled, intentional: bool, violent: bool) -> _Adjustments:
+        """The priced circumstances (DOMAIN.md §2): which apply, at what share, with which basis."""
+        cat, method, codes = self.catalogue, self.method, c.codes
+
+        # First tier: multiplicative (role, capacity, completeness of the crime).
+        first: list[tuple[str, str, float, CircumstanceCode | None]] = []
+        first_mitigation = False
+        items: list[tuple[str, str, float, CircumstanceCode | None, bool]] = []
+        if c.role in cat.roles and c.role in (Role.ACCESSORY, Role.COERCED):
+            r = cat.roles[c.role]
+            items.append((c.role.label, r.basis, r.ratio, None, r.mitigation))
+        for code in _FIRST_TIER:
+            if code not in codes:
+                continue
+            rule = cat.circumstances[code]
+            ratio, basis, label = rule.ratio, rule.basis, code.label
+            if code is CircumstanceCode.JUVENILE and c.juvenile_under16:
+                ratio, basis, label = method.juvenile_under16_ratio, method.juvenile_source, "未成年人犯罪（不满十六周岁）"
+            if code is CircumstanceCode.ELDERLY and not intentional:
+                ratio = min(ratio, -0.35)
+                basis += "；过失犯罪 减少20%-50%"
+            items.append((label, basis, ratio, code, rule.mitigation))
+        for label, basis, ratio, code, mit in items:
+            first.append((f"{label}：基准刑乘以{1 + ratio:.2f}", basis, ratio, code))
+            first_mitigation = first_mitigation or mit
+
+        # Second tier: additive (同向相加、逆向相减), without double counting.
+        parts: list[tuple[str, str, float, CircumstanceCode | None, float | None]] = []
+        notes: list[tuple[CircumstanceCode, str, str]] = []
+        mitigation = False
+        comp_and_forgive = CircumstanceCode.COMPENSATION in codes and CircumstanceCode.FORGIVENESS in codes
+        reconciliation = CircumstanceCode.RECONCILIATION in codes
+        plea = CircumstanceCode.PLEA_AGREEMENT in codes
+        for code in _SECOND_TIER:
+            if code not in codes:
+                continue
+            rule = cat.circumstances[code]
+            if code is CircumstanceCode.COURT_PLEA and plea:
+                notes.append((code, "当庭自愿认罪已为认罪认罚所包含，不重复评价", method.plea_source))
+                continue
+            if code in (CircumstanceCode.COMPENSATION, CircumstanceCode.FORGIVENESS) and reconciliation:
+                notes.append((code, f"{code.label}已为刑事和解所包含，不重复评价", rule.basis))
+                continue
+            if code is CircumstanceCode.FORGIVENESS and comp_and_forgive:
+                continue
+            if code is CircumstanceCode.COMPENSATION and comp_and_forgive:
+                parts.append(
+                    ("积极赔偿并取得谅解", method.compensation_source, method.compensation_with_forgiveness, code, None)
+                )
+                continue
+            if code is CircumstanceCode.PRIOR_RECORD and CircumstanceCode.RECIDIVIST in codes:
+                notes.append((code, "前科已作为累犯评价，不重复评价", rule.basis))
+                continue
+            ratio = rule.ratio
+            basis = rule.basis
+            if code is CircumstanceCode.RESTITUTION and violent:
+                ratio = ratio / 2
+                basis += "；抢劫等严重危害社会治安犯罪 从严掌握 (derived: half)"
+            parts.append((code.label, basis, ratio, code, rule.min_months))
+            mitigation = mitigation or rule.mitigation
+        if plea:
+            rule = cat.circumstances[CircumstanceCode.PLEA_AGREEMENT]
+            reducing = sum(r for _, _, r, code, _ in parts if r < 0 and code in _PLEA_GROUP)
+            heavy = any(code in codes for code in _PLEA_HEAVY)
+            cap = method.plea_cap_with if heavy else method.plea_cap_alone
+            if reducing == 0:
+                ratio, label = method.plea_alone, "认罪认罚"
+            else:
+                ratio = method.plea_premium
+                label = "认罪认罚（与自首、坦白、退赔、赔偿谅解等不重复评价，仅计认罚的额外从宽）"
+            if reducing + ratio < cap:
+                ratio = min(0.0, cap - reducing)
+            parts.append(
+                (label, method.plea_source if reducing else rule.basis, ratio, CircumstanceCode.PLEA_AGREEMENT, None)
+            )
+            if reducing + ratio < cap:
+                # The others alone already pass the cap: bring the plea group back to it.
+                parts.append(
+                    (f"认罪认罚案件从宽合计不超过{-cap:.0%}", method.plea_source, cap - reducing - ratio, None, None)
+                )
+        priced = tuple(
+            _Part(
+                f"{label}：调节基准刑{ratio:+.0%}",
+                f"{label}：调节基准刑{ratio:+.0%}，不少于{min_months:g}个月"
+                if min_months is not None and ratio > 0
+                else None,
+                basis,
+                ratio,
+                code,
+                min_months,
+            )
+            for label, basis, ratio, code, min_months in parts
         )
-        codes.discard(CircumstanceCode.RECIDIVIST)
-    if CircumstanceCode.SURRENDER in codes and CircumstanceCode.CONFESSION in codes:
-        run.warn(
-            "contradictory_circumstances",
-            "circumstances",
-            "自首与坦白不能同时成立（坦白以不构成自首为前提，刑法第67条）：按自首计算，不计坦白",
-        )
-        codes.discard(CircumstanceCode.CONFESSION)
-    stages = [c for c in _STAGE_ORDER if c in codes]
-    if len(stages) > 1:
-        keep = CircumstanceCode.ATTEMPT if CircumstanceCode.ATTEMPT in stages else stages[0]
-        run.warn(
-            "contradictory_circumstances",
-            "circumstances",
-            f"{'、'.join(c.label for c in stages)}是互相排斥的犯罪形态：按{keep.label}计算",
-        )
-        for c in stages:
-            if c is not keep:
-                codes.discard(c)
-    if CircumstanceCode.MAJOR_MERITORIOUS in codes and CircumstanceCode.MERITORIOUS in codes:
-        codes.discard(CircumstanceCode.MERITORIOUS)
-    role = defendant.role
-    if role in (Role.ACCESSORY, Role.COERCED) and role not in run.catalogue.roles:
-        run.warn("unpriced_role", "role", f"{role.label}没有调节规则")
-    return _Circumstances(codes=codes, juvenile_under16=age is not None and age < 16, role=role)
+        return _Adjustments(tuple(first), first_mitigation, tuple(notes), priced, mitigation)
+
+    def form(self, over_limit: bool, c: _Settled, restricted: bool) -> tuple[SentenceForm, bool, str, str]:
+        key = (over_limit, c.codes, c.role, restricted)
+        form = self._forms.get(key)
+        if form is None:
+            form = self._form(over_limit, c, restricted)
+            self._store(self._forms, key, form)
+        return form
+
+    def _form(self, over_limit: bool, c: _Settled, restricted: bool) -> tuple[SentenceForm, bool, str, str]:
+        """实刑 or 缓刑: statutory eligibility (arts. 72, 74), then the signals that courts weigh."""
+        method = self.method
+        codes = c.codes
+        reasons: list[str] = []
+        eligible = True
+        if over_limit:
+            eligible = False
+            reasons.append(f"刑期超过{format_duration(method.probation_max_months)}")
+        if CircumstanceCode.RECIDIVIST in codes:
+            eligible = False
+            reasons.append("累犯不适用缓刑")
+        if not eligible:
+            rule = "不符合缓刑条件：" + "、".join(reasons) + "，建议实刑"
+            return SentenceForm.CUSTODY, False, rule, method.probation_source
+        remorse = sum(code in codes for code in _REMORSE)
+        lenient_first = c.role in (Role.ACCESSORY, Role.COERCED) or any(code in codes for code in _LENIENT_FIRST)
+        record = CircumstanceCode.PRIOR_RECORD in codes
+        likely = (remorse >= 2 or (remorse >= 1 and lenient_first)) and not record
+        if restricted and CircumstanceCode.JUVENILE not in codes:
+            likely = False
+            reasons.append("该罪从严掌握缓刑")
+        if record:
+            reasons.append("有前科")
+        if likely:
+            rule = "符合缓刑条件，且有悔罪表现（" + "、".join(x.label for x in _REMORSE if x in codes) + "），可适用缓刑"
+            form = SentenceForm.PROBATION
+        else:
+            rule = "符合缓刑的刑期条件" + ("，但" + "、".join(reasons) if reasons else "，悔罪情节不足") + "，建议实刑"
+            form = SentenceForm.CUSTODY
+        return form, True, rule, method.probation_source + "; derived: 悔罪情节 ≥2 项 (或 1 项且有第一层次从宽)"
 
 
-def _first_tier(
-    run: _Run, spec: ChargeSpec, value: float, c: _Circumstances
-) -> tuple[float, list[GuidelineStep], bool]:
-    """Multiplicative adjustments; returns the value, the steps and whether 减轻 applies."""
-    cat = run.catalogue
-    steps: list[GuidelineStep] = []
-    mitigation = False
-    items: list[tuple[str, str, float, CircumstanceCode | None, bool]] = []
-    if c.role in cat.roles and c.role in (Role.ACCESSORY, Role.COERCED):
-        r = cat.roles[c.role]
-        items.append((c.role.label, r.basis, r.ratio, None, r.mitigation))
-    for code in (
-        CircumstanceCode.JUVENILE,
-        CircumstanceCode.ELDERLY,
-        CircumstanceCode.DISABILITY,
-        CircumstanceCode.PREPARATION,
-        CircumstanceCode.ATTEMPT,
-        CircumstanceCode.DISCONTINUATION,
-    ):
-        if code not in c.codes:
+_PLANS: WeakKeyDictionary[ChargeCatalogue, _Plan] = WeakKeyDictionary()
+_last: tuple[ChargeCatalogue | None, _Plan | None] = (None, None)
+
+
+def _plan_of(catalogue: ChargeCatalogue) -> _Plan:
+    global _last
+    last_catalogue, last_plan = _last
+    if catalogue is last_catalogue and last_plan is not None:
+        return last_plan
+    plan = _PLANS.get(catalogue)
+    if plan is None:
+        plan = _PLANS[catalogue] = _Plan(catalogue)
+    _last = (catalogue, plan)
+    return plan
+
+
+# --------------------------------------------------------------------------- the calculation
+
+
+def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: _Warnings) -> tuple[int, str]:
+    """The statutory tier the facts select (the heaviest one reached), and why; warns when unsure."""
+    values = facts.values
+    chosen = cp.default
+    reason = cp.default_reason
+    for i, tier in enumerate(cp.tiers):
+        for quantity, bound, text in tier.conds:
+            value = values[quantity]
+            if value is not None and value >= bound:
+                if i >= chosen:
+                    chosen, reason = i, text
+                break
+    selecting = cp.selecting
+    if selecting and all(values[q] is None for q in selecting):
+        warnings.add(*cp.missing_warning)
+        reason = "缺少数量事实，按基本档计算"
+    elif chosen == cp.default and cp.basic_conds:
+        if not any(values[q] is not None and values[q] >= b for q, b, _ in cp.basic_conds):  # type: ignore[operator]
+            warnings.add(*cp.below_warning)
+    return chosen, reason
+
+
+def _calculate_charge(
+    plan: _Plan,
+    cp: _ChargePlan,
+    facts: _Facts,
+    settled: _Settled,
+    warnings: _Warnings,
+    *,
+    recognised: bool,
+    name: str,
+) -> tuple[ChargeCalculation, _TierPlan]:
+    spec = cp.spec
+    if recognised:
+        index, reason = _select_tier(cp, facts, warnings)
+        tp = cp.tiers[index]
+        tier_step = _step(stage="tier", rule=cp.tier_rule(index, reason), basis=spec.statutory_source, charge=name)
+    else:
+        tp = cp.tiers[0]
+        tier_step = _step(stage="tier", rule=tp.unlisted_rule, basis=tp.tier.start_source, charge=name)
+    start = tp.start
+    steps = [
+        tier_step,
+        _step(
+            stage="starting_point",
+            rule=tp.start_rule,
+            basis=tp.start_basis,
+            months=start,
+            value_months=start,
+            charge=name,
+        ),
+    ]
+
+    # 基准刑: the starting point plus 增加刑罚量 for quantities beyond the tier's threshold.
+    values = facts.values
+    value = start
+    charge = spec.name
+    for inc in tp.increments:
+        amount = values[inc.quantity]
+        if amount is None:
             continue
-        rule = cat.circumstances[code]
-        ratio, basis, label = rule.ratio, rule.basis, code.label
-        if code is CircumstanceCode.JUVENILE and c.juvenile_under16:
-            ratio, basis, label = (
-                cat.method.juvenile_under16_ratio,
-                cat.method.juvenile_source,
-                "未成年人犯罪（不满十六周岁）",
+        extra = amount - inc.base
+        if extra <= 0:
+            continue
+        months = extra / inc.per * inc.months
+        if inc.max_months is not None:
+            months = min(months, inc.max_months)
+        value += months
+        steps.append(
+            _step(
+                stage="baseline",
+                rule=f"{inc.prefix}{extra:g}{inc.suffix}",
+                basis=inc.source,
+                months=months,
+                value_months=value,
+                charge=charge,
             )
-        if code is CircumstanceCode.ELDERLY and not spec.intentional:
-            ratio = min(ratio, -0.35)
-            basis += "；过失犯罪 减少20%-50%"
-        items.append((label, basis, ratio, code, rule.mitigation))
-    for label, basis, ratio, code, mit in items:
+        )
+    if len(steps) == 2:
+        steps.append(
+            _step(
+                stage="baseline",
+                rule="无超出基本犯罪构成的数量事实，基准刑等于量刑起点",
+                basis=tp.no_increment_basis,
+                months=0.0,
+                value_months=value,
+                charge=charge,
+            )
+        )
+    baseline = value
+
+    # 第一层次: multiplied.
+    adj = plan.adjustments(spec, settled)
+    for rule, basis, ratio, code in adj.first:
         before = value
         value *= 1 + ratio
-        mitigation = mitigation or mit
         steps.append(
-            GuidelineStep(
+            _step(
                 stage="first_tier",
-                rule=f"{label}：基准刑乘以{1 + ratio:.2f}",
+                rule=rule,
                 basis=basis,
                 circumstance=code,
                 ratio=ratio,
                 months=value - before,
                 value_months=value,
-                charge=spec.name,
+                charge=charge,
             )
         )
-    return value, steps, mitigation
 
-
-def _second_tier(
-    run: _Run, spec: ChargeSpec, value: float, c: _Circumstances
-) -> tuple[float, list[GuidelineStep], bool]:
-    """Additive adjustments on the first-tier result (同向相加、逆向相减), without double counting."""
-    cat = run.catalogue
-    method = cat.method
-    codes = c.codes
-    parts: list[tuple[str, str, float, CircumstanceCode | None, float | None]] = []
-    mitigation = False
-    notes: list[GuidelineStep] = []
-
-    comp_and_forgive = CircumstanceCode.COMPENSATION in codes and CircumstanceCode.FORGIVENESS in codes
-    reconciliation = CircumstanceCode.RECONCILIATION in codes
-    plea = CircumstanceCode.PLEA_AGREEMENT in codes
-    for code in (
-        CircumstanceCode.SURRENDER,
-        CircumstanceCode.CONFESSION,
-        CircumstanceCode.COURT_PLEA,
-        CircumstanceCode.MERITORIOUS,
-        CircumstanceCode.MAJOR_MERITORIOUS,
-        CircumstanceCode.RESTITUTION,
-        CircumstanceCode.COMPENSATION,
-        CircumstanceCode.FORGIVENESS,
-        CircumstanceCode.RECONCILIATION,
-        CircumstanceCode.RECIDIVIST,
-        CircumstanceCode.PRIOR_RECORD,
-        CircumstanceCode.VULNERABLE_VICTIM,
-        CircumstanceCode.DISASTER_TIME,
-    ):
-        if code not in codes:
-            continue
-        rule = cat.circumstances[code]
-        if code is CircumstanceCode.COURT_PLEA and plea:
-            notes.append(_note(spec, code, "当庭自愿认罪已为认罪认罚所包含，不重复评价", method.plea_source, value))
-            continue
-        if code in (CircumstanceCode.COMPENSATION, CircumstanceCode.FORGIVENESS) and reconciliation:
-            notes.append(_note(spec, code, f"{code.label}已为刑事和解所包含，不重复评价", rule.basis, value))
-            continue
-        if code is CircumstanceCode.FORGIVENESS and comp_and_forgive:
-            continue
-        if code is CircumstanceCode.COMPENSATION and comp_and_forgive:
-            parts.append(
-                ("积极赔偿并取得谅解", method.compensation_source, method.compensation_with_forgiveness, code, None)
-            )
-            continue
-        if code is CircumstanceCode.PRIOR_RECORD and CircumstanceCode.RECIDIVIST in codes:
-            notes.append(_note(spec, code, "前科已作为累犯评价，不重复评价", rule.basis, value))
-            continue
-        ratio = rule.ratio
-        basis = rule.basis
-        if code is CircumstanceCode.RESTITUTION and spec.family.value == "violence":
-            ratio = ratio / 2
-            basis += "；抢劫等严重危害社会治安犯罪 从严掌握 (derived: half)"
-        parts.append((code.label, basis, ratio, code, rule.min_months))
-        mitigation = mitigation or rule.mitigation
-
-    if plea:
-        rule = cat.circumstances[CircumstanceCode.PLEA_AGREEMENT]
-        reducing = sum(r for _, _, r, code, _ in parts if r < 0 and code in _PLEA_GROUP)
-        heavy = any(code in codes for code in _PLEA_HEAVY)
-        cap = method.plea_cap_with if heavy else method.plea_cap_alone
-        if reducing == 0:
-            ratio, label = method.plea_alone, "认罪认罚"
-        else:
-            ratio = method.plea_premium
-            label = "认罪认罚（与自首、坦白、退赔、赔偿谅解等不重复评价，仅计认罚的额外从宽）"
-        if reducing + ratio < cap:
-            ratio = min(0.0, cap - reducing)
-        parts.append(
-            (label, method.plea_source if reducing else rule.basis, ratio, CircumstanceCode.PLEA_AGREEMENT, None)
-        )
-        if reducing + ratio < cap:
-            # The others alone already pass the cap: bring the plea group back to it.
-            parts.append(
-                (f"认罪认罚案件从宽合计不超过{-cap:.0%}", method.plea_source, cap - reducing - ratio, None, None)
-            )
-
-    steps = list(notes)
+    # 第二层次: added and subtracted together on the first-tier result.
     base = value
-    total = 0.0
-    for label, basis, ratio, code, min_months in parts:
-        months = ratio * base
-        rule_text = f"{label}：调节基准刑{ratio:+.0%}"
-        if min_months is not None and ratio > 0 and months < min_months:
-            months = min_months
-            rule_text += f"，不少于{min_months:g}个月"
-        total += months
+    for code, rule, basis in adj.notes:
         steps.append(
-            GuidelineStep(
+            _step(
                 stage="second_tier",
-                rule=rule_text,
+                rule=rule,
                 basis=basis,
                 circumstance=code,
+                ratio=0.0,
+                months=0.0,
+                value_months=value,
+                charge=charge,
+            )
+        )
+    total = 0.0
+    for part in adj.parts:
+        ratio = part.ratio
+        months = ratio * base
+        rule = part.rule
+        if part.rule_at_least is not None and months < part.min_months:  # type: ignore[operator]
+            months = part.min_months  # type: ignore[assignment]
+            rule = part.rule_at_least
+        total += months
+        steps.append(
+            _step(
+                stage="second_tier",
+                rule=rule,
+                basis=part.basis,
+                circumstance=part.circumstance,
                 ratio=ratio,
                 months=months,
                 value_months=base + total,
-                charge=spec.name,
+                charge=charge,
             )
         )
     value = base + total
-    floor_share = 0.1
-    if value < base * floor_share:
-        value = base * floor_share
+    if value < base * 0.1:
+        value = base * 0.1
         steps.append(
-            GuidelineStep(
+            _step(
                 stage="second_tier",
                 rule="从宽调节合计超过基准刑的90%，按基准刑的10%计算",
                 basis="derived: 调节结果不为零或负数",
                 value_months=value,
-                charge=spec.name,
+                charge=charge,
             )
         )
-    return value, steps, mitigation
+    mitigation = adj.first_mitigation or adj.second_mitigation
 
-
-def _note(spec: ChargeSpec, code: CircumstanceCode, rule: str, basis: str, value: float) -> GuidelineStep:
-    return GuidelineStep(
-        stage="second_tier",
-        rule=rule,
-        basis=basis,
-        circumstance=code,
-        ratio=0.0,
-        months=0.0,
-        value_months=value,
-        charge=spec.name,
-    )
-
-
-def _statutory(spec: ChargeSpec, tier: Tier, name: str | None = None) -> StatutoryRange:
-    return StatutoryRange(
-        charge=name or spec.name,
-        article=spec.article,
-        tier_label=tier.label,
-        min_months=tier.min_months,
-        max_months=tier.max_months,
-        min_kind=tier.min_kind,
-        max_kind=tier.max_kind,
-    )
-
-
-def _calculate_charge(
-    run: _Run, spec: ChargeSpec, facts: _Facts, circ: _Circumstances, *, recognised: bool, name: str
-) -> tuple[ChargeCalculation, Tier]:
-    if recognised:
-        index, tier_step = _select_tier(run, spec, facts)
-        tier = spec.tiers[index]
-        lower = spec.tiers[index - 1] if index > 0 else None
-    else:
-        tier = spec.tiers[0]
-        lower = None
-        tier_step = GuidelineStep(
-            stage="tier",
-            rule=f"{name}罪不在罪名目录中：按{tier.label}（{_tier_text(tier)}）估计",
-            basis=tier.start_source,
-            charge=name,
-        )
-    derived = spec.derived or tier.derived
-    start, start_step = _starting_point(run, spec, tier, derived)
-    for s in (tier_step, start_step):
-        s.charge = name
-    baseline, base_steps = _baseline(run, spec, tier, start, facts)
-    value, first_steps, mit1 = _first_tier(run, spec, baseline, circ)
-    value, second_steps, mit2 = _second_tier(run, spec, value, circ)
-    steps = [tier_step, start_step, *base_steps, *first_steps, *second_steps]
-    mitigation = mit1 or mit2
-    floor = tier.floor_months
-    if mitigation and floor > 1:
-        floor = lower.floor_months if lower is not None else (1.0 if tier.allows_detention else 6.0)
-    ceiling = tier.ceiling_months
+    # 法定刑限制: inside the tier unless 减轻 applies; 无期徒刑 past the fixed-term ceiling.
+    floor = tp.mitigated_floor if mitigation else tp.floor
+    ceiling = tp.ceiling
     kind = SentenceKind.FIXED_TERM
-    margin = run.catalogue.method.life_margin_months
     adjusted: float | None = value
-    if tier.max_kind in (SentenceKind.LIFE, SentenceKind.DEATH) and value >= ceiling + margin:
+    if tp.may_exceed_fixed_term and value >= ceiling + plan.method.life_margin_months:
         kind = SentenceKind.LIFE
         adjusted = None
         steps.append(
-            GuidelineStep(
+            _step(
                 stage="clamp",
                 rule=f"调节结果{_months_text(value)}超过有期徒刑上限十五年，本档可判处无期徒刑",
-                basis=f"{spec.statutory_source}；{run.catalogue.method.life_source}",
+                basis=tp.life_basis,
                 value_months=None,
                 charge=name,
             )
@@ -727,10 +1025,10 @@ def _calculate_charge(
             else ("依法减轻处罚，不低于下一档下限" if mitigation else "无法定减轻情节，不得低于本档下限")
         )
         steps.append(
-            GuidelineStep(
+            _step(
                 stage="clamp",
                 rule=f"{why}：{_months_text(value)} → {_months_text(clamped)}",
-                basis=f"{spec.statutory_source}；刑法第63条" if mitigation else spec.statutory_source,
+                basis=tp.mitigated_clamp_basis if mitigation else tp.clamp_basis,
                 months=clamped - value,
                 value_months=clamped,
                 charge=name,
@@ -738,31 +1036,29 @@ def _calculate_charge(
         )
         adjusted = clamped
     if adjusted is not None:
-        if adjusted < 6 and tier.allows_detention:
+        if adjusted < 6 and tp.allows_detention:
             kind = SentenceKind.DETENTION
         elif adjusted < 6:
             adjusted = 6.0
-    statutory = _statutory(spec, tier, name)
-    calc = ChargeCalculation(
+    calc = _charge_calculation(
         charge=name,
-        statutory=statutory,
+        statutory=_statutory_range(charge=name, **tp.statutory),
         starting_point_months=start,
         baseline_months=baseline,
         adjusted_months=adjusted,
         kind=kind,
         steps=steps,
-        derived=derived,
+        derived=tp.derived,
         recognised=recognised,
         mitigation=mitigation,
+        fine_yuan=_fine(tp.fine, adjusted, facts) if recognised else None,
     )
-    calc.fine_yuan = _fine(spec, tier, adjusted, facts) if recognised else None
-    return calc, tier
+    return calc, tp
 
 
-def _fine(spec: ChargeSpec, tier: Tier, months: float | None, facts: _Facts) -> int | None:
-    if not spec.carries_fine or tier.fine is FinePolicy.NONE or spec.fine is None:
+def _fine(rule: FineRule | None, months: float | None, facts: _Facts) -> int | None:
+    if rule is None:
         return None
-    rule = spec.fine
     if rule.amount_ratio is not None and facts.amount_yuan:
         estimate = rule.amount_ratio * facts.amount_yuan
     else:
@@ -774,20 +1070,16 @@ def _fine(spec: ChargeSpec, tier: Tier, months: float | None, facts: _Facts) -> 
     return int(round(estimate / step) * step)
 
 
-def _combine(run: _Run, calcs: list[ChargeCalculation]) -> tuple[SentenceKind, float | None, list[GuidelineStep]]:
+def _combine(plan: _Plan, calcs: list[ChargeCalculation]) -> tuple[SentenceKind, float | None, list[GuidelineStep]]:
     """数罪并罚 (刑法第69条): between the highest term and the sum, capped."""
     if len(calcs) == 1:
         return calcs[0].kind, calcs[0].adjusted_months, []
-    method = run.catalogue.method
+    method = plan.method
     if any(c.kind is SentenceKind.LIFE for c in calcs):
         return (
             SentenceKind.LIFE,
             None,
-            [
-                GuidelineStep(
-                    stage="combine", rule="数罪中有判处无期徒刑的，执行无期徒刑", basis="刑法第69条", value_months=None
-                )
-            ],
+            [_step(stage="combine", rule="数罪中有判处无期徒刑的，执行无期徒刑", basis="刑法第69条", value_months=None)],
         )
     terms = [(c.kind, c.adjusted_months or 0.0) for c in calcs]
     fixed = [m for k, m in terms if k is SentenceKind.FIXED_TERM]
@@ -796,9 +1088,7 @@ def _combine(run: _Run, calcs: list[ChargeCalculation]) -> tuple[SentenceKind, f
         kind = SentenceKind.FIXED_TERM
         if len(fixed) < len(terms):
             steps.append(
-                GuidelineStep(
-                    stage="combine", rule="数罪中有判处有期徒刑和拘役的，执行有期徒刑", basis="刑法第69条第2款"
-                )
+                _step(stage="combine", rule="数罪中有判处有期徒刑和拘役的，执行有期徒刑", basis="刑法第69条第2款")
             )
         months = fixed
         total = sum(months)
@@ -812,7 +1102,7 @@ def _combine(run: _Run, calcs: list[ChargeCalculation]) -> tuple[SentenceKind, f
     upper = min(total, cap)
     point = highest + method.combine_share * (upper - highest)
     steps.append(
-        GuidelineStep(
+        _step(
             stage="combine",
             rule=(
                 f"总和刑期{_months_text(total)}以下、数刑中最高刑期{_months_text(highest)}以上"
@@ -835,58 +1125,57 @@ def calculate(
     the court's province); the defendant's sentence, if present, is ignored.
     """
     catalogue = catalogue or default_catalogue()
+    plan = _plan_of(catalogue)
     province = None
     if case is not None:
         province = case.province or (case.court.province if case.court else None)
-    run = _Run(catalogue, province)
-    facts = _facts(defendant, catalogue)
+    warnings = _Warnings()
+    facts = _Facts(defendant, plan)
     for drug in facts.unknown_drugs:
-        run.warn("unknown_drug", "quantities.drug_grams", f"毒品“{drug}”没有折算标准，未计入数量")
-    circ = _settle_circumstances(run, defendant)
+        warnings.add("unknown_drug", "quantities.drug_grams", f"毒品“{drug}”没有折算标准，未计入数量")
+    settled = plan.settle(defendant)
+    for warning in settled.warnings:
+        warnings.add(*warning)
 
     names: list[str] = []
     seen: set[str] = set()
     calcs: list[ChargeCalculation] = []
-    tiers: list[Tier] = []
-    specs: list[ChargeSpec | None] = []
-    positions = {c.name: i for i, c in reversed(list(enumerate(defendant.charges)))}
-    for given, spec in catalogue.resolve_all(defendant.charge_names):
-        key = spec.name if spec else given.strip().removesuffix("罪")
+    tiers: list[_TierPlan] = []
+    specs: list[ChargeSpec] = []
+    for given, spec, key in plan.resolve(defendant.charge_names):
         if key in seen:
             continue
         seen.add(key)
         names.append(key)
         if spec is None:
+            positions = {c.name: i for i, c in reversed(list(enumerate(defendant.charges)))}
             field_ = f"charges[{positions.get(given, 0)}]"
             if catalogue.fallback is None:
-                run.warn("unknown_charge", field_, f"罪名“{given}”不在罪名目录中，无法计算")
+                warnings.add("unknown_charge", field_, f"罪名“{given}”不在罪名目录中，无法计算")
                 continue
-            run.warn(
+            warnings.add(
                 "unknown_charge",
                 field_,
                 f"罪名“{given}”不在罪名目录（{catalogue.version}）中：按最常见的法定刑幅度估计，幅度加宽",
             )
-            spec = ChargeSpec(
-                name=key,
-                article="?",
-                family="other",
-                tiers=[catalogue.fallback],
-                derived=True,
-                statutory_source="未收录：" + catalogue.fallback.start_source,
+            spec = plan.fallback(key)
+            calc, tier = _calculate_charge(
+                plan, plan.charge(spec, None), facts, settled, warnings, recognised=False, name=key
             )
-            calc, tier = _calculate_charge(run, spec, facts, circ, recognised=False, name=key)
         else:
-            calc, tier = _calculate_charge(run, spec, facts, circ, recognised=True, name=spec.name)
+            calc, tier = _calculate_charge(
+                plan, plan.charge(spec, province), facts, settled, warnings, recognised=True, name=spec.name
+            )
         calcs.append(calc)
         tiers.append(tier)
         specs.append(spec)
     if not defendant.charges:
-        run.warn("no_charges", "charges", "被告人没有罪名，无法计算")
+        warnings.add("no_charges", "charges", "被告人没有罪名，无法计算")
 
-    method = catalogue.method
+    method = plan.method
     steps = [s for c in calcs for s in c.steps]
     if not calcs:
-        return GuidelineResult(
+        return _result(
             defendant=defendant.name,
             charges=names,
             statutory=None,
@@ -899,38 +1188,31 @@ def calculate(
             probation_eligible=False,
             fine_yuan=None,
             steps=steps,
-            warnings=run.warnings,
+            warnings=warnings.items,
             ruleset_version=catalogue.version,
             band=method.max_band,
         )
 
-    kind, point, combine_steps = _combine(run, calcs)
+    kind, point, combine_steps = _combine(plan, calcs)
     steps += combine_steps
-    worst = max(range(len(calcs)), key=lambda i: _severity(calcs[i]))
-    statutory = calcs[worst].statutory
+    statutory = calcs[0].statutory if len(calcs) == 1 else max(calcs, key=_severity).statutory
 
     fines = [c.fine_yuan for c in calcs if c.fine_yuan]
     fine = sum(fines) if fines else None
 
     derived = any(c.derived for c in calcs)
-    widening = {w.code for w in run.warnings if w.code != "derived_rule"}
+    widening = {w.code for w in warnings.items if w.code != "derived_rule"}
     band = method.discretion_band + method.warning_widening * len(widening) + (method.derived_band if derived else 0.0)
     band = min(band, method.max_band)
     if derived:
-        run.warn(
-            "derived_rule",
-            None,
-            "部分罪名的量刑起点由法定刑幅度推定（指导意见未规定），幅度加宽",
-        )
+        warnings.add("derived_rule", None, "部分罪名的量刑起点由法定刑幅度推定（指导意见未规定），幅度加宽")
 
     low = high = None
     probation_eligible = False
     if kind is SentenceKind.LIFE or point is None:
         form = SentenceForm.LIFE
         steps.append(
-            GuidelineStep(
-                stage="discretion", rule="结果为无期徒刑，不以月数表示", basis=method.life_source, value_months=None
-            )
+            _step(stage="discretion", rule="结果为无期徒刑，不以月数表示", basis=method.life_source, value_months=None)
         )
     else:
         low = max(1.0, point * (1 - band))
@@ -938,12 +1220,12 @@ def calculate(
         cap = 240.0 if kind is SentenceKind.FIXED_TERM else 12.0
         if len(calcs) == 1 and not widening:
             # One charge, its tier certain: the declared sentence stays inside the statutory tier.
-            cap = tiers[0].ceiling_months
+            cap = tiers[0].ceiling
             if not calcs[0].mitigation:
-                low = max(low, min(tiers[0].floor_months, point))
+                low = max(low, min(tiers[0].floor, point))
         high = min(high, max(cap, point))
         steps.append(
-            GuidelineStep(
+            _step(
                 stage="discretion",
                 rule=f"宣告刑幅度：在调节结果上下{band:.0%}以内（{_months_text(low)}至{_months_text(high)}）",
                 basis=method.discretion_source
@@ -953,10 +1235,13 @@ def calculate(
                 value_months=point,
             )
         )
-        form, probation_eligible, form_step = _form(run, specs, point, circ)
-        steps.append(form_step)
+        restricted = any(s.probation == "restricted" for s in specs)
+        form, probation_eligible, rule, basis = plan.form(
+            point > method.probation_max_months + 0.5, settled, restricted
+        )
+        steps.append(_step(stage="form", rule=rule, basis=basis, value_months=point))
 
-    return GuidelineResult(
+    return _result(
         defendant=defendant.name,
         charges=names,
         statutory=statutory,
@@ -969,7 +1254,7 @@ def calculate(
         probation_eligible=probation_eligible,
         fine_yuan=fine,
         steps=steps,
-        warnings=run.warnings,
+        warnings=warnings.items,
         ruleset_version=catalogue.version,
         band=band,
     )
@@ -979,65 +1264,3 @@ def _severity(calc: ChargeCalculation) -> tuple[int, float]:
     if calc.kind is SentenceKind.LIFE:
         return (2, 0.0)
     return (1 if calc.kind is SentenceKind.FIXED_TERM else 0, calc.adjusted_months or 0.0)
-
-
-def _form(
-    run: _Run, specs: list[ChargeSpec | None], point: float, circ: _Circumstances
-) -> tuple[SentenceForm, bool, GuidelineStep]:
-    """实刑 or 缓刑: statutory eligibility (arts. 72, 74), then the signals that courts weigh."""
-    method = run.catalogue.method
-    codes = circ.codes
-    reasons: list[str] = []
-    eligible = True
-    if point > method.probation_max_months + 0.5:
-        eligible = False
-        reasons.append(f"刑期超过{format_duration(method.probation_max_months)}")
-    if CircumstanceCode.RECIDIVIST in codes:
-        eligible = False
-        reasons.append("累犯不适用缓刑")
-    if not eligible:
-        return (
-            SentenceForm.CUSTODY,
-            False,
-            GuidelineStep(
-                stage="form",
-                rule="不符合缓刑条件：" + "、".join(reasons) + "，建议实刑",
-                basis=method.probation_source,
-                value_months=point,
-            ),
-        )
-    remorse = sum(c in codes for c in _REMORSE)
-    lenient_first = circ.role in (Role.ACCESSORY, Role.COERCED) or any(
-        c in codes
-        for c in (
-            CircumstanceCode.JUVENILE,
-            CircumstanceCode.ATTEMPT,
-            CircumstanceCode.ELDERLY,
-            CircumstanceCode.PREPARATION,
-            CircumstanceCode.DISCONTINUATION,
-        )
-    )
-    restricted = any(s is not None and s.probation == "restricted" for s in specs)
-    record = CircumstanceCode.PRIOR_RECORD in codes
-    likely = (remorse >= 2 or (remorse >= 1 and lenient_first)) and not record
-    if restricted and CircumstanceCode.JUVENILE not in codes:
-        likely = False
-        reasons.append("该罪从严掌握缓刑")
-    if record:
-        reasons.append("有前科")
-    if likely:
-        rule = "符合缓刑条件，且有悔罪表现（" + "、".join(c.label for c in _REMORSE if c in codes) + "），可适用缓刑"
-        form = SentenceForm.PROBATION
-    else:
-        rule = "符合缓刑的刑期条件" + ("，但" + "、".join(reasons) if reasons else "，悔罪情节不足") + "，建议实刑"
-        form = SentenceForm.CUSTODY
-    return (
-        form,
-        True,
-        GuidelineStep(
-            stage="form",
-            rule=rule,
-            basis=method.probation_source + "; derived: 悔罪情节 ≥2 项 (或 1 项且有第一层次从宽)",
-            value_months=point,
-        ),
-    )

@@ -31,8 +31,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentencing.config import Settings, load_settings
 from serve import recommender as rec
-from serve.audit import AuditEvent, AuditLog
-from serve.auth import KeyRole, KeyStore, Principal, RateLimiter, raw_key_from_headers, retry_after_header
+from serve.audit import AuditEvent, AuditLog, audit_path
+from serve.auth import (
+    KeyRole,
+    KeyStore,
+    Principal,
+    RateLimiter,
+    keys_path,
+    raw_key_from_headers,
+    retry_after_header,
+)
 from serve.metrics import CONTENT_TYPE, MetricsMiddleware, ServiceMetrics
 from serve.schemas import (
     API_VERSION,
@@ -160,9 +168,8 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        home = Path(settings.home)
-        self.keys = KeyStore(home / "keys.sqlite")
-        self.audit = AuditLog(home / "audit.sqlite")
+        self.keys = KeyStore(keys_path(settings))
+        self.audit = AuditLog(audit_path(settings))
         self.metrics = ServiceMetrics()
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.holder = rec.BundleHolder()
@@ -173,10 +180,6 @@ class Service:
             bundle, _ = self.holder.reload(self.settings.model_path, self.settings.index_path)
         except rec.BundleError as exc:
             self.holder.last_error = str(exc)
-            log.warning("no model bundle loaded: %s", exc)
-            return
-        except ImportError as exc:
-            self.holder.last_error = f"the model components are not installed: {exc}"
             log.warning("no model bundle loaded: %s", exc)
             return
         self.metrics.set_model(bundle.model_version, bundle.ruleset_version)

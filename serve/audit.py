@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sentencing.config import Settings
 from serve.auth import Principal
 
 _SCHEMA = """
@@ -41,6 +42,11 @@ BEGIN SELECT RAISE(ABORT, 'audit trail is append-only: UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit trail is append-only: DELETE refused'); END;
 """
+
+
+def audit_path(settings: Settings) -> Path:
+    """Where the audit trail lives: ``<home>/audit.sqlite``."""
+    return Path(settings.home) / "audit.sqlite"
 
 
 class AuditEvent(StrEnum):

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from sentencing.config import Settings
+
 KEY_PREFIX = "lx"
 
 
@@ -140,6 +142,11 @@ class KeyStore:
 
     def count_active(self) -> int:
         return self._connect().execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0]
+
+
+def keys_path(settings: Settings) -> Path:
+    """Where the keys live: ``<home>/keys.sqlite``."""
+    return Path(settings.home) / "keys.sqlite"
 
 
 def raw_key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:

@@ -79,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from serve.app import create_app
-    from serve.auth import KeyRole, KeyStore
+    from serve.auth import KeyRole, KeyStore, keys_path
     from serve.bootstrap import BootstrapError, ensure_default
 
     settings = _settings(args, host=args.host, port=args.port, model_dir=args.model_dir, index_dir=args.index_dir)
@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 1
         demo_key = Path(settings.home) / DEMO_KEY_FILE
         if not demo_key.exists():
-            raw, _ = KeyStore(Path(settings.home) / "keys.sqlite").create(
+            raw, _ = KeyStore(keys_path(settings)).create(
                 KeyRole.PROSECUTOR, office=DEMO_OFFICE, label="demo key created by `sentencing serve`"
             )
             fd = os.open(demo_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -112,10 +112,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    from serve.auth import KeyStore
+    from serve.auth import KeyStore, keys_path
 
     settings = _settings(args)
-    raw, record = KeyStore(Path(settings.home) / "keys.sqlite").create(args.role, office=args.office, label=args.label)
+    raw, record = KeyStore(keys_path(settings)).create(args.role, office=args.office, label=args.label)
     print(raw)
     print(f"key id {record.key_id}, role {record.role.value}, office {record.office or '-'}: store it now, "
           "it is not shown again", file=sys.stderr)
@@ -123,21 +123,21 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    from serve.auth import KeyStore
+    from serve.auth import KeyStore, keys_path
 
     settings = _settings(args)
-    for r in KeyStore(Path(settings.home) / "keys.sqlite").list():
+    for r in KeyStore(keys_path(settings)).list():
         state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
         print(f"{r.key_id}\t{r.role.value}\t{r.office or '-'}\t{r.created_at}\t{state}\t{r.label or ''}")
     return 0
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from serve.auth import KeyStore, UnknownKey
+    from serve.auth import KeyStore, UnknownKey, keys_path
 
     settings = _settings(args)
     try:
-        record = KeyStore(Path(settings.home) / "keys.sqlite").revoke(args.key_id)
+        record = KeyStore(keys_path(settings)).revoke(args.key_id)
     except UnknownKey as exc:
         print(f"sentencing keys revoke: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -146,10 +146,10 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from serve.audit import AuditLog
+    from serve.audit import AuditLog, audit_path
 
     settings = _settings(args)
-    path = Path(settings.home) / "audit.sqlite"
+    path = audit_path(settings)
     if not path.is_file():
         print(f"sentencing audit export: no audit trail at {path}", file=sys.stderr)
         return 2

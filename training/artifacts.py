@@ -60,6 +60,8 @@ def write_model_dir(fitted: Any, ds: Any, out_dir: Path) -> Path:
                 (tmp / "models" / f"{name}.onnx").write_bytes(booster_to_onnx(booster, spec.n_features, name))
                 entry |= {"native": f"models/{name}.txt", "onnx": f"models/{name}.onnx"}
             models[name] = entry
+        if fitted.text is not None:
+            fitted.text.save(tmp)
         (tmp / "feature_spec.json").write_text(spec.model_dump_json(indent=1), encoding="utf-8")
         (tmp / "calibration.json").write_text(fitted.calibration.model_dump_json(), encoding="utf-8")
         (tmp / "baselines.json").write_text(
@@ -93,6 +95,7 @@ def write_model_dir(fitted: Any, ds: Any, out_dir: Path) -> Path:
                 "confidence": fitted.calibration.confidence,
             },
             "models": models,
+            "text_model": fitted.text is not None,
             "metrics": fitted.oof_metrics,
             "timings_s": {k: round(v, 3) for k, v in fitted.timings_s.items()},
             "libraries": {

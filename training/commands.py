@@ -47,7 +47,8 @@ def _cases(args: argparse.Namespace) -> Iterator[Case]:
 def _cmd_train(args: argparse.Namespace) -> int:
     from training.train import TrainConfig, train
 
-    config = TrainConfig(target=args.target, monotone=not args.no_monotone, confidence=args.confidence)
+    config = TrainConfig(target=args.target, monotone=not args.no_monotone, confidence=args.confidence,
+                         text=args.text)
     out = train(_cases(args), args.out, config=config)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     print(json.dumps({"model_dir": str(out), "version": manifest["version"], "training": manifest["training"],
@@ -113,9 +114,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train the range and form models into a model directory")
     _add_input(p, store=True)
     p.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
-    p.add_argument("--target", choices=("residual", "log"), default="residual")
+    p.add_argument("--target", choices=("log", "residual"), default="log",
+                   help="ln(1+months) directly, or the residual over the guideline point")
     p.add_argument("--confidence", type=float, default=0.8)
     p.add_argument("--no-monotone", action="store_true", help="drop the legal-direction monotone constraints")
+    p.add_argument("--text", action="store_true", help="add the TF-IDF text estimate feature (slower)")
     p.set_defaults(func=_cmd_train)
 
     p = subparsers.add_parser("evaluate", help="score a model on labelled cases against baselines")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from features.extract import FeatureExtractor, guideline_results, log_months
+from features.text import case_text
 from sentencing.case import Case
 from sentencing.sentence import CAIL_DEATH, CAIL_LIFE, SentenceForm, SentenceKind
 from training.models import TERM_UNKNOWN_FORM
@@ -123,7 +124,7 @@ def build_dataset(cases: Iterable[Case], extractor: FeatureExtractor) -> Dataset
             meta["families"].append(family or "other")
             meta["provinces"].append(case.province or (case.court.province if case.court else None) or "未知")
             meta["sources"].append(case.source)
-            meta["texts"].append(blind.facts + "\n" + blind.reasoning)
+            meta["texts"].append(case_text(blind.facts, blind.reasoning))
             n_def.append(len(case.defendants))
             lo, pt, hi, cail, custodial = guideline_outcome(results[i])
             guide.append((lo, pt, hi))

@@ -68,7 +68,7 @@ class RangeModel:
     """
 
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
-    target: Target = "residual"
+    target: Target = "log"
     offset_column: int | None = None
     monotone: Sequence[int] | None = None
     params: BoosterParams = field(default_factory=BoosterParams)

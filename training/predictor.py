@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from features.extract import FeatureExtractor, guideline_results
 from features.spec import FeatureSpec, group_label
+from features.text import TextEstimator, case_text
 from sentencing.case import Case, CircumstanceCode, Role
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.guideline import GuidelineResult
@@ -110,7 +111,7 @@ class RangePredictor:
     def __init__(self, model_dir: Path, manifest: dict[str, Any], spec: FeatureSpec,
                  calibration: ConformalCalibration, catalogue: ChargeCatalogue,
                  onnx_models: OnnxEnsemble, models: dict[str, dict[str, Any]],
-                 contrib_booster: lgb.Booster) -> None:
+                 contrib_booster: lgb.Booster, text: TextEstimator | None = None) -> None:
         self.model_dir = model_dir
         self.manifest = manifest
         self.version: str = manifest["version"]
@@ -129,6 +130,8 @@ class RangePredictor:
         self._offset_column = int(rng["offset_column"])
         self._offset_fallback = float(rng["offset_fallback"])
         self._contrib = contrib_booster
+        self.text = text
+        self._text_column = spec.index("text_estimate")
         self._explainer = PathExplainer(contrib_booster)
         self._group_ids = sorted(set(spec.groups))
         self._group_index = np.array([self._group_ids.index(g) for g in spec.groups])
@@ -204,13 +207,22 @@ class RangePredictor:
             raise ModelLoadError(f"{model_dir}: native point model unreadable ({e})") from None
         if contrib.num_feature() != spec.n_features:
             raise ModelLoadError(f"{model_dir}: native point model has {contrib.num_feature()} features")
-        return cls(model_dir, manifest, spec, calibration, catalogue, ensemble, models, contrib)
+        text: TextEstimator | None = None
+        if manifest.get("text_model"):
+            try:
+                text = TextEstimator.load(model_dir)
+            except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as e:
+                raise ModelLoadError(f"{model_dir}: text model unreadable ({e})") from None
+        return cls(model_dir, manifest, spec, calibration, catalogue, ensemble, models, contrib, text)
 
     # ------------------------------------------------------------------ predicting
 
     def features(self, case: Case) -> tuple[np.ndarray, list[Any], list[str]]:
         results, warnings = guideline_results(case, self.catalogue)
-        return self.extractor.case_matrix(case, results), results, warnings
+        X = self.extractor.case_matrix(case, results)
+        if self.text is not None:
+            X[:, self._text_column] = self.text.predict_one(case_text(case.facts, case.reasoning))
+        return X, results, warnings
 
     def predict_matrix(self, X: np.ndarray, confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(n, 3) months low/point/high calibrated to ``confidence`` (default: the served one), (n, 5) P(form)."""

@@ -126,8 +126,13 @@ def retrain(
     settings: Settings | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     progress: Callable[[str], None] = lambda msg: None,
+    scheduler: str | Any | None = None,
 ) -> RetrainReport:
-    """One retraining run; see the module docstring. Never changes what serves unless promoting."""
+    """One retraining run; see the module docstring. Never changes what serves unless promoting.
+
+    With ``scheduler`` (a Dask address, ``local:N`` or a Client) the training stage runs on the
+    cluster (:mod:`training.distributed`); the index update and the evaluation stay here.
+    """
     from training.evaluate import evaluate
     from training.predictor import RangePredictor
     from training.train import train
@@ -169,7 +174,10 @@ def retrain(
                     counted["train"] += 1
                     yield case
 
-        train(training_cases(), folder / "model")
+        if scheduler is None:
+            train(training_cases(), folder / "model")
+        else:
+            counted.update(_train_on_cluster(scheduler, store, folder, upto, config.holdout_share, has_real))
         stages.append(StageTiming(stage="train", seconds=time.perf_counter() - t, cases=counted["train"]))
 
         if config.with_index:
@@ -210,6 +218,23 @@ def retrain(
         trained_cases=counted["train"], held_back_cases=counted["held"], held_back_real=has_real, index_mode=mode,
         candidate_metrics=info.metrics, serving_metrics=info.parent_metrics or None, stages=stages,
     )
+
+
+def _train_on_cluster(scheduler: str | Any, store: CaseStore, folder: Path, upto: int, share: float,
+                      has_real: bool) -> dict[str, int]:
+    """The training stage on a Dask cluster; returns the trained and held-back case counts."""
+    from training.distributed import HoldoutRule, close, connect, train_from_store
+
+    client = connect(scheduler)
+    work = folder / ".distributed-work"
+    try:
+        done = train_from_store(client, store.path, folder / "model", upto=upto, holdout=HoldoutRule(share, has_real),
+                                work_dir=work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if client is not scheduler:
+            close(client)
+    return {"train": done.cases - done.held_back_cases, "held": done.held_back_cases}
 
 
 def _headline(metrics: dict[str, Any] | None) -> dict[str, Any]:

@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--registry", type=Path, required=True, help="model registry directory")
     p.add_argument("--holdout-share", type=float, default=0.2, help="share of real cases held back for scoring")
     p.add_argument("--no-index", action="store_true", help="train the range models only")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="train on a Dask cluster (tcp://host:8786, or local:N); see docs/distributed.md")
     p.set_defaults(func=_cmd_retrain)
 
     m = sub.add_parser("models", help="list, promote or roll back registered versions")
@@ -57,7 +59,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     report = retrain(
         CaseStore(args.store), ModelRegistry(args.registry),
         config=RetrainConfig(holdout_share=args.holdout_share, with_index=not args.no_index),
-        progress=lambda msg: logger.info(msg),
+        progress=lambda msg: logger.info(msg), scheduler=args.scheduler,
     )
     summary = report.model_dump(mode="json") | {"wall_s": round(time.perf_counter() - started, 2)}
     print(json.dumps(summary, ensure_ascii=False, indent=1))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from features.extract import FeatureExtractor
 from features.spec import FeatureSpec, build_spec
+from features.text import TextEstimator
 from sentencing.case import Case
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from training.calibration import ConformalCalibration
@@ -32,8 +33,10 @@ class TrainConfig(BaseModel):
 
     confidence: float = Field(default=0.8, gt=0.0, lt=1.0, description="nominal coverage of the served range")
     target: Literal["log", "residual"] = Field(
-        default="residual", description="learn ln(1+months) directly, or its residual over the guideline point"
+        default="log", description="learn ln(1+months) directly, or its residual over the guideline point"
     )
+    # "log" won the 5-fold CV on the real data (benchmarks/eval_models.py): same CAIL score as
+    # "residual", lower MAE and a narrower calibrated range at the same coverage.
     monotone: bool = Field(default=True, description="legal-direction monotone constraints on the term models")
     n_estimators: int = Field(default=150, ge=1)
     learning_rate: float = Field(default=0.08, gt=0.0)
@@ -44,6 +47,11 @@ class TrainConfig(BaseModel):
     calibration_folds: int = Field(default=3, ge=2, description="out-of-fold predictions for CQR")
     holdout_above: int = Field(
         default=50_000, ge=100, description="above this many term rows calibrate on a 20% holdout, not k folds"
+    )
+    text: bool = Field(
+        default=False,
+        description="add the TF-IDF text estimate as a feature (features.text): better on real data, but training "
+        "and prediction cost milliseconds per case (benchmarks/eval_models.py, bench_predict.py)",
     )
     num_threads: int = Field(
         default=1, ge=1, description="LightGBM threads; more than 1 is far slower when other processes share the cores"
@@ -73,8 +81,17 @@ class FittedModels:
     calibration: ConformalCalibration
     charge_medians: dict[str, float]
     """Median term (months) per canonical charge in the training data: the simplest baseline."""
+    text: TextEstimator | None = None
     oof_metrics: dict[str, float] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+
+    def with_text(self, X: np.ndarray, texts: list[str]) -> np.ndarray:
+        """X with the text-estimate column filled (a copy); unchanged without a text model."""
+        if self.text is None:
+            return X
+        X = X.copy()
+        X[:, self.spec.index("text_estimate")] = self.text.predict(texts)
+        return X
 
     def predict(self, X: np.ndarray, confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Native-LightGBM twin of ``RangePredictor.predict_matrix``: (n, 3) months, (n, 5) P(form)."""
@@ -107,6 +124,11 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
     """Fit range model, form classifier and calibration; ``init_from`` continues a pre-trained model."""
     config = config or TrainConfig()
     timings: dict[str, float] = {}
+    text_model: TextEstimator | None = None
+    if config.text:
+        t = time.perf_counter()
+        ds, text_model = _stack_text(ds, spec, config)
+        timings["text"] = time.perf_counter() - t
     term = ds.has_term
     if term.sum() < 20:
         raise ValueError(f"training needs at least 20 sentenced defendants with a term, got {int(term.sum())}")
@@ -161,7 +183,25 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
         "calibration_margin_log": calibration.margin(),
     }
     return FittedModels(spec=spec, config=config, range_model=range_model, form_classifier=form_classifier,
-                        calibration=calibration, charge_medians=medians, oof_metrics=oof, timings_s=timings)
+                        calibration=calibration, charge_medians=medians, text=text_model, oof_metrics=oof,
+                        timings_s=timings)
+
+
+def _stack_text(ds: Dataset, spec: FeatureSpec, config: TrainConfig) -> tuple[Dataset, TextEstimator]:
+    """Fill the text-estimate column out-of-fold (3 case-grouped folds); fit the served estimator on all."""
+    col = spec.index("text_estimate")
+    y = np.log1p(np.clip(ds.term_months, 0, None)).astype(np.float64)
+    term = ds.has_term
+    X = ds.X.copy()
+    for fold in group_folds(ds.groups, 3, config.seed + 1):
+        rest = np.setdiff1d(np.flatnonzero(term), fold)
+        estimator = TextEstimator.fit([ds.texts[i] for i in rest], y[rest])
+        X[fold, col] = estimator.predict([ds.texts[i] for i in fold])
+    rows = np.flatnonzero(term)
+    final = TextEstimator.fit([ds.texts[i] for i in rows], y[rows])
+    out = ds.subset(np.arange(len(ds)))
+    out.X = X
+    return out, final
 
 
 def prepare(cases: Iterable[Case], catalogue: ChargeCatalogue | None = None) -> tuple[Dataset, FeatureSpec]:

@@ -61,9 +61,7 @@ _DONE = re.compile(r"现已审理终结[。.]?|已审理终结[。.]?")
 
 
 def _sentence_start(text: str, pos: int, floor: int = 0) -> int:
-    while pos > floor and text[pos - 1] not in "。\n":
-        pos -= 1
-    return pos
+    return max(floor, text.rfind("。", floor, pos) + 1, text.rfind("\n", floor, pos) + 1)
 
 
 def split_judgment(text: str) -> JudgmentParts:

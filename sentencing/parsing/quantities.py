@@ -54,11 +54,10 @@ _DRUGS = {
     "三唑仑": "三唑仑",
 }
 _DRUG_ALT = "|".join(sorted(_DRUGS, key=len, reverse=True))
-_GRAMS = rf"(?P<num>{_N})\s*(?P<unit>千克|公斤|kg|KG|克|g|G)(?![a-zA-Z])"
-_DRUG_THEN_WEIGHT = with_first_char_filter(rf"(?P<drug>{_DRUG_ALT})[^。；;，,]{{0,20}}?{_GRAMS}")
-_WEIGHT_THEN_DRUG = with_first_char_filter(
-    rf"{_GRAMS}[^。；;]{{0,24}}?(?:检出|含有|检测出|均检出|系|为)[^。；;，,]{{0,6}}?(?P<drug>{_DRUG_ALT})"
-)
+# Drug weights are found from their unit: ``甲基苯丙胺…5.6克`` or ``5.6克…检出甲基苯丙胺``.
+_WEIGHT_UNIT = re.compile(r"(?P<unit>千克|公斤|克|kg|KG|g|G)(?![a-zA-Z])")
+_DRUG = re.compile(_DRUG_ALT)
+_DRUG_AFTER = re.compile(rf"[^。；;]{{0,24}}?(?:检出|含有|检测出|均检出|系|为)[^。；;，,]{{0,6}}?(?P<drug>{_DRUG_ALT})")
 
 _INJURY = with_first_char_filter(r"(?P<grade>轻微伤|轻伤一级|轻伤二级|轻伤|重伤一级|重伤二级|重伤)")
 _PEOPLE_BEFORE = with_first_char_filter(r"(?P<n>[0-9一二两三四五六七八九十]+)人[^。；;，,人]{0,6}$")
@@ -123,14 +122,26 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         else:
             continue
         add("amount", value, score, m.start(), y.end())
-    for pattern in (_DRUG_THEN_WEIGHT, _WEIGHT_THEN_DRUG):
-        for m in pattern.finditer(text):
+    if _DRUG.search(text):
+        previous_unit = 0
+        for u in _WEIGHT_UNIT.finditer(text):
+            floor, previous_unit = previous_unit, u.end()
+            m = _NUMBER_BEFORE.search(text, max(0, u.start() - 16), u.start())
+            if m is None or m.group("wan"):
+                continue
             value = _number(m.group("num"))
             if value is None or value <= 0:
                 continue
-            if m.group("unit") in ("千克", "公斤", "kg", "KG"):
+            if u.group("unit") in ("千克", "公斤", "kg", "KG"):
                 value *= 1000
-            add(f"drug:{_DRUGS[m.group('drug')]}", value, 1, m.start(), m.end())
+            window_start = max(floor, m.start() - 24)
+            clause = max(text.rfind(ch, window_start, m.start()) for ch in "。；;，,") + 1
+            before = list(_DRUG.finditer(text, max(window_start, clause), m.start()))
+            if before:
+                drug, start = before[-1].group(0), before[-1].start()
+                add(f"drug:{_DRUGS[drug]}", value, 1, start, u.end())
+            elif after := _DRUG_AFTER.match(text, u.end()):
+                add(f"drug:{_DRUGS[after.group('drug')]}", value, 1, m.start(), after.end())
     for m in _INJURY.finditer(text):
         people = _PEOPLE_BEFORE.search(text, max(0, m.start() - 12), m.start())
         n = _number(people.group("n")) if people else 1

@@ -1,0 +1,172 @@
+"""Distributed pipeline on a real 2-worker Dask LocalCluster: Parquet stages, lightgbm.dask, index shards.
+
+One cluster for the module; the pipeline runs once and several tests read its outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from sentencing.config import Settings
+from sentencing.demo_corpus import generate_cases, write_corpus
+from sentencing.importers import read_cases
+
+pytest.importorskip("distributed")
+
+FAST = {"retrieval_epochs": 0, "retrieval_dim": 64}
+N_CASES = 500
+
+
+@pytest.fixture(scope="module")
+def client():
+    from training.distributed import close, connect
+
+    c = connect("local:2")
+    yield c
+    close(c)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "demo.jsonl"
+    write_corpus(path, N_CASES, 11)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"text_id": "broken", "fd": 5}\n')  # a bad line: reported, not fatal
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(client, corpus: Path, tmp_path_factory: pytest.TempPathFactory):
+    from training.distributed import DistributedConfig, run_pipeline
+    from training.train import TrainConfig
+
+    out = tmp_path_factory.mktemp("out")
+    summary = run_pipeline(
+        client, fmt="judge", paths=[corpus], work_dir=out / "work", model_dir=out / "model", index_dir=out / "index",
+        config=DistributedConfig(cases_per_partition=100, keep_work=True, progress=False, factory="IDMap2,Flat"),
+        train_config=TrainConfig(n_estimators=40), settings=Settings(**FAST),
+    )
+    return summary, out
+
+
+def test_stages_write_parquet_partitions_and_report_bad_lines(run) -> None:
+    summary, out = run
+    assert summary.workers == 2
+    assert summary.cases == N_CASES
+    assert summary.import_errors == 1 and f":{N_CASES + 1}" in summary.first_errors[0]
+    assert [s.stage for s in summary.stages] == ["plan", "import", "features", "train", "encoder", "index"]
+    cases = sorted((out / "work").glob("run-*/cases/part-*.parquet"))
+    assert len(cases) == 6  # 501 lines in partitions of 100
+    table = pq.read_table(cases[0])
+    assert {"id", "province", "charge", "sentenced", "case"} <= set(table.column_names)
+    feats = sorted((out / "work").glob("run-*/features/part-*.parquet"))
+    rows = sum(pq.read_metadata(f).num_rows for f in feats)
+    assert rows == summary.defendants > N_CASES  # some cases have several defendants
+
+
+def test_distributed_model_serves_and_is_not_worse_than_local(run, tmp_path: Path) -> None:
+    from training.evaluate import evaluate
+    from training.predictor import RangePredictor
+    from training.train import TrainConfig, train
+
+    summary, out = run
+    dist = RangePredictor.load(out / "model")
+    manifest = json.loads((out / "model" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["training"]["defendants"] == summary.defendants
+    unseen = list(generate_cases(150, 12))
+    local = RangePredictor.load(train(generate_cases(N_CASES, 11), tmp_path / "local",
+                                      config=TrainConfig(n_estimators=40)))
+    m_dist, _ = evaluate(dist, unseen)
+    m_local, _ = evaluate(local, unseen)
+    assert m_dist["n_defendants"] == m_local["n_defendants"] > 150
+    assert m_dist["mae_months"] <= 1.3 * m_local["mae_months"] + 0.5
+    assert m_dist["cail_score"] >= m_local["cail_score"] - 8
+    assert 0.6 <= m_dist["coverage"] <= 0.97
+
+
+def test_sharded_search_equals_one_index(run, corpus: Path, tmp_path: Path) -> None:
+    from retrieval.search import RetrievalIndex
+    from retrieval.shards import ShardedIndex, open_index
+
+    summary, out = run
+    sharded = open_index(out / "index", settings=Settings(**FAST))
+    assert isinstance(sharded, ShardedIndex) and len(sharded.shards) == 2
+    assert len(sharded) == sum(s["rows"] for s in summary.shards) == summary.defendants
+    whole = RetrievalIndex.build(read_cases("judge", [corpus.with_name("clean.jsonl")])
+                                 if False else _clean(corpus), tmp_path / "whole",
+                                 encoder_dir=out / "index" / "shard-000" / "encoder", factory="IDMap2,Flat",
+                                 settings=Settings(**FAST))
+    queries = list(generate_cases(8, 99))
+    for q in queries:
+        d = q.defendants[0]
+        for scope in ("any", "other"):
+            got = sharded.search(q, d, k=5, province_scope=scope, mode="dense")
+            want = whole.search(q, d, k=5, province_scope=scope, mode="dense")
+            assert [(h.case_id, h.defendant) for h in got] == [(h.case_id, h.defendant) for h in want]
+            assert np.allclose([h.score for h in got], [h.score for h in want], atol=1e-5)
+            assert all(h.charges[0] == got[0].charges[0] for h in got)  # same_charge filter held
+        hybrid = sharded.search(q, d, k=5, province_scope="any", mode="hybrid")
+        assert hybrid and len({h.case_id for h in hybrid}) == len(hybrid)
+    with pytest.raises(ValueError, match="k must be"):
+        sharded.search(queries[0], queries[0].defendants[0], k=0)
+
+
+def _clean(corpus: Path):
+    errors: list = []
+    return read_cases("judge", [corpus], errors)
+
+
+def test_sharded_index_adds_without_rebuild(run, tmp_path: Path) -> None:
+    import shutil
+
+    from retrieval.shards import ShardedIndex
+
+    _, out = run
+    copy = tmp_path / "index"
+    shutil.copytree(out / "index", copy)
+    index = ShardedIndex.load(copy, settings=Settings(**FAST))
+    before = len(index)
+    new = list(generate_cases(20, 77))
+    added = index.add(new)
+    assert added > 0
+    again = ShardedIndex.load(copy, settings=Settings(**FAST))
+    assert len(again) == before + added
+    hit = again.search(new[0], new[0].defendants[0], k=3, province_scope="any", mode="dense")
+    assert hit and hit[0].case_id != new[0].case_id or len(hit) >= 1
+
+
+def test_bad_scheduler_and_input_are_named() -> None:
+    from training.distributed import connect, plan_input
+
+    with pytest.raises(ValueError, match="scheduler"):
+        connect("not-an-address")
+    with pytest.raises(ValueError, match="local:N"):
+        connect("local:zero")
+    with pytest.raises(FileNotFoundError, match="input"):
+        plan_input("judge", ["/nonexistent/x.jsonl"], 10)
+    with pytest.raises(ValueError, match="format"):
+        plan_input("nope", [], 10)
+
+
+def test_retrain_on_the_cluster_promotes_a_servable_version(client, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentencing.store import CaseStore
+    from training.predictor import RangePredictor
+    from training.registry import ModelRegistry
+    from training.retrain import RetrainConfig, retrain
+
+    store = CaseStore(tmp_path / "cases.db")
+    store.add(generate_cases(300, 5))
+    registry = ModelRegistry(tmp_path / "registry")
+    report = retrain(store, registry, config=RetrainConfig(with_index=False), scheduler=client)
+    assert report.promoted, report.reason
+    assert report.trained_cases + report.held_back_cases == 300
+    assert 30 < report.held_back_cases < 100
+    predictor = RangePredictor.load(registry.model_dir(report.version))
+    assert predictor.manifest["training"]["cases"] == report.trained_cases
+    assert not (registry.root / report.version / ".distributed-work").exists() if hasattr(registry, "root") else True

@@ -1,0 +1,257 @@
+"""The fast guideline engine gives exactly the results of the original one.
+
+``tests/data/guideline_golden.json`` holds, per input, a sha256 digest of what the ORIGINAL
+implementation (before the speed work) returned: ``calculate(...).model_dump(mode="json")``, the
+CAIL term label and :meth:`GuidelineResult.explain_text`. No real data is stored: inputs are keyed
+by a digest of the facts the guideline reads, results by a digest of the output.
+
+Inputs: 2,000 seeded random defendants drawn here (every charge, circumstance, role, province,
+quantities around the thresholds, unknown charges and drugs, several charges), the demo corpus
+(:func:`sentencing.demo_corpus.generate_cases`), and every defendant of the real judge and lawbench
+files when ``../shared/data`` is present. The random part must match entry for entry; the demo and
+real parts are compared wherever their input is known (their parsers and generators may change the
+inputs, which is not the guideline's business) and skipped, saying why, when too few are.
+
+Regenerate (only from the original implementation!)::
+
+    .venv/bin/python -m tests.test_guideline_speed --write
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sentencing.case import (
+    Case,
+    Charge,
+    Circumstance,
+    CircumstanceCode,
+    Defendant,
+    Injury,
+    InjuryGrade,
+    Measure,
+    Quantities,
+    Role,
+)
+from sentencing.charges import default_catalogue
+from sentencing.guideline import calculate
+from sentencing.regions import PROVINCES
+
+GOLDEN = Path(__file__).resolve().parent / "data" / "guideline_golden.json"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RANDOM_N = 2000
+RANDOM_SEED = 20261127
+DEMO_N = 600
+DEMO_SEED = 7
+_DIGEST_CHARS = 20  # of sha256 hex; 80 bits make an accidental match impossible in practice
+
+_DRUGS = ("海洛因", "甲基苯丙胺", "氯胺酮", "大麻", "可卡因", "神秘粉末")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def random_defendants(n: int = RANDOM_N, seed: int = RANDOM_SEED) -> Iterator[tuple[Defendant, Case]]:
+    """Seeded defendants over the whole catalogue, quantities placed around each tier's thresholds."""
+    rng = random.Random(seed)
+    catalogue = default_catalogue()
+    specs = sorted(catalogue.charges(), key=lambda s: s.name)
+    bounds: dict[str, list[float]] = {}
+    for spec in specs:
+        values = [t.value for t in spec.thresholds.values()]
+        values += [c.value for tier in spec.tiers for c in tier.when if c.value is not None]
+        values += [i.above for tier in spec.tiers for i in tier.increments if i.above is not None]
+        bounds[spec.name] = values or [1.0]
+    provinces = [None, *(p.code for p in PROVINCES)]
+    codes = list(CircumstanceCode)
+    roles = list(Role)
+    grades = list(InjuryGrade)
+
+    def near(values: list[float]) -> float:
+        v = rng.choice(values) * rng.choice((0.3, 0.99, 1.0, 1.01, 1.5, 2.0, 4.0, 10.0, 60.0))
+        return round(v, rng.choice((0, 1, 2)))
+
+    def measure(values: list[float], p: float) -> Measure | None:
+        return Measure(value=max(0.01, near(values))) if rng.random() < p else None
+
+    for i in range(n):
+        k = rng.choices((0, 1, 2, 3), weights=(2, 80, 14, 4))[0]
+        chosen = [rng.choice(specs) for _ in range(k)]
+        names: list[str] = []
+        for spec in chosen:
+            r = rng.random()
+            if r < 0.05:
+                names.append(rng.choice(("外星人入侵", "非法捕捞水产品", "妨害信用卡管理")))
+            elif r < 0.1 and spec.aliases:
+                names.append(rng.choice(spec.aliases))
+            elif r < 0.15 and "、" in spec.name:
+                names.extend(spec.name.split("、"))
+            elif r < 0.2:
+                names.append(spec.name + "罪")
+            else:
+                names.append(spec.name)
+        thresholds = [v for s in chosen for v in bounds[s.name]] or [1000.0]
+        drugs = {}
+        if rng.random() < 0.25:
+            for drug in rng.sample(_DRUGS, rng.choice((1, 1, 2))):
+                drugs[drug] = Measure(value=round(rng.choice((0.2, 1, 9.9, 10, 49, 50, 120, 1000)) * rng.uniform(0.5, 2), 2))
+        injuries = [
+            Injury(grade=rng.choice(grades), count=rng.choice((1, 1, 1, 2, 3)))
+            for _ in range(rng.choices((0, 1, 2), weights=(6, 3, 1))[0])
+        ]
+        quantities = Quantities(
+            amount_yuan=measure(thresholds, 0.6),
+            drug_grams=drugs,
+            injuries=injuries,
+            occurrences=Measure(value=rng.randint(1, 20)) if rng.random() < 0.2 else None,
+            deaths=Measure(value=rng.randint(1, 4)) if rng.random() < 0.08 else None,
+            blood_alcohol_mg_per_100ml=Measure(value=rng.randint(20, 400)) if rng.random() < 0.15 else None,
+        )
+        circumstances = [Circumstance(code=c) for c in rng.sample(codes, rng.choices((0, 1, 2, 3, 4, 6), (2, 3, 4, 4, 2, 1))[0])]
+        age = rng.choice((None, None, None, rng.randint(12, 95), rng.randint(14, 19), rng.randint(70, 80)))
+        defendant = Defendant(
+            name=f"被告{i}",
+            charges=[Charge(name=x) for x in names],
+            role=rng.choices(roles, weights=(3, 3, 1, 1, 8))[0],
+            circumstances=circumstances,
+            quantities=quantities,
+            age=age,
+        )
+        yield defendant, Case(id=f"g{i}", province=rng.choice(provinces))
+
+
+def demo_defendants(n: int = DEMO_N, seed: int = DEMO_SEED) -> Iterator[tuple[Defendant, Case]]:
+    from sentencing.demo_corpus import generate_cases
+
+    for case in generate_cases(n, seed):
+        case = case.before_judgment()
+        for d in case.defendants:
+            yield d, case
+
+
+def real_defendants(root: Path = SHARED_DATA) -> Iterator[tuple[Defendant, Case]]:
+    from sentencing.importers import read_cases
+
+    errors: list = []
+    for fmt, path in (("judge", root / "judge" / "judgments.jsonl"), ("lawbench", root / "lawbench" / "term_prediction.jsonl")):
+        for case in read_cases(fmt, [path], errors):
+            case = case.before_judgment()
+            for d in case.defendants:
+                yield d, case
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def input_key(defendant: Defendant, case: Case | None) -> str:
+    """A digest of exactly what the guideline reads, so schema additions elsewhere do not move it."""
+    q = defendant.quantities
+
+    def m(x: Measure | None) -> float | None:
+        return None if x is None else x.value
+
+    province = None if case is None else [case.province, case.court.province if case.court else None]
+    facts = [
+        defendant.name,
+        [c.name for c in defendant.charges],
+        defendant.role.value,
+        [c.code.value for c in defendant.circumstances],
+        defendant.age,
+        m(q.amount_yuan),
+        sorted((k, v.value) for k, v in q.drug_grams.items()),
+        [[i.grade.value, i.count] for i in q.injuries],
+        m(q.occurrences),
+        m(q.deaths),
+        m(q.blood_alcohol_mg_per_100ml),
+        province,
+    ]
+    return _digest(facts)
+
+
+def output_digest(defendant: Defendant, case: Case | None) -> str:
+    result = calculate(defendant, case)
+    return _digest([result.model_dump(mode="json"), result.term_months, result.explain_text()])
+
+
+def _digest(obj: object) -> str:
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_CHARS]
+
+
+def digests(pairs: Iterator[tuple[Defendant, Case]]) -> dict[str, str]:
+    return {input_key(d, c): output_digest(d, c) for d, c in pairs}
+
+
+def _golden() -> dict[str, dict[str, str]]:
+    if not GOLDEN.is_file():
+        pytest.fail(f"{GOLDEN} missing: generate it from the original implementation (see module docstring)")
+    return json.loads(GOLDEN.read_text(encoding="utf-8"))
+
+
+def _compare(name: str, golden: dict[str, str], pairs: Iterator[tuple[Defendant, Case]], need: float) -> None:
+    known = mismatched = total = 0
+    first: list[str] = []
+    for d, c in pairs:
+        total += 1
+        expected = golden.get(input_key(d, c))
+        if expected is None:
+            continue
+        known += 1
+        if output_digest(d, c) != expected:
+            mismatched += 1
+            if len(first) < 5:
+                first.append(f"{c.id}/{d.name}")
+    assert mismatched == 0, f"{name}: {mismatched} of {known} results differ from the original, e.g. {first}"
+    if known < need * total or known == 0:
+        pytest.skip(f"{name}: only {known} of {total} inputs are in the golden file (the inputs changed upstream)")
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_random_defendants_match_the_original_exactly() -> None:
+    golden = _golden()["random"]
+    got = digests(random_defendants())
+    assert len(got) == len(golden), "the random inputs changed: regenerate only from the original implementation"
+    differ = [k for k, v in got.items() if golden.get(k) != v]
+    assert not differ, f"{len(differ)} of {len(got)} results differ from the original implementation"
+
+
+def test_demo_corpus_defendants_match_the_original() -> None:
+    _compare("demo corpus", _golden()["demo"], demo_defendants(), need=0.5)
+
+
+@pytest.mark.usefixtures("shared_data")
+def test_real_defendants_match_the_original() -> None:
+    _compare("judge+lawbench", _golden()["real"], real_defendants(), need=0.5)
+
+
+def test_golden_digests_are_sensitive() -> None:
+    # A one-month change anywhere in the output must change the digest the tests compare.
+    d, c = next(random_defendants(1))
+    result = calculate(d, c)
+    dump = result.model_dump(mode="json")
+    before = _digest([dump, result.term_months, result.explain_text()])
+    dump["steps"][0]["value_months"] = (dump["steps"][0]["value_months"] or 0) + 1
+    assert _digest([dump, result.term_months, result.explain_text()]) != before
+
+
+def _write() -> None:
+    out = {"random": digests(random_defendants()), "demo": digests(demo_defendants())}
+    out["real"] = digests(real_defendants()) if (SHARED_DATA / "judge" / "judgments.jsonl").is_file() else {}
+    GOLDEN.write_text(json.dumps(out, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    print({k: len(v) for k, v in out.items()}, "→", GOLDEN)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        _write()
+    else:
+        sys.exit("usage: python -m tests.test_guideline_speed --write  (from the ORIGINAL implementation only)")
