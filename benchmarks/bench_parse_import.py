@@ -19,6 +19,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -131,10 +132,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{baseline / one:.0f}x the baseline's cost)")
 
     began = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     count = sum(1 for _ in parallel_cases(path, args.workers))
     many = count / (time.perf_counter() - began)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    per_core = count / worker_cpu if worker_cpu > 0 else float("nan")
     print(f"parse     {args.workers} processes          {many:10.0f} cases/s  ({many / one:.2f}x one process; "
-          f"target 2000)")
+          f"target 2000; workers used {worker_cpu:.0f} s CPU: {per_core:.0f} cases per CPU-second, "
+          f"{per_core * args.workers:.0f}/s if {args.workers} cores were free)")
 
     with tempfile.TemporaryDirectory() as tmp:
         cases = [c for chunk in _chunks(path, min(20_000, n_lines)) for c in _parse_chunk(chunk)]

@@ -67,10 +67,17 @@ def build(work: Path, n_cases: int, train_cases: int, seed: int) -> tuple[Path, 
     """A model (trained on ``train_cases``) and an index of ``n_cases`` demo cases, cached in ``work``."""
     from retrieval.search import RetrievalIndex
     from sentencing.demo_corpus import generate_cases
+    from training.predictor import ModelLoadError, RangePredictor
     from training.train import train
 
     model_dir = work / f"model-{train_cases}"
     index_dir = work / f"index-{n_cases}"
+    if model_dir.is_dir():
+        try:
+            RangePredictor.load(model_dir)
+        except ModelLoadError as exc:  # cached by an older version of the training code: train again
+            print(f"  retraining: {exc}", flush=True)
+            model_dir.rename(model_dir.with_name(f"{model_dir.name}.stale-{int(time.time())}"))
     if not model_dir.is_dir():
         t = time.perf_counter()
         train(list(generate_cases(train_cases, seed)), model_dir)

@@ -150,7 +150,14 @@ def train_encoder(
             trainer = SentenceTransformerTrainer(
                 model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model)
             )
-            steps = trainer.train().global_step
+            # One thread: a step is a gather/scatter over the embedding table, memory-bound; more
+            # threads only contend with the other processes of a small machine.
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                steps = trainer.train().global_step
+            finally:
+                torch.set_num_threads(threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
     record: dict[str, object] = {

@@ -18,6 +18,9 @@ from sentencing.case import Case, Defendant, Role
 
 MAX_FACT_CHARS = 1500
 """Facts beyond this are cut: the opening of 经审理查明 carries the offence; long tails are evidence lists."""
+HEADER_WEIGHT = 3
+"""The structured header is written this many times: mean pooling and BM25 term counts then weigh
+the charges, role and circumstances (known, normalised facts) above any single phrase of free text."""
 
 _PUNCT_OR_SPACE = re.compile(r"^[\s\W_]+$")
 _STOPWORDS = frozenset(
@@ -91,7 +94,7 @@ def case_document(case: Case, defendant: Defendant, *, max_fact_chars: int = MAX
     """
     header = defendant_header(defendant)
     facts = case.facts.strip()[:max_fact_chars]
-    return f"{header}。{facts}" if header else facts
+    return "。".join([header] * HEADER_WEIGHT + [facts]) if header else facts
 
 
 def tokenize(text: str) -> list[str]:

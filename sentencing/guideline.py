@@ -9,7 +9,6 @@ every step is recorded with its legal basis, so the result explains itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -176,78 +175,118 @@ _DURATION_TEXT: dict[int, str] = {}
 """format_duration by whole months: pure, and the same few hundred values recur."""
 
 
-# --------------------------------------------------------------------------- building results
+def _percent(share: float) -> str:
+    text = _PERCENT_TEXT.get(share)
+    if text is None:
+        text = f"{share:.0%}"
+        if len(_PERCENT_TEXT) < 1024:
+            _PERCENT_TEXT[share] = text
+    return text
 
+
+_PERCENT_TEXT: dict[float, str] = {}
+
+
+# --------------------------------------------------------------------------- building results
+#
+# The results are built from values this module computed, already of the field types, without
+# pydantic's validation (about 2 µs a model, a dozen models a defendant). Each model records as
+# "set" exactly the fields the validating constructor was given (``model_dump(exclude_unset=True)``);
+# tests/test_guideline_speed.py holds every result identical to the original validated build.
+
+_new = object.__new__
 _set = object.__setattr__
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _builder(cls: type[_M]) -> Callable[..., _M]:
-    """A constructor for results from values this module computed, already of the field types.
-
-    Validating them again costs about 2 µs a model and a dozen models a defendant; the golden test
-    (tests/test_guideline_speed.py) holds the results identical to validated construction. Fields
-    passed are recorded as set, as the validating constructor records them.
-    """
-    template: dict[str, Any] = {}
-    factories: list[tuple[str, Callable[[], Any]]] = []
-    for name, info in cls.model_fields.items():
-        if info.default_factory is not None:
-            factories.append((name, info.default_factory))  # type: ignore[arg-type]
-            template[name] = None
-        else:
-            template[name] = None if info.is_required() else info.default
-    new = cls.__new__
-
-    def build(**values: Any) -> _M:
-        model = new(cls)
-        data = template.copy()
-        data.update(values)
-        for name, factory in factories:
-            if name not in values:
-                data[name] = factory()
-        _set(model, "__dict__", data)
-        _set(model, "__pydantic_fields_set__", set(values))
-        _set(model, "__pydantic_extra__", None)
-        _set(model, "__pydantic_private__", None)
-        return model
-
-    return build
+def _model(cls: type[_M], data: dict[str, Any], given: frozenset[str]) -> _M:
+    """``cls`` with ``data`` (every field, in field order), recording ``given`` as the fields set."""
+    model = _new(cls)
+    _set(model, "__dict__", data)
+    _set(model, "__pydantic_fields_set__", set(given))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
-_step = _builder(GuidelineStep)
-_warning = _builder(GuidelineWarning)
-_statutory_range = _builder(StatutoryRange)
-_charge_calculation = _builder(ChargeCalculation)
-_result = _builder(GuidelineResult)
+def _given(*names: str) -> frozenset[str]:
+    return frozenset(names)
 
 
-class _Warnings:
-    """The warnings of one calculation, in order, each once."""
+_BASIC = _given("stage", "rule", "basis")
+_VALUED = _BASIC | {"value_months"}
+_OF_CHARGE = _BASIC | {"charge"}
+_VALUED_OF_CHARGE = _VALUED | {"charge"}
+_MOVED_OF_CHARGE = _VALUED_OF_CHARGE | {"months"}
+_MOVED = _VALUED | {"months"}
+_DISCRETION = _VALUED | {"ratio"}
+_PRICED = frozenset(GuidelineStep.model_fields)
+_ALL_WARNING = frozenset(GuidelineWarning.model_fields)
+_ALL_STATUTORY = frozenset(StatutoryRange.model_fields)
+_ALL_CALCULATION = frozenset(ChargeCalculation.model_fields)
+_ALL_RESULT = frozenset(GuidelineResult.model_fields)
 
-    __slots__ = ("items", "_seen")
 
-    def __init__(self) -> None:
-        self.items: list[GuidelineWarning] = []
-        self._seen: set[tuple[str, str | None, str]] = set()
+def _step(
+    given: frozenset[str],
+    stage: Stage,
+    rule: str,
+    basis: str,
+    circumstance: CircumstanceCode | None = None,
+    ratio: float | None = None,
+    months: float | None = None,
+    value_months: float | None = None,
+    charge: str | None = None,
+) -> GuidelineStep:
+    model = _new(GuidelineStep)
+    _set(
+        model,
+        "__dict__",
+        {
+            "stage": stage,
+            "rule": rule,
+            "basis": basis,
+            "circumstance": circumstance,
+            "ratio": ratio,
+            "months": months,
+            "value_months": value_months,
+            "charge": charge,
+        },
+    )
+    _set(model, "__pydantic_fields_set__", set(given))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
-    def add(self, code: str, field_: str | None, message: str) -> None:
-        key = (code, field_, message)
-        if key not in self._seen:
-            self._seen.add(key)
-            self.items.append(_warning(code=code, field=field_, message=message))
+
+_Warning = tuple[str, str | None, str]
+"""(code, field, message) of a :class:`GuidelineWarning`, kept as a tuple until the result is built."""
+
+
+def _warn(warnings: list[_Warning], warning: _Warning) -> None:
+    """Record a warning once (the list is short: a linear check is the cheapest)."""
+    if warning not in warnings:
+        warnings.append(warning)
+
+
+def _warning_models(warnings: list[_Warning]) -> list[GuidelineWarning]:
+    return [
+        _model(GuidelineWarning, {"code": code, "field": field_, "message": message}, _ALL_WARNING)
+        for code, field_, message in warnings
+    ]
 
 
 # --------------------------------------------------------------------------- facts
 
 _RANK = {grade: i for i, grade in enumerate(InjuryGrade)}
+_RANK_OF_ID = {id(grade): i for grade, i in _RANK.items()}  # an Enum hashes in Python, an id in C
 _LIGHT_2 = _RANK[InjuryGrade.LIGHT_2]
 
 
 class _Facts:
     """The quantities of one defendant on the scales the catalogue uses (``values[quantity]``)."""
 
-    __slots__ = ("values", "amount_yuan", "unknown_drugs")
+    __slots__ = ("amount_yuan", "unknown_drugs", "values")
 
     def __init__(self, defendant: Defendant, plan: _Plan) -> None:
         q = defendant.quantities
@@ -266,9 +305,9 @@ class _Facts:
             if len(unknown) < len(q.drug_grams):
                 drug_grams = total
         if q.injuries:
-            worst = max(q.injuries, key=lambda i: _RANK[i.grade]).grade
-            injury = float(_RANK[worst])
-            injured = float(sum(i.count for i in q.injuries if _RANK[i.grade] >= _LIGHT_2))
+            worst = max(q.injuries, key=lambda i: _RANK_OF_ID[id(i.grade)]).grade
+            injury = float(_RANK_OF_ID[id(worst)])
+            injured = float(sum(i.count for i in q.injuries if _RANK_OF_ID[id(i.grade)] >= _LIGHT_2))
             if worst is InjuryGrade.DEATH:
                 dead = sum(i.count for i in q.injuries if i.grade is InjuryGrade.DEATH)
                 deaths = max(deaths or 0, dead)
@@ -419,7 +458,10 @@ class _TierPlan:
         basis = tier.start_source
         if tier.start_point is None and hi > lo:
             basis += f"；{method.start_position_source}"
-        rule = f"在{_months_text(lo)}至{_months_text(hi)}幅度内确定量刑起点" if hi > lo else f"量刑起点为{_months_text(lo)}"
+        if hi > lo:
+            rule = f"在{_months_text(lo)}至{_months_text(hi)}幅度内确定量刑起点"
+        else:
+            rule = f"量刑起点为{_months_text(lo)}"
         if self.derived:
             rule += "（推定：指导意见未规定该罪，起点由法定刑幅度推定）"
         self.start_rule, self.start_basis = rule, basis
@@ -484,6 +526,9 @@ class _ChargePlan:
 
     def __init__(self, plan: _Plan, spec: ChargeSpec, province: str | None) -> None:
         self.spec = spec
+        self.intentional = spec.intentional
+        self.violent = spec.family.value == "violence"
+        self.restricted = spec.probation == "restricted"
         self.tiers = tuple(_TierPlan(plan, spec, i, province) for i in range(len(spec.tiers)))
         default = spec.default_tier
         basic = spec.tiers[default]
@@ -520,13 +565,28 @@ class _ChargePlan:
         return rule
 
 
-class _Settled(NamedTuple):
-    """The defendant's circumstances after contradictions are settled, with the warnings that settled them."""
+class _Settled:
+    """The defendant's circumstances after contradictions are settled, with the warnings that settled them.
 
-    codes: frozenset[CircumstanceCode]
-    juvenile_under16: bool
-    role: Role
-    warnings: tuple[tuple[str, str | None, str], ...]
+    One per combination of circumstances, age and role (shared by every defendant who has it), it
+    also keeps what is priced from it: the adjustments per kind of charge and the probation form.
+    """
+
+    __slots__ = ("adjustments", "codes", "forms", "juvenile_under16", "role", "warnings")
+
+    def __init__(
+        self,
+        codes: frozenset[CircumstanceCode],
+        juvenile_under16: bool,
+        role: Role,
+        warnings: tuple[_Warning, ...],
+    ) -> None:
+        self.codes = codes
+        self.juvenile_under16 = juvenile_under16
+        self.role = role
+        self.warnings = warnings
+        self.adjustments: dict[tuple[bool, bool], _Adjustments] = {}
+        self.forms: dict[tuple[bool, bool], tuple[SentenceForm, bool, str, str]] = {}
 
 
 class _Part(NamedTuple):
@@ -567,8 +627,6 @@ class _Plan:
         self._charges: dict[tuple[int, str | None], _ChargePlan] = {}
         self._fallbacks: dict[str, ChargeSpec] = {}
         self._settled: dict[tuple, _Settled] = {}
-        self._adjustments: dict[tuple, _Adjustments] = {}
-        self._forms: dict[tuple, tuple[SentenceForm, bool, str, str]] = {}
         self._drugs: dict[str, float | None] = {}
 
     # -- lookups
@@ -586,11 +644,15 @@ class _Plan:
         return out
 
     def charge(self, spec: ChargeSpec, province: str | None) -> _ChargePlan:
-        own = self.catalogue.provinces.get(province) if province else None
-        key = (id(spec), province if own and spec.name in own else None)
-        plan = self._charges.get(key)
+        plan = self._charges.get((id(spec), province))
         if plan is None:
-            plan = self._charges[key] = _ChargePlan(self, spec, key[1])
+            # Provinces without their own thresholds for the charge share the national plan.
+            own = self.catalogue.provinces.get(province) if province else None
+            effective = province if own and spec.name in own else None
+            plan = self._charges.get((id(spec), effective))
+            if plan is None:
+                plan = self._charges[(id(spec), effective)] = _ChargePlan(self, spec, effective)
+            self._charges[(id(spec), province)] = plan
         return plan
 
     def fallback(self, name: str) -> ChargeSpec:
@@ -633,11 +695,12 @@ class _Plan:
     # -- circumstances
 
     def settle(self, defendant: Defendant) -> _Settled:
-        codes = frozenset(c.code for c in defendant.circumstances)
-        key = (codes, defendant.age, defendant.role)
+        # Keyed by the members' ids: an Enum hashes in Python, an id in C.
+        key = (tuple([id(c.code) for c in defendant.circumstances]), defendant.age, id(defendant.role))
         settled = self._settled.get(key)
         if settled is None:
-            settled = self._settle(set(codes), defendant.age, defendant.role)
+            codes = {c.code for c in defendant.circumstances}
+            settled = self._settle(codes, defendant.age, defendant.role)
             self._store(self._settled, key, settled)
         return settled
 
@@ -677,13 +740,11 @@ class _Plan:
             warnings.append(("unpriced_role", "role", f"{role.label}没有调节规则"))
         return _Settled(frozenset(codes), age is not None and age < 16, role, tuple(warnings))
 
-    def adjustments(self, spec: ChargeSpec, c: _Settled) -> _Adjustments:
-        violent = spec.family.value == "violence"
-        key = (c.codes, c.role, c.juvenile_under16, spec.intentional, violent)
-        adj = self._adjustments.get(key)
+    def adjustments(self, cp: _ChargePlan, c: _Settled) -> _Adjustments:
+        key = (cp.intentional, cp.violent)
+        adj = c.adjustments.get(key)
         if adj is None:
-            adj = self._price(c, spec.intentional, violent)
-            self._store(self._adjustments, key, adj)
+            adj = c.adjustments[key] = self._price(c, cp.intentional, cp.violent)
         return adj
 
     def _price(self, c: _Settled, intentional: bool, violent: bool) -> _Adjustments:
@@ -703,7 +764,8 @@ class _Plan:
             rule = cat.circumstances[code]
             ratio, basis, label = rule.ratio, rule.basis, code.label
             if code is CircumstanceCode.JUVENILE and c.juvenile_under16:
-                ratio, basis, label = method.juvenile_under16_ratio, method.juvenile_source, "未成年人犯罪（不满十六周岁）"
+                ratio, basis = method.juvenile_under16_ratio, method.juvenile_source
+                label = "未成年人犯罪（不满十六周岁）"
             if code is CircumstanceCode.ELDERLY and not intentional:
                 ratio = min(ratio, -0.35)
                 basis += "；过失犯罪 减少20%-50%"
@@ -782,11 +844,10 @@ class _Plan:
         return _Adjustments(tuple(first), first_mitigation, tuple(notes), priced, mitigation)
 
     def form(self, over_limit: bool, c: _Settled, restricted: bool) -> tuple[SentenceForm, bool, str, str]:
-        key = (over_limit, c.codes, c.role, restricted)
-        form = self._forms.get(key)
+        key = (over_limit, restricted)
+        form = c.forms.get(key)
         if form is None:
-            form = self._form(over_limit, c, restricted)
-            self._store(self._forms, key, form)
+            form = c.forms[key] = self._form(over_limit, c, restricted)
         return form
 
     def _form(self, over_limit: bool, c: _Settled, restricted: bool) -> tuple[SentenceForm, bool, str, str]:
@@ -814,7 +875,8 @@ class _Plan:
         if record:
             reasons.append("有前科")
         if likely:
-            rule = "符合缓刑条件，且有悔罪表现（" + "、".join(x.label for x in _REMORSE if x in codes) + "），可适用缓刑"
+            shown = "、".join(x.label for x in _REMORSE if x in codes)
+            rule = "符合缓刑条件，且有悔罪表现（" + shown + "），可适用缓刑"
             form = SentenceForm.PROBATION
         else:
             rule = "符合缓刑的刑期条件" + ("，但" + "、".join(reasons) if reasons else "，悔罪情节不足") + "，建议实刑"
@@ -841,7 +903,7 @@ def _plan_of(catalogue: ChargeCatalogue) -> _Plan:
 # --------------------------------------------------------------------------- the calculation
 
 
-def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: _Warnings) -> tuple[int, str]:
+def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning]) -> tuple[int, str]:
     """The statutory tier the facts select (the heaviest one reached), and why; warns when unsure."""
     values = facts.values
     chosen = cp.default
@@ -853,13 +915,20 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: _Warnings) -> tuple[i
                 if i >= chosen:
                     chosen, reason = i, text
                 break
-    selecting = cp.selecting
-    if selecting and all(values[q] is None for q in selecting):
-        warnings.add(*cp.missing_warning)
-        reason = "缺少数量事实，按基本档计算"
-    elif chosen == cp.default and cp.basic_conds:
-        if not any(values[q] is not None and values[q] >= b for q, b, _ in cp.basic_conds):  # type: ignore[operator]
-            warnings.add(*cp.below_warning)
+    if cp.selecting:
+        for q in cp.selecting:
+            if values[q] is not None:
+                break
+        else:
+            _warn(warnings, cp.missing_warning)
+            return chosen, "缺少数量事实，按基本档计算"
+    if chosen == cp.default and cp.basic_conds:
+        for q, b, _ in cp.basic_conds:
+            value = values[q]
+            if value is not None and value >= b:
+                break
+        else:
+            _warn(warnings, cp.below_warning)
     return chosen, reason
 
 
@@ -868,7 +937,7 @@ def _calculate_charge(
     cp: _ChargePlan,
     facts: _Facts,
     settled: _Settled,
-    warnings: _Warnings,
+    warnings: list[_Warning],
     *,
     recognised: bool,
     name: str,
@@ -877,17 +946,18 @@ def _calculate_charge(
     if recognised:
         index, reason = _select_tier(cp, facts, warnings)
         tp = cp.tiers[index]
-        tier_step = _step(stage="tier", rule=cp.tier_rule(index, reason), basis=spec.statutory_source, charge=name)
+        tier_step = _step(_OF_CHARGE, "tier", cp.tier_rule(index, reason), spec.statutory_source, charge=name)
     else:
         tp = cp.tiers[0]
-        tier_step = _step(stage="tier", rule=tp.unlisted_rule, basis=tp.tier.start_source, charge=name)
+        tier_step = _step(_OF_CHARGE, "tier", tp.unlisted_rule, tp.tier.start_source, charge=name)
     start = tp.start
     steps = [
         tier_step,
         _step(
-            stage="starting_point",
-            rule=tp.start_rule,
-            basis=tp.start_basis,
+            _MOVED_OF_CHARGE,
+            "starting_point",
+            tp.start_rule,
+            tp.start_basis,
             months=start,
             value_months=start,
             charge=name,
@@ -911,9 +981,10 @@ def _calculate_charge(
         value += months
         steps.append(
             _step(
-                stage="baseline",
-                rule=f"{inc.prefix}{extra:g}{inc.suffix}",
-                basis=inc.source,
+                _MOVED_OF_CHARGE,
+                "baseline",
+                f"{inc.prefix}{extra:g}{inc.suffix}",
+                inc.source,
                 months=months,
                 value_months=value,
                 charge=charge,
@@ -922,9 +993,10 @@ def _calculate_charge(
     if len(steps) == 2:
         steps.append(
             _step(
-                stage="baseline",
-                rule="无超出基本犯罪构成的数量事实，基准刑等于量刑起点",
-                basis=tp.no_increment_basis,
+                _MOVED_OF_CHARGE,
+                "baseline",
+                "无超出基本犯罪构成的数量事实，基准刑等于量刑起点",
+                tp.no_increment_basis,
                 months=0.0,
                 value_months=value,
                 charge=charge,
@@ -933,15 +1005,16 @@ def _calculate_charge(
     baseline = value
 
     # 第一层次: multiplied.
-    adj = plan.adjustments(spec, settled)
+    adj = plan.adjustments(cp, settled)
     for rule, basis, ratio, code in adj.first:
         before = value
         value *= 1 + ratio
         steps.append(
             _step(
-                stage="first_tier",
-                rule=rule,
-                basis=basis,
+                _PRICED,
+                "first_tier",
+                rule,
+                basis,
                 circumstance=code,
                 ratio=ratio,
                 months=value - before,
@@ -955,9 +1028,10 @@ def _calculate_charge(
     for code, rule, basis in adj.notes:
         steps.append(
             _step(
-                stage="second_tier",
-                rule=rule,
-                basis=basis,
+                _PRICED,
+                "second_tier",
+                rule,
+                basis,
                 circumstance=code,
                 ratio=0.0,
                 months=0.0,
@@ -976,9 +1050,10 @@ def _calculate_charge(
         total += months
         steps.append(
             _step(
-                stage="second_tier",
-                rule=rule,
-                basis=part.basis,
+                _PRICED,
+                "second_tier",
+                rule,
+                part.basis,
                 circumstance=part.circumstance,
                 ratio=ratio,
                 months=months,
@@ -991,9 +1066,10 @@ def _calculate_charge(
         value = base * 0.1
         steps.append(
             _step(
-                stage="second_tier",
-                rule="从宽调节合计超过基准刑的90%，按基准刑的10%计算",
-                basis="derived: 调节结果不为零或负数",
+                _VALUED_OF_CHARGE,
+                "second_tier",
+                "从宽调节合计超过基准刑的90%，按基准刑的10%计算",
+                "derived: 调节结果不为零或负数",
                 value_months=value,
                 charge=charge,
             )
@@ -1010,9 +1086,10 @@ def _calculate_charge(
         adjusted = None
         steps.append(
             _step(
-                stage="clamp",
-                rule=f"调节结果{_months_text(value)}超过有期徒刑上限十五年，本档可判处无期徒刑",
-                basis=tp.life_basis,
+                _VALUED_OF_CHARGE,
+                "clamp",
+                f"调节结果{_months_text(value)}超过有期徒刑上限十五年，本档可判处无期徒刑",
+                tp.life_basis,
                 value_months=None,
                 charge=name,
             )
@@ -1026,9 +1103,10 @@ def _calculate_charge(
         )
         steps.append(
             _step(
-                stage="clamp",
-                rule=f"{why}：{_months_text(value)} → {_months_text(clamped)}",
-                basis=tp.mitigated_clamp_basis if mitigation else tp.clamp_basis,
+                _MOVED_OF_CHARGE,
+                "clamp",
+                f"{why}：{_months_text(value)} → {_months_text(clamped)}",
+                tp.mitigated_clamp_basis if mitigation else tp.clamp_basis,
                 months=clamped - value,
                 value_months=clamped,
                 charge=name,
@@ -1040,18 +1118,22 @@ def _calculate_charge(
             kind = SentenceKind.DETENTION
         elif adjusted < 6:
             adjusted = 6.0
-    calc = _charge_calculation(
-        charge=name,
-        statutory=_statutory_range(charge=name, **tp.statutory),
-        starting_point_months=start,
-        baseline_months=baseline,
-        adjusted_months=adjusted,
-        kind=kind,
-        steps=steps,
-        derived=tp.derived,
-        recognised=recognised,
-        mitigation=mitigation,
-        fine_yuan=_fine(tp.fine, adjusted, facts) if recognised else None,
+    calc = _model(
+        ChargeCalculation,
+        {
+            "charge": name,
+            "statutory": _model(StatutoryRange, {"charge": name, **tp.statutory}, _ALL_STATUTORY),
+            "starting_point_months": start,
+            "baseline_months": baseline,
+            "adjusted_months": adjusted,
+            "kind": kind,
+            "steps": steps,
+            "derived": tp.derived,
+            "recognised": recognised,
+            "fine_yuan": _fine(tp.fine, adjusted, facts) if recognised else None,
+            "mitigation": mitigation,
+        },
+        _ALL_CALCULATION,
     )
     return calc, tp
 
@@ -1072,14 +1154,12 @@ def _fine(rule: FineRule | None, months: float | None, facts: _Facts) -> int | N
 
 def _combine(plan: _Plan, calcs: list[ChargeCalculation]) -> tuple[SentenceKind, float | None, list[GuidelineStep]]:
     """数罪并罚 (刑法第69条): between the highest term and the sum, capped."""
-    if len(calcs) == 1:
-        return calcs[0].kind, calcs[0].adjusted_months, []
     method = plan.method
     if any(c.kind is SentenceKind.LIFE for c in calcs):
         return (
             SentenceKind.LIFE,
             None,
-            [_step(stage="combine", rule="数罪中有判处无期徒刑的，执行无期徒刑", basis="刑法第69条", value_months=None)],
+            [_step(_VALUED, "combine", "数罪中有判处无期徒刑的，执行无期徒刑", "刑法第69条", value_months=None)],
         )
     terms = [(c.kind, c.adjusted_months or 0.0) for c in calcs]
     fixed = [m for k, m in terms if k is SentenceKind.FIXED_TERM]
@@ -1088,7 +1168,7 @@ def _combine(plan: _Plan, calcs: list[ChargeCalculation]) -> tuple[SentenceKind,
         kind = SentenceKind.FIXED_TERM
         if len(fixed) < len(terms):
             steps.append(
-                _step(stage="combine", rule="数罪中有判处有期徒刑和拘役的，执行有期徒刑", basis="刑法第69条第2款")
+                _step(_BASIC, "combine", "数罪中有判处有期徒刑和拘役的，执行有期徒刑", "刑法第69条第2款")
             )
         months = fixed
         total = sum(months)
@@ -1103,12 +1183,13 @@ def _combine(plan: _Plan, calcs: list[ChargeCalculation]) -> tuple[SentenceKind,
     point = highest + method.combine_share * (upper - highest)
     steps.append(
         _step(
-            stage="combine",
-            rule=(
+            _MOVED,
+            "combine",
+            (
                 f"总和刑期{_months_text(total)}以下、数刑中最高刑期{_months_text(highest)}以上"
                 f"（上限{_months_text(cap)}），酌定执行刑期"
             ),
-            basis=f"刑法第69条；{method.combine_source}",
+            f"刑法第69条；{method.combine_source}",
             months=point - highest,
             value_months=point,
         )
@@ -1129,19 +1210,19 @@ def calculate(
     province = None
     if case is not None:
         province = case.province or (case.court.province if case.court else None)
-    warnings = _Warnings()
+    warnings: list[_Warning] = []
     facts = _Facts(defendant, plan)
     for drug in facts.unknown_drugs:
-        warnings.add("unknown_drug", "quantities.drug_grams", f"毒品“{drug}”没有折算标准，未计入数量")
+        _warn(warnings, ("unknown_drug", "quantities.drug_grams", f"毒品“{drug}”没有折算标准，未计入数量"))
     settled = plan.settle(defendant)
     for warning in settled.warnings:
-        warnings.add(*warning)
+        _warn(warnings, warning)
 
     names: list[str] = []
     seen: set[str] = set()
     calcs: list[ChargeCalculation] = []
     tiers: list[_TierPlan] = []
-    specs: list[ChargeSpec] = []
+    plans: list[_ChargePlan] = []
     for given, spec, key in plan.resolve(defendant.charge_names):
         if key in seen:
             continue
@@ -1151,68 +1232,77 @@ def calculate(
             positions = {c.name: i for i, c in reversed(list(enumerate(defendant.charges)))}
             field_ = f"charges[{positions.get(given, 0)}]"
             if catalogue.fallback is None:
-                warnings.add("unknown_charge", field_, f"罪名“{given}”不在罪名目录中，无法计算")
+                _warn(warnings, ("unknown_charge", field_, f"罪名“{given}”不在罪名目录中，无法计算"))
                 continue
-            warnings.add(
-                "unknown_charge",
-                field_,
-                f"罪名“{given}”不在罪名目录（{catalogue.version}）中：按最常见的法定刑幅度估计，幅度加宽",
+            _warn(
+                warnings,
+                (
+                    "unknown_charge",
+                    field_,
+                    f"罪名“{given}”不在罪名目录（{catalogue.version}）中：按最常见的法定刑幅度估计，幅度加宽",
+                ),
             )
-            spec = plan.fallback(key)
-            calc, tier = _calculate_charge(
-                plan, plan.charge(spec, None), facts, settled, warnings, recognised=False, name=key
-            )
+            cp = plan.charge(plan.fallback(key), None)
+            calc, tier = _calculate_charge(plan, cp, facts, settled, warnings, recognised=False, name=key)
         else:
-            calc, tier = _calculate_charge(
-                plan, plan.charge(spec, province), facts, settled, warnings, recognised=True, name=spec.name
-            )
+            cp = plan.charge(spec, province)
+            calc, tier = _calculate_charge(plan, cp, facts, settled, warnings, recognised=True, name=spec.name)
         calcs.append(calc)
         tiers.append(tier)
-        specs.append(spec)
+        plans.append(cp)
     if not defendant.charges:
-        warnings.add("no_charges", "charges", "被告人没有罪名，无法计算")
+        _warn(warnings, ("no_charges", "charges", "被告人没有罪名，无法计算"))
 
     method = plan.method
-    steps = [s for c in calcs for s in c.steps]
+    steps = calcs[0].steps.copy() if len(calcs) == 1 else [s for c in calcs for s in c.steps]
     if not calcs:
-        return _result(
-            defendant=defendant.name,
-            charges=names,
-            statutory=None,
-            charge_results=[],
-            low_months=None,
-            point_months=None,
-            high_months=None,
-            kind=SentenceKind.FIXED_TERM,
-            form=SentenceForm.CUSTODY,
-            probation_eligible=False,
-            fine_yuan=None,
-            steps=steps,
-            warnings=warnings.items,
-            ruleset_version=catalogue.version,
-            band=method.max_band,
+        return _model(
+            GuidelineResult,
+            {
+                "defendant": defendant.name,
+                "charges": names,
+                "statutory": None,
+                "charge_results": [],
+                "low_months": None,
+                "point_months": None,
+                "high_months": None,
+                "kind": SentenceKind.FIXED_TERM,
+                "form": SentenceForm.CUSTODY,
+                "probation_eligible": False,
+                "fine_yuan": None,
+                "steps": steps,
+                "warnings": _warning_models(warnings),
+                "ruleset_version": catalogue.version,
+                "band": method.max_band,
+            },
+            _ALL_RESULT,
         )
 
-    kind, point, combine_steps = _combine(plan, calcs)
-    steps += combine_steps
-    statutory = calcs[0].statutory if len(calcs) == 1 else max(calcs, key=_severity).statutory
-
-    fines = [c.fine_yuan for c in calcs if c.fine_yuan]
-    fine = sum(fines) if fines else None
-
-    derived = any(c.derived for c in calcs)
-    widening = {w.code for w in warnings.items if w.code != "derived_rule"}
+    if len(calcs) == 1:
+        only = calcs[0]
+        kind, point = only.kind, only.adjusted_months
+        statutory = only.statutory
+        fine = only.fine_yuan or None
+        derived = only.derived
+    else:
+        kind, point, combine_steps = _combine(plan, calcs)
+        steps += combine_steps
+        statutory = max(calcs, key=_severity).statutory
+        fines = [c.fine_yuan for c in calcs if c.fine_yuan]
+        fine = sum(fines) if fines else None
+        derived = any(c.derived for c in calcs)
+    widening = {code for code, _, _ in warnings if code != "derived_rule"}
     band = method.discretion_band + method.warning_widening * len(widening) + (method.derived_band if derived else 0.0)
     band = min(band, method.max_band)
     if derived:
-        warnings.add("derived_rule", None, "部分罪名的量刑起点由法定刑幅度推定（指导意见未规定），幅度加宽")
+        _warn(warnings, ("derived_rule", None, "部分罪名的量刑起点由法定刑幅度推定（指导意见未规定），幅度加宽"))
 
     low = high = None
     probation_eligible = False
     if kind is SentenceKind.LIFE or point is None:
         form = SentenceForm.LIFE
         steps.append(
-            _step(stage="discretion", rule="结果为无期徒刑，不以月数表示", basis=method.life_source, value_months=None)
+            _step(_VALUED, "discretion", "结果为无期徒刑，不以月数表示", method.life_source, value_months=None)
         )
     else:
         low = max(1.0, point * (1 - band))
@@ -1226,37 +1316,42 @@ def calculate(
         high = min(high, max(cap, point))
         steps.append(
             _step(
-                stage="discretion",
-                rule=f"宣告刑幅度：在调节结果上下{band:.0%}以内（{_months_text(low)}至{_months_text(high)}）",
-                basis=method.discretion_source
+                _DISCRETION,
+                "discretion",
+                f"宣告刑幅度：在调节结果上下{_percent(band)}以内（{_months_text(low)}至{_months_text(high)}）",
+                method.discretion_source
                 + ("；每项提示加宽幅度 (derived)" if widening else "")
                 + ("；推定起点加宽幅度 (derived)" if derived else ""),
                 ratio=band,
                 value_months=point,
             )
         )
-        restricted = any(s.probation == "restricted" for s in specs)
+        restricted = plans[0].restricted if len(plans) == 1 else any(cp.restricted for cp in plans)
         form, probation_eligible, rule, basis = plan.form(
             point > method.probation_max_months + 0.5, settled, restricted
         )
-        steps.append(_step(stage="form", rule=rule, basis=basis, value_months=point))
+        steps.append(_step(_VALUED, "form", rule, basis, value_months=point))
 
-    return _result(
-        defendant=defendant.name,
-        charges=names,
-        statutory=statutory,
-        charge_results=calcs,
-        low_months=low,
-        point_months=point,
-        high_months=high,
-        kind=kind,
-        form=form,
-        probation_eligible=probation_eligible,
-        fine_yuan=fine,
-        steps=steps,
-        warnings=warnings.items,
-        ruleset_version=catalogue.version,
-        band=band,
+    return _model(
+        GuidelineResult,
+        {
+            "defendant": defendant.name,
+            "charges": names,
+            "statutory": statutory,
+            "charge_results": calcs,
+            "low_months": low,
+            "point_months": point,
+            "high_months": high,
+            "kind": kind,
+            "form": form,
+            "probation_eligible": probation_eligible,
+            "fine_yuan": fine,
+            "steps": steps,
+            "warnings": _warning_models(warnings),
+            "ruleset_version": catalogue.version,
+            "band": band,
+        },
+        _ALL_RESULT,
     )
 
 

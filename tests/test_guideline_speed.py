@@ -2,7 +2,8 @@
 
 ``tests/data/guideline_golden.json`` holds, per input, a sha256 digest of what the ORIGINAL
 implementation (before the speed work) returned: ``calculate(...).model_dump(mode="json")``, the
-CAIL term label and :meth:`GuidelineResult.explain_text`. No real data is stored: inputs are keyed
+CAIL term label, :meth:`GuidelineResult.explain_text` and the ``exclude_unset`` dump (which fields
+each model records as given). No real data is stored: inputs are keyed
 by a digest of the facts the guideline reads, results by a digest of the output.
 
 Inputs: 2,000 seeded random defendants drawn here (every charge, circumstance, role, province,
@@ -12,18 +13,20 @@ files when ``../shared/data`` is present. The random part must match entry for e
 real parts are compared wherever their input is known (their parsers and generators may change the
 inputs, which is not the guideline's business) and skipped, saying why, when too few are.
 
-Regenerate (only from the original implementation!)::
+Regenerate only from the original implementation, never from the code under test::
 
-    .venv/bin/python -m tests.test_guideline_speed --write
+    git show 668aabf:sentencing/guideline.py > /tmp/guideline_orig.py
+    .venv/bin/python -m tests.test_guideline_speed --write --from /tmp/guideline_orig.py
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,7 +44,7 @@ from sentencing.case import (
     Role,
 )
 from sentencing.charges import default_catalogue
-from sentencing.guideline import calculate
+from sentencing.guideline import GuidelineResult, calculate
 from sentencing.regions import PROVINCES
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "guideline_golden.json"
@@ -101,7 +104,8 @@ def random_defendants(n: int = RANDOM_N, seed: int = RANDOM_SEED) -> Iterator[tu
         drugs = {}
         if rng.random() < 0.25:
             for drug in rng.sample(_DRUGS, rng.choice((1, 1, 2))):
-                drugs[drug] = Measure(value=round(rng.choice((0.2, 1, 9.9, 10, 49, 50, 120, 1000)) * rng.uniform(0.5, 2), 2))
+                grams = rng.choice((0.2, 1, 9.9, 10, 49, 50, 120, 1000)) * rng.uniform(0.5, 2)
+                drugs[drug] = Measure(value=round(grams, 2))
         injuries = [
             Injury(grade=rng.choice(grades), count=rng.choice((1, 1, 1, 2, 3)))
             for _ in range(rng.choices((0, 1, 2), weights=(6, 3, 1))[0])
@@ -114,7 +118,8 @@ def random_defendants(n: int = RANDOM_N, seed: int = RANDOM_SEED) -> Iterator[tu
             deaths=Measure(value=rng.randint(1, 4)) if rng.random() < 0.08 else None,
             blood_alcohol_mg_per_100ml=Measure(value=rng.randint(20, 400)) if rng.random() < 0.15 else None,
         )
-        circumstances = [Circumstance(code=c) for c in rng.sample(codes, rng.choices((0, 1, 2, 3, 4, 6), (2, 3, 4, 4, 2, 1))[0])]
+        how_many = rng.choices((0, 1, 2, 3, 4, 6), (2, 3, 4, 4, 2, 1))[0]
+        circumstances = [Circumstance(code=c) for c in rng.sample(codes, how_many)]
         age = rng.choice((None, None, None, rng.randint(12, 95), rng.randint(14, 19), rng.randint(70, 80)))
         defendant = Defendant(
             name=f"被告{i}",
@@ -140,7 +145,8 @@ def real_defendants(root: Path = SHARED_DATA) -> Iterator[tuple[Defendant, Case]
     from sentencing.importers import read_cases
 
     errors: list = []
-    for fmt, path in (("judge", root / "judge" / "judgments.jsonl"), ("lawbench", root / "lawbench" / "term_prediction.jsonl")):
+    files = (("judge", root / "judge" / "judgments.jsonl"), ("lawbench", root / "lawbench" / "term_prediction.jsonl"))
+    for fmt, path in files:
         for case in read_cases(fmt, [path], errors):
             case = case.before_judgment()
             for d in case.defendants:
@@ -175,9 +181,16 @@ def input_key(defendant: Defendant, case: Case | None) -> str:
     return _digest(facts)
 
 
-def output_digest(defendant: Defendant, case: Case | None) -> str:
-    result = calculate(defendant, case)
-    return _digest([result.model_dump(mode="json"), result.term_months, result.explain_text()])
+def output_digest(defendant: Defendant, case: Case | None, calc: Callable[..., GuidelineResult] = calculate) -> str:
+    result = calc(defendant, case)
+    return _digest(
+        [
+            result.model_dump(mode="json"),
+            result.term_months,
+            result.explain_text(),
+            result.model_dump(mode="json", exclude_unset=True),
+        ]
+    )
 
 
 def _digest(obj: object) -> str:
@@ -185,8 +198,10 @@ def _digest(obj: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_CHARS]
 
 
-def digests(pairs: Iterator[tuple[Defendant, Case]]) -> dict[str, str]:
-    return {input_key(d, c): output_digest(d, c) for d, c in pairs}
+def digests(
+    pairs: Iterator[tuple[Defendant, Case]], calc: Callable[..., GuidelineResult] = calculate
+) -> dict[str, str]:
+    return {input_key(d, c): output_digest(d, c, calc) for d, c in pairs}
 
 
 def _golden() -> dict[str, dict[str, str]]:
@@ -243,15 +258,27 @@ def test_golden_digests_are_sensitive() -> None:
     assert _digest([dump, result.term_months, result.explain_text()]) != before
 
 
-def _write() -> None:
-    out = {"random": digests(random_defendants()), "demo": digests(demo_defendants())}
-    out["real"] = digests(real_defendants()) if (SHARED_DATA / "judge" / "judgments.jsonl").is_file() else {}
+def _load_calculate(path: str) -> Callable[..., GuidelineResult]:
+    """``calculate`` of a guideline module saved elsewhere (the original, from git)."""
+    spec = importlib.util.spec_from_file_location("guideline_original", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.calculate
+
+
+def _write(path: str) -> None:
+    calc = _load_calculate(path)
+    out = {"random": digests(random_defendants(), calc), "demo": digests(demo_defendants(), calc)}
+    has_real = (SHARED_DATA / "judge" / "judgments.jsonl").is_file()
+    out["real"] = digests(real_defendants(), calc) if has_real else {}
     GOLDEN.write_text(json.dumps(out, indent=0, sort_keys=True) + "\n", encoding="utf-8")
     print({k: len(v) for k, v in out.items()}, "→", GOLDEN)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--write"]:
-        _write()
+    if len(sys.argv) == 4 and sys.argv[1:3] == ["--write", "--from"]:
+        _write(sys.argv[3])
     else:
-        sys.exit("usage: python -m tests.test_guideline_speed --write  (from the ORIGINAL implementation only)")
+        sys.exit("usage: python -m tests.test_guideline_speed --write --from ORIGINAL_GUIDELINE.py")

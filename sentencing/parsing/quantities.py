@@ -22,7 +22,9 @@ _N = NUMBER_PATTERN
 _YUAN = re.compile(r"元")
 # ``十余万元`` reads as its lower bound, 100000.
 _NUMBER_BEFORE = with_first_char_filter(rf"(?P<num>{_N})(?:余|多)?(?P<wan>万)?\s*$")
-_TOTAL = with_first_char_filter(r"(?:共计|合计|累计|总计|总额|总价值|价值共计|数额|金额|共|计|达|总共)[^，,。；;]{0,8}$")
+_TOTAL = with_first_char_filter(
+    r"(?:共计|合计|累计|总计|总额|总价值|价值共计|数额|金额|共|计|达|总共)[^，,。；;]{0,8}$"
+)
 _CRIME_VERB = with_first_char_filter(
     r"(?:价值|骗取|骗得|收取|诈得|获取|非法占有|索要|透支|尚欠|本金|借款|窃得|窃取|盗走|盗得|盗窃|诈骗|收受|索取|挪用|侵占|吸收|违法所得|非法获利|获利|赌资|抽头|"
     r"涉案|销售金额|经营额|敲诈|勒索|抢劫|抢走|劫得|抢得|贪污|受贿|行贿|套取|虚开|票面|集资)[^，,。；;]{0,18}$"
