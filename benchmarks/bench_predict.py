@@ -149,6 +149,7 @@ def train_scale(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(0)
     pick = rng.integers(0, len(pool), size=args.defendants)
     ds = pool.subset(pick)
+    ds.X = ds.X.astype(np.float32)  # float32 halves the memory; LightGBM bins it the same
     # Jitter continuous columns so the boosters do not see exact duplicates.
     continuous = [i for i, name in enumerate(spec.names) if name.startswith(("amount_log", "drugs_log", "age"))]
     ds.X[:, continuous] *= rng.uniform(0.99, 1.01, size=(len(ds), len(continuous)))

@@ -424,7 +424,9 @@ class ChargeCatalogue:
         return None
 
 
+@lru_cache(maxsize=4096)
 def _key(name: str) -> str:
+    """The lookup key of a charge name: no whitespace, trailing punctuation or 罪 (memoised: pure)."""
     key = re.sub(r"\s+", "", name).strip("。；;，,")
     if key.endswith("罪") and len(key) > 1:
         key = key[:-1]

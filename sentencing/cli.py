@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sentencing.guideline_commands",
     "serve.commands",
     "training.commands",
+    "training.distributed.commands",
     "training.retrain_commands",
 )
 

@@ -5,6 +5,13 @@
 the tier (unless 减轻 applies) → 数罪并罚 (art. 69) → the 20% discretion band → a range, the
 custody form and a fine. Every number comes from the catalogue (:mod:`sentencing.charges`);
 every step is recorded with its legal basis, so the result explains itself.
+
+It runs per defendant in the demo-corpus generator, the feature extractor, training and every
+request, so it is built for speed without changing a result: whatever the catalogue fixes (tier
+bounds, thresholds per province, rule texts, the priced circumstances of each combination, the
+probation reasoning) is worked out once per catalogue (:class:`_Plan`), and the result models are
+built from already-valid values without re-validation (:func:`_model`). tests/test_guideline_speed.py
+holds every result identical to the original implementation; benchmarks/bench_guideline.py times both.
 """
 
 from __future__ import annotations
@@ -167,7 +174,9 @@ def _months_text(months: float | None) -> str:
         return f"{months:.1f}个月"
     text = _DURATION_TEXT.get(whole)
     if text is None:
-        text = _DURATION_TEXT[whole] = format_duration(whole)
+        text = format_duration(whole)
+        if whole <= 1200:  # the terms that recur; a pre-clamp value can be any size
+            _DURATION_TEXT[whole] = text
     return text
 
 

@@ -34,6 +34,10 @@ class CaseFormatError(ValueError):
         self.problem = problem
         super().__init__(f"{self.path}:{line}: {field}: {problem}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, int, str, str]]:
+        # Crosses process boundaries (read_cases_parallel): rebuild from the four fields.
+        return (CaseFormatError, (self.path, self.line, self.field, self.problem))
+
 
 Importer = Callable[..., Iterator[Case]]
 

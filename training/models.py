@@ -88,7 +88,7 @@ class RangeModel:
     def fit(self, X: np.ndarray, y_log: np.ndarray, sample_weight: np.ndarray | None = None,
             init_from: RangeModel | None = None) -> RangeModel:
         """Fit the three quantile boosters; ``init_from`` continues a (pre-trained) model's trees."""
-        X = np.asarray(X, dtype=np.float64)
+        X = _float_matrix(X)
         y_log = np.asarray(y_log, dtype=np.float64)
         if len(X) != len(y_log) or len(X) == 0:
             raise ValueError(f"RangeModel.fit: {len(X)} rows of features, {len(y_log)} targets")
@@ -102,6 +102,9 @@ class RangeModel:
         if self.monotone is not None:
             base["monotone_constraints"] = list(self.monotone)
             base["monotone_constraints_method"] = "intermediate"
+        # One binned dataset for the three quantiles: only the starting score differs.
+        data = lgb.Dataset(X, residual, weight=sample_weight, free_raw_data=False,
+                           params={"max_bin": 63, "verbosity": -1})
         for name, alpha in zip(QUANTILE_NAMES, self.quantiles, strict=True):
             if init_from is not None:
                 init_booster = init_from.boosters_[name]
@@ -111,8 +114,7 @@ class RangeModel:
                 init_booster = None
                 self.init_[name] = float(np.quantile(residual, alpha))
                 start = np.full(len(X), self.init_[name])
-            data = lgb.Dataset(X, residual, weight=sample_weight, init_score=start, free_raw_data=True,
-                               params={"max_bin": 63, "verbosity": -1})
+            data.set_init_score(start)
             booster = lgb.train(
                 {**base, "objective": _pinball(alpha)}, data, num_boost_round=self.params.n_estimators,
                 init_model=init_booster, keep_training_booster=False,
@@ -160,6 +162,12 @@ def as_regression_booster(booster: lgb.Booster) -> lgb.Booster:
         lines.insert(at + 1, "objective=regression")
     text = "\n".join(lines).replace("[objective: custom]", "[objective: regression]")
     return lgb.Booster(model_str=text)
+
+
+def _float_matrix(X: np.ndarray) -> np.ndarray:
+    """Features as float32 or float64 without copying either (large training sets are float32)."""
+    X = np.asarray(X)
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
 
 def finish_quantiles(raw: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -221,7 +229,7 @@ class FormClassifier:
         bad = sorted({lab for lab in labels if lab not in allowed})
         if bad:
             raise ValueError(f"FormClassifier.fit: unknown form labels {bad}; expected {sorted(allowed)}")
-        X = np.asarray(X, dtype=np.float64)
+        X = _float_matrix(X)
         severity = [lab if lab in SEVERITY_CLASSES else "term" for lab in labels]
         self.severity_.fit(X, severity, self.params, sample_weight)
         known = np.array([lab in CUSTODY_CLASSES for lab in labels])

@@ -46,8 +46,10 @@ class TrainConfig(BaseModel):
     feature_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
     calibration_folds: int = Field(default=3, ge=2, description="out-of-fold predictions for CQR")
     holdout_above: int = Field(
-        default=50_000, ge=100, description="above this many term rows calibrate on a 20% holdout, not k folds"
+        default=50_000, ge=100,
+        description="above this many term rows: split conformal (train on 80%, calibrate on 20%, no refit)",
     )
+    form_max_rows: int = Field(default=200_000, ge=100, description="form classifier trains on a sample this large")
     text: bool = Field(
         default=False,
         description="add the TF-IDF text estimate as a feature (features.text): better on real data, but training "
@@ -132,7 +134,7 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
     term = ds.has_term
     if term.sum() < 20:
         raise ValueError(f"training needs at least 20 sentenced defendants with a term, got {int(term.sum())}")
-    X, y = ds.X[term], ds.y_log[term]
+    X, y = (ds.X if term.all() else ds.X[term]), ds.y_log[term]
     groups = ds.groups[term]
     init_range = init_from.range_model if init_from else None
 
@@ -143,11 +145,12 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
     point = np.empty(len(y))
     if len(y) > config.holdout_above:
         folds = group_folds(groups, 5, config.seed)[:1]
-        source = "20% group holdout"
+        source = "20% group holdout (split conformal)"
     else:
         folds = group_folds(groups, config.calibration_folds, config.seed)
         source = f"{config.calibration_folds}-fold out-of-fold (cases kept whole)"
     held = np.zeros(len(y), dtype=bool)
+    model = None
     for fold in folds:
         train_rows = np.setdiff1d(np.arange(len(y)), fold)
         model = _range_model(spec, config).fit(X[train_rows], y[train_rows], init_from=init_range)
@@ -159,10 +162,18 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
     timings["calibration_folds"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    range_model = _range_model(spec, config).fit(X, y, init_from=init_range)
+    if len(folds) == 1 and model is not None:
+        range_model = model  # split conformal: serve the model the holdout calibrated, no refit
+    else:
+        range_model = _range_model(spec, config).fit(X, y, init_from=init_range)
     timings["range_model"] = time.perf_counter() - t
     t = time.perf_counter()
-    form_classifier = FormClassifier(params=config.booster_params()).fit(ds.X, ds.forms)
+    form_rows = np.arange(len(ds))
+    if len(form_rows) > config.form_max_rows:
+        form_rows = np.sort(np.random.default_rng(config.seed).choice(form_rows, config.form_max_rows, replace=False))
+    form_classifier = FormClassifier(params=config.booster_params()).fit(
+        ds.X[form_rows], [ds.forms[i] for i in form_rows]
+    )
     timings["form_classifier"] = time.perf_counter() - t
 
     medians: dict[str, float] = {}
