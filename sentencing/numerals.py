@@ -149,8 +149,9 @@ def format_chinese_integer(n: int) -> str:
         if (yi or wan) and low < 1000 and not out.endswith("零"):
             out += "零"
         out += _format_section(low)
-    if 10 <= n < 20:
-        out = out[1:]  # 十二, not 一十二
+    if out.startswith("一十"):
+        out = out[1:]  # 十二, 十万, not 一十二, 一十万
+
     return out
 
 

@@ -114,7 +114,7 @@ def test_sharded_search_equals_one_index(run, corpus: Path, tmp_path: Path) -> N
             assert np.allclose([h.score for h in got], [h.score for h in want], atol=1e-5)
             assert all(h.charges[0] == got[0].charges[0] for h in got)  # same_charge filter held
         hybrid = sharded.search(q, d, k=5, province_scope="any", mode="hybrid")
-        assert hybrid and len({h.case_id for h in hybrid}) == len(hybrid)
+        assert hybrid and len({(h.case_id, h.defendant) for h in hybrid}) == len(hybrid)
     with pytest.raises(ValueError, match="k must be"):
         sharded.search(queries[0], queries[0].defendants[0], k=0)
 

@@ -6,6 +6,7 @@ charge family, by province and by number of defendants.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +76,7 @@ def write_report(out_dir: Path, summary: dict[str, Any], records: Sequence[Recor
     out_dir.mkdir(parents=True, exist_ok=True)
     # Chinese labels need a CJK font; without one matplotlib draws boxes but still works.
     plt.rcParams["font.sans-serif"] = ["WenQuanYi Zen Hei", "Noto Sans CJK SC", "DejaVu Sans"]
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     curve = calibration_curve(predictor, cases)
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0.4, 1.0], [0.4, 1.0], "--", color="grey", label="ideal")
@@ -98,7 +100,8 @@ def write_report(out_dir: Path, summary: dict[str, Any], records: Sequence[Recor
     lines = [
         f"# Evaluation report: model `{summary.get('model_version', '?')}`",
         "",
-        f"{summary['n_defendants']} held-out defendants. The model saw each case before judgment only.",
+        f"{summary['n_defendants']} sentenced defendants, each case seen before judgment only (held-out figures "
+        "only if these cases were not in the model's training data: see its MODEL_CARD.md).",
         "",
         "| method | CAIL score | MAE (months) | within ±25% | coverage | mean width (months) |",
         "|---|---|---|---|---|---|",

@@ -118,7 +118,7 @@ def case_of(seed: int, draft: Draft, rendered: Rendered) -> Case:
             ]
         defendants.append(d)
     return Case(
-        id=case_id(seed, draft.index),
+        id=f"synthetic:{case_id(seed, draft.index)}",  # the id the judge importer gives it
         source=SOURCE,
         synthetic=True,
         case_number=case_number_of(draft),

@@ -86,7 +86,7 @@ def fit_range_dask(client: Any, ddf: Any, spec: FeatureSpec, config: TrainConfig
         reg = lgb.DaskLGBMRegressor(
             client=client, objective=Pinball(alpha), n_estimators=p.n_estimators, learning_rate=p.learning_rate,
             num_leaves=p.num_leaves, max_depth=p.max_depth, min_child_samples=p.min_child_samples,
-            colsample_bytree=p.feature_fraction, reg_lambda=p.lambda_l2, random_state=p.seed, n_jobs=p.num_threads,
+            colsample_bytree=p.feature_fraction, reg_lambda=p.lambda_l2, random_state=p.seed,
             deterministic=True, force_row_wise=True, max_bin=63, verbose=-1, **extra,
         )
         reg.fit(X, residual, init_score=residual * 0.0 + init[name])
