@@ -222,24 +222,29 @@ class StaticEncoder:
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
+        self._weights64 = self.weights.astype(np.float64)
         self.normalize = len(kinds) > 1
         self.dim = int(self.weights.shape[1])
         self.fingerprint = _fingerprint(weights_file, tokenizer_file)
         self.model_dir = model_dir
 
-    def encode(self, texts: list[str], *, batch_size: int = 4096) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int = 2048) -> np.ndarray:
+        """Mean of the token vectors as a sparse (documents × vocabulary) product: no per-token copies."""
+        from scipy import sparse
+
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        vocab = self.weights.shape[0]
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
             encodings = self.tokenizer.encode_batch(chunk, add_special_tokens=False)
             lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
             ids = np.fromiter((t for e in encodings for t in e.ids), dtype=np.int64, count=int(lengths.sum()))
-            sums = np.zeros((len(chunk), self.dim), dtype=np.float32)
-            nonempty = lengths > 0
-            if ids.size:
-                starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
-                sums[nonempty] = np.add.reduceat(self.weights[ids], starts, axis=0)
-            vecs = sums / np.maximum(lengths, 1)[:, None]
+            indptr = np.concatenate(([0], np.cumsum(lengths)))
+            weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
+            # float64 accumulation: a sum of ~1,000 float32 rows in another order than torch's
+            # EmbeddingBag would otherwise drift by ~1e-5
+            pooled = sparse.csr_matrix((weights, ids, indptr), shape=(len(chunk), vocab)) @ self._weights64
+            vecs = np.asarray(pooled, dtype=np.float32)
             if self.normalize:
                 vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
             out[start : start + len(chunk)] = vecs
