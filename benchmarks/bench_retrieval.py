@@ -82,13 +82,13 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool) -> None:
+def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max: int) -> None:
     faiss.omp_set_num_threads(2)
     print(f"cases {n:,}; pool {pool_size:,} demo cases (seed {seed}); {queries} queries; faiss threads 2")
     t = time.perf_counter()
     pool = list(generate_cases(pool_size, seed))
     print(f"pool generated: {time.perf_counter() - t:.1f} s")
-    settings = Settings(retrieval_sparse_max_rows=n if sparse else 0)
+    settings = Settings(retrieval_sparse_max_rows=n if sparse else 0, retrieval_exact_max=exact_max)
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch_dir = Path(scratch)
@@ -98,7 +98,7 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool) -> None:
               f"{time.perf_counter() - t:.1f} s (training loop {record['seconds']} s)")
         encoder = load_encoder(scratch_dir / "encoder")
 
-        sample = list(variants(pool, 50_000, seed + 1, "enc"))
+        sample = list(variants(pool, min(n, 50_000), seed + 1, "enc"))
         t = time.perf_counter()
         docs = [case_document(c, d) for c in sample for d in c.defendants]
         t_docs = time.perf_counter() - t
@@ -172,8 +172,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--sparse", action="store_true", help="also build the BM25 side (slow: jieba)")
+    parser.add_argument("--exact-max", type=int, default=Settings().retrieval_exact_max,
+                        help="rows up to which the index is exact (lower it to bench HNSW on a small corpus)")
     args = parser.parse_args()
-    run(args.cases, args.pool, args.queries, args.seed, args.sparse)
+    run(args.cases, args.pool, args.queries, args.seed, args.sparse, args.exact_max)
 
 
 if __name__ == "__main__":

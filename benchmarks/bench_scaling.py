@@ -122,7 +122,8 @@ def run_one(path: Path, n: int, workers: int, args: argparse.Namespace) -> dict[
         close(client)
         shutil.rmtree(work, ignore_errors=True)
     stages = {s.stage: s.seconds for s in summary.stages}
-    return {"cases": n, "workers": workers, "defendants": summary.defendants, "seconds": stages,
+    return {"cases": n, "workers": workers, "load_avg_1m": round(os.getloadavg()[0], 1),
+            "defendants": summary.defendants, "seconds": stages,
             "peak_mb": {k: round(v / 2**20) for k, v in peaks.items()}, "metrics": summary.metrics,
             "shards": summary.shards}
 
@@ -197,9 +198,8 @@ def main() -> int:
     for w in sorted({r["workers"] for r in results}):
         r = next(r for r in results if r["cases"] == largest and r["workers"] == w)
         scale = 10_000_000 / largest
-        print(f"EXTRAPOLATION (linear from {largest:,} cases, not measured): 10M cases on {w} worker(s) "
-              f"≈ {r['total_s'] * scale / 3600:.1f} h; peak memory of the train stage (labels gathered on the "
-              f"client) ≈ {r['peak_mb']['train'] * scale / 1024:.0f} GiB if it grew linearly")
+        print(f"EXTRAPOLATION (linear in cases from {largest:,}, not measured): 10M cases on {w} worker(s) "
+              f"≈ {r['total_s'] * scale / 3600:.1f} h on this machine's cores")
     plot(results, RESULTS / "scaling.png")
     print(f"plot: {RESULTS / 'scaling.png'}")
     return 0

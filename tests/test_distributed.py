@@ -136,7 +136,7 @@ def test_sharded_index_adds_without_rebuild(run, tmp_path: Path) -> None:
     assert len(again) == before + added
     probe = new[1].model_copy(update={"id": "probe"})
     hits = again.search(probe, probe.defendants[0], k=3, province_scope="any", mode="dense")
-    assert hits[0].case_id == new[1].case_id  # the added case is found as its own nearest neighbour
+    assert hits[0].case_id == new[1].id  # the added case is found as its own nearest neighbour
 
 
 def test_bad_scheduler_and_input_are_named() -> None:

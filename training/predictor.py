@@ -62,6 +62,8 @@ class DefendantPrediction(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+TOP_CONTRIBUTIONS = 10
+"""Groups listed by name in an explanation; the rest are summed as 其他因素."""
 _AGGRAVATING = frozenset({CircumstanceCode.RECIDIVIST, CircumstanceCode.PRIOR_RECORD})
 _LESSER_ROLES = frozenset({Role.ACCESSORY, Role.COERCED})
 
@@ -134,7 +136,8 @@ class RangePredictor:
         self._text_column = spec.index("text_estimate")
         self._explainer = PathExplainer(contrib_booster)
         self._group_ids = sorted(set(spec.groups))
-        self._group_index = np.array([self._group_ids.index(g) for g in spec.groups])
+        self._group_matrix = np.zeros((spec.n_features, len(self._group_ids)))
+        self._group_matrix[np.arange(spec.n_features), [self._group_ids.index(g) for g in spec.groups]] = 1.0
         self._guideline_group = self._group_ids.index("guideline")
 
     # ------------------------------------------------------------------ loading
@@ -250,8 +253,7 @@ class RangePredictor:
     def contributions(self, X: np.ndarray, point_months: np.ndarray) -> list[list[Contribution]]:
         """Per-group contributions in months, summing with the 'base' entry to the point estimate."""
         contrib = self._explainer.contributions(X)
-        per_group = np.zeros((len(X), len(self._group_ids)))
-        np.add.at(per_group.T, self._group_index, contrib[:, :-1].T)
+        per_group = contrib[:, :-1] @ self._group_matrix
         bias = contrib[:, -1] + self._init[1]
         if self._residual:
             offset = X[:, self._offset_column]
@@ -265,12 +267,16 @@ class RangePredictor:
             change = point_months[i] - base[i]
             scale = change / total if abs(total) > 1e-9 else 0.0
             items = [Contribution.model_construct(group="base", label="训练样本基准", months=round(float(base[i]), 2))]
-            order = np.argsort(-np.abs(per_group[i]))
-            for j in order:
-                months = float(per_group[i, j] * scale)
-                if abs(months) >= 0.05:
+            months = per_group[i] * scale
+            order = np.argsort(-np.abs(months))
+            for j in order[:TOP_CONTRIBUTIONS]:
+                if abs(months[j]) >= 0.05:
                     g = self._group_ids[j]
-                    items.append(Contribution.model_construct(group=g, label=group_label(g), months=round(months, 2)))
+                    items.append(Contribution.model_construct(group=g, label=group_label(g),
+                                                              months=round(float(months[j]), 2)))
+            rest = float(months[order[TOP_CONTRIBUTIONS:]].sum())
+            if abs(rest) >= 0.05:
+                items.append(Contribution.model_construct(group="other", label="其他因素", months=round(rest, 2)))
             out.append(items)
         return out
 
