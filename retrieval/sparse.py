@@ -16,7 +16,6 @@ import numpy as np
 from retrieval.index import IndexFormatError
 
 TOKENS_FILE = "tokens.txt"
-BM25_DIR = "bm25"
 
 
 class SparseIndex:

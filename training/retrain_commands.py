@@ -55,6 +55,8 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     logger.setLevel(logging.INFO)
     if not args.store.exists():
         raise SystemExit(f"--store: no case store at {args.store}")
+    if args.scheduler and not (args.scheduler.startswith("local") or "://" in args.scheduler):
+        raise SystemExit(f"--scheduler: {args.scheduler!r} is not an address (tcp://host:8786 or local:N)")
     started = time.perf_counter()
     report = retrain(
         CaseStore(args.store), ModelRegistry(args.registry),
