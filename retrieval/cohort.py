@@ -27,6 +27,8 @@ NON_CUSTODIAL_FORMS = frozenset(
     FORMS.index(f) for f in (SentenceForm.NON_CUSTODIAL, SentenceForm.PROBATION)
 )
 KEY_MASK = circumstance_mask(frozenset(KEY_CIRCUMSTANCES))
+NON_CUSTODIAL_LUT = np.array([False] + [i in NON_CUSTODIAL_FORMS for i in range(len(FORMS))], dtype=bool)
+"""Indexed by form column + 1 (the column's −1, no sentence, is not non-custodial)."""
 
 
 class HistogramBin(BaseModel):
@@ -148,7 +150,7 @@ def cohort_stats(
         HistogramBin(low_months=lo, high_months=hi, count=int(c))
         for lo, hi, c in zip(HISTOGRAM_EDGES_MONTHS[:-1], HISTOGRAM_EDGES_MONTHS[1:], counts, strict=True)
     ]
-    stats.share_non_custodial = float(np.isin(forms, list(NON_CUSTODIAL_FORMS)).mean())
+    stats.share_non_custodial = float(NON_CUSTODIAL_LUT[forms.astype(np.int64) + 1].mean())
     stats.reported = True
     return stats
 
@@ -156,12 +158,19 @@ def cohort_stats(
 def _by_province(
     provinces: Vocab, province_ids: np.ndarray, terms: np.ndarray, forms: np.ndarray, min_n: int
 ) -> list[ProvinceCohort]:
+    """Per-province counts, medians and non-custodial shares, from one sort of the cohort rows."""
     out: list[ProvinceCohort] = []
-    for pid in np.unique(province_ids):
-        sel = province_ids == pid
+    if len(province_ids) == 0:
+        return out
+    order = np.argsort(province_ids, kind="stable")
+    ids_sorted = province_ids[order]
+    terms_sorted = terms[order]
+    non_custodial = NON_CUSTODIAL_LUT[forms[order].astype(np.int64) + 1]
+    pids, starts, counts = np.unique(ids_sorted, return_index=True, return_counts=True)
+    for pid, start, n in zip(pids.tolist(), starts.tolist(), counts.tolist(), strict=True):
         code = provinces.name(int(pid))
-        months = terms[sel & (terms >= 0)]
-        n = int(np.count_nonzero(sel))
+        group = terms_sorted[start : start + n]
+        months = group[group >= 0]
         reported = n >= min_n and len(months) >= min_n
         out.append(
             ProvinceCohort(
@@ -169,7 +178,7 @@ def _by_province(
                 province_name=BY_CODE[code].name if code in BY_CODE else None,
                 n=n,
                 median_months=float(np.median(months)) if reported else None,
-                share_non_custodial=float(np.isin(forms[sel], list(NON_CUSTODIAL_FORMS)).mean()) if reported else None,
+                share_non_custodial=float(non_custodial[start : start + n].mean()) if reported else None,
                 reported=reported,
             )
         )

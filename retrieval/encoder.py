@@ -111,6 +111,8 @@ def train_encoder(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     if not texts:
         raise EncoderError("no documents to train the encoder on")
+    if params.epochs <= 0 or len(pairs) < params.batch_size:
+        return _save_svd_start(texts, len(pairs), out_dir, params)
     import torch
     from datasets import Dataset
     from sentence_transformers import (
@@ -171,6 +173,61 @@ def train_encoder(
     }
     (out_dir / "liangxing_encoder.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     return record
+
+
+STATIC_MODULE_TYPE = "sentence_transformers.sentence_transformer.modules.static_embedding.StaticEmbedding"
+NORMALIZE_MODULE_TYPE = "sentence_transformers.base.modules.normalize.Normalize"
+
+
+def _save_svd_start(texts: list[str], n_pairs: int, out_dir: Path, params: EncoderParams) -> dict[str, object]:
+    """The SVD start saved as the same sentence-transformers directory, without importing torch.
+
+    Importing torch and sentence-transformers costs seconds idle and a minute on a busy machine;
+    with no contrastive step to run they would only serialise a lookup table.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from safetensors.numpy import save_file
+
+    started = time.perf_counter()
+    tokenizer = train_tokenizer(texts, params.vocab_size)
+    weights = np.ascontiguousarray(svd_init(tokenizer, texts, params.dim, params.seed), dtype=np.float32)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file({"embedding.weight": weights}, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+    (out_dir / "1_Normalize").mkdir(exist_ok=True)
+    _write_json(out_dir / "1_Normalize" / "config.json",
+                {"module_input_name": "sentence_embedding", "module_output_name": "sentence_embedding"})
+    _write_json(out_dir / "modules.json", [
+        {"idx": 0, "name": "0", "path": "", "type": STATIC_MODULE_TYPE},
+        {"idx": 1, "name": "1", "path": "1_Normalize", "type": NORMALIZE_MODULE_TYPE},
+    ])
+    versions: dict[str, str] = {}
+    for package, key in (("torch", "pytorch"), ("sentence-transformers", "sentence_transformers"),
+                         ("transformers", "transformers")):
+        try:
+            versions[key] = version(package)
+        except PackageNotFoundError:
+            continue
+    _write_json(out_dir / "config_sentence_transformers.json", {
+        "__version__": versions, "default_prompt_name": None, "model_type": "SentenceTransformer",
+        "prompts": {"document": "", "query": ""}, "similarity_fn_name": "cosine",
+    })
+    record: dict[str, object] = {
+        "kind": "static",
+        "params": asdict(params),
+        "documents": len(texts),
+        "pairs": n_pairs,
+        "steps": 0,
+        "contrastive": False,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    _write_json(out_dir / "liangxing_encoder.json", record)
+    return record
+
+
+def _write_json(path: Path, payload: object) -> None:
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 # --- inference --------------------------------------------------------------------------------
@@ -239,11 +296,14 @@ class StaticEncoder:
             encodings = self.tokenizer.encode_batch(chunk, add_special_tokens=False)
             lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
             ids = np.fromiter((t for e in encodings for t in e.ids), dtype=np.int64, count=int(lengths.sum()))
-            indptr = np.concatenate(([0], np.cumsum(lengths)))
-            weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
             # float64 accumulation: a sum of ~1,000 float32 rows in another order than torch's
             # EmbeddingBag would otherwise drift by ~1e-5
-            pooled = sparse.csr_matrix((weights, ids, indptr), shape=(len(chunk), vocab)) @ self._weights64
+            if len(chunk) == 1:  # a query: a gather and a mean, without building a sparse matrix
+                pooled = (self._weights64[ids].sum(axis=0) / max(int(lengths[0]), 1)).reshape(1, -1)
+            else:
+                indptr = np.concatenate(([0], np.cumsum(lengths)))
+                weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
+                pooled = sparse.csr_matrix((weights, ids, indptr), shape=(len(chunk), vocab)) @ self._weights64
             vecs = np.asarray(pooled, dtype=np.float32)
             if self.normalize:
                 vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)

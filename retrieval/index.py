@@ -153,6 +153,7 @@ class VectorIndex:
         self.factory = factory
         self.path = path
         self.mmapped = mmapped
+        self._identity_ids: bool | None = None
 
     @classmethod
     def create(cls, dim: int, factory: str) -> VectorIndex:
@@ -184,6 +185,7 @@ class VectorIndex:
             self._owner = faiss.read_index(str(self.path))
             self.index = faiss.downcast_index(self._owner)
             self.mmapped = False
+        self._identity_ids = None
 
     def train(self, vectors: np.ndarray) -> None:
         if not self.index.is_trained:
@@ -194,10 +196,12 @@ class VectorIndex:
         if not self.index.is_trained:
             raise ValueError(f"index {self.factory} needs training before add")
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, np.int64))
+        self._identity_ids = None
 
     def remove(self, ids: np.ndarray) -> int:
         """Physically remove ids where the index type can; 0 when it cannot (HNSW): rows stay tombstoned."""
         self._writable()
+        self._identity_ids = None
         try:
             return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
         except RuntimeError:
@@ -232,7 +236,35 @@ class VectorIndex:
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
+    def _flat_storage(self) -> faiss.IndexFlat | None:
+        """The flat vector storage of an HNSW index when its positions are the row ids, else None.
+
+        Rows are added in order and HNSW never removes, so position i normally holds row i; then an
+        exact scan of a few allowed rows can run on the storage with a bitmap selector, reading the
+        vectors in place instead of reconstructing (copying) them.
+        """
+        inner = self.inner
+        if not isinstance(inner, faiss.IndexHNSW) or not isinstance(self.index, faiss.IndexIDMap2):
+            return None
+        storage = faiss.downcast_index(inner.storage)
+        if not isinstance(storage, faiss.IndexFlat):
+            return None
+        if self._identity_ids is None:
+            ids = faiss.vector_to_array(self.index.id_map)
+            self._identity_ids = bool(np.array_equal(ids, np.arange(len(ids), dtype=ids.dtype)))
+        return storage if self._identity_ids else None
+
     def _scan(self, query: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        storage = self._flat_storage()
+        if storage is not None and len(rows) and rows[-1] < storage.ntotal:
+            allowed = np.zeros(storage.ntotal, dtype=bool)
+            allowed[rows] = True
+            bitmap = np.packbits(allowed, bitorder="little")
+            params = faiss.SearchParameters()
+            params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+            scores, ids = storage.search(query.reshape(1, -1), min(k, len(rows)), params=params)
+            keep = ids[0] >= 0
+            return scores[0][keep].astype(np.float32), ids[0][keep].astype(np.int64)
         scores = self.reconstruct(rows) @ query
         top = np.argsort(-scores, kind="stable")[:k] if len(rows) <= k else np.argpartition(-scores, k)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import mmap
 import os
 import shutil
 import time
@@ -55,7 +56,7 @@ from retrieval.profile import (
     profile_of,
 )
 from retrieval.sparse import SparseIndex
-from retrieval.text import case_document, masked_name, tokenize
+from retrieval.text import case_document, masked_name, tokenize, tokenize_query
 from sentencing.case import Case, Defendant, Role
 from sentencing.config import Settings, load_settings
 from sentencing.regions import BY_CODE
@@ -73,6 +74,7 @@ __all__ = [
 FORMAT_VERSION = 1
 ROLES: tuple[Role, ...] = tuple(Role)
 EPOCH = dt.date(1970, 1, 1)
+CIRCUMSTANCE_ORDER = {code: i for i, code in enumerate(CIRCUMSTANCE_BITS)}
 RRF_K = 60
 """Reciprocal-rank-fusion constant (Cormack et al. 2009): a hit's weight is 1/(60 + rank)."""
 OVERSAMPLE = 20
@@ -146,18 +148,27 @@ def _rows_of(case: Case) -> Iterator[_Row]:
                 "date": case.date.isoformat() if case.date else None,
                 "charges": list(profile.charges),
                 "sentence": d.sentence.model_dump(mode="json", exclude_defaults=True),
+                "sentence_text": format_sentence(d.sentence),
                 "synthetic": case.synthetic,
             },
         )
 
 
 class _RowStore:
-    """Display fields per row in an append-only JSON-lines file; ``offsets`` say where each row is."""
+    """Display fields per row in an append-only JSON-lines file; ``offsets`` say where each row is.
+
+    The file is memory-mapped once when the store opens: a hit decodes only its own line, and the
+    page cache, not the process, holds the rest.
+    """
 
     def __init__(self, path: Path, offsets: np.ndarray) -> None:
         self.path = path
         self.offsets = offsets
         self.pending: list[bytes] = []
+        self._map: mmap.mmap | None = None
+        if len(offsets) and path.stat().st_size > 0:
+            with path.open("rb") as fh:
+                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
 
     def __len__(self) -> int:
         return len(self.offsets) + len(self.pending)
@@ -168,9 +179,11 @@ class _RowStore:
     def get(self, row: int) -> dict[str, Any]:
         if row >= len(self.offsets):
             return json.loads(self.pending[row - len(self.offsets)])
-        with self.path.open("rb") as fh:
-            fh.seek(int(self.offsets[row]))
-            return json.loads(fh.readline())
+        start = int(self.offsets[row])
+        if self._map is None or start >= len(self._map):
+            raise IndexFormatError(f"{self.path}: row {row} lies beyond the end of the file")
+        end = self._map.find(b"\n", start)
+        return json.loads(self._map[start : end if end >= 0 else len(self._map)])
 
     def flush(self) -> np.ndarray:
         """Append pending rows to the file; returns the new offsets (the caller commits them)."""
@@ -261,7 +274,7 @@ class RetrievalIndex:
                     batch = []
             if batch:
                 sparse_tokens = index._ingest(batch, sparse_tokens, migrate=factory is None)
-            index.sparse = SparseIndex(sparse_tokens) if sparse_tokens is not None else None
+            index.sparse = SparseIndex.from_tokens(sparse_tokens) if sparse_tokens is not None else None
             index.manifest["sparse"] = index.sparse is not None
             if index.sparse is None:
                 index.manifest["sparse_note"] = (
@@ -627,7 +640,7 @@ class RetrievalIndex:
             if mode == "dense":
                 scores = dict(zip(dense_ranked, sims.tolist(), strict=True))
         if mode in ("hybrid", "sparse") and self.sparse is not None:
-            bm25, rows = self.sparse.search(tokenize(doc), wanted, allowed)
+            bm25, rows = self.sparse.search(tokenize_query(doc), wanted, allowed)
             sparse_ranked = rows.tolist()
             if mode == "sparse":
                 scores = dict(zip(sparse_ranked, bm25.tolist(), strict=True))
@@ -685,14 +698,14 @@ class RetrievalIndex:
             charges=display.get("charges", []),
             defendant=display.get("defendant", "某"),
             sentence=sentence,
-            sentence_text=format_sentence(sentence),
+            sentence_text=display.get("sentence_text") or format_sentence(sentence),
             score=float(score),
             dense_rank=dense_rank,
             sparse_rank=sparse_rank,
             matched=_reasons(query, display.get("charges", []), tier, role, circumstances, amount, province),
             tier=tier,
             role=role.label,
-            circumstances=[c.label for c in sorted(circumstances, key=list(CIRCUMSTANCE_BITS).index)],
+            circumstances=[c.label for c in sorted(circumstances, key=CIRCUMSTANCE_ORDER.__getitem__)],
             synthetic=bool(display.get("synthetic", False)),
         )
 
@@ -729,7 +742,7 @@ def _reasons(
         reasons.append(f"同一法定刑幅度：{tier}")
     if role == query.role and role is not Role.SOLE:
         reasons.append(f"同为{role.label}")
-    shared = sorted(circumstances & query.circumstances, key=list(CIRCUMSTANCE_BITS).index)
+    shared = sorted(circumstances & query.circumstances, key=CIRCUMSTANCE_ORDER.__getitem__)
     if shared:
         reasons.append("共同情节：" + "、".join(c.label for c in shared))
     if query.amount_yuan and not np.isnan(amount) and amount > 0:

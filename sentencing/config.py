@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     store: Path | None = Field(default=None, description="SQLite case store; default <home>/cases.sqlite")
     model_dir: Path | None = Field(default=None, description="trained model directory; default <home>/model")
     index_dir: Path | None = Field(default=None, description="retrieval index directory; default <home>/index")
+    registry: Path | None = Field(
+        default=None, description="model registry (sentencing retrain); the service serves its CURRENT version"
+    )
     ruleset: Path | None = Field(default=None, description="charge catalogue TOML; default the bundled one")
     demo_cases: int = Field(default=3000, ge=10, description="size of the synthetic demo corpus built on first start")
     demo_seed: int = 20261127

@@ -175,9 +175,23 @@ class Service:
         self.holder = rec.BundleHolder()
         self._store: Any = None
 
+    def configured_dirs(self) -> tuple[Path, Path]:
+        """The model and index to serve: the registry's CURRENT version when a registry is configured."""
+        if self.settings.registry is not None and self.settings.model_dir is None:
+            from training.registry import ModelRegistry, RegistryError
+
+            registry = ModelRegistry(self.settings.registry)
+            try:
+                model_dir = registry.model_dir()
+                index_dir = registry.index_dir() or self.settings.index_path
+            except RegistryError as exc:
+                raise rec.BundleError(f"registry {str(self.settings.registry)!r}: {exc}") from exc
+            return model_dir, self.settings.index_dir or index_dir
+        return self.settings.model_path, self.settings.index_path
+
     def load_initial_bundle(self) -> None:
         try:
-            bundle, _ = self.holder.reload(self.settings.model_path, self.settings.index_path)
+            bundle, _ = self.holder.reload(*self.configured_dirs())
         except rec.BundleError as exc:
             self.holder.last_error = str(exc)
             log.warning("no model bundle loaded: %s", exc)
@@ -402,10 +416,16 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         bundle keeps serving."""
         body = body or ReloadRequest()
         current = service.holder.bundle
-        model_dir = Path(body.model_dir) if body.model_dir else (current.model_dir if current else settings.model_path)
-        index_dir = Path(body.index_dir) if body.index_dir else (current.index_dir if current else settings.index_path)
         start = time.perf_counter()
+        model_dir = index_dir = settings.registry  # named in the audit if resolving the registry fails
         try:
+            if settings.registry is not None and not (body.model_dir or body.index_dir):
+                model_dir, index_dir = service.configured_dirs()  # what the registry serves now
+            else:
+                model_dir = Path(body.model_dir) if body.model_dir else (
+                    current.model_dir if current else settings.model_path)
+                index_dir = Path(body.index_dir) if body.index_dir else (
+                    current.index_dir if current else settings.index_path)
             new, previous = await run_in_threadpool(service.holder.reload, model_dir, index_dir)
         except rec.BundleError as exc:
             service.metrics.reloads.labels("refused").inc()

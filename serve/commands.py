@@ -84,7 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, host=args.host, port=args.port, model_dir=args.model_dir, index_dir=args.index_dir)
     # The embedded default only when nothing is configured: a configured store/model/index is never touched.
-    embedded = settings.store is None and settings.model_dir is None and settings.index_dir is None
+    embedded = (settings.store is None and settings.model_dir is None and settings.index_dir is None
+                and settings.registry is None)
     if embedded:
         try:
             ensure_default(settings, log=lambda m: print(m, file=sys.stderr))

@@ -245,3 +245,37 @@ def test_zero_failed_requests_while_reloading_under_load(live, tmp_path: Path) -
     assert reloads == [200, 200, 200, 200]
     assert len(statuses) >= 8
     assert [s for s in statuses if not 200 <= s < 300] == []
+
+
+def test_registry_promotion_then_reload_switches_the_served_version(live, tmp_path: Path) -> None:
+    """With LIANGXING_REGISTRY set, the service serves the registry's CURRENT version; a bare reload
+    picks up a promotion or rollback, and an empty registry is refused without losing the bundle."""
+    from training.registry import ModelRegistry, VersionInfo
+
+    _, _, _, built = live
+    registry = ModelRegistry(tmp_path / "registry")
+    for vid in ("v1", "v2"):
+        with registry.staging(vid) as folder:
+            shutil.copytree(built / "model", folder / "model")
+            shutil.copytree(built / "index", folder / "index")
+            registry.write_info(folder, VersionInfo(id=vid, created="2026-11-27T00:00:00Z", has_index=True))
+    registry.promote("v1")
+    settings = Settings(home=tmp_path / "home", registry=registry.root)
+    app = create_app(settings)
+    admin = app.state.service.keys.create(KeyRole.ADMIN)[0]
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert client.get("/readyz").json()["ready"] is True
+        registry.promote("v2")
+        res = client.post("/v1/admin/reload", headers=_h(admin))
+        assert res.status_code == 200, res.text
+        assert res.json()["model_dir"] == str(registry.root / "versions" / "v2" / "model")
+        registry.rollback()
+        res = client.post("/v1/admin/reload", headers=_h(admin))
+        assert res.json()["model_dir"] == str(registry.root / "versions" / "v1" / "model")
+    (registry.root / "CURRENT").unlink()
+    empty = create_app(settings)
+    admin = empty.state.service.keys.create(KeyRole.ADMIN)[0]
+    with BackgroundServer(empty) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert client.get("/readyz").status_code == 503
+        refused = client.post("/v1/admin/reload", headers=_h(admin))
+        assert refused.status_code == 409 and "registry" in refused.json()["error"]["message"]

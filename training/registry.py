@@ -49,7 +49,10 @@ class VersionInfo(BaseModel):
     data_hash: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     parent_metrics: dict[str, Any] = Field(default_factory=dict)
-    decision: str = Field(default="registered", description="registered | promoted | rejected")
+    decision: str = Field(
+        default="registered",
+        description="the promotion rule's verdict: accepted | rejected (what serves is CURRENT, not this)",
+    )
     reason: str = ""
     timings_s: dict[str, float] = Field(default_factory=dict)
     has_index: bool = False

@@ -206,7 +206,7 @@ def retrain(
         info.data_hash = candidate.data_hash
         info.metrics = _headline(cand_metrics)
         info.parent_metrics = _headline(serving_metrics) if serving_metrics else {}
-        info.decision = "promoted" if promote else "rejected"
+        info.decision = "accepted" if promote else "rejected"
         info.reason = reason
         info.timings_s = {s.stage: round(s.seconds, 3) for s in stages}
         registry.write_info(folder, info)

@@ -19,7 +19,7 @@ from sentencing.parsing.mentions import Attributor, with_first_char_filter
 C = CircumstanceCode
 
 _CUES: tuple[tuple[CircumstanceCode, re.Pattern[str]], ...] = (
-    (C.SURRENDER, re.compile(r"自首|自动投案|主动投案|投案自首")),
+    (C.SURRENDER, re.compile(r"自首|(?:自动|主动|自行)[^。；，]{0,12}投案|投案自首")),
     (C.CONFESSION, re.compile(r"坦白|如实供述|如实交代|如实供认")),
     (C.PLEA_AGREEMENT, re.compile(r"认罪认罚|签署[了]?认罪认罚具结书|签字具结|具结书")),
     (C.COURT_PLEA, re.compile(
