@@ -41,9 +41,12 @@ class Role(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"principal": "主犯", "accessory": "从犯", "coerced": "胁从犯", "instigator": "教唆犯", "sole": "单独犯罪"}[
-            self.value
-        ]
+        return _ROLE_LABELS[self.value]
+
+
+_ROLE_LABELS = {
+    "principal": "主犯", "accessory": "从犯", "coerced": "胁从犯", "instigator": "教唆犯", "sole": "单独犯罪",
+}
 
 
 class CircumstanceCode(StrEnum):
@@ -240,7 +243,9 @@ class Case(BaseModel):
     """One criminal case: the court, the facts and its defendants."""
 
     id: str = Field(min_length=1, max_length=200)
-    source: str = Field(default="cases", description="importer that produced it: judge, lawbench, cail2018, cases, synthetic")
+    source: str = Field(
+        default="cases", description="importer that produced it: judge, lawbench, cail2018, cases, synthetic"
+    )
     synthetic: bool = False
     """True for the generated demo corpus: never mistake it for a real judgment."""
     case_number: str | None = None
