@@ -325,8 +325,9 @@ function factsUsed(f) {
 }
 
 function contributionTable(items) {
-  return el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "类别" }), el("th", { text: "项目" }), el("th", { class: "num", text: "月" }))),
-    el("tbody", {}, items.map((c) => el("tr", {}, el("td", { text: c.group }), el("td", { text: c.label }), el("td", { class: "num", text: `${c.months > 0 ? "+" : ""}${c.months.toFixed(1)}` })))));
+  // The group code (c.group) is for API clients; the page shows the Chinese label only.
+  return el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "项目" }), el("th", { class: "num", text: "月" }))),
+    el("tbody", {}, items.map((c) => el("tr", { title: c.group }, el("td", { text: c.label }), el("td", { class: "num", text: `${c.months > 0 ? "+" : ""}${c.months.toFixed(1)}` })))));
 }
 
 function similarTable(cases) {
