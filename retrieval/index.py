@@ -20,6 +20,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from sentencing.atomic import write_bytes_atomic
+
 DATE_UNKNOWN = np.iinfo(np.int32).min
 """Date column sentinel: days since 1970-01-01, or this when the judgment date is unknown."""
 
@@ -43,12 +45,6 @@ NO_SENTENCE = -3
 
 class IndexFormatError(RuntimeError):
     """An index directory that is missing, incomplete or inconsistent."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 class Vocab:
@@ -313,4 +309,4 @@ class VectorIndex:
 
 
 def write_json(path: Path, payload: object) -> None:
-    atomic_write_bytes(path, json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_bytes_atomic(path, json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8"))

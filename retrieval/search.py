@@ -57,6 +57,7 @@ from retrieval.profile import (
 )
 from retrieval.sparse import SparseIndex
 from retrieval.text import case_document, masked_name, tokenize, tokenize_query
+from sentencing.atomic import replace_dir
 from sentencing.case import Case, Defendant, Role
 from sentencing.config import Settings, load_settings
 from sentencing.regions import BY_CODE
@@ -286,7 +287,7 @@ class RetrievalIndex:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _swap_in(staging, out_dir)
+        replace_dir(staging, out_dir)
         return cls.load(out_dir, settings=settings)
 
     @classmethod
@@ -800,15 +801,6 @@ def _train_on_rows(head: list[_Row], target: Path, settings: Settings) -> dict[s
     )
     pairs = weak_pairs(items, max_pairs=params.max_pairs, seed=params.seed) if params.epochs > 0 else []
     return train_encoder([r.doc for r in head], pairs, target, params)
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(staging, out_dir)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _load_npy(path: Path) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ import lightgbm as lgb
 import onnxmltools
 import onnxruntime
 
+from sentencing.atomic import replace_dir
 from training.models import CUSTODY_CLASSES, QUANTILE_NAMES, SEVERITY_CLASSES
 from training.onnx_export import booster_to_onnx
 
@@ -105,26 +105,11 @@ def write_model_dir(fitted: Any, ds: Any, out_dir: Path) -> Path:
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         (tmp / "MODEL_CARD.md").write_text(model_card(manifest, fitted), encoding="utf-8")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``; an existing ``target`` is removed only after the move succeeded."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def model_card(manifest: dict[str, Any], fitted: Any) -> str:

@@ -27,6 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sentencing.atomic import fsync_dir, write_bytes_atomic
+
 CURRENT = "CURRENT"
 HISTORY = "history.jsonl"
 VERSION_FILE = "version.json"
@@ -135,23 +137,19 @@ class ModelRegistry:
                 raise RegistryError("a staged version needs its version.json before it is registered")
             _fsync_tree(tmp)
             os.replace(tmp, self.versions_dir / version_id)
-            _fsync_dir(self.versions_dir)
+            fsync_dir(self.versions_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
     def write_info(self, folder: Path, info: VersionInfo) -> None:
-        _atomic_write(folder / VERSION_FILE, info.model_dump_json(indent=1))
-
-    def update_info(self, info: VersionInfo) -> None:
-        """Record a decision on a registered version (its version.json is replaced atomically)."""
-        _atomic_write(self.version_dir(info.id) / VERSION_FILE, info.model_dump_json(indent=1))
+        _write_text(folder / VERSION_FILE, info.model_dump_json(indent=1))
 
     def promote(self, version_id: str, *, reason: str = "") -> None:
         """Make ``version_id`` the serving version (an atomic switch of ``CURRENT``)."""
         self.version_dir(version_id)
         previous = self.current_id()
-        _atomic_write(self.root / CURRENT, version_id + "\n")
+        _write_text(self.root / CURRENT, version_id + "\n")
         self._log({"event": "promote", "version": version_id, "previous": previous, "reason": reason})
 
     def serving_stack(self) -> list[str]:
@@ -174,7 +172,7 @@ class ModelRegistry:
             stack.pop()
         if not stack:
             raise RegistryError("no earlier version to roll back to")
-        _atomic_write(self.root / CURRENT, stack[-1] + "\n")
+        _write_text(self.root / CURRENT, stack[-1] + "\n")
         self._log({"event": "rollback", "version": stack[-1], "previous": current, "reason": reason})
         return stack[-1]
 
@@ -186,26 +184,12 @@ class ModelRegistry:
             os.fsync(fh.fileno())
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     for path in root.rglob("*"):
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def _write_text(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sentencing.atomic import replace_dir
 from sentencing.config import Settings, load_settings
 from training.distributed.cluster import run_tasks
 from training.distributed.stages import (
@@ -164,11 +165,7 @@ def stage_index(client: Any, case_paths: Sequence[str], index_dir: Path, config:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    old = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}")
-    if index_dir.exists():
-        os.replace(index_dir, old)
-    os.replace(staging, index_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, index_dir)
     summary.index_dir = str(index_dir)
     summary.shards = [{"rows": r["rows"], "factory": r["factory"], "seconds": round(r["seconds"], 2)}
                       for r in results]
