@@ -196,8 +196,9 @@ class CaseStore:
         row = cur.execute("SELECT seq FROM sqlite_sequence WHERE name = 'cases'").fetchone()
         return int(row[0]) if row else 0
 
-    def count(self, *, source: str | None = None, synthetic: bool | None = None) -> int:
-        where, args = self._filters(source, synthetic, None)
+    def count(self, *, source: str | None = None, synthetic: bool | None = None, after_rowid: int | None = None) -> int:
+        """Stored cases, optionally only those with a sequence number above ``after_rowid``."""
+        where, args = self._filters(source, synthetic, after_rowid)
         with self._lock:
             return int(self._conn.execute(f"SELECT COUNT(*) FROM cases{where}", args).fetchone()[0])
 

@@ -145,7 +145,7 @@ def retrain(
     serving = registry.current()
     upto = store.max_seq()
     since = serving.store_seq if serving else 0
-    new_cases = sum(1 for _ in _stream(store, upto=upto, after=since))
+    new_cases = store.count(after_rowid=since) - store.count(after_rowid=upto)
     if serving is not None and new_cases == 0:
         return RetrainReport(version=None, promoted=False, reason="no case added since the serving version",
                              serving=serving.id, new_cases=0, trained_cases=0, held_back_cases=0,
@@ -165,11 +165,13 @@ def retrain(
         progress(f"training range models on cases up to sequence {upto}")
         t = time.perf_counter()
         counted = {"train": 0, "held": 0}
+        held: list[Case] = []  # collected while streaming the training cases: one pass over the store
 
         def training_cases() -> Iterator[Case]:
             for _, case in _stream(store, upto=upto):
                 if in_slice(case):
                     counted["held"] += 1
+                    held.append(case)
                 else:
                     counted["train"] += 1
                     yield case
@@ -178,6 +180,7 @@ def retrain(
             train(training_cases(), folder / "model")
         else:
             counted.update(_train_on_cluster(scheduler, store, folder, upto, config.holdout_share, has_real))
+            held = [case for _, case in _stream(store, upto=upto) if in_slice(case)]
         stages.append(StageTiming(stage="train", seconds=time.perf_counter() - t, cases=counted["train"]))
 
         if config.with_index:
@@ -191,7 +194,6 @@ def retrain(
 
         progress("scoring candidate and serving version on the held-back slice")
         t = time.perf_counter()
-        held = [case for _, case in _stream(store, upto=upto) if in_slice(case)]
         candidate = RangePredictor.load(folder / "model")
         cand_metrics, _ = evaluate(candidate, held) if held else ({}, [])
         serving_metrics = None
