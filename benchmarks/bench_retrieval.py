@@ -8,12 +8,16 @@ circumstances). The documents are realistic judgment text; the variation is stat
 Measured in one run, on this machine:
 1. encoder training on the pool (static encoder, contrastive);
 2. encode throughput of the numpy encoder (documents/s), and documents+encode together;
-3. ``RetrievalIndex.build`` over the streamed corpus with the size-chosen factory (HNSW above
-   ``retrieval_exact_max``): wall time and peak RSS (the BM25 side is off unless ``--sparse``);
+3. ``RetrievalIndex.build`` over the streamed corpus with the size-chosen factory (IVF above
+   ``retrieval_exact_max``; ``--factory`` to compare): wall time and peak RSS, split into row
+   preparation (documents, guideline profile), encoding, FAISS and the rest (the BM25 side is off
+   unless ``--sparse``);
 4. queries (``--queries`` unseen variants) with the charge filter, other provinces only and the
    province spread, against the same index with its vectors in an exact ``IDMap2,Flat``:
    recall@10 of the approximate results against the exact ones, p50/p99 latency of each, and the
-   ratio; plus the unfiltered raw FAISS search of both, for reference.
+   ratio; plus the unfiltered raw FAISS search of both, for reference. The exact index holds the
+   very vectors the build encoded (kept aside in a file during the build). Searches run on one
+   FAISS thread, as in the service.
 
 Usage:  .venv/bin/python -m benchmarks.bench_retrieval --cases 100000
 """
@@ -21,6 +25,7 @@ Usage:  .venv/bin/python -m benchmarks.bench_retrieval --cases 100000
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import random
 import re
 import resource
@@ -33,7 +38,7 @@ import faiss
 import numpy as np
 
 from retrieval.encoder import load_encoder
-from retrieval.index import SearchKnobs, VectorIndex
+from retrieval.index import SearchKnobs, VectorIndex, set_search_threads
 from retrieval.search import RetrievalIndex, train_corpus_encoder
 from retrieval.text import case_document
 from sentencing.case import Case, Circumstance, CircumstanceCode, Court, Measure
@@ -44,6 +49,14 @@ _NUMBER = re.compile(r"\d{3,}")
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it starts afresh in a spawned process)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -78,17 +91,85 @@ def variants(pool: list[Case], n: int, seed: int, prefix: str) -> Iterator[Case]
         )
 
 
+class _VectorTee:
+    """Times the build's stages and keeps a copy of every vector it encodes (the exact baseline).
+
+    Wraps ``RetrievalIndex._ingest`` for the duration of a ``with`` block: the vectors go to a
+    file (not memory, so the build's peak RSS is its own), and the time spent preparing rows,
+    encoding and adding to FAISS is summed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.encode_s = self.faiss_s = self.total_s = self.rows_s = 0.0
+        self._last = 0.0
+
+    def __enter__(self) -> _VectorTee:
+        original = RetrievalIndex._ingest
+        add = VectorIndex.add
+        tee = self
+        fh = self.path.open("wb")
+        self._restore = (original, add, fh)
+        self._last = time.perf_counter()
+
+        def ingest(index: RetrievalIndex, batch, sparse_tokens, *, migrate: bool, vecs=None):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            tee.rows_s += began - tee._last
+            if vecs is None:
+                vecs = index.encoder.encode([r.doc for r in batch])
+            encoded = time.perf_counter()
+            tee.encode_s += encoded - began
+            fh.write(np.ascontiguousarray(vecs, dtype=np.float32).tobytes())
+            out = original(index, batch, sparse_tokens, migrate=migrate, vecs=vecs)
+            tee._last = time.perf_counter()
+            tee.total_s += tee._last - began
+            return out
+
+        def timed_add(vectors: VectorIndex, x: np.ndarray, ids: np.ndarray) -> None:
+            began = time.perf_counter()
+            add(vectors, x, ids)
+            tee.faiss_s += time.perf_counter() - began
+
+        RetrievalIndex._ingest = ingest  # type: ignore[method-assign]
+        VectorIndex.add = timed_add  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        original, add, fh = self._restore
+        RetrievalIndex._ingest = original  # type: ignore[method-assign]
+        VectorIndex.add = add  # type: ignore[method-assign]
+        fh.close()
+        self.total_s += self.rows_s
+
+
+def _build(pool_size: int, seed: int, n: int, scratch: str, settings: dict) -> dict[str, float]:
+    """The timed index build (run in a spawned process; see ``run``)."""
+    faiss.omp_set_num_threads(2)
+    pool = list(generate_cases(pool_size, seed))
+    scratch_dir = Path(scratch)
+    start_rss = peak_rss_mb()
+    tee = _VectorTee(scratch_dir / "vectors.f32")
+    began = time.perf_counter()
+    with tee:
+        RetrievalIndex.build(variants(pool, n, seed + 2, "c"), scratch_dir / "index",
+                             encoder_dir=scratch_dir / "encoder", settings=Settings(**settings))
+    return {"build_s": time.perf_counter() - began, "peak_rss_mb": peak_rss_mb(), "start_rss_mb": start_rss,
+            "rows_s": tee.rows_s, "encode_s": tee.encode_s, "faiss_s": tee.faiss_s, "total_s": tee.total_s}
+
+
 def percentiles(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max: int) -> None:
+def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max: int, factory: str | None) -> None:
     faiss.omp_set_num_threads(2)
-    print(f"cases {n:,}; pool {pool_size:,} demo cases (seed {seed}); {queries} queries; faiss threads 2")
+    print(f"cases {n:,}; pool {pool_size:,} demo cases (seed {seed}); {queries} queries; faiss threads 2 to build, "
+          "1 to search")
     t = time.perf_counter()
     pool = list(generate_cases(pool_size, seed))
     print(f"pool generated: {time.perf_counter() - t:.1f} s")
-    settings = Settings(retrieval_sparse_max_rows=n if sparse else 0, retrieval_exact_max=exact_max)
+    settings = Settings(retrieval_sparse_max_rows=n if sparse else 0, retrieval_exact_max=exact_max,
+                        **({"retrieval_large_factory": factory} if factory else {}))
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch_dir = Path(scratch)
@@ -109,24 +190,32 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
               f"with document text: {len(docs) / (t_docs + t_enc):,.0f} documents/s")
         del sample, docs
 
-        rss_before = peak_rss_mb()
-        t = time.perf_counter()
-        index = RetrievalIndex.build(variants(pool, n, seed + 2, "c"), scratch_dir / "index",
-                                     encoder_dir=scratch_dir / "encoder", settings=settings)
-        build_s = time.perf_counter() - t
+        # The build runs in a fresh process so that its peak RSS is its own (this one has
+        # imported torch to train the encoder).
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as workers:
+            stages = workers.apply(_build, (pool_size, seed, n, str(scratch_dir), settings.model_dump()))
+        build_s = stages["build_s"]
+        index = RetrievalIndex.load(scratch_dir / "index", settings=settings)
         print(f"build: {len(index):,} rows in {build_s:.1f} s ({len(index) / build_s:,.0f} rows/s), "
-              f"factory {index.info()['factory']}, peak RSS {peak_rss_mb():,.0f} MB "
-              f"(before build {rss_before:,.0f} MB)")
+              f"factory {index.info()['factory']}, peak RSS of the build process {stages['peak_rss_mb']:,.0f} MB "
+              f"(of which {stages['start_rss_mb']:,.0f} MB before the build: interpreter, modules, demo pool)")
+        print(f"  of which: documents/profiles {stages['rows_s']:.1f} s, encode {stages['encode_s']:.1f} s, "
+              f"FAISS train+add {stages['faiss_s']:.1f} s, metadata/display/save "
+              f"{build_s - stages['total_s']:.1f} s")
+        tee = _VectorTee(scratch_dir / "vectors.f32")
 
-        # exact baseline over the same vectors (reconstructed from the HNSW storage)
+        # exact baseline over the same vectors (as encoded during the build, kept aside in a file)
         approx = index.vectors
         t = time.perf_counter()
         exact = VectorIndex.create(encoder.dim, "IDMap2,Flat")
-        for start in range(0, approx.ntotal, 100_000):
-            ids = np.arange(start, min(start + 100_000, approx.ntotal), dtype=np.int64)
-            exact.add(approx.reconstruct(ids), ids)
+        stored = np.memmap(tee.path, dtype=np.float32, mode="r").reshape(-1, encoder.dim)
+        for start in range(0, len(stored), 100_000):
+            ids = np.arange(start, min(start + 100_000, len(stored)), dtype=np.int64)
+            exact.add(np.asarray(stored[start : start + 100_000]), ids)
         print(f"exact Flat index filled in {time.perf_counter() - t:.1f} s; peak RSS now {peak_rss_mb():,.0f} MB")
 
+        set_search_threads(1)
         qcases = [c for c in variants(pool, queries * 2, seed + 3, "q") if c.province][:queries]
         results: dict[str, list[list[str]]] = {"approx": [], "exact": []}
         latency: dict[str, list[float]] = {"approx": [], "exact": []}
@@ -148,7 +237,7 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
         print(f"  recall@10 {recall:.3f}; p99 exact/approx {e99 / a99:.1f}×")
 
         qv = encoder.encode([case_document(q, q.defendants[0]) for q in qcases])
-        knobs = SearchKnobs(ef_search=settings.retrieval_ef_search)
+        knobs = SearchKnobs(ef_search=settings.retrieval_ef_search, nprobe=settings.retrieval_nprobe)
         raw: dict[str, list[float]] = {"approx": [], "exact": []}
         raw_ids: dict[str, list[set[int]]] = {"approx": [], "exact": []}
         for name, vectors in (("approx", approx), ("exact", exact)):
@@ -174,8 +263,10 @@ def main() -> None:
     parser.add_argument("--sparse", action="store_true", help="also build the BM25 side (slow: jieba)")
     parser.add_argument("--exact-max", type=int, default=Settings().retrieval_exact_max,
                         help="rows up to which the index is exact (lower it to bench HNSW on a small corpus)")
+    parser.add_argument("--factory", default=None,
+                        help=f"large-corpus factory (default: settings, {Settings().retrieval_large_factory})")
     args = parser.parse_args()
-    run(args.cases, args.pool, args.queries, args.seed, args.sparse, args.exact_max)
+    run(args.cases, args.pool, args.queries, args.seed, args.sparse, args.exact_max, args.factory)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def build(work: Path, n_cases: int, train_cases: int, seed: int) -> tuple[Path, 
         t = time.perf_counter()
         train(list(generate_cases(train_cases, seed)), model_dir)
         print(f"  trained on {train_cases} cases in {time.perf_counter() - t:.0f} s", flush=True)
-    if not index_dir.is_dir():
+    if n_cases and not index_dir.is_dir():
         t = time.perf_counter()
         settings = Settings(home=work)
         RetrievalIndex.build(islice(generate_cases(n_cases, seed), n_cases), index_dir, settings=settings)
@@ -161,6 +161,19 @@ class Server:
                 raise RuntimeError("the server did not become ready")
             time.sleep(0.5)
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server processes have used (all threads, workers included)."""
+        procs = [psutil.Process(self.proc.pid)]
+        procs += procs[0].children(recursive=True)
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += t.user + t.system
+        return total
+
     def rss_mb(self) -> float:
         rss = psutil.Process(self.proc.pid).memory_info().rss
         self.peak_rss = max(self.peak_rss, rss)
@@ -197,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--no-floor", action="store_true", help="skip the in-process compute baseline")
     parser.add_argument("--build-only", action="store_true", help="build (and cache) the model and indexes, then stop")
+    parser.add_argument("--index-dir", type=Path, default=None,
+                        help="serve this existing index instead of building one (e.g. the 1M index that "
+                             "benchmarks.bench_retrieval --keep built); --cases then only labels the run")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     bodies = request_bodies(200)
@@ -204,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n_cases in (int(c) for c in args.cases.split(",")):
         print(f"index of {n_cases} cases:", flush=True)
-        model_dir, index_dir = build(args.work, n_cases, args.train_cases, args.seed)
+        model_dir, index_dir = build(args.work, 0 if args.index_dir else n_cases, args.train_cases, args.seed)
+        if args.index_dir:
+            index_dir = args.index_dir
         if args.build_only:
             continue
         floor = None if args.no_floor else compute_floor(model_dir, index_dir, bodies)
@@ -214,12 +232,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             health = load(server.port, "/healthz", key, [], 1, min(5.0, args.duration))
             for c in levels:
+                cpu_before = server.cpu_s()
                 result = load(server.port, "/v1/recommendations", key, bodies, c, args.duration)
+                cpu_ms = (server.cpu_s() - cpu_before) * 1000 / max(result["requests"], 1)
                 result.update(cases=n_cases, concurrency=c, rss_mb=server.rss_mb(), floor_ms=floor,
-                              healthz_p50_ms=health["p50_ms"])
+                              healthz_p50_ms=health["p50_ms"], cpu_ms=cpu_ms)
                 rows.append(result)
                 print(f"  c={c:<3} p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
-                      f"{result['rps']:7.1f} req/s  errors {result['errors']}  server RSS {result['rss_mb']:.0f} MB",
+                      f"{result['rps']:7.1f} req/s  errors {result['errors']}  server RSS {result['rss_mb']:.0f} MB  "
+                      f"server CPU {cpu_ms:.1f} ms/request",
                       flush=True)
         finally:
             server.stop()

@@ -4,7 +4,8 @@ Each indexed defendant is one *row*; the row number is its FAISS id, and compact
 (charge, province, tier, date, sentence…) aligned with the rows answer filters without touching
 Case objects, so filtering stays a few milliseconds at a million rows. Exact search (``Flat``)
 restricts to the allowed rows with an IDSelector; approximate indexes (HNSW, IVF) search with the
-selector too, and fall back to an exact scan of the allowed rows when a filter leaves few.
+selector too; HNSW falls back to an exact scan of the allowed rows when a filter leaves few, IVF
+probes more lists the narrower the filter (up to all of them: an exact scan of the allowed codes).
 Deleted rows are removed from the index where it supports ``remove_ids`` and are always
 tombstoned in the metadata, so an HNSW graph never returns them.
 """
@@ -127,6 +128,15 @@ class Metadata:
         return cls(columns)
 
 
+def set_search_threads(n: int) -> None:
+    """FAISS (OpenMP) threads per search, process-wide.
+
+    A service answers concurrent requests, each a single-query search: one thread per search
+    leaves the other cores to the other requests, and spares OpenMP's spin-waits on a busy machine.
+    """
+    faiss.omp_set_num_threads(max(1, int(n)))
+
+
 def default_factory(n_rows: int, *, exact_max: int, large: str) -> str:
     """Exact below ``exact_max`` rows (fast enough, and exact), the approximate ``large`` above."""
     return "IDMap2,Flat" if n_rows <= exact_max else large
@@ -135,7 +145,7 @@ def default_factory(n_rows: int, *, exact_max: int, large: str) -> str:
 @dataclass
 class SearchKnobs:
     ef_search: int = 128
-    nprobe: int = 16
+    nprobe: int = 32
     exact_subset_max: int = 20_000
     """Below this many allowed rows an approximate index is scanned exactly over just those rows."""
 
@@ -184,8 +194,15 @@ class VectorIndex:
         self._identity_ids = None
 
     def train(self, vectors: np.ndarray) -> None:
-        if not self.index.is_trained:
-            self.index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+        if self.index.is_trained:
+            return
+        inner = self.inner
+        if isinstance(inner, faiss.IndexIVF) and len(vectors) < inner.nlist:
+            raise ValueError(
+                f"index {self.factory} needs at least {inner.nlist} vectors to train its lists, got {len(vectors)}: "
+                "use fewer lists (IVF<n>) or switch to it at a larger size (retrieval_exact_max)"
+            )
+        self.index.train(np.ascontiguousarray(vectors, dtype=np.float32))
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         self._writable()
@@ -228,9 +245,23 @@ class VectorIndex:
                 return self._scan(query[0], np.flatnonzero(allowed), k)
             bitmap = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-            scores, ids = self.index.search(query, min(k, n_allowed), params=self._params(selector, knobs, k))
+            params = self._params(selector, knobs, k)
+            if isinstance(params, faiss.SearchParametersIVF):
+                params.nprobe = self._filtered_nprobe(knobs.nprobe, k, n_allowed)
+            scores, ids = self.index.search(query, min(k, n_allowed), params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
+
+    def _filtered_nprobe(self, nprobe: int, k: int, n_allowed: int) -> int:
+        """More lists for a narrower filter, so that the probed lists still hold ~4k allowed rows.
+
+        The probed lists hold ``ntotal·nprobe/nlist`` rows of which a share ``n_allowed/ntotal``
+        passes the filter; a narrow filter (a rare charge, one province) probes up to every list,
+        which is then an exact scan of the allowed rows' codes.
+        """
+        nlist = int(self.inner.nlist)
+        needed = -(-4 * k * nlist // max(n_allowed, 1))
+        return int(min(nlist, max(nprobe, needed)))
 
     def _flat_storage(self) -> faiss.IndexFlat | None:
         """The flat vector storage of an HNSW index when its positions are the row ids, else None.

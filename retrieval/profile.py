@@ -9,12 +9,13 @@ never guessed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from sentencing.case import Case, CircumstanceCode, Defendant, Role
 from sentencing.charges import default_catalogue
-from sentencing.guideline import calculate
+from sentencing.guideline import GuidelineResult, calculate
 
 CIRCUMSTANCE_BITS: dict[CircumstanceCode, int] = {code: 1 << i for i, code in enumerate(CircumstanceCode)}
 
@@ -35,6 +36,7 @@ def circumstance_mask(codes: set[CircumstanceCode] | frozenset[CircumstanceCode]
     return mask
 
 
+@functools.lru_cache(maxsize=4096)
 def circumstances_of(mask: int) -> frozenset[CircumstanceCode]:
     return frozenset(code for code, bit in CIRCUMSTANCE_BITS.items() if mask & bit)
 
@@ -51,16 +53,23 @@ def charge_family(name: str) -> str | None:
     return spec.family.value if spec is not None else None
 
 
-def statutory_tier(case: Case, defendant: Defendant) -> tuple[str | None, str | None]:
+def statutory_tier(
+    case: Case, defendant: Defendant, guideline: GuidelineResult | None = None
+) -> tuple[str | None, str | None]:
     """(most serious charge, its statutory tier label) from the guideline engine.
 
     (None, None) when the engine cannot place the case; a charge outside the catalogue has no
     tier of its own (the engine's fallback tier is an estimate, not used to group cases).
+    ``guideline`` is the engine's result for this defendant when the caller already has it (the
+    service computes it once per defendant for the prediction).
     """
-    try:
-        result = calculate(defendant, case)
-    except (ValueError, KeyError, LookupError):
-        return None, None
+    if guideline is not None:
+        result = guideline
+    else:
+        try:
+            result = calculate(defendant, case)
+        except (ValueError, KeyError, LookupError):
+            return None, None
     statutory = result.statutory
     if statutory is None or default_catalogue().resolve(statutory.charge) is None:
         return None, None
@@ -91,8 +100,9 @@ class DefendantProfile:
         return frozenset(c for c in self.circumstances if c in KEY_CIRCUMSTANCES)
 
 
-def profile_of(case: Case, defendant: Defendant) -> DefendantProfile:
-    principal, tier = statutory_tier(case, defendant)
+def profile_of(case: Case, defendant: Defendant, guideline: GuidelineResult | None = None) -> DefendantProfile:
+    """The defendant's profile; ``guideline``: the engine's result for them, when already computed."""
+    principal, tier = statutory_tier(case, defendant, guideline)
     seen: dict[str, None] = {principal: None} if principal else {}
     for c in defendant.charges:
         seen.setdefault(canonical_charge(c.name), None)

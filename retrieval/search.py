@@ -20,6 +20,7 @@ saving leaves the previous index intact.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import mmap
 import os
@@ -60,6 +61,7 @@ from retrieval.text import case_document, masked_name, tokenize, tokenize_query
 from sentencing.atomic import replace_dir
 from sentencing.case import Case, Defendant, Role
 from sentencing.config import Settings, load_settings
+from sentencing.guideline import GuidelineResult
 from sentencing.regions import BY_CODE
 from sentencing.sentence import Sentence, format_sentence
 
@@ -226,7 +228,7 @@ class RetrievalIndex:
         self.sparse = sparse
         self.manifest = manifest
         self.settings = settings
-        self.knobs = SearchKnobs(ef_search=settings.retrieval_ef_search)
+        self.knobs = SearchKnobs(ef_search=settings.retrieval_ef_search, nprobe=settings.retrieval_nprobe)
         self._by_case: dict[str, list[int]] | None = None
 
     # ----------------------------------------------------------------------------- building
@@ -521,7 +523,9 @@ class RetrievalIndex:
 
     # ----------------------------------------------------------------------------- queries
 
-    def _query(self, case: Case, defendant: Defendant) -> tuple[Case, Defendant, DefendantProfile]:
+    def _query(
+        self, case: Case, defendant: Defendant, guideline: GuidelineResult | None = None
+    ) -> tuple[Case, Defendant, DefendantProfile]:
         if not isinstance(case, Case) or not isinstance(defendant, Defendant):
             raise RetrievalQueryError("search needs a Case and one of its Defendants")
         query_case = case.before_judgment()
@@ -534,11 +538,11 @@ class RetrievalIndex:
             query_defendant = defendant.model_copy(
                 update={"sentence": None, "sentence_evidence": None, "charge_sentences": []}
             )
-        return query_case, query_defendant, profile_of(query_case, query_defendant)
+        return query_case, query_defendant, profile_of(query_case, query_defendant, guideline)
 
-    def profile(self, case: Case, defendant: Defendant) -> DefendantProfile:
+    def profile(self, case: Case, defendant: Defendant, guideline: GuidelineResult | None = None) -> DefendantProfile:
         """The before-judgment profile that filters and cohorts use for this defendant."""
-        return self._query(case, defendant)[2]
+        return self._query(case, defendant, guideline)[2]
 
     def allowed(
         self,
@@ -613,8 +617,13 @@ class RetrievalIndex:
         date_from: dt.date | None = None,
         date_to: dt.date | None = None,
         mode: Mode = "hybrid",
+        guideline: GuidelineResult | None = None,
     ) -> list[SimilarCase]:
-        """The k most similar past sentenced defendants, spread across provinces and courts."""
+        """The k most similar past sentenced defendants, spread across provinces and courts.
+
+        ``guideline``: the guideline engine's result for this defendant when the caller has it
+        (it places the statutory tier; passing it saves computing it again).
+        """
         if not 1 <= k <= 100:
             raise RetrievalQueryError(f"k must be between 1 and 100, not {k}")
         if mode not in ("hybrid", "dense", "sparse"):
@@ -622,7 +631,7 @@ class RetrievalIndex:
         if mode == "sparse" and self.sparse is None:
             note = self.manifest.get("sparse_note", "no BM25 side in this index")
             raise RetrievalQueryError(f"mode='sparse': {note}")
-        query_case, query_defendant, profile = self._query(case, defendant)
+        query_case, query_defendant, profile = self._query(case, defendant, guideline)
         allowed = self._filter(
             profile, scope=province_scope, same_charge=same_charge, same_tier=same_tier,
             date_from=date_from, date_to=date_to,
@@ -690,29 +699,39 @@ class RetrievalIndex:
         role = ROLES[int(self.meta["role"][row])]
         circumstances = circumstances_of(int(self.meta["circumstances"][row]))
         amount = float(self.meta["amount"][row])
-        return SimilarCase(
+        charges = display.get("charges", [])
+        # Every field comes from the index this process built or validated on load (the sentence
+        # is validated above): constructing without re-validation keeps a hit cheap.
+        return SimilarCase.model_construct(
             case_id=display["case_id"],
             court=display.get("court"),
             province=province,
             province_name=BY_CODE[province].name if province in BY_CODE else None,
             date=dt.date.fromisoformat(display["date"]) if display.get("date") else None,
-            charges=display.get("charges", []),
+            charges=charges,
             defendant=display.get("defendant", "某"),
             sentence=sentence,
             sentence_text=display.get("sentence_text") or format_sentence(sentence),
             score=float(score),
             dense_rank=dense_rank,
             sparse_rank=sparse_rank,
-            matched=_reasons(query, display.get("charges", []), tier, role, circumstances, amount, province),
+            matched=_reasons(query, charges, tier, role, circumstances, amount, province),
             tier=tier,
             role=role.label,
-            circumstances=[c.label for c in sorted(circumstances, key=CIRCUMSTANCE_ORDER.__getitem__)],
+            circumstances=_circumstance_labels(circumstances),
             synthetic=bool(display.get("synthetic", False)),
         )
 
-    def cohort(self, case: Case, defendant: Defendant, *, province_scope: ProvinceScope = "any") -> CohortStats:
+    def cohort(
+        self,
+        case: Case,
+        defendant: Defendant,
+        *,
+        province_scope: ProvinceScope = "any",
+        guideline: GuidelineResult | None = None,
+    ) -> CohortStats:
         """Statistics of the comparable cohort (charge, tier, key circumstances), by province."""
-        _q, _d, profile = self._query(case, defendant)
+        _q, _d, profile = self._query(case, defendant, guideline)
         base = self._base_mask(profile, province_scope)
         base[self._case_rows().get(case.id, [])] = False  # the case is not its own precedent
         min_n = self.settings.cohort_min_n
@@ -724,6 +743,15 @@ class RetrievalIndex:
 
     def info(self) -> dict[str, Any]:
         return {**self.manifest, "directory": str(self.directory), "mmapped": self.vectors.mmapped}
+
+
+@functools.lru_cache(maxsize=4096)
+def _sorted_circumstances(circumstances: frozenset) -> tuple:
+    return tuple(sorted(circumstances, key=CIRCUMSTANCE_ORDER.__getitem__))
+
+
+def _circumstance_labels(circumstances: frozenset) -> list[str]:
+    return [c.label for c in _sorted_circumstances(circumstances)]
 
 
 def _reasons(
@@ -743,7 +771,7 @@ def _reasons(
         reasons.append(f"同一法定刑幅度：{tier}")
     if role == query.role and role is not Role.SOLE:
         reasons.append(f"同为{role.label}")
-    shared = sorted(circumstances & query.circumstances, key=CIRCUMSTANCE_ORDER.__getitem__)
+    shared = _sorted_circumstances(circumstances & query.circumstances)
     if shared:
         reasons.append("共同情节：" + "、".join(c.label for c in shared))
     if query.amount_yuan and not np.isnan(amount) and amount > 0:

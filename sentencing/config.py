@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     demo_seed: int = 20261127
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="server processes (one per core)")
     max_batch: int = Field(default=50, ge=1, description="cases per batch request")
     max_defendants: int = Field(default=50, ge=1, description="defendants per case")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
@@ -37,14 +38,24 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=60, ge=1, description="requests a key may send at once (token bucket)")
     cors_origins: list[str] = Field(default_factory=list)
     similar_cases: int = Field(default=10, ge=1, le=100)
+    guideline_cache_size: int = Field(default=4096, ge=0,
+                                      description="defendants whose guideline results a predictor keeps (LRU; 0: none)")
     # Similar-case retrieval (retrieval/): encoder, FAISS index choice, result spread, cohorts.
     retrieval_dim: int = Field(default=256, ge=16, le=1024, description="static encoder embedding size")
     retrieval_epochs: int = Field(default=2, ge=0, le=50, description="contrastive epochs (0: SVD start only)")
     retrieval_train_max: int = Field(default=20_000, ge=100, description="defendants the encoder trains on")
     retrieval_factory: str | None = Field(default=None, description="FAISS index-factory string; default by size")
     retrieval_exact_max: int = Field(default=50_000, ge=1, description="rows up to which the index is exact (Flat)")
-    retrieval_large_factory: str = Field(default="IDMap2,HNSW32,Flat", description="factory above exact_max")
+    retrieval_large_factory: str = Field(
+        default="IDMap2,IVF1024,SQ8",
+        description="factory above exact_max: IVF builds a million rows in seconds where HNSW takes most of an "
+        "hour on 2 cores, and 8-bit codes keep a million 256-d vectors in 256 MB",
+    )
     retrieval_ef_search: int = Field(default=128, ge=1, description="HNSW efSearch")
+    retrieval_nprobe: int = Field(default=32, ge=1, description="IVF lists probed per query")
+    retrieval_search_threads: int = Field(
+        default=1, ge=1, description="FAISS threads per query in the service (concurrent requests use the cores)"
+    )
     retrieval_max_per_province: int = Field(default=3, ge=1, description="similar cases per province in a result")
     retrieval_max_per_court: int = Field(default=2, ge=1, description="similar cases per court in a result")
     retrieval_sparse_max_rows: int = Field(default=200_000, ge=0, description="BM25 side only up to this many rows")

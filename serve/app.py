@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from retrieval.index import set_search_threads
 from sentencing.config import Settings, load_settings
 from serve import recommender as rec
 from serve.audit import AuditEvent, AuditLog, audit_path
@@ -62,6 +63,7 @@ from serve.schemas import (
     SimilarCasesRequest,
     SimilarCasesResponse,
 )
+from serve.workers import RATE_LIMIT_FILE, SERVING_FILE, FollowReloads, ServingPointer, SharedRateLimiter
 
 log = logging.getLogger("liangxing.serve")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -163,43 +165,79 @@ class _BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"request body exceeds {max_bytes} bytes")
 
 
+def configured_dirs(settings: Settings) -> tuple[Path, Path]:
+    """The model and index to serve: the registry's CURRENT version when a registry is configured."""
+    if settings.registry is not None and settings.model_dir is None:
+        from training.registry import ModelRegistry, RegistryError
+
+        registry = ModelRegistry(settings.registry)
+        try:
+            model_dir = registry.model_dir()
+            index_dir = registry.index_dir() or settings.index_path
+        except RegistryError as exc:
+            raise rec.BundleError(f"registry {str(settings.registry)!r}: {exc}") from exc
+        return model_dir, settings.index_dir or index_dir
+    return settings.model_path, settings.index_path
+
+
 class Service:
-    """What the routes share: settings, keys, rate limiter, audit trail, metrics and the bundle."""
+    """What the routes share: settings, keys, rate limiter, audit trail, metrics and the bundle.
+
+    With several worker processes (``settings.workers``) the rate limits and the served bundle are
+    shared through files in the home folder (:mod:`serve.workers`).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = KeyStore(keys_path(settings))
         self.audit = AuditLog(audit_path(settings))
         self.metrics = ServiceMetrics()
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.holder = rec.BundleHolder()
         self._store: Any = None
+        self.pointer: ServingPointer | None = None
+        self.follower: FollowReloads | None = None
+        if settings.workers > 1:
+            home = Path(settings.home)
+            self.limiter: RateLimiter | SharedRateLimiter = SharedRateLimiter(
+                home / RATE_LIMIT_FILE, settings.rate_limit_per_minute, settings.rate_limit_burst)
+            self.pointer = ServingPointer(home / SERVING_FILE)
+            self.follower = FollowReloads(self.pointer, self.holder.reload, self._followed)
+        else:
+            self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
 
     def configured_dirs(self) -> tuple[Path, Path]:
-        """The model and index to serve: the registry's CURRENT version when a registry is configured."""
-        if self.settings.registry is not None and self.settings.model_dir is None:
-            from training.registry import ModelRegistry, RegistryError
-
-            registry = ModelRegistry(self.settings.registry)
-            try:
-                model_dir = registry.model_dir()
-                index_dir = registry.index_dir() or self.settings.index_path
-            except RegistryError as exc:
-                raise rec.BundleError(f"registry {str(self.settings.registry)!r}: {exc}") from exc
-            return model_dir, self.settings.index_dir or index_dir
-        return self.settings.model_path, self.settings.index_path
+        return configured_dirs(self.settings)
 
     def load_initial_bundle(self) -> None:
         try:
-            bundle, _ = self.holder.reload(*self.configured_dirs())
+            dirs = self.pointer.changed() if self.pointer is not None else None
+            bundle, _ = self.holder.reload(*(dirs or self.configured_dirs()))
         except rec.BundleError as exc:
             self.holder.last_error = str(exc)
             log.warning("no model bundle loaded: %s", exc)
             return
         self.metrics.set_model(bundle.model_version, bundle.ruleset_version)
 
-    def bundle(self) -> rec.Bundle:
+    def _followed(self, ok: bool, model_dir: Path, index_dir: Path, error: str | None) -> None:
+        """A reload another worker published, done (or refused) here."""
+        self.metrics.reloads.labels("followed" if ok else "follow_failed").inc()
         bundle = self.holder.bundle
+        if ok and bundle is not None:
+            self.metrics.set_model(bundle.model_version, bundle.ruleset_version)
+
+    def published(self, model_dir: Path, index_dir: Path) -> None:
+        """This worker reloaded: the other workers follow."""
+        if self.pointer is not None:
+            self.pointer.publish(model_dir, index_dir)
+
+    def current(self) -> rec.Bundle | None:
+        """The bundle in service now (after checking whether another worker published a new one)."""
+        if self.follower is not None:
+            self.follower.poll()
+        return self.holder.bundle
+
+    def bundle(self) -> rec.Bundle:
+        bundle = self.current()
         if bundle is None:
             raise ApiError(503, "not_ready", f"no model bundle is loaded: {self.holder.last_error or 'not yet'}")
         return bundle
@@ -287,6 +325,7 @@ def _recommend(service: Service, principal: Principal, case: CaseInput) -> Recom
 def create_app(settings: Settings | None = None, *, load_model: bool = True) -> FastAPI:
     """The app; with ``load_model`` the bundle at Settings.model_path/index_path is loaded on startup."""
     settings = settings or load_settings()
+    set_search_threads(settings.retrieval_search_threads)
     service = Service(settings)
 
     @asynccontextmanager
@@ -321,7 +360,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
 
     @app.get("/readyz", response_model=ReadyResponse, tags=["ops"], responses={503: {"model": ReadyResponse}})
     async def readyz() -> Response:
-        bundle = service.holder.bundle
+        bundle = service.current()
         if bundle is None:
             body = ReadyResponse(ready=False, reason=service.holder.last_error or "no model bundle loaded yet")
             return JSONResponse(body.model_dump(mode="json"), status_code=503)
@@ -432,6 +471,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
             service.audit.append(AuditEvent.RELOAD, principal, outputs={"refused": str(exc),
                                  "model_dir": str(model_dir), "index_dir": str(index_dir)})
             raise ApiError(409, "reload_refused", f"reload refused, still serving the previous bundle: {exc}") from exc
+        await run_in_threadpool(service.published, model_dir, index_dir)
         seconds = time.perf_counter() - start
         service.metrics.reloads.labels("ok").inc()
         service.metrics.set_model(new.model_version, new.ruleset_version)
@@ -457,6 +497,11 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one worker of ``sentencing serve --workers N`` (settings from the environment)."""
+    return create_app(load_settings())
 
 
 def _same_office(office: str | None, key_id: str | None, principal: Principal) -> bool:

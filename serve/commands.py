@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, help="port (Settings.port)")
     serve.add_argument("--model-dir", type=Path, help="trained model directory (Settings.model_dir)")
     serve.add_argument("--index-dir", type=Path, help="retrieval index directory (Settings.index_dir)")
+    serve.add_argument("--workers", type=int, help="server processes, one per core (Settings.workers; default 1)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
 
@@ -82,7 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from serve.auth import KeyRole, KeyStore, keys_path
     from serve.bootstrap import BootstrapError, ensure_default
 
-    settings = _settings(args, host=args.host, port=args.port, model_dir=args.model_dir, index_dir=args.index_dir)
+    settings = _settings(args, host=args.host, port=args.port, model_dir=args.model_dir, index_dir=args.index_dir,
+                         workers=args.workers)
     # The embedded default only when nothing is configured: a configured store/model/index is never touched.
     embedded = (settings.store is None and settings.model_dir is None and settings.index_dir is None
                 and settings.registry is None)
@@ -103,13 +105,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"Demo prosecutor key (a demo convenience; also in {demo_key}):\n  {raw}", file=sys.stderr)
         else:
             print(f"Demo prosecutor key: see {demo_key}", file=sys.stderr)
-    print(f"Serving on http://{settings.host}:{settings.port}  (API docs: /docs)", file=sys.stderr)
     from serve.server import server_options
 
     options = server_options()
+    if settings.workers > 1:
+        _start_workers(settings)
+        print(f"Serving on http://{settings.host}:{settings.port} with {settings.workers} worker processes "
+              "(API docs: /docs)", file=sys.stderr)
+        uvicorn.run("serve.app:create_app_from_env", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, log_level=args.log_level, access_log=False, **options)
+        return 0
+    print(f"Serving on http://{settings.host}:{settings.port}  (API docs: /docs)", file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level,
                 access_log=False, **options)
     return 0
+
+
+def _start_workers(settings: Settings) -> None:
+    """Hand the settings to the worker processes (they read the environment) and point them all at
+    the configured bundle: a reload published by an earlier run does not outlive it."""
+    from serve.app import configured_dirs
+    from serve.recommender import BundleError
+    from serve.workers import SERVING_FILE, ServingPointer
+
+    for name in ("home", "store", "model_dir", "index_dir", "registry", "workers"):
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[f"LIANGXING_{name.upper()}"] = str(value)
+    pointer = ServingPointer(Path(settings.home) / SERVING_FILE)
+    try:
+        pointer.publish(*configured_dirs(settings))
+    except BundleError:
+        pointer.path.unlink(missing_ok=True)  # each worker reports the problem on /readyz
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

@@ -29,7 +29,9 @@ class ServiceMetrics:
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )
         self.reloads = Counter(
-            "liangxing_model_reloads", "model reloads by outcome (ok, refused)", ("outcome",), registry=self.registry
+            "liangxing_model_reloads",
+            "model reloads by outcome (ok, refused; followed, follow_failed: one another worker published)",
+            ("outcome",), registry=self.registry,
         )
         self.model_info = Gauge(
             "liangxing_model_info", "the model bundle serving now (value 1)", ("model_version", "ruleset_version"),

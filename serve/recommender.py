@@ -66,13 +66,14 @@ class CohortCache:
         self._entries: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, case: Case, defendant: Defendant) -> Any:
-        profile = profile_of(case, defendant)
+    def get(self, case: Case, defendant: Defendant, guideline: Any = None) -> Any:
+        """``guideline``: the engine's result for the defendant, when the caller already has it."""
+        profile = profile_of(case, defendant, guideline)
         key = (profile.charge, profile.tier, profile.key_circumstances)
         hit = self._entries.get(key)
         if hit is not None:
             return hit
-        stats = self.index.cohort(case, defendant, province_scope="any")
+        stats = self.index.cohort(case, defendant, province_scope="any", guideline=guideline)
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))
@@ -374,10 +375,10 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
     scope = province_scope(case)
     out: list[DefendantRecommendation] = []
     for defendant, given, p in zip(case.defendants, case_input.defendants, predictions, strict=True):
-        hits = bundle.index.search(case, defendant, k=k, province_scope=scope)
-        cohort = bundle.cohorts.get(case, defendant)
-        r = p.range
         g = p.guideline
+        hits = bundle.index.search(case, defendant, k=k, province_scope=scope, guideline=g)
+        cohort = bundle.cohorts.get(case, defendant, g)
+        r = p.range
         out.append(DefendantRecommendation(
             name=defendant.name,
             charges=defendant.charge_names,

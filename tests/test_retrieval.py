@@ -248,10 +248,13 @@ def test_small_cohort_is_not_reported_and_exclusions_are_counted(index: Retrieva
     assert stats.reported and stats.n == 4 and stats.median_months == 48.0 and stats.excluded["life"] == 1
 
 
-def test_large_corpus_switches_to_hnsw_and_matches_exact(tmp_path: Path, corpus: list[Case], built: Path) -> None:
-    settings = SETTINGS.model_copy(update={"retrieval_exact_max": 200})
-    hnsw = RetrievalIndex.build(corpus, tmp_path / "hnsw", settings=settings, encoder_dir=built / "encoder")
-    assert "HNSW" in hnsw.info()["factory"]
+@pytest.mark.parametrize("large", ["IDMap2,IVF16,SQ8", "IDMap2,HNSW32,Flat"])
+def test_large_corpus_switches_to_approximate_and_matches_exact(
+    tmp_path: Path, corpus: list[Case], built: Path, large: str
+) -> None:
+    settings = SETTINGS.model_copy(update={"retrieval_exact_max": 200, "retrieval_large_factory": large})
+    hnsw = RetrievalIndex.build(corpus, tmp_path / "approx", settings=settings, encoder_dir=built / "encoder")
+    assert hnsw.info()["factory"] == large
     exact = RetrievalIndex.load(built, settings=SETTINGS)
     agree = 0
     queries = [c for c in corpus[:40] if c.province]
@@ -260,7 +263,7 @@ def test_large_corpus_switches_to_hnsw_and_matches_exact(tmp_path: Path, corpus:
         b = {h.case_id for h in exact.search(q, q.defendants[0], mode="dense")}
         agree += len(a & b) / max(1, len(b))
     assert agree / len(queries) >= 0.9
-    hnsw.delete([queries[0].id])  # HNSW cannot remove_ids: the tombstone must hide it
+    hnsw.delete([queries[0].id])  # HNSW cannot remove_ids: the tombstone must hide it (IVF removes it)
     hits = hnsw.search(queries[1], queries[1].defendants[0], k=100, same_charge=False, province_scope="any")
     assert queries[0].id not in {h.case_id for h in hits}
 

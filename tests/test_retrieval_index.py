@@ -29,7 +29,7 @@ def test_default_factory_by_size() -> None:
         VectorIndex.create(32, "NoSuchIndex")
 
 
-@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat", "IVF8,Flat"])
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat", "IVF8,Flat", "IVF8,SQ8"])
 def test_filtered_search_matches_numpy(factory: str) -> None:
     x = _vectors(2000)
     index = VectorIndex.create(32, factory)

@@ -1,0 +1,118 @@
+"""``sentencing serve --workers 2``: two real server processes behind one port share the bundle
+(a reload published by one is followed by the other, with no failed request) and the rate limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sentencing.config import Settings
+from sentencing.store import CaseStore
+from serve.auth import KeyRole, KeyStore, keys_path
+from serve.server import free_port
+from serve.workers import SharedRateLimiter
+from tests.test_service_recommend import CASE, demo_home
+from training.train import TrainConfig, train
+
+
+def test_shared_rate_limiter_is_one_bucket_across_processes(tmp_path: Path) -> None:
+    now = [1000.0]
+    # Two limiters on one file stand for two worker processes.
+    a = SharedRateLimiter(tmp_path / "rl.sqlite", per_minute=60, burst=3, clock=lambda: now[0])
+    b = SharedRateLimiter(tmp_path / "rl.sqlite", per_minute=60, burst=3, clock=lambda: now[0])
+    assert [a.take("k"), b.take("k"), a.take("k")] == [0.0, 0.0, 0.0]
+    assert b.take("k") == pytest.approx(1.0)  # the burst is spent, whichever worker asks
+    assert a.take("other") == 0.0  # buckets are per key
+    now[0] += 2.0  # 1 token per second refills
+    assert b.take("k") == 0.0 and a.take("k") == 0.0
+    assert a.take("k") > 0
+
+
+def _versions(url: str, n: int) -> list[str]:
+    """The model version each of ``n`` fresh connections sees (the kernel spreads them over workers)."""
+    out = []
+    for _ in range(n):
+        with httpx.Client(base_url=url, timeout=30) as c:
+            out.append(c.get("/readyz").json().get("model_version"))
+    return out
+
+
+@pytest.mark.slow
+def test_two_workers_follow_a_reload_without_failed_requests(tmp_path_factory: pytest.TempPathFactory) -> None:
+    built = demo_home(tmp_path_factory)
+    second = tmp_path_factory.mktemp("second-model") / "model"
+    with CaseStore(built / "cases.sqlite") as store:
+        train(list(store.iter_cases()), second, config=TrainConfig(n_estimators=20, calibration_folds=2))
+    home = tmp_path_factory.mktemp("workers-home")
+    keys = KeyStore(keys_path(Settings(home=home)))
+    user = keys.create(KeyRole.PROSECUTOR, office="鼓楼区人民检察院")[0]
+    admin = keys.create(KeyRole.ADMIN)[0]
+    port = free_port()
+    env = {**os.environ, "LIANGXING_RATE_LIMIT_PER_MINUTE": "100000", "LIANGXING_RATE_LIMIT_BURST": "10000"}
+    exe = Path(sys.executable).with_name("sentencing")
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--workers", "2", "--port", str(port), "--home", str(home), "--model-dir",
+         str(built / "model"), "--index-dir", str(built / "index"), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # both workers up: every fresh connection answers ready
+            try:
+                if all(v is not None for v in _versions(url, 6)):
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the workers did not become ready"
+            time.sleep(0.5)
+        first = _versions(url, 1)[0]
+
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            while not stop.is_set():  # a fresh connection each time: both workers get requests
+                with httpx.Client(base_url=url, timeout=60) as c:
+                    res = c.post("/v1/recommendations", json=CASE, headers={"Authorization": f"Bearer {user}"})
+                    statuses.append(res.status_code)
+
+        threads = [threading.Thread(target=hammer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.0)
+            with httpx.Client(base_url=url, timeout=120) as c:
+                res = c.post("/v1/admin/reload", json={"model_dir": str(second)},
+                             headers={"Authorization": f"Bearer {admin}"})
+            assert res.status_code == 200, res.text
+            new = res.json()["model_version"]
+            assert new != first
+            deadline = time.monotonic() + 120
+            while set(_versions(url, 8)) != {new}:  # the other worker follows
+                assert time.monotonic() < deadline, "a worker did not follow the reload"
+                time.sleep(0.5)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert len(statuses) >= 4
+        assert [s for s in statuses if s != 200] == []
+        # Both workers appended to the one audit trail: every recommendation and the reload.
+        export = subprocess.run([str(exe), "audit", "export", "--home", str(home)], capture_output=True, text=True,
+                                check=True)
+        lines = export.stdout.splitlines()
+        assert sum('"recommendation"' in line for line in lines) == len(statuses)
+        assert sum('"reload"' in line for line in lines) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
