@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     retrieval_exact_max: int = Field(default=50_000, ge=1, description="rows up to which the index is exact (Flat)")
     retrieval_large_factory: str = Field(
         default="IDMap2,IVF1024,SQ8",
-        description="factory above exact_max: IVF builds a million rows in seconds where HNSW takes most of an "
-        "hour on 2 cores, and 8-bit codes keep a million 256-d vectors in 256 MB",
+        description="factory above exact_max: on 2 cores IVF1024 trained and filled 100k vectors in 5 s where "
+        "HNSW32 took 42 s, and 8-bit codes hold a million 256-d vectors in 256 MB",
     )
     retrieval_ef_search: int = Field(default=128, ge=1, description="HNSW efSearch")
     retrieval_nprobe: int = Field(default=32, ge=1, description="IVF lists probed per query")
