@@ -9,22 +9,25 @@ Measured in one run, on this machine:
 1. encoder training on the pool (static encoder, contrastive);
 2. encode throughput of the numpy encoder (documents/s), and documents+encode together;
 3. ``RetrievalIndex.build`` over the streamed corpus with the size-chosen factory (IVF above
-   ``retrieval_exact_max``; ``--factory`` to compare): wall time and peak RSS, split into row
-   preparation (documents, guideline profile), encoding, FAISS and the rest (the BM25 side is off
+   ``retrieval_exact_max``; ``--factory`` to compare): wall time and peak RSS of the build (run in
+   its own process), and the time spent encoding, in FAISS and on metadata (the BM25 side is off
    unless ``--sparse``);
 4. queries (``--queries`` unseen variants) with the charge filter, other provinces only and the
    province spread, against the same index with its vectors in an exact ``IDMap2,Flat``:
    recall@10 of the approximate results against the exact ones, p50/p99 latency of each, and the
    ratio; plus the unfiltered raw FAISS search of both, for reference. The exact index holds the
    very vectors the build encoded (kept aside in a file during the build). Searches run on one
-   FAISS thread, as in the service.
+   FAISS thread, as in the service;
+5. with ``--add N``: N new cases added to the built index and saved, without a rebuild (what a
+   retrain does to a deployed index), against the full build time of step 3.
 
-Usage:  .venv/bin/python -m benchmarks.bench_retrieval --cases 100000
+Usage:  .venv/bin/python -m benchmarks.bench_retrieval --cases 1000000 --add 10000 --keep /tmp/idx1m
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import random
 import re
@@ -37,7 +40,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from retrieval.encoder import load_encoder
+from retrieval.encoder import StaticEncoder, load_encoder
 from retrieval.index import SearchKnobs, VectorIndex, set_search_threads
 from retrieval.search import RetrievalIndex, train_corpus_encoder
 from retrieval.text import case_document
@@ -94,35 +97,35 @@ def variants(pool: list[Case], n: int, seed: int, prefix: str) -> Iterator[Case]
 class _VectorTee:
     """Times the build's stages and keeps a copy of every vector it encodes (the exact baseline).
 
-    Wraps ``RetrievalIndex._ingest`` for the duration of a ``with`` block: the vectors go to a
-    file (not memory, so the build's peak RSS is its own), and the time spent preparing rows,
-    encoding and adding to FAISS is summed.
+    Wraps ``RetrievalIndex._ingest``, ``StaticEncoder.encode`` and ``VectorIndex.add`` for the
+    duration of a ``with`` block: the vectors go to a file (not memory, so the build's peak RSS is
+    its own). Encoding runs in a background thread while the next rows are prepared, so the
+    stage times overlap and do not add up to the wall time.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.encode_s = self.faiss_s = self.total_s = self.rows_s = 0.0
-        self._last = 0.0
+        self.encode_s = self.faiss_s = self.ingest_s = 0.0
 
     def __enter__(self) -> _VectorTee:
-        original = RetrievalIndex._ingest
-        add = VectorIndex.add
+        original, add, encode = RetrievalIndex._ingest, VectorIndex.add, StaticEncoder.encode
         tee = self
         fh = self.path.open("wb")
-        self._restore = (original, add, fh)
-        self._last = time.perf_counter()
+        self._restore = (original, add, encode, fh)
 
         def ingest(index: RetrievalIndex, batch, sparse_tokens, *, migrate: bool, vecs=None):  # type: ignore[no-untyped-def]
             began = time.perf_counter()
-            tee.rows_s += began - tee._last
             if vecs is None:
                 vecs = index.encoder.encode([r.doc for r in batch])
-            encoded = time.perf_counter()
-            tee.encode_s += encoded - began
             fh.write(np.ascontiguousarray(vecs, dtype=np.float32).tobytes())
             out = original(index, batch, sparse_tokens, migrate=migrate, vecs=vecs)
-            tee._last = time.perf_counter()
-            tee.total_s += tee._last - began
+            tee.ingest_s += time.perf_counter() - began
+            return out
+
+        def timed_encode(encoder: StaticEncoder, texts: list[str], **kw):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            out = encode(encoder, texts, **kw)
+            tee.encode_s += time.perf_counter() - began
             return out
 
         def timed_add(vectors: VectorIndex, x: np.ndarray, ids: np.ndarray) -> None:
@@ -132,14 +135,15 @@ class _VectorTee:
 
         RetrievalIndex._ingest = ingest  # type: ignore[method-assign]
         VectorIndex.add = timed_add  # type: ignore[method-assign]
+        StaticEncoder.encode = timed_encode  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        original, add, fh = self._restore
+        original, add, encode, fh = self._restore
         RetrievalIndex._ingest = original  # type: ignore[method-assign]
         VectorIndex.add = add  # type: ignore[method-assign]
+        StaticEncoder.encode = encode  # type: ignore[method-assign]
         fh.close()
-        self.total_s += self.rows_s
 
 
 def _build(pool_size: int, seed: int, n: int, scratch: str, settings: dict) -> dict[str, float]:
@@ -154,14 +158,15 @@ def _build(pool_size: int, seed: int, n: int, scratch: str, settings: dict) -> d
         RetrievalIndex.build(variants(pool, n, seed + 2, "c"), scratch_dir / "index",
                              encoder_dir=scratch_dir / "encoder", settings=Settings(**settings))
     return {"build_s": time.perf_counter() - began, "peak_rss_mb": peak_rss_mb(), "start_rss_mb": start_rss,
-            "rows_s": tee.rows_s, "encode_s": tee.encode_s, "faiss_s": tee.faiss_s, "total_s": tee.total_s}
+            "encode_s": tee.encode_s, "faiss_s": tee.faiss_s, "ingest_s": tee.ingest_s}
 
 
 def percentiles(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max: int, factory: str | None) -> None:
+def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max: int, factory: str | None,
+        keep: Path | None = None, add: int = 0) -> None:
     faiss.omp_set_num_threads(2)
     print(f"cases {n:,}; pool {pool_size:,} demo cases (seed {seed}); {queries} queries; faiss threads 2 to build, "
           "1 to search")
@@ -171,8 +176,12 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
     settings = Settings(retrieval_sparse_max_rows=n if sparse else 0, retrieval_exact_max=exact_max,
                         **({"retrieval_large_factory": factory} if factory else {}))
 
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch_dir = Path(scratch)
+    with contextlib.ExitStack() as stack:
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            scratch_dir = keep
+        else:
+            scratch_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         t = time.perf_counter()
         record = train_corpus_encoder(pool, scratch_dir / "encoder", settings)
         print(f"encoder training on {record['documents']:,} defendants ({record['pairs']:,} pairs): "
@@ -200,9 +209,9 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
         print(f"build: {len(index):,} rows in {build_s:.1f} s ({len(index) / build_s:,.0f} rows/s), "
               f"factory {index.info()['factory']}, peak RSS of the build process {stages['peak_rss_mb']:,.0f} MB "
               f"(of which {stages['start_rss_mb']:,.0f} MB before the build: interpreter, modules, demo pool)")
-        print(f"  of which: documents/profiles {stages['rows_s']:.1f} s, encode {stages['encode_s']:.1f} s, "
-              f"FAISS train+add {stages['faiss_s']:.1f} s, metadata/display/save "
-              f"{build_s - stages['total_s']:.1f} s")
+        print(f"  stages: encode busy {stages['encode_s']:.1f} s (background thread, overlapping the row "
+              f"preparation: documents, guideline profiles), FAISS train+add {stages['faiss_s']:.1f} s, "
+              f"metadata and display rows {stages['ingest_s'] - stages['faiss_s']:.1f} s")
         tee = _VectorTee(scratch_dir / "vectors.f32")
 
         # exact baseline over the same vectors (as encoded during the build, kept aside in a file)
@@ -252,6 +261,18 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
               f"p99 {e99:.2f} ms; recall@10 {raw_recall:.3f}; p99 exact/approx {e99 / a99:.1f}×")
         disk = sum(f.stat().st_size for f in (scratch_dir / "index").rglob("*") if f.is_file())
         print(f"index on disk: {disk / 2**20:,.0f} MB; peak RSS of the run {peak_rss_mb():,.0f} MB")
+        if add:
+            # New judgments into the deployed index, without a rebuild (what `sentencing retrain` does
+            # to the index), against the full build above.
+            faiss.omp_set_num_threads(2)
+            new_cases = list(variants(pool, add, seed + 4, "new"))
+            t = time.perf_counter()
+            rows = index.add(new_cases)
+            index.save()
+            add_s = time.perf_counter() - t
+            reloaded = RetrievalIndex.load(scratch_dir / "index", settings=settings)
+            print(f"incremental add: {add:,} cases ({rows:,} rows) added and saved in {add_s:.1f} s; full build "
+                  f"{build_s:.1f} s ({build_s / add_s:.0f}× longer); index now {len(reloaded):,} rows")
 
 
 def main() -> None:
@@ -265,8 +286,12 @@ def main() -> None:
                         help="rows up to which the index is exact (lower it to bench HNSW on a small corpus)")
     parser.add_argument("--factory", default=None,
                         help=f"large-corpus factory (default: settings, {Settings().retrieval_large_factory})")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="build in this folder and keep it (index/): bench_service --index-dir can serve it")
+    parser.add_argument("--add", type=int, default=0,
+                        help="then add this many new cases to the built index without a rebuild, timed")
     args = parser.parse_args()
-    run(args.cases, args.pool, args.queries, args.seed, args.sparse, args.exact_max, args.factory)
+    run(args.cases, args.pool, args.queries, args.seed, args.sparse, args.exact_max, args.factory, args.keep, args.add)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -269,12 +270,22 @@ class RetrievalIndex:
             index = cls._empty(staging, encoder, factory, settings)
             index.manifest["encoder"] = encoder_record
             sparse_tokens: list[list[str]] | None = [] if settings.retrieval_sparse_max_rows > 0 else None
+            # A batch is encoded in a background thread (the tokenizer runs without the GIL) while
+            # the next batch's rows are prepared (documents, guideline profiles: Python).
+            pending: tuple[list[_Row], Future[np.ndarray]] | None = None
             batch: list[_Row] = []
-            for row in _chain(head, stream):
-                batch.append(row)
-                if len(batch) >= CHUNK:
-                    sparse_tokens = index._ingest(batch, sparse_tokens, migrate=factory is None)
-                    batch = []
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoding:
+                for row in _chain(head, stream):
+                    batch.append(row)
+                    if len(batch) >= CHUNK:
+                        ready = encoding.submit(encoder.encode, [r.doc for r in batch])
+                        if pending is not None:
+                            sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
+                                                          vecs=pending[1].result())
+                        pending, batch = (batch, ready), []
+                if pending is not None:
+                    sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
+                                                  vecs=pending[1].result())
             if batch:
                 sparse_tokens = index._ingest(batch, sparse_tokens, migrate=factory is None)
             index.sparse = SparseIndex.from_tokens(sparse_tokens) if sparse_tokens is not None else None
