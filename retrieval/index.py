@@ -142,6 +142,29 @@ def default_factory(n_rows: int, *, exact_max: int, large: str) -> str:
     return "IDMap2,Flat" if n_rows <= exact_max else large
 
 
+class RowFilter:
+    """The rows a search may return: a boolean mask, its count and the packed bitmap FAISS reads.
+
+    Built once per distinct filter and reused (RetrievalIndex caches them), since at a million
+    rows computing the mask and packing it costs more than the approximate search itself.
+    """
+
+    __slots__ = ("_bitmap", "mask", "n_allowed")
+
+    def __init__(self, mask: np.ndarray, *, freeze: bool = True) -> None:
+        if freeze:  # a cached filter is shared by searches: nothing may change it
+            mask.flags.writeable = False
+        self.mask = mask
+        self.n_allowed = int(np.count_nonzero(mask))
+        self._bitmap: np.ndarray | None = None
+
+    @property
+    def bitmap(self) -> np.ndarray:
+        if self._bitmap is None:
+            self._bitmap = np.packbits(self.mask, bitorder="little")
+        return self._bitmap
+
+
 @dataclass
 class SearchKnobs:
     ef_search: int = 128
@@ -229,7 +252,7 @@ class VectorIndex:
         return self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
 
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None, knobs: SearchKnobs
+        self, query: np.ndarray, k: int, allowed: np.ndarray | RowFilter | None, knobs: SearchKnobs
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, row ids) among the allowed rows (a boolean mask over rows), best first."""
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
@@ -238,12 +261,13 @@ class VectorIndex:
         if allowed is None:
             scores, ids = self.index.search(query, k, params=self._params(None, knobs, k))
         else:
-            n_allowed = int(np.count_nonzero(allowed))
+            flt = allowed if isinstance(allowed, RowFilter) else RowFilter(np.asarray(allowed, bool), freeze=False)
+            n_allowed = flt.n_allowed
             if n_allowed == 0:
                 return np.empty(0, np.float32), np.empty(0, np.int64)
             if not self.exact and n_allowed <= knobs.exact_subset_max and self.can_reconstruct:
-                return self._scan(query[0], np.flatnonzero(allowed), k)
-            bitmap = np.packbits(allowed, bitorder="little")
+                return self._scan(query[0], np.flatnonzero(flt.mask), k)
+            bitmap = flt.bitmap
             selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
             params = self._params(selector, knobs, k)
             if isinstance(params, faiss.SearchParametersIVF):

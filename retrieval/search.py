@@ -42,6 +42,7 @@ from retrieval.index import (
     DATE_UNKNOWN,
     IndexFormatError,
     Metadata,
+    RowFilter,
     SearchKnobs,
     VectorIndex,
     Vocab,
@@ -84,6 +85,8 @@ RRF_K = 60
 OVERSAMPLE = 20
 """Candidates fetched per wanted result before the spread (k' = 20·k, at least 100)."""
 CHUNK = 4096
+FILTER_CACHE = 256
+"""Distinct search filters kept (a packed bitmap is 1 bit per row: 160 KB at 1.3M rows)."""
 VOCAB_NAMES = ("charges", "families", "provinces", "tiers", "courts")
 
 ProvinceScope = Literal["other", "own", "any"]
@@ -231,6 +234,9 @@ class RetrievalIndex:
         self.settings = settings
         self.knobs = SearchKnobs(ef_search=settings.retrieval_ef_search, nprobe=settings.retrieval_nprobe)
         self._by_case: dict[str, list[int]] | None = None
+        self._filters: dict[tuple, RowFilter] = {}
+        self._generation = 0
+        """Bumped by every change to the rows, so that cached filters of the old rows go unused."""
 
     # ----------------------------------------------------------------------------- building
 
@@ -335,6 +341,7 @@ class RetrievalIndex:
         vecs: np.ndarray | None = None,
     ) -> list[list[str]] | None:
         """Encode and append a batch of rows (vectors, metadata, display); returns the BM25 tokens."""
+        self._generation += 1
         if vecs is None:
             vecs = self.encoder.encode([r.doc for r in batch])
         n0 = len(self.rows)
@@ -527,6 +534,7 @@ class RetrievalIndex:
         rows = [i for i in rows if not deleted[i]]
         if not rows:
             return 0
+        self._generation += 1
         self.meta.make_writable()
         self.meta.columns["deleted"][rows] = True
         self.vectors.remove(np.asarray(rows, dtype=np.int64))
@@ -616,6 +624,34 @@ class RetrievalIndex:
                 mask &= days <= _days(date_to)
         return mask
 
+    def _row_filter(
+        self,
+        profile: DefendantProfile,
+        *,
+        scope: str,
+        same_charge: bool,
+        same_tier: bool,
+        date_from: dt.date | None,
+        date_to: dt.date | None,
+    ) -> RowFilter:
+        """:meth:`_filter` as a cached :class:`RowFilter`: searches repeat a few hundred filters
+        (charge × province), and at a million rows building one costs milliseconds."""
+        province = self.vocab["provinces"].get(profile.province) if profile.province is not None else None
+        key = (
+            self._generation, scope, province if scope != "any" else None,
+            self.vocab["charges"].get(profile.charge) if same_charge and profile.charge is not None else None,
+            self.vocab["tiers"].get(profile.tier) if same_tier and profile.tier is not None else None,
+            same_charge, same_tier, date_from, date_to,
+        )
+        cached = self._filters.get(key)
+        if cached is None:
+            cached = RowFilter(self._filter(profile, scope=scope, same_charge=same_charge, same_tier=same_tier,
+                                            date_from=date_from, date_to=date_to))
+            if len(self._filters) >= FILTER_CACHE:
+                self._filters.pop(next(iter(self._filters)))
+            self._filters[key] = cached
+        return cached
+
     def search(
         self,
         case: Case,
@@ -643,11 +679,11 @@ class RetrievalIndex:
             note = self.manifest.get("sparse_note", "no BM25 side in this index")
             raise RetrievalQueryError(f"mode='sparse': {note}")
         query_case, query_defendant, profile = self._query(case, defendant, guideline)
-        allowed = self._filter(
+        allowed = self._row_filter(
             profile, scope=province_scope, same_charge=same_charge, same_tier=same_tier,
             date_from=date_from, date_to=date_to,
         )
-        n_allowed = int(np.count_nonzero(allowed))
+        n_allowed = allowed.n_allowed
         if n_allowed == 0:
             return []
         wanted = min(n_allowed, max(OVERSAMPLE * k, 100))
@@ -661,7 +697,7 @@ class RetrievalIndex:
             if mode == "dense":
                 scores = dict(zip(dense_ranked, sims.tolist(), strict=True))
         if mode in ("hybrid", "sparse") and self.sparse is not None:
-            bm25, rows = self.sparse.search(tokenize_query(doc), wanted, allowed)
+            bm25, rows = self.sparse.search(tokenize_query(doc), wanted, allowed.mask)
             sparse_ranked = rows.tolist()
             if mode == "sparse":
                 scores = dict(zip(sparse_ranked, bm25.tolist(), strict=True))

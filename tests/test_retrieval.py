@@ -159,6 +159,24 @@ def test_add_delete_save_reload(index: RetrievalIndex, corpus: list[Case]) -> No
     assert len(RetrievalIndex.load(index.directory, settings=SETTINGS)) == before + 4
 
 
+def test_cached_filters_follow_additions_and_deletions(built: Path, corpus: list[Case], tmp_path: Path) -> None:
+    """Searches reuse their row filters; a change to the rows must never be hidden by a cached one."""
+    import shutil
+
+    shutil.copytree(built, tmp_path / "idx")
+    index = RetrievalIndex.load(tmp_path / "idx", settings=SETTINGS)
+    query = _query(corpus, "盗窃")
+    first = index.search(query, query.defendants[0], k=10)  # filter: same charge, other provinces
+    assert first
+    assert index.delete([first[0].case_id]) >= 1
+    again = index.search(query, query.defendants[0], k=10)
+    assert first[0].case_id not in {h.case_id for h in again}
+    twin = query.model_copy(update={"id": "twin", "province": "XZ"})  # same facts, another province
+    assert index.add([twin]) >= 1
+    hits = index.search(query, query.defendants[0], k=10)
+    assert hits[0].case_id == "twin"
+
+
 def test_failed_save_keeps_the_stored_index(index: RetrievalIndex, corpus: list[Case], monkeypatch) -> None:
     before = len(index)
     index.add([corpus[3].model_copy(update={"id": "doomed"})])
