@@ -166,7 +166,7 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
 
 
 def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max: int, factory: str | None,
-        keep: Path | None = None, add: int = 0) -> None:
+        keep: Path | None = None, add: int = 0, reuse: bool = False) -> None:
     faiss.omp_set_num_threads(2)
     print(f"cases {n:,}; pool {pool_size:,} demo cases (seed {seed}); {queries} queries; faiss threads 2 to build, "
           "1 to search")
@@ -182,36 +182,43 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
             scratch_dir = keep
         else:
             scratch_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        t = time.perf_counter()
-        record = train_corpus_encoder(pool, scratch_dir / "encoder", settings)
-        print(f"encoder training on {record['documents']:,} defendants ({record['pairs']:,} pairs): "
-              f"{time.perf_counter() - t:.1f} s (training loop {record['seconds']} s)")
-        encoder = load_encoder(scratch_dir / "encoder")
+        build_s: float | None = None
+        if reuse:
+            index = RetrievalIndex.load(scratch_dir / "index", settings=settings)
+            encoder = index.encoder
+            print(f"reusing the index in {scratch_dir / 'index'}: {len(index):,} rows, "
+                  f"factory {index.info()['factory']}")
+        else:
+            t = time.perf_counter()
+            record = train_corpus_encoder(pool, scratch_dir / "encoder", settings)
+            print(f"encoder training on {record['documents']:,} defendants ({record['pairs']:,} pairs): "
+                  f"{time.perf_counter() - t:.1f} s (training loop {record['seconds']} s)")
+            encoder = load_encoder(scratch_dir / "encoder")
 
-        sample = list(variants(pool, min(n, 50_000), seed + 1, "enc"))
-        t = time.perf_counter()
-        docs = [case_document(c, d) for c in sample for d in c.defendants]
-        t_docs = time.perf_counter() - t
-        t = time.perf_counter()
-        encoder.encode(docs)
-        t_enc = time.perf_counter() - t
-        print(f"encode: {len(docs) / t_enc:,.0f} documents/s (numpy encoder); "
-              f"with document text: {len(docs) / (t_docs + t_enc):,.0f} documents/s")
-        del sample, docs
+            sample = list(variants(pool, min(n, 50_000), seed + 1, "enc"))
+            t = time.perf_counter()
+            docs = [case_document(c, d) for c in sample for d in c.defendants]
+            t_docs = time.perf_counter() - t
+            t = time.perf_counter()
+            encoder.encode(docs)
+            t_enc = time.perf_counter() - t
+            print(f"encode: {len(docs) / t_enc:,.0f} documents/s (numpy encoder); "
+                  f"with document text: {len(docs) / (t_docs + t_enc):,.0f} documents/s")
+            del sample, docs
 
-        # The build runs in a fresh process so that its peak RSS is its own (this one has
-        # imported torch to train the encoder).
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(1) as workers:
-            stages = workers.apply(_build, (pool_size, seed, n, str(scratch_dir), settings.model_dump()))
-        build_s = stages["build_s"]
-        index = RetrievalIndex.load(scratch_dir / "index", settings=settings)
-        print(f"build: {len(index):,} rows in {build_s:.1f} s ({len(index) / build_s:,.0f} rows/s), "
-              f"factory {index.info()['factory']}, peak RSS of the build process {stages['peak_rss_mb']:,.0f} MB "
-              f"(of which {stages['start_rss_mb']:,.0f} MB before the build: interpreter, modules, demo pool)")
-        print(f"  stages: encode busy {stages['encode_s']:.1f} s (background thread, overlapping the row "
-              f"preparation: documents, guideline profiles), FAISS train+add {stages['faiss_s']:.1f} s, "
-              f"metadata and display rows {stages['ingest_s'] - stages['faiss_s']:.1f} s")
+            # The build runs in a fresh process so that its peak RSS is its own (this one has
+            # imported torch to train the encoder).
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(1) as workers:
+                stages = workers.apply(_build, (pool_size, seed, n, str(scratch_dir), settings.model_dump()))
+            build_s = stages["build_s"]
+            index = RetrievalIndex.load(scratch_dir / "index", settings=settings)
+            print(f"build: {len(index):,} rows in {build_s:.1f} s ({len(index) / build_s:,.0f} rows/s), "
+                  f"factory {index.info()['factory']}, peak RSS of the build process {stages['peak_rss_mb']:,.0f} MB "
+                  f"(of which {stages['start_rss_mb']:,.0f} MB before the build: interpreter, modules, demo pool)")
+            print(f"  stages: encode busy {stages['encode_s']:.1f} s (background thread, overlapping the row "
+                  f"preparation: documents, guideline profiles), FAISS train+add {stages['faiss_s']:.1f} s, "
+                  f"metadata and display rows {stages['ingest_s'] - stages['faiss_s']:.1f} s")
         tee = _VectorTee(scratch_dir / "vectors.f32")
 
         # exact baseline over the same vectors (as encoded during the build, kept aside in a file)
@@ -271,8 +278,9 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
             index.save()
             add_s = time.perf_counter() - t
             reloaded = RetrievalIndex.load(scratch_dir / "index", settings=settings)
-            print(f"incremental add: {add:,} cases ({rows:,} rows) added and saved in {add_s:.1f} s; full build "
-                  f"{build_s:.1f} s ({build_s / add_s:.0f}× longer); index now {len(reloaded):,} rows")
+            versus = f"; full build {build_s:.1f} s ({build_s / add_s:.0f}× longer)" if build_s else ""
+            print(f"incremental add: {add:,} cases ({rows:,} rows) added and saved in {add_s:.1f} s{versus}; "
+                  f"index now {len(reloaded):,} rows")
 
 
 def main() -> None:
@@ -290,8 +298,13 @@ def main() -> None:
                         help="build in this folder and keep it (index/): bench_service --index-dir can serve it")
     parser.add_argument("--add", type=int, default=0,
                         help="then add this many new cases to the built index without a rebuild, timed")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: skip training and building, measure the queries on the kept index")
     args = parser.parse_args()
-    run(args.cases, args.pool, args.queries, args.seed, args.sparse, args.exact_max, args.factory, args.keep, args.add)
+    if args.reuse and args.keep is None:
+        parser.error("--reuse needs --keep DIR")
+    run(args.cases, args.pool, args.queries, args.seed, args.sparse, args.exact_max, args.factory, args.keep,
+        args.add, args.reuse)
 
 
 if __name__ == "__main__":
