@@ -57,6 +57,10 @@ class ServingPointer:
         """What the file says now is what this worker serves (at startup, after its first load)."""
         self._seen = self._stamp()
 
+    def forget(self) -> None:
+        """Report the current file as changed at the next look (a reload could not start yet)."""
+        self._seen = None
+
     def changed(self) -> tuple[Path, Path] | None:
         """The published directories when the file changed since this worker last looked, else None."""
         stamp = self._stamp()
@@ -87,7 +91,7 @@ class FollowReloads:
         if dirs is None:
             return
         if not self._busy.acquire(blocking=False):
-            self.pointer._seen = None  # a reload is running; look again at the next request
+            self.pointer.forget()  # a reload is running; look again at the next request
             return
         threading.Thread(target=self._run, args=dirs, name="follow-reload", daemon=True).start()
 
