@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=60, ge=1, description="requests a key may send at once (token bucket)")
     cors_origins: list[str] = Field(default_factory=list)
     similar_cases: int = Field(default=10, ge=1, le=100)
-    guideline_cache_size: int = Field(default=4096, ge=0,
+    guideline_cache_size: int = Field(default=1024, ge=0,
                                       description="defendants whose guideline results a predictor keeps (LRU; 0: none)")
     # Similar-case retrieval (retrieval/): encoder, FAISS index choice, result spread, cohorts.
     retrieval_dim: int = Field(default=256, ge=16, le=1024, description="static encoder embedding size")

@@ -1,8 +1,11 @@
 """Serving a trained model: a case before judgment → one prediction per defendant.
 
 Predicts through onnxruntime (one intra-op thread), all models in one merged graph; explanations
-are decision-path contributions of the native point booster (training.explain: exact, and about
-5× cheaper than ``pred_contrib``'s TreeSHAP; measured in benchmarks/bench_predict.py).
+are decision-path contributions of the native point booster (the Saabas credits of
+training.explain, exact, and far cheaper than ``pred_contrib``'s TreeSHAP). A row's credits depend
+only on the leaf it reaches in each tree, so they are tabulated per leaf at load, already summed
+by explanation group: explaining a case is one native leaf lookup per row and a sum over trees
+(:class:`LeafContributions`; timings in benchmarks/bench_predict.py).
 
 Within a case, an accessory's range never sits above the range of a principal of the same crime
 (从犯应当从轻、减轻处罚): predictions that would are lowered to the principal's and say so in
@@ -11,8 +14,11 @@ Within a case, an accessory's range never sits above the range of a principal of
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ import numpy as np
 import onnx
 from pydantic import BaseModel, Field, ValidationError
 
-from features.extract import FeatureExtractor, guideline_results
+from features.extract import FeatureExtractor, GuidelineCache
 from features.spec import FeatureSpec, group_label
 from features.text import TextEstimator, case_text
 from sentencing.case import Case, CircumstanceCode, Role
@@ -30,7 +36,6 @@ from sentencing.guideline import GuidelineResult
 from sentencing.sentence import SentenceForm
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
-from training.explain import PathExplainer
 from training.models import FORMS, QUANTILE_NAMES, combine_form_proba, finish_quantiles
 from training.onnx_export import OnnxEnsemble
 
@@ -66,13 +71,14 @@ TOP_CONTRIBUTIONS = 10
 """Groups listed by name in an explanation; the rest are summed as 其他因素."""
 _AGGRAVATING = frozenset({CircumstanceCode.RECIDIVIST, CircumstanceCode.PRIOR_RECORD})
 _LESSER_ROLES = frozenset({Role.ACCESSORY, Role.COERCED})
+_FORMS = [SentenceForm(f) for f in FORMS]
 
 
-def role_violations(case: Case, months: np.ndarray, resolve: Any) -> list[tuple[int, int]]:
-    """(accessory, principal) index pairs whose ranges break 从犯 ≤ 主犯.
+def comparable_pairs(case: Case, resolve: Any) -> list[tuple[int, int]]:
+    """(accessory, principal) index pairs to which 从犯 ≤ 主犯 applies, whatever the prediction.
 
     A pair is comparable when both are charged with a common crime and the accessory has no
-    aggravating circumstance (累犯, 前科) the principal lacks; ``months`` is (n, 3) low/point/high.
+    aggravating circumstance (累犯, 前科) the principal lacks.
     """
     ds = case.defendants
     principals = [i for i, d in enumerate(ds) if d.role is Role.PRINCIPAL]
@@ -89,16 +95,32 @@ def role_violations(case: Case, months: np.ndarray, resolve: Any) -> list[tuple[
                 continue
             if (d.circumstance_codes & _AGGRAVATING) - dp.circumstance_codes:
                 continue
-            if np.any(months[a] > months[p] + 1e-9):
-                out.append((a, p))
+            out.append((a, p))
     return out
+
+
+def role_violations(case: Case, months: np.ndarray, resolve: Any,
+                    pairs: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    """The comparable (accessory, principal) pairs whose ranges break 从犯 ≤ 主犯.
+
+    ``months`` is (n, 3) low/point/high; ``pairs`` the case's :func:`comparable_pairs`, if known.
+    """
+    if pairs is None:
+        pairs = comparable_pairs(case, resolve)
+    if not pairs:
+        return []
+    rows = months.tolist()
+    return [(a, p) for a, p in pairs if any(x > y + 1e-9 for x, y in zip(rows[a], rows[p], strict=True))]
 
 
 def enforce_role_consistency(case: Case, months: np.ndarray, resolve: Any) -> list[int]:
     """Lower each violating accessory's low/point/high to its principal's; returns adjusted indices."""
+    comparable = comparable_pairs(case, resolve)
+    if not comparable:
+        return []
     adjusted: list[int] = []
     for _ in range(len(case.defendants)):  # chains (coerced < accessory < principal) settle in n passes
-        pairs = role_violations(case, months, resolve)
+        pairs = role_violations(case, months, resolve, comparable)
         if not pairs:
             break
         for a, p in pairs:
@@ -107,13 +129,141 @@ def enforce_role_consistency(case: Case, months: np.ndarray, resolve: Any) -> li
     return sorted(set(adjusted))
 
 
+_setattr = object.__setattr__
+
+
+def _construct(cls: type[BaseModel], **values: Any) -> Any:
+    """``cls.model_construct(**values)`` when every field is given, in declaration order, and valid.
+
+    pydantic's ``model_construct`` also resolves aliases and defaults field by field (≈3 µs a
+    model); an explained 3-defendant prediction builds some forty models.
+    """
+    m = cls.__new__(cls)
+    _setattr(m, "__dict__", values)
+    _setattr(m, "__pydantic_fields_set__", set(values))
+    _setattr(m, "__pydantic_extra__", None)
+    _setattr(m, "__pydantic_private__", None)
+    return m
+
+
+class LeafIndex:
+    """The leaf each row reaches in each tree of a booster, through LightGBM's single-row C API.
+
+    ``Booster.predict(pred_leaf=True)`` builds a predictor per call (≈60 µs for 3 rows); the
+    single-row "fast" handle is built once and answers a row in a few µs. Calls are serialised by a
+    lock (the handle's buffers are shared). Falls back to ``Booster.predict`` where the C entry
+    points are unavailable.
+    """
+
+    _LEAF_INDEX, _FLOAT64 = 2, 1  # C_API_PREDICT_LEAF_INDEX, C_API_DTYPE_FLOAT64
+
+    def __init__(self, booster: lgb.Booster, n_trees: int) -> None:
+        self.booster = booster
+        self.n_trees = n_trees
+        self.n_features = booster.num_feature()
+        self._lock = threading.Lock()
+        self._lib: Any = None
+        self._fast = ctypes.c_void_p()
+        try:
+            lib = lgb.basic._LIB
+            rc = lib.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle, ctypes.c_int(self._LEAF_INDEX), ctypes.c_int(0), ctypes.c_int(n_trees),
+                ctypes.c_int(self._FLOAT64), ctypes.c_int32(self.n_features), ctypes.c_char_p(b"num_threads=1"),
+                ctypes.byref(self._fast),
+            )
+        except AttributeError:
+            return
+        if rc == 0:
+            self._lib = lib
+            self._predict = lib.LGBM_BoosterPredictForMatSingleRowFast
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_trees) int64 leaf indices for float64 rows."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if self._lib is None:
+            return self.booster.predict(X, pred_leaf=True, num_iteration=self.n_trees,
+                                        num_threads=1).astype(np.int64).reshape(len(X), self.n_trees)
+        out = np.empty((len(X), self.n_trees), dtype=np.float64)
+        out_len = ctypes.c_int64()
+        x0, out0 = X.ctypes.data, out.ctypes.data
+        row_bytes, out_bytes = X.shape[1] * 8, self.n_trees * 8
+        with self._lock:
+            for i in range(len(X)):
+                rc = self._predict(self._fast, ctypes.c_void_p(x0 + i * row_bytes), ctypes.byref(out_len),
+                                   ctypes.c_void_p(out0 + i * out_bytes))
+                if rc != 0:
+                    message = self._lib.LGBM_GetLastError()
+                    message = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+                    raise RuntimeError(f"LightGBM leaf prediction failed: {message}")
+        return out.astype(np.int64)
+
+    def __del__(self) -> None:
+        lib = getattr(self, "_lib", None)
+        if lib is not None and self._fast:
+            with contextlib.suppress(Exception):  # at interpreter exit the library may be gone first
+                lib.LGBM_FastConfigFree(self._fast)
+            self._lib = None
+
+
+class LeafContributions:
+    """Decision-path (Saabas) contributions of a booster, tabulated per leaf and summed by group.
+
+    Walking from a tree's root to one of its leaves credits each split's change of node value to
+    the split feature; the credits of a row depend only on the leaf reached. So ``table[leaf]`` holds
+    them per explanation group, and a row's contributions are a sum over its leaves — the same
+    numbers as ``training.explain.PathExplainer(booster).contributions(X) @ group_matrix`` (to
+    rounding; tests/test_predict_fast.py checks it).
+    """
+
+    def __init__(self, booster: lgb.Booster, feature_groups: np.ndarray, n_groups: int) -> None:
+        model = booster.dump_model()
+        trees = model["tree_info"]
+        if model.get("num_tree_per_iteration", 1) != 1:
+            raise ValueError("LeafContributions explains single-output boosters only")
+        rows: list[np.ndarray] = []
+        offsets: list[int] = []
+        roots: list[float] = []
+        for tree in trees:
+            root = tree["tree_structure"]
+            roots.append(float(root.get("internal_value", root.get("leaf_value", 0.0))))
+            leaves: dict[int, np.ndarray] = {}
+            stack: list[tuple[dict[str, Any], dict[int, float]]] = [(root, {})]
+            while stack:
+                node, credit = stack.pop()
+                if "leaf_value" in node:
+                    vec = np.zeros(n_groups)
+                    for f, delta in credit.items():
+                        vec[feature_groups[f]] += delta
+                    leaves[int(node.get("leaf_index", 0))] = vec
+                    continue
+                if node.get("decision_type", "<=") != "<=":
+                    raise ValueError("LeafContributions handles numerical splits only (no categorical features)")
+                f = int(node["split_feature"])
+                for child in (node["left_child"], node["right_child"]):
+                    value = child["leaf_value"] if "leaf_value" in child else child["internal_value"]
+                    step = dict(credit)
+                    step[f] = step.get(f, 0.0) + (float(value) - float(node["internal_value"]))
+                    stack.append((child, step))
+            offsets.append(len(rows))
+            rows.extend(leaves[i] for i in range(len(leaves)))
+        self.table = np.array(rows).reshape(len(rows), n_groups)
+        self.offsets = np.array(offsets, dtype=np.int64)
+        self.bias = float(np.array(roots).sum())
+        self.leaves = LeafIndex(booster, len(trees))
+
+    def grouped(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_groups) contributions of float64 rows; add ``bias`` for the raw prediction."""
+        return self.table.take(self.leaves(X) + self.offsets, axis=0).sum(axis=1)
+
+
 class RangePredictor:
     """A loaded model directory; ``predict_case`` is the serving call."""
 
     def __init__(self, model_dir: Path, manifest: dict[str, Any], spec: FeatureSpec,
                  calibration: ConformalCalibration, catalogue: ChargeCatalogue,
                  onnx_models: OnnxEnsemble, models: dict[str, dict[str, Any]],
-                 contrib_booster: lgb.Booster, text: TextEstimator | None = None) -> None:
+                 contrib_booster: lgb.Booster, text: TextEstimator | None = None, *,
+                 guideline_cache_size: int = 0) -> None:
         self.model_dir = model_dir
         self.manifest = manifest
         self.version: str = manifest["version"]
@@ -124,6 +274,7 @@ class RangePredictor:
         self.confidence = calibration.confidence
         self.catalogue = catalogue
         self.extractor = FeatureExtractor(spec, catalogue)
+        self.guidelines = GuidelineCache(catalogue, guideline_cache_size)
         self.onnx = onnx_models
         self._models = models
         self._init = np.array([models[f"term_{q}"]["init"] for q in QUANTILE_NAMES])
@@ -134,16 +285,18 @@ class RangePredictor:
         self._contrib = contrib_booster
         self.text = text
         self._text_column = spec.index("text_estimate")
-        self._explainer = PathExplainer(contrib_booster)
         self._group_ids = sorted(set(spec.groups))
-        self._group_matrix = np.zeros((spec.n_features, len(self._group_ids)))
-        self._group_matrix[np.arange(spec.n_features), [self._group_ids.index(g) for g in spec.groups]] = 1.0
+        self._group_labels = [group_label(g) for g in self._group_ids]
+        feature_groups = np.array([self._group_ids.index(g) for g in spec.groups], dtype=np.int64)
+        self._explainer = LeafContributions(contrib_booster, feature_groups, len(self._group_ids))
         self._guideline_group = self._group_ids.index("guideline")
 
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, model_dir: Path, catalogue: ChargeCatalogue | None = None) -> RangePredictor:
+    def load(cls, model_dir: Path, catalogue: ChargeCatalogue | None = None, *,
+             guideline_cache_size: int | None = None) -> RangePredictor:
+        """``guideline_cache_size``: defendants whose guideline results are kept (default: Settings)."""
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise ModelLoadError(f"model directory not found: {model_dir}")
@@ -216,12 +369,17 @@ class RangePredictor:
                 text = TextEstimator.load(model_dir)
             except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as e:
                 raise ModelLoadError(f"{model_dir}: text model unreadable ({e})") from None
-        return cls(model_dir, manifest, spec, calibration, catalogue, ensemble, models, contrib, text)
+        if guideline_cache_size is None:
+            from sentencing.config import load_settings
+
+            guideline_cache_size = load_settings().guideline_cache_size
+        return cls(model_dir, manifest, spec, calibration, catalogue, ensemble, models, contrib, text,
+                   guideline_cache_size=guideline_cache_size)
 
     # ------------------------------------------------------------------ predicting
 
     def features(self, case: Case) -> tuple[np.ndarray, list[Any], list[str]]:
-        results, warnings = guideline_results(case, self.catalogue)
+        results, warnings = self.guidelines.results(case)
         X = self.extractor.case_matrix(case, results)
         if self.text is not None:
             X[:, self._text_column] = self.text.predict_one(case_text(case.facts, case.reasoning))
@@ -252,31 +410,31 @@ class RangePredictor:
 
     def contributions(self, X: np.ndarray, point_months: np.ndarray) -> list[list[Contribution]]:
         """Per-group contributions in months, summing with the 'base' entry to the point estimate."""
-        contrib = self._explainer.contributions(X)
-        per_group = contrib[:, :-1] @ self._group_matrix
-        bias = contrib[:, -1] + self._init[1]
+        per_group = self._explainer.grouped(X)
+        bias = self._explainer.bias + self._init[1]
         if self._residual:
             offset = X[:, self._offset_column]
             known = np.isfinite(offset)
             per_group[known, self._guideline_group] += offset[known] - self._offset_fallback
             bias = bias + self._offset_fallback
-        base = np.expm1(np.maximum(bias, 0.0))
+        base = float(np.expm1(max(bias, 0.0)))
+        totals = per_group.sum(axis=1)
+        changes = np.asarray(point_months, dtype=np.float64) - base
+        scales = np.divide(changes, totals, out=np.zeros(len(X)), where=np.abs(totals) > 1e-9)
+        months = per_group * scales[:, None]
+        orders = np.argsort(-np.abs(months), axis=1)
+        rests = np.take_along_axis(months, orders[:, TOP_CONTRIBUTIONS:], axis=1).sum(axis=1).tolist()
+        base_months = round(base, 2)
+        ids, labels = self._group_ids, self._group_labels
         out: list[list[Contribution]] = []
-        for i in range(len(X)):
-            total = per_group[i].sum()
-            change = point_months[i] - base[i]
-            scale = change / total if abs(total) > 1e-9 else 0.0
-            items = [Contribution.model_construct(group="base", label="训练样本基准", months=round(float(base[i]), 2))]
-            months = per_group[i] * scale
-            order = np.argsort(-np.abs(months))
-            for j in order[:TOP_CONTRIBUTIONS]:
-                if abs(months[j]) >= 0.05:
-                    g = self._group_ids[j]
-                    items.append(Contribution.model_construct(group=g, label=group_label(g),
-                                                              months=round(float(months[j]), 2)))
-            rest = float(months[order[TOP_CONTRIBUTIONS:]].sum())
+        for values, top, rest in zip(months.tolist(), orders[:, :TOP_CONTRIBUTIONS].tolist(), rests, strict=True):
+            items = [_construct(Contribution, group="base", label="训练样本基准", months=base_months)]
+            for j in top:
+                v = values[j]
+                if abs(v) >= 0.05:
+                    items.append(_construct(Contribution, group=ids[j], label=labels[j], months=round(v, 2)))
             if abs(rest) >= 0.05:
-                items.append(Contribution.model_construct(group="other", label="其他因素", months=round(rest, 2)))
+                items.append(_construct(Contribution, group="other", label="其他因素", months=round(rest, 2)))
             out.append(items)
         return out
 
@@ -286,32 +444,36 @@ class RangePredictor:
             return []
         X, results, warnings = self.features(case)
         months, proba = self.predict_matrix(X)
-        case_warnings = list(warnings)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
         explanations = self.contributions(X, months[:, 1]) if explain else [[] for _ in case.defendants]
+        resolve = self.extractor.resolve
+        confidence = self.confidence
+        argmax = proba.argmax(axis=1).tolist()
+        rounded = [[round(v, 1) for v in row] for row in months.tolist()]
         out: list[DefendantPrediction] = []
-        for i, d in enumerate(case.defendants):
-            probs = {f: float(p) for f, p in zip(FORMS, proba[i], strict=True)}
-            form = SentenceForm(FORMS[int(np.argmax(proba[i]))])
-            w = [m for m in case_warnings if m.startswith(f"{d.name}:")]
+        for i, (d, probs_row) in enumerate(zip(case.defendants, proba.tolist(), strict=True)):
+            probs = dict(zip(FORMS, probs_row, strict=True))
+            form = _FORMS[argmax[i]]
+            prefix = f"{d.name}:"
+            w = [m for m in warnings if m.startswith(prefix)]
             if i in adjusted:
                 w.append("从犯/胁从犯的幅度已调整为不高于同案主犯")
             for c in d.charges:
-                if self.extractor.resolve(c.name)[0] is None:
+                if resolve(c.name)[0] is None:
                     w.append(f"罪名“{c.name}”不在规则库中：仅按学习模型预测，幅度可信度低")
             g = results[i]
             if g is not None:
                 w.extend(x.message for x in g.warnings)
             if form in (SentenceForm.LIFE, SentenceForm.DEATH):
-                rng = RangePrediction.model_construct(low_months=None, point_months=None, high_months=None,
-                                                      confidence=self.confidence)
+                rng = _construct(RangePrediction, low_months=None, point_months=None, high_months=None,
+                                 confidence=confidence)
             else:
-                lo, pt, hi = (round(float(v), 1) for v in months[i])
-                rng = RangePrediction.model_construct(low_months=lo, point_months=pt, high_months=hi,
-                                                      confidence=self.confidence)
-            out.append(DefendantPrediction.model_construct(
-                name=d.name, range=rng, form=form, form_probabilities=probs, contributions=explanations[i],
-                guideline=g, warnings=w,
+                lo, pt, hi = rounded[i]
+                rng = _construct(RangePrediction, low_months=lo, point_months=pt, high_months=hi,
+                                 confidence=confidence)
+            out.append(_construct(
+                DefendantPrediction, name=d.name, range=rng, form=form, form_probabilities=probs,
+                contributions=explanations[i], guideline=g, warnings=w,
             ))
         return out
 

@@ -1,0 +1,215 @@
+"""The fast serving path of issue #4 gives the same numbers as the straightforward one.
+
+Guideline results from the predictor's cache equal fresh calculations; leaf-table explanations
+equal the decision-path walk of training.explain; the native leaf lookup equals LightGBM's own
+``pred_leaf``; the lean pydantic construction equals ``model_construct``; predictions are the
+same with the cache on or off, and from several threads at once. One small real model (LightGBM,
+ONNX, onnxruntime) is trained for the module.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.extract import GuidelineCache, guideline_key, guideline_results
+from sentencing.case import (
+    Case,
+    Charge,
+    Circumstance,
+    CircumstanceCode,
+    Court,
+    CourtLevel,
+    Defendant,
+    Injury,
+    InjuryGrade,
+    Measure,
+    Quantities,
+    Role,
+)
+from sentencing.demo_corpus import generate_cases
+from training.explain import PathExplainer
+from training.predictor import (
+    Contribution,
+    DefendantPrediction,
+    LeafContributions,
+    LeafIndex,
+    RangePrediction,
+    RangePredictor,
+    _construct,
+    comparable_pairs,
+)
+from training.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Case]:
+    return [c.before_judgment() for c in generate_cases(400, seed=4)]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, cases: list[Case]) -> Path:
+    out = tmp_path_factory.mktemp("fast") / "model"
+    return train(generate_cases(400, seed=5), out, config=TrainConfig(target="residual"))
+
+
+@pytest.fixture(scope="module")
+def predictor(model_dir: Path) -> RangePredictor:
+    return RangePredictor.load(model_dir, guideline_cache_size=64)
+
+
+def _gang(*, unknown_charge: bool = False) -> Case:
+    roles = (Role.PRINCIPAL, Role.ACCESSORY, Role.COERCED)
+    return Case(
+        id="gang", province="ZJ",
+        court=Court(name="浙江省杭州市西湖区人民法院", province="ZJ", level=CourtLevel.BASIC),
+        defendants=[
+            Defendant(
+                name=f"被告人{i}", role=role, age=25 + i,
+                charges=[Charge(name="某种未知罪名" if unknown_charge and i == 2 else "盗窃")],
+                circumstances=[Circumstance(code=CircumstanceCode.CONFESSION)],
+                quantities=Quantities(amount_yuan=Measure(value=30_000 / (i + 1))),
+            )
+            for i, role in enumerate(roles)
+        ],
+    )
+
+
+def _json(preds: list[DefendantPrediction]) -> str:
+    return json.dumps([p.model_dump(mode="json") for p in preds], ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------- guideline cache
+
+def test_guideline_cache_returns_the_fresh_calculation(predictor: RangePredictor, cases: list[Case]) -> None:
+    cache = GuidelineCache(predictor.catalogue, maxsize=1000)
+    sample = [*cases[:150], _gang(unknown_charge=True)]
+    for _ in range(2):  # first pass fills, second pass hits
+        for case in sample:
+            fresh, fresh_warnings = guideline_results(case, predictor.catalogue)
+            cached, cached_warnings = cache.results(case)
+            assert cached_warnings == fresh_warnings
+            assert [r.model_dump() if r else None for r in cached] == [r.model_dump() if r else None for r in fresh]
+    n = sum(len(c.defendants) for c in sample)
+    assert cache.misses <= n and cache.hits >= n
+
+
+def test_guideline_cache_is_bounded_and_can_be_off(predictor: RangePredictor) -> None:
+    cache = GuidelineCache(predictor.catalogue, maxsize=2)
+    case = _gang()
+    cache.results(case)
+    assert len(cache._entries) == 2 and cache.misses == 3
+    assert GuidelineCache(predictor.catalogue, maxsize=0).results(case)[0][0] is not None
+    with pytest.raises(ValueError, match="cache size"):
+        GuidelineCache(predictor.catalogue, maxsize=-1)
+
+
+def test_guideline_key_covers_every_input_field() -> None:
+    """Fails when Defendant or Quantities gain a field: decide whether guideline_key must read it."""
+    read = {"name", "charges", "role", "age", "circumstances", "quantities"}
+    ignored = {"role_evidence", "sentence", "sentence_evidence", "charge_sentences"}
+    assert set(Defendant.model_fields) == read | ignored
+    assert set(Quantities.model_fields) == {"amount_yuan", "drug_grams", "injuries", "occurrences", "deaths",
+                                            "blood_alcohol_mg_per_100ml"}
+    assert set(Measure.model_fields) == {"value", "evidence"}
+    assert set(Injury.model_fields) == {"grade", "count", "evidence"}
+    assert set(Circumstance.model_fields) == {"code", "evidence"}
+    assert set(Charge.model_fields) == {"name", "evidence"}
+
+
+def test_guideline_key_changes_with_each_input() -> None:
+    base = Defendant(name="甲", charges=[Charge(name="盗窃")], age=30)
+    edits = [
+        {"name": "乙"}, {"charges": [Charge(name="诈骗")]}, {"role": Role.ACCESSORY}, {"age": 17},
+        {"circumstances": [Circumstance(code=CircumstanceCode.SURRENDER)]},
+        {"quantities": Quantities(amount_yuan=Measure(value=1.0))},
+        {"quantities": Quantities(drug_grams={"海洛因": Measure(value=1.0)})},
+        {"quantities": Quantities(injuries=[Injury(grade=InjuryGrade.LIGHT_1)])},
+        {"quantities": Quantities(injuries=[Injury(grade=InjuryGrade.LIGHT_1, count=2)])},
+        {"quantities": Quantities(occurrences=Measure(value=3))},
+        {"quantities": Quantities(deaths=Measure(value=1))},
+        {"quantities": Quantities(blood_alcohol_mg_per_100ml=Measure(value=90))},
+    ]
+    keys = {guideline_key(base, "JS"), guideline_key(base, "ZJ"), guideline_key(base, None)}
+    keys |= {guideline_key(base.model_copy(update=e), "JS") for e in edits}
+    assert len(keys) == 3 + len(edits)
+
+
+# ---------------------------------------------------------------------- explanations
+
+def test_leaf_contributions_equal_the_path_walk(predictor: RangePredictor, cases: list[Case]) -> None:
+    X = np.vstack([predictor.features(c)[0] for c in cases[:200] if c.defendants])
+    X[::7, 3] = np.nan  # missing values take the default direction in both
+    walk = PathExplainer(predictor._contrib)
+    full = walk.contributions(X)
+    groups = np.zeros((X.shape[1], len(predictor._group_ids)))
+    groups[np.arange(X.shape[1]), [predictor._group_ids.index(g) for g in predictor.spec.groups]] = 1.0
+    fast = predictor._explainer
+    np.testing.assert_allclose(fast.grouped(X), full[:, :-1] @ groups, rtol=0, atol=1e-9)
+    assert fast.bias == full[0, -1]
+    # Credits plus the bias are the booster's raw prediction.
+    raw = predictor._contrib.predict(X, raw_score=True, num_threads=1)
+    np.testing.assert_allclose(fast.grouped(X).sum(axis=1) + fast.bias, raw, rtol=0, atol=1e-9)
+
+
+def test_leaf_index_equals_lightgbm_pred_leaf(predictor: RangePredictor, cases: list[Case]) -> None:
+    X = np.vstack([predictor.features(c)[0] for c in cases[:50] if c.defendants])
+    booster = predictor._contrib
+    expected = booster.predict(X, pred_leaf=True, num_threads=1)
+    leaves = LeafIndex(booster, booster.num_trees())
+    np.testing.assert_array_equal(leaves(X), expected)
+    np.testing.assert_array_equal(leaves(X[::-1].copy(order="F")), expected[::-1])  # any memory layout
+    leaves._lib = None  # the fallback through Booster.predict
+    np.testing.assert_array_equal(leaves(X), expected)
+
+
+def test_leaf_contributions_reject_multiclass(predictor: RangePredictor) -> None:
+    import lightgbm as lgb
+
+    entry = predictor._models["form_custody"]
+    if "native" not in entry:
+        pytest.skip("custody classifier is a constant in this model")
+    booster = lgb.Booster(model_file=str(predictor.model_dir / entry["native"]))
+    with pytest.raises(ValueError, match="single-output"):
+        LeafContributions(booster, np.zeros(booster.num_feature(), dtype=np.int64), 1)
+
+
+def test_construct_equals_model_construct() -> None:
+    c = _construct(Contribution, group="amount", label="犯罪数额", months=-1.25)
+    assert c == Contribution.model_construct(group="amount", label="犯罪数额", months=-1.25)
+    assert c.model_fields_set == {"group", "label", "months"}
+    r = _construct(RangePrediction, low_months=1.0, point_months=2.0, high_months=3.0, confidence=0.8)
+    assert r.model_dump_json() == RangePrediction(low_months=1.0, point_months=2.0, high_months=3.0,
+                                                  confidence=0.8).model_dump_json()
+
+
+# ---------------------------------------------------------------------- whole predictions
+
+def test_predictions_are_the_same_with_and_without_the_cache(model_dir: Path, predictor: RangePredictor,
+                                                            cases: list[Case]) -> None:
+    uncached = RangePredictor.load(model_dir, guideline_cache_size=0)
+    sample = [*cases[:120], _gang(), _gang(unknown_charge=True)]
+    for case in sample + sample:
+        assert _json(predictor.predict_case(case)) == _json(uncached.predict_case(case))
+        assert _json(predictor.predict_case(case, explain=False)) == _json(uncached.predict_case(case, explain=False))
+    assert predictor.guidelines.hits > 0
+
+
+def test_concurrent_predictions_equal_sequential_ones(predictor: RangePredictor, cases: list[Case]) -> None:
+    sample = [c for c in cases if c.defendants][:60]
+    expected = [_json(predictor.predict_case(c)) for c in sample]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda c: _json(predictor.predict_case(c)), sample * 3))
+    assert got == expected * 3
+
+
+def test_comparable_pairs_follow_roles_charges_and_aggravation(predictor: RangePredictor) -> None:
+    case = _gang()
+    assert comparable_pairs(case, predictor.extractor.resolve) == [(1, 0), (2, 0)]
+    case.defendants[1].circumstances.append(Circumstance(code=CircumstanceCode.RECIDIVIST))
+    case.defendants[2].charges = [Charge(name="诈骗")]
+    assert comparable_pairs(case, predictor.extractor.resolve) == []
