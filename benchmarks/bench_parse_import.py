@@ -8,9 +8,15 @@ repeated with fresh ids. Prints, each measured in this run:
 
 * baseline: ``json.loads`` of every line (the floor any importer pays);
 * parse, one process: :func:`sentencing.importers.read_cases` on a sample, cases/s per core;
-* parse, ``--workers`` processes: cases/s over the whole file (the target is ≥ 2,000/s on 2 cores);
-* import: :meth:`sentencing.store.CaseStore.add` of the parsed cases into a fresh store, cases/s;
-* parse + import end to end, the figure a user of ``sentencing import`` sees.
+* parse, ``--workers`` processes, cases sent back as :class:`~sentencing.case.Case` objects
+  (:func:`~sentencing.importers.read_cases_parallel`): cases/s over the whole file;
+* parse, ``--workers`` processes, fast path: workers send back finished JSON lines
+  (:func:`~sentencing.importers.read_encoded_parallel` with ``Case.to_json_line``, written to
+  ``os.devnull``): what ``sentencing parse --workers N`` does; the target is ≥ 2,000/s on 2 cores;
+* import: :meth:`sentencing.store.CaseStore.add` of parsed cases into a fresh store, cases/s;
+* parse + import end to end through ``Case`` objects (the old path), and through the fast path
+  (workers make the store rows, :func:`sentencing.store.case_row`; this process only runs SQL):
+  the figure a user of ``sentencing import --workers N`` sees.
 """
 
 from __future__ import annotations
@@ -23,12 +29,12 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from sentencing.case import Case
-from sentencing.importers import _judge_line, read_cases_parallel
-from sentencing.store import CaseStore
+from sentencing.importers import _judge_line, read_cases_parallel, read_encoded_parallel
+from sentencing.store import CaseRow, CaseStore, case_row
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "judge" / "judgments.jsonl"
 CHUNK = 500
@@ -93,8 +99,41 @@ def _parse_chunk(chunk: list[tuple[int, str]]) -> list[Case]:
 
 
 def parallel_cases(path: Path, workers: int) -> Iterator[Case]:
-    """What ``sentencing import --workers N`` runs."""
+    """Cases parsed in ``workers`` processes and sent back as objects (the old import path)."""
     return read_cases_parallel("judge", [path], workers=workers)
+
+
+def _timed_workers(run: Callable[[], int]) -> tuple[int, float, float]:
+    """``run()``'s count, its wall time and the CPU time its worker processes used."""
+    began = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    count = run()
+    elapsed = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return count, elapsed, (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+
+
+def _write_json_lines(path: Path, workers: int) -> int:
+    """What ``sentencing parse --workers N`` runs, writing to ``os.devnull``."""
+    count = 0
+    with open(os.devnull, "w", encoding="utf-8") as out:
+        for line in read_encoded_parallel("judge", [path], Case.to_json_line, workers=workers):
+            out.write(line + "\n")
+            count += 1
+    return count
+
+
+def _import(db: Path, items: Iterable[Case] | Iterable[CaseRow], label: str) -> float:
+    """Parse + import into a fresh store; prints and returns cases/s."""
+    with CaseStore(db) as store:
+        began = time.perf_counter()
+        report = store.add(items)
+        elapsed = time.perf_counter() - began
+    size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob(db.name + "-*"))
+    rate = report.added / elapsed
+    print(f"pipeline  parse + import, {label} {rate:10.0f} cases/s  ({report.added} cases in {elapsed:.1f} s; "
+          f"store {size / 2**20:.0f} MiB, {size / max(1, report.added):.0f} bytes/case)")
+    return rate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,16 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parse     1 process            {one:10.0f} cases/s  ({one_cpu:.0f}/s of CPU time; "
           f"{baseline / one:.0f}x the baseline's cost)")
 
-    began = time.perf_counter()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    count = sum(1 for _ in parallel_cases(path, args.workers))
-    many = count / (time.perf_counter() - began)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    worker_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    count, elapsed, worker_cpu = _timed_workers(lambda: sum(1 for _ in parallel_cases(path, args.workers)))
+    many = count / elapsed
     per_core = count / worker_cpu if worker_cpu > 0 else float("nan")
-    print(f"parse     {args.workers} processes          {many:10.0f} cases/s  ({many / one:.2f}x one process; "
-          f"target 2000; workers used {worker_cpu:.0f} s CPU: {per_core:.0f} cases per CPU-second, "
-          f"{per_core * args.workers:.0f}/s if {args.workers} cores were free)")
+    print(f"parse     {args.workers} processes, Case    {many:10.0f} cases/s  ({many / one:.2f}x one process; "
+          f"workers used {worker_cpu:.0f} s CPU: {per_core:.0f} cases per CPU-second)")
+
+    count, elapsed, worker_cpu = _timed_workers(lambda: _write_json_lines(path, args.workers))
+    fast = count / elapsed
+    per_core = count / worker_cpu if worker_cpu > 0 else float("nan")
+    print(f"parse     {args.workers} processes, JSON    {fast:10.0f} cases/s  ({fast / one:.2f}x one process, "
+          f"{fast / many:.2f}x sending Case objects; target 2000; workers used {worker_cpu:.0f} s CPU: "
+          f"{per_core:.0f} cases per CPU-second, {per_core * args.workers:.0f}/s if {args.workers} cores were free)")
 
     with tempfile.TemporaryDirectory() as tmp:
         cases = [c for chunk in _chunks(path, min(20_000, n_lines)) for c in _parse_chunk(chunk)]
@@ -158,14 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"store     add (duplicates)     {dup_rate:10.0f} cases/s")
         print(f"store     iter_cases           {read_rate:10.0f} cases/s")
         del cases
-        with CaseStore(Path(tmp) / "b.sqlite") as store:
-            began = time.perf_counter()
-            report = store.add(parallel_cases(path, args.workers))
-            elapsed = time.perf_counter() - began
-            size = (Path(tmp) / "b.sqlite").stat().st_size + sum(
-                p.stat().st_size for p in Path(tmp).glob("b.sqlite-*"))
-        print(f"pipeline  parse + import      {report.added / elapsed:10.0f} cases/s  ({report.added} cases in "
-              f"{elapsed:.1f} s; store {size / 2**20:.0f} MiB, {size / max(1, report.added):.0f} bytes/case)")
+        old_rate = _import(Path(tmp) / "b.sqlite", parallel_cases(path, args.workers), "through Case objects")
+        fast_rate = _import(
+            Path(tmp) / "c.sqlite", read_encoded_parallel("judge", [path], case_row, workers=args.workers),
+            "fast path (rows)  ",
+        )
+        print(f"pipeline  fast path / Case objects: {fast_rate / old_rate:.2f}x")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     return 0
 

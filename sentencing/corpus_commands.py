@@ -2,7 +2,8 @@
 
 ``import`` is all or nothing per call: if any line of any file is malformed, every error is
 printed (file, line, field) and nothing is stored; ``--keep-going`` stores the good lines instead.
-Either way the exit status is 1 when there were errors.
+Either way the exit status is 1 when there were errors. With ``--workers N`` the parsing runs in N
+processes that hand back finished output (the JSON line, the store row), so this process only writes.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from sentencing.importers import IMPORTERS, CaseFormatError, read_cases, read_cases_parallel
+from sentencing.case import Case
+from sentencing.importers import IMPORTERS, CaseFormatError, read_encoded_parallel
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("parse", help="print cases read from judgment files as JSON lines")
     p.add_argument("--format", "-f", required=True, choices=sorted(IMPORTERS), dest="fmt")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--workers", type=int, default=1, help="processes parsing in parallel (default 1)")
     p.set_defaults(func=run_parse)
 
     i = subparsers.add_parser("import", help="add cases read from judgment files to the case store")
@@ -39,8 +42,8 @@ def run_parse(args: argparse.Namespace) -> int:
         return 2
     errors: list[CaseFormatError] = []
     out = sys.stdout
-    for case in read_cases(args.fmt, args.files, errors):
-        out.write(case.to_json_line() + "\n")
+    for line in read_encoded_parallel(args.fmt, args.files, Case.to_json_line, errors, workers=args.workers):
+        out.write(line + "\n")
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     return 1 if errors else 0
@@ -48,7 +51,7 @@ def run_parse(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from sentencing.config import load_settings
-    from sentencing.store import CaseStore
+    from sentencing.store import CaseStore, case_row
 
     if missing := _missing(args.files):
         print(f"error: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
@@ -60,7 +63,7 @@ def run_import(args: argparse.Namespace) -> int:
         pass
 
     def cases():
-        yield from read_cases_parallel(args.fmt, args.files, errors, workers=args.workers)
+        yield from read_encoded_parallel(args.fmt, args.files, case_row, errors, workers=args.workers)
         if errors and not args.keep_going:
             raise _Abort
 

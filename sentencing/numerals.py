@@ -8,6 +8,7 @@ digits written one by one (``二〇一七``). Everything that turns such text in
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _DIGITS = {
     "零": 0, "〇": 0, "○": 0, "Ｏ": 0, "0": 0,
@@ -33,6 +34,11 @@ NUMBER_PATTERN = (
     rf"(?:[0-9０-９][0-9０-９,，]*(?:[.．][0-9０-９]+)?[万萬亿億]?|[{CHINESE_NUMERAL_CHARS}]+(?:点[{CHINESE_NUMERAL_CHARS}]+)?)"
 )
 """A regular expression (no groups) matching one number in any of the forms this module reads."""
+
+
+_ARABIC = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?")
+_ARABIC_BIG = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?[万萬亿億]")
+_BIG_UNITS_DESCENDING = sorted(_BIG_UNITS.items(), key=lambda kv: -kv[1])
 
 
 class NumeralError(ValueError):
@@ -67,7 +73,7 @@ def parse_chinese_integer(text: str) -> int:
     text = text.strip()
     if not text:
         raise NumeralError("empty numeral")
-    for unit_char, unit in sorted(_BIG_UNITS.items(), key=lambda kv: -kv[1]):
+    for unit_char, unit in _BIG_UNITS_DESCENDING:
         if unit_char in text:
             # Split at the last occurrence so that 一万亿 reads as (一万)×亿.
             head, _, tail = text.rpartition(unit_char)
@@ -81,16 +87,20 @@ def parse_chinese_integer(text: str) -> int:
     return _parse_section(text)
 
 
+@lru_cache(maxsize=8192)
 def parse_number(text: str) -> float:
-    """Any single number: Arabic (``3,000``, ``1.5万``, ``３０``) or Chinese (``三点五``, ``一万二千``)."""
+    """Any single number: Arabic (``3,000``, ``1.5万``, ``３０``) or Chinese (``三点五``, ``一万二千``).
+
+    Cached: a corpus writes the same few thousand numbers (``六个月``, ``二千元``) over and over.
+    """
     raw = normalise_digits(text.strip())
     if not raw:
         raise NumeralError("empty number")
     multiplier = 1
-    if raw[-1] in _BIG_UNITS and re.fullmatch(r"[0-9][0-9,]*(?:\.[0-9]+)?[万萬亿億]", raw):
+    if raw[-1] in _BIG_UNITS and _ARABIC_BIG.fullmatch(raw):
         multiplier = _BIG_UNITS[raw[-1]]
         raw = raw[:-1]
-    if re.fullmatch(r"[0-9][0-9,]*(?:\.[0-9]+)?", raw):
+    if _ARABIC.fullmatch(raw):
         return float(raw.replace(",", "")) * multiplier
     if "点" in raw:
         whole, _, frac = raw.partition("点")

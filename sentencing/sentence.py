@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -170,8 +171,9 @@ _DURATION = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def parse_duration_months(text: str) -> int:
-    """``一年六个月`` → 18, ``十个月`` → 10, ``二十年`` → 240, ``1年6个月`` → 18."""
+    """``一年六个月`` → 18, ``十个月`` → 10, ``二十年`` → 240, ``1年6个月`` → 18 (cached: terms repeat)."""
     m = _DURATION.fullmatch(text.strip())
     if not m or not (m.group("years") or m.group("months")):
         raise ValueError(f"not a duration: {text!r}")
@@ -212,6 +214,7 @@ _RE_CONFISCATION = re.compile(r"没收(?:个人)?(?:全部|部分)?(?:个人)?�
 _RE_RIGHTS_LIFE = re.compile(r"剥夺政治权利终身")
 _RE_RIGHTS = re.compile(rf"剥夺政治权利\s*(?P<dur>{_DUR})")
 _TERM_KIND = {"有期徒刑": SentenceKind.FIXED_TERM, "拘役": SentenceKind.DETENTION, "管制": SentenceKind.SURVEILLANCE}
+_RE_NOTE = re.compile(r"[（(][^（）()]*[)）]")
 
 
 class SentenceParseError(ValueError):
@@ -224,20 +227,25 @@ def parse_sentence(text: str) -> Sentence:
     The text is what follows 判处 or 决定执行 for one defendant; bracketed notes such as
     ``（刑期从判决执行之日起计算…）`` may remain and are ignored.
     """
-    clause = re.sub(r"[（(][^（）()]*[)）]", "", text)
+    clause = _RE_NOTE.sub("", text) if "(" in text or "（" in text else text
+    # Each pattern below starts with a fixed word: a substring test skips the search when it is absent.
     fine: int | None = None
-    if m := _RE_FINE.search(clause):
+    if "罚金" in clause and (m := _RE_FINE.search(clause)):
         fine = round(parse_amount_yuan(m.group("amount")))
-    confiscation = bool(_RE_CONFISCATION.search(clause))
-    rights_life = bool(_RE_RIGHTS_LIFE.search(clause))
-    rights_months = parse_duration_months(m.group("dur")) if (m := _RE_RIGHTS.search(clause)) else None
+    confiscation = "没收" in clause and bool(_RE_CONFISCATION.search(clause))
+    rights_life = False
+    rights_months = None
+    clause_wo_rights = clause
+    if "剥夺政治权利" in clause:
+        rights_life = bool(_RE_RIGHTS_LIFE.search(clause))
+        rights_months = parse_duration_months(m.group("dur")) if (m := _RE_RIGHTS.search(clause)) else None
+        clause_wo_rights = _RE_RIGHTS.sub("", _RE_RIGHTS_LIFE.sub("", clause))
     extras = dict(
         fine_yuan=fine,
         confiscation=confiscation,
         political_rights_months=rights_months,
         political_rights_for_life=rights_life,
     )
-    clause_wo_rights = _RE_RIGHTS.sub("", _RE_RIGHTS_LIFE.sub("", clause))
     if _RE_DEATH_SUSPENDED.search(clause_wo_rights):
         return Sentence(kind=SentenceKind.DEATH_SUSPENDED, **extras)
     if _RE_LIFE.search(clause_wo_rights):

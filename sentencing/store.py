@@ -10,6 +10,10 @@ transaction. The same id with the same content hash is skipped; the same id with
 replaces the stored case (counted as ``updated``, with a new ``seq``). If anything fails — a bad
 case, an error raised by the iterable being imported — nothing of that call is stored: all or
 nothing, and what was stored before is untouched.
+
+A bulk import parses in worker processes: each makes the :class:`CaseRow` of its cases
+(:func:`case_row`: payload, hash, compressed body, indexed columns) and :meth:`CaseStore.add` takes
+those rows as it takes cases, so the writing process only runs SQL.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sentencing.case import Case
 
@@ -77,6 +82,43 @@ def _payload(case: Case) -> bytes:
     return case.model_dump_json(exclude={"schema_version"}).encode()
 
 
+class CaseRow(NamedTuple):
+    """One case as the store writes it: plain values, cheap to send from the process that parsed it."""
+
+    id: str
+    content_hash: str
+    """``sha256`` of the payload: equals :meth:`Case.content_hash`."""
+    source: str
+    synthetic: int
+    province: str | None
+    date: str | None
+    primary_charge: str | None
+    defendants: int
+    body: bytes
+    """The payload, zlib-compressed."""
+
+
+def case_row(case: Case) -> CaseRow:
+    """The row :meth:`CaseStore.add` writes for ``case``; module-level, so a worker process can run it."""
+    payload = _payload(case)
+    return _row(case, payload, hashlib.sha256(payload).hexdigest())
+
+
+def _row(case: Case, payload: bytes, digest: str) -> CaseRow:
+    charges = case.charge_names
+    return CaseRow(
+        case.id,
+        digest,
+        case.source,
+        int(case.synthetic),
+        case.province,
+        case.date.isoformat() if case.date else None,
+        charges[0] if charges else None,
+        len(case.defendants),
+        zlib.compress(payload, 3),
+    )
+
+
 def _decode(body: bytes) -> Case:
     return Case.model_validate_json(zlib.decompress(body))
 
@@ -108,8 +150,11 @@ class CaseStore:
 
     # ------------------------------------------------------------------ writing
 
-    def add(self, cases: Iterable[Case]) -> ImportReport:
-        """Add or update cases in one transaction (all or nothing); see the module docstring."""
+    def add(self, cases: Iterable[Case | CaseRow]) -> ImportReport:
+        """Add or update cases in one transaction (all or nothing); see the module docstring.
+
+        Takes :class:`Case` objects or their :func:`case_row` rows (made in a parsing worker).
+        """
         report = ImportReport()
         with self._lock:
             cur = self._conn.cursor()
@@ -124,35 +169,30 @@ class CaseStore:
                 raise
         return report
 
-    def _put(self, cur: sqlite3.Cursor, case: Case, report: ImportReport) -> None:
-        if not isinstance(case, Case):
-            raise TypeError(f"CaseStore.add takes Case objects, got {type(case).__name__}")
-        payload = _payload(case)
-        digest = hashlib.sha256(payload).hexdigest()  # == case.content_hash()
-        row = cur.execute("SELECT content_hash FROM cases WHERE id = ?", (case.id,)).fetchone()
-        if row is not None:
-            if row[0] == digest:
+    def _put(self, cur: sqlite3.Cursor, case: Case | CaseRow, report: ImportReport) -> None:
+        row: CaseRow | None
+        if isinstance(case, CaseRow):
+            row, case_id, digest = case, case.id, case.content_hash
+        elif isinstance(case, Case):
+            payload = _payload(case)
+            row, case_id, digest = None, case.id, hashlib.sha256(payload).hexdigest()  # == case.content_hash()
+        else:
+            raise TypeError(f"CaseStore.add takes Case objects or CaseRow rows, got {type(case).__name__}")
+        found = cur.execute("SELECT content_hash FROM cases WHERE id = ?", (case_id,)).fetchone()
+        if found is not None:
+            if found[0] == digest:
                 report.unchanged += 1
                 return
-            cur.execute("DELETE FROM cases WHERE id = ?", (case.id,))
+            cur.execute("DELETE FROM cases WHERE id = ?", (case_id,))
             report.updated += 1
         else:
             report.added += 1
-        charges = case.charge_names
+        if row is None:
+            row = _row(case, payload, digest)  # compressed only when it is written
         cur.execute(
             "INSERT INTO cases(id, content_hash, source, synthetic, province, date, primary_charge, defendants, body)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                case.id,
-                digest,
-                case.source,
-                int(case.synthetic),
-                case.province,
-                case.date.isoformat() if case.date else None,
-                charges[0] if charges else None,
-                len(case.defendants),
-                zlib.compress(payload, 3),
-            ),
+            row,
         )
 
     def delete(self, case_id: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from sentencing.case import CircumstanceCode, Evidence, Role
@@ -78,8 +77,7 @@ _VERDICT = with_first_char_filter(
 _NOT_ASSERTED_BEFORE = with_first_char_filter(r"(?:责令|应当|应|依法|判令|附带民事|要求|请求|诉请)[^，,。；;]{0,8}$")
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """A cue found in a text, attributed to some defendants, possibly negated."""
 
     code: CircumstanceCode | None
@@ -111,7 +109,9 @@ def span_evidence(text: str, source: str, start: int, end: int) -> Span:
 
 
 def _negated(text: str, start: int, end: int, sent_start: int, sent_end: int) -> bool:
-    before = _NOT_NEGATION.sub("，", text[max(sent_start, start - 14):start])
+    before = text[max(sent_start, start - 14):start]
+    if "异议" in before or "无意见" in before or "无误" in before:  # what every _NOT_NEGATION match holds
+        before = _NOT_NEGATION.sub("，", before)
     if _NEG_BEFORE.search(before):
         return True
     if _NEG_AFTER.match(text, end, min(sent_end, end + 14)):
@@ -131,12 +131,13 @@ _VICTIM_WORDS = re.compile(r"被害|对象|侵害|幼女|儿童")
 
 def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterator[Finding]:
     """Every circumstance and role cue in ``text`` with the defendants it is about."""
+    spans: dict[int, Span] = {}  # the evidence of each sentence, made once however many cues it holds
     for m in _ALL_CUES.finditer(text):
         code = _CUES[int(m.lastgroup[1:])][0]  # type: ignore[index]
-        yield _finding(text, source, attributor, m, code=code)
+        yield _finding(text, source, attributor, m, code, None, spans)
     for m in _ALL_ROLES.finditer(text):
         role = _ROLE_CUES[int(m.lastgroup[1:])][0]  # type: ignore[index]
-        yield _finding(text, source, attributor, m, role=role)
+        yield _finding(text, source, attributor, m, None, role, spans)
 
 
 def _finding(
@@ -144,16 +145,19 @@ def _finding(
     source: str,
     attributor: Attributor,
     m: re.Match[str],
-    *,
-    code: CircumstanceCode | None = None,
-    role: Role | None = None,
+    code: CircumstanceCode | None,
+    role: Role | None,
+    spans: dict[int, Span],
 ) -> Finding:
-    sent = attributor.sentence_at(m.start())
-    negated = _negated(text, m.start(), m.end(), sent.start, sent.end)
-    window = max(sent.start, m.start() - 12)
-    if code in (C.RESTITUTION, C.COMPENSATION) and _NOT_ASSERTED_BEFORE.search(text, window, m.start()):
+    start, end = m.span()
+    sent_start, sent_end = attributor.sentence_at(start)
+    negated = _negated(text, start, end, sent_start, sent_end)
+    if code is C.RESTITUTION or code is C.COMPENSATION:
+        if _NOT_ASSERTED_BEFORE.search(text, max(sent_start, start - 12), start):
+            negated = True
+    elif code is C.JUVENILE and _VICTIM_WORDS.search(text, sent_start, end):
         negated = True
-    if code is C.JUVENILE and _VICTIM_WORDS.search(text, sent.start, m.end()):
-        negated = True
-    evidence = span_evidence(text, source, sent.start, sent.end)
-    return Finding(code, role, attributor.who(m.start()), negated, evidence)
+    evidence = spans.get(sent_start)
+    if evidence is None:
+        evidence = spans[sent_start] = span_evidence(text, source, sent_start, sent_end)
+    return Finding(code, role, attributor.who(start), negated, evidence)

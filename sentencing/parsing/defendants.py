@@ -81,10 +81,12 @@ def parse_header_defendants(text: str, start: int, end: int) -> list[HeaderDefen
                 except ValueError:
                     pass
                 break
-        for p in _PRIOR.finditer(text, m.end(), entry_end):
-            if not _NOT_PRIOR.search(p.group(0)):
-                person.prior_record = Evidence(source="document", start=p.start(), end=p.end(), text=p.group(0))
-                break
+        # Every prior-record match holds one of these words: without them the (slow) scan finds nothing.
+        if "判处" in body or "刑满释放" in body or "服刑" in body:
+            for p in _PRIOR.finditer(text, m.end(), entry_end):
+                if not _NOT_PRIOR.search(p.group(0)):
+                    person.prior_record = Evidence(source="document", start=p.start(), end=p.end(), text=p.group(0))
+                    break
         out[name] = person
     return list(out.values())
 

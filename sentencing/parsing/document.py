@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sentencing.numerals import parse_int
 
@@ -56,7 +57,11 @@ _JUDGMENT_END_MARKERS = (
     "人民陪审员", "附：相关法律", "附相关法律", "附：本案", "附法律条文", "附：法律条文", "附录",
 )
 _REASONING_MARKER = "本院认为"
-_REASONING = re.compile(r"(?:^|[\s。：:])(?P<marker>本院认为)")
+# One pass over the text for the first of several words: the position is that of the first
+# ``text.find`` of each, found by one alternation of literals (which the regex engine scans fast).
+_JUDGMENT_END = re.compile("|".join(map(re.escape, _JUDGMENT_END_MARKERS)))
+_PROCEDURE_CUE = re.compile("|".join(map(re.escape, _PROCEDURE_CUES)))
+_FACT_START_CUE = re.compile("|".join(map(re.escape, _FACT_START_CUES)))
 _DONE = re.compile(r"现已审理终结[。.]?|已审理终结[。.]?")
 
 
@@ -75,8 +80,7 @@ def split_judgment(text: str) -> JudgmentParts:
         body = j_start + 4
         while body < n and text[body] in "：: \u3000":
             body += 1
-        ends = [p for m in _JUDGMENT_END_MARKERS if (p := text.find(m, body)) >= 0]
-        j_end = min(ends) if ends else n
+        j_end = m.start() if (m := _JUDGMENT_END.search(text, body)) else n
         judgment = Span(body, j_end)
         tail = Span(j_end, n)
         before = j_start
@@ -85,10 +89,7 @@ def split_judgment(text: str) -> JudgmentParts:
         tail = Span(n, n)
         before = n
     # The reasoning: the first 本院认为 opening a sentence (a later one may answer a defence).
-    r_start = -1
-    for m in _REASONING.finditer(text, 0, before):
-        r_start = m.start("marker")
-        break
+    r_start = _reasoning_start(text, before)
     if r_start < 0:
         r_start = text.rfind(_REASONING_MARKER, 0, before)
     if r_start >= 0:
@@ -100,15 +101,15 @@ def split_judgment(text: str) -> JudgmentParts:
         reasoning = Span(before, before)
         facts_end = _sentence_start(text, before) if j_start >= 0 else before
     # The procedure: the first sentence naming the indictment, up to 现已审理终结.
-    proc_pos = min((p for c in _PROCEDURE_CUES if 0 <= (p := text.find(c, 0, facts_end))), default=-1)
+    proc_pos = m.start() if (m := _PROCEDURE_CUE.search(text, 0, facts_end)) else -1
     if proc_pos >= 0:
         proc_start = _sentence_start(text, proc_pos)
         done = _DONE.search(text, proc_start, facts_end)
         if done:
             proc_end = done.end()
         else:
-            cues = [p for c in _FACT_START_CUES if (p := text.find(c, proc_pos, facts_end)) >= 0]
-            proc_end = min(cues) if cues else _sentence_end(text, proc_pos, facts_end)
+            cue = _FACT_START_CUE.search(text, proc_pos, facts_end)
+            proc_end = cue.start() if cue else _sentence_end(text, proc_pos, facts_end)
         header = Span(0, proc_start)
         procedure = Span(proc_start, proc_end)
         facts = Span(proc_end, max(proc_end, facts_end))
@@ -117,6 +118,16 @@ def split_judgment(text: str) -> JudgmentParts:
         procedure = Span(0, 0)
         facts = Span(0, facts_end)
     return JudgmentParts(text, header, procedure, facts, reasoning, judgment, tail)
+
+
+def _reasoning_start(text: str, before: int) -> int:
+    """The first 本院认为 in ``text[:before]`` that opens a sentence (at the start, or after a blank, 。 or ：)."""
+    pos = text.find(_REASONING_MARKER, 0, before)
+    while pos >= 0:
+        if pos == 0 or text[pos - 1] in "。：:" or text[pos - 1].isspace():
+            return pos
+        pos = text.find(_REASONING_MARKER, pos + 1, before)
+    return -1
 
 
 def _sentence_end(text: str, pos: int, limit: int) -> int:
@@ -134,11 +145,29 @@ _DATE = re.compile(
 
 
 def find_dates(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, tuple[int, int, int]]]:
-    """Full dates (``2017年4月28日``, ``二〇一七年六月二十八日``) as ``(start, end, (y, m, d))``, lazily."""
-    for m in _DATE.finditer(text, start, len(text) if end is None else end):
-        try:
-            y, mo, d = (int(g) if g.isascii() else parse_int(g) for g in m.group("y", "m", "d"))
-        except ValueError:
-            continue
-        if 1900 <= y <= 2100 and 1 <= mo <= 12 and 1 <= d <= 31:
-            yield m.start(), m.end(), (y, mo, d)
+    """Full dates (``2017年4月28日``, ``二〇一七年六月二十八日``) as ``(start, end, (y, m, d))``, lazily.
+
+    A date has its 年 four characters in, so only the places four before a 年 are tried: the same
+    matches as scanning every position with the pattern, several times faster on long texts.
+    """
+    end = len(text) if end is None else end
+    last = start
+    year = text.find("年", start + 4, end)
+    while year >= 0:
+        at = year - 4
+        if at >= last and (m := _DATE.match(text, at, end)):
+            last = m.end()
+            if (found := _date_numbers(m.group("y", "m", "d"))) is not None:
+                y, mo, d = found
+                if 1900 <= y <= 2100 and 1 <= mo <= 12 and 1 <= d <= 31:
+                    yield m.start(), m.end(), found
+        year = text.find("年", year + 1, end)
+
+
+@lru_cache(maxsize=4096)
+def _date_numbers(groups: tuple[str, str, str]) -> tuple[int, int, int] | None:
+    try:
+        y, mo, d = (int(g) if g.isascii() else parse_int(g) for g in groups)
+    except ValueError:
+        return None
+    return y, mo, d

@@ -26,10 +26,15 @@ def _texts(case: Case) -> list[tuple[str, str]]:
 
 def analyse(case: Case) -> tuple[list[Finding], list[QuantityFinding]]:
     """All circumstance/role cues and quantities in the case's facts and reasoning."""
-    finder = NameFinder([d.name for d in case.defendants])
+    return analyse_texts([d.name for d in case.defendants], _texts(case))
+
+
+def analyse_texts(names: list[str], texts: list[tuple[str, str]]) -> tuple[list[Finding], list[QuantityFinding]]:
+    """:func:`analyse` for texts (``(source, text)``) about these defendants, before any case is built."""
+    finder = NameFinder(names)
     findings: list[Finding] = []
     quantities: list[QuantityFinding] = []
-    for source, text in _texts(case):
+    for source, text in texts:
         attributor = Attributor(text, finder)
         findings.extend(find_circumstances(text, source, attributor))
         quantities.extend(find_quantities(text, source, attributor))
@@ -78,14 +83,23 @@ def role_for(name: str, findings: list[Finding]) -> tuple[Role, Evidence | None]
     return best.role, best.evidence.evidence()
 
 
-def _age_circumstance(d: Defendant) -> CircumstanceCode | None:
-    if d.age is None:
+def _age_circumstance(age: int | None) -> CircumstanceCode | None:
+    if age is None:
         return None
-    if d.age < 18:
+    if age < 18:
         return C.JUVENILE
-    if d.age >= 75:
+    if age >= 75:
         return C.ELDERLY
     return None
+
+
+def circumstances_with_age(name: str, age: int | None, findings: list[Finding]) -> list[Circumstance]:
+    """:func:`circumstances_for`, plus 未成年/已满七十五周岁 from the age when the texts do not say it."""
+    circumstances = circumstances_for(name, findings)
+    code = _age_circumstance(age)
+    if code is not None and all(c.code is not code for c in circumstances):
+        circumstances.append(Circumstance(code=code))
+    return circumstances
 
 
 def extract_defendant_facts(case: Case) -> Case:
@@ -97,20 +111,19 @@ def extract_defendant_facts(case: Case) -> Case:
     if not case.defendants:
         return case
     findings, quantity_findings = analyse(case)
-    defendants = []
-    for d in case.defendants:
-        update: dict[str, object] = {}
-        if not d.circumstances:
-            circumstances = circumstances_for(d.name, findings)
-            code = _age_circumstance(d)
-            if code is not None and all(c.code is not code for c in circumstances):
-                circumstances.append(Circumstance(code=code))
-            update["circumstances"] = circumstances
-        if d.quantities.is_empty():
-            update["quantities"] = quantities_for(d.name, quantity_findings)
-        if d.role is Role.SOLE and d.role_evidence is None:
-            found = role_for(d.name, findings)
-            if found is not None:
-                update["role"], update["role_evidence"] = found
-        defendants.append(d.model_copy(update=update))
+    defendants = [d.model_copy(update=missing_facts(d, findings, quantity_findings)) for d in case.defendants]
     return case.model_copy(update={"defendants": defendants})
+
+
+def missing_facts(d: Defendant, findings: list[Finding], quantity_findings: list[QuantityFinding]) -> dict[str, object]:
+    """What :func:`extract_defendant_facts` fills in for one defendant, as a model update."""
+    update: dict[str, object] = {}
+    if not d.circumstances:
+        update["circumstances"] = circumstances_with_age(d.name, d.age, findings)
+    if d.quantities.is_empty():
+        update["quantities"] = quantities_for(d.name, quantity_findings)
+    if d.role is Role.SOLE and d.role_evidence is None:
+        found = role_for(d.name, findings)
+        if found is not None:
+            update["role"], update["role_evidence"] = found
+    return update

@@ -56,6 +56,8 @@ class DefendantOutcome:
 
 def _mask_notes(text: str) -> str:
     """Bracketed notes (``（刑期从判决执行之日起计算…）``) blanked out, keeping every offset."""
+    if "（" not in text and "(" not in text:
+        return text
     prev = None
     while prev != text:
         prev = text

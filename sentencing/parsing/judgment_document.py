@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 
 from sentencing.case import Case, Charge, ChargeSentence, Circumstance, CircumstanceCode, Defendant, Evidence
+from sentencing.parsing.circumstances import Finding
 from sentencing.parsing.court import parse_court
 from sentencing.parsing.defendants import HeaderDefendant, parse_header_defendants, parse_indictment
 from sentencing.parsing.document import find_dates, split_judgment
-from sentencing.parsing.extract import extract_defendant_facts
+from sentencing.parsing.extract import analyse_texts, circumstances_with_age, role_for
 from sentencing.parsing.judgment import DefendantOutcome, parse_judgment_section
 from sentencing.parsing.mentions import with_first_char_filter
+from sentencing.parsing.quantities import QuantityFinding, quantities_for
 from sentencing.parsing.recommendation import strip_recommendation
 
 # A clause of the reasoning that states (part of) this case's sentence: 缓刑, a term, a fine, an
@@ -92,19 +94,29 @@ def _defendant(
     outcome: DefendantOutcome | None,
     judgment: str,
     facts: str,
+    findings: list[Finding],
+    quantity_findings: list[QuantityFinding],
 ) -> Defendant:
-    circumstances: list[Circumstance] = []
+    """The defendant from the header, the judgment section and what the texts say about them.
+
+    As :func:`extract_defendant_facts` fills a bare defendant, with the header's prior record (前科)
+    kept beside the circumstances the texts give.
+    """
     age = None
-    if person is not None:
-        if person.birth_date is not None and (offence := _offence_date(facts, person.birth_date)):
-            age = _age_at(person.birth_date, offence)
-        if person.prior_record is not None:
+    if person is not None and person.birth_date is not None and (offence := _offence_date(facts, person.birth_date)):
+        age = _age_at(person.birth_date, offence)
+    age = age if age is not None and 0 <= age <= 120 else None
+    circumstances = circumstances_with_age(name, age, findings)
+    if person is not None and person.prior_record is not None:
+        if all(c.code is not CircumstanceCode.PRIOR_RECORD for c in circumstances):
             circumstances.append(Circumstance(code=CircumstanceCode.PRIOR_RECORD, evidence=person.prior_record))
-    d = Defendant(name=name, charges=charges, age=age if age is not None and 0 <= age <= 120 else None)
+    fields: dict[str, object] = {}
+    if (role := role_for(name, findings)) is not None:
+        fields["role"], fields["role_evidence"] = role
     if outcome is not None:
-        d.sentence = outcome.sentence
-        d.sentence_evidence = outcome.evidence(judgment) if outcome.sentence else None
-        d.charge_sentences = [
+        fields["sentence"] = outcome.sentence
+        fields["sentence_evidence"] = outcome.evidence(judgment) if outcome.sentence else None
+        fields["charge_sentences"] = [
             ChargeSentence(
                 charge=c.charge,
                 sentence=c.sentence,
@@ -112,11 +124,16 @@ def _defendant(
             )
             for c in outcome.crimes
         ]
-        if not d.charges:
-            d.charges = [Charge(name=c.charge) for c in outcome.crimes]
-    # The header's prior record is merged with what the texts say, by extract_defendant_facts.
-    d.circumstances = circumstances
-    return d
+        if not charges:
+            charges = [Charge(name=c.charge) for c in outcome.crimes]
+    return Defendant(
+        name=name,
+        charges=charges,
+        age=age,
+        circumstances=circumstances,
+        quantities=quantities_for(name, quantity_findings),
+        **fields,
+    )
 
 
 def _reconcile_names(outcomes: dict[str, DefendantOutcome], people: dict[str, HeaderDefendant]) -> None:
@@ -164,10 +181,13 @@ def parse_judgment_document(text: str, *, case_id: str, source: str = "judge", s
             names.append(name)
     if not names:
         names = list(indicted)
+    texts = [(source, part) for source, part in (("facts", facts), ("reasoning", reasoning)) if part]
+    findings, quantity_findings = analyse_texts(names, texts) if names else ([], [])
     defendants = [
-        _defendant(people.get(n), n, indicted.get(n, []), outcomes.get(n), judgment, facts) for n in names
+        _defendant(people.get(n), n, indicted.get(n, []), outcomes.get(n), judgment, facts, findings, quantity_findings)
+        for n in names
     ]
-    case = Case(
+    return Case(
         id=case_id,
         source=source,
         synthetic=synthetic,
@@ -180,19 +200,3 @@ def parse_judgment_document(text: str, *, case_id: str, source: str = "judge", s
         judgment=judgment,
         defendants=defendants,
     )
-    return _merge_extracted(case)
-
-
-def _merge_extracted(case: Case) -> Case:
-    """Run the text extraction and keep the header's prior record (前科) beside what it finds."""
-    prior = {d.name: d.circumstances for d in case.defendants}
-    bare = case.model_copy(
-        update={"defendants": [d.model_copy(update={"circumstances": []}) for d in case.defendants]}
-    )
-    filled = extract_defendant_facts(bare)
-    defendants = []
-    for d in filled.defendants:
-        have = {c.code for c in d.circumstances}
-        extra = [c for c in prior.get(d.name, []) if c.code not in have]
-        defendants.append(d.model_copy(update={"circumstances": d.circumstances + extra}) if extra else d)
-    return filled.model_copy(update={"defendants": defendants})
