@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing as mp
+import os
 import random
 import re
 import resource
@@ -166,15 +167,16 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
 
 
 def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max: int, factory: str | None,
-        keep: Path | None = None, add: int = 0, reuse: bool = False) -> None:
+        keep: Path | None = None, add: int = 0, reuse: bool = False, nprobe: int | None = None) -> None:
     faiss.omp_set_num_threads(2)
     print(f"cases {n:,}; pool {pool_size:,} demo cases (seed {seed}); {queries} queries; faiss threads 2 to build, "
-          "1 to search")
+          f"1 to search; load average {os.getloadavg()[0]:.1f}")
     t = time.perf_counter()
     pool = list(generate_cases(pool_size, seed))
     print(f"pool generated: {time.perf_counter() - t:.1f} s")
     settings = Settings(retrieval_sparse_max_rows=n if sparse else 0, retrieval_exact_max=exact_max,
-                        **({"retrieval_large_factory": factory} if factory else {}))
+                        **({"retrieval_large_factory": factory} if factory else {}),
+                        **({"retrieval_nprobe": nprobe} if nprobe else {}))
 
     with contextlib.ExitStack() as stack:
         if keep is not None:
@@ -188,6 +190,10 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
             encoder = index.encoder
             print(f"reusing the index in {scratch_dir / 'index'}: {len(index):,} rows, "
                   f"factory {index.info()['factory']}")
+            built_rows = (scratch_dir / "vectors.f32").stat().st_size // (4 * encoder.dim)
+            later = {index.case_ids[r] for r in range(built_rows, len(index.case_ids))}
+            if later:  # rows added after the build (--add): not in the exact baseline, so set aside here
+                print(f"  leaving out {index.delete(later):,} rows added after the build (in memory only)")
         else:
             t = time.perf_counter()
             record = train_corpus_encoder(pool, scratch_dir / "encoder", settings)
@@ -300,11 +306,12 @@ def main() -> None:
                         help="then add this many new cases to the built index without a rebuild, timed")
     parser.add_argument("--reuse", action="store_true",
                         help="with --keep: skip training and building, measure the queries on the kept index")
+    parser.add_argument("--nprobe", type=int, default=None, help="IVF lists probed (default: settings)")
     args = parser.parse_args()
     if args.reuse and args.keep is None:
         parser.error("--reuse needs --keep DIR")
     run(args.cases, args.pool, args.queries, args.seed, args.sparse, args.exact_max, args.factory, args.keep,
-        args.add, args.reuse)
+        args.add, args.reuse, args.nprobe)
 
 
 if __name__ == "__main__":

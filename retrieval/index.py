@@ -8,6 +8,12 @@ selector too; HNSW falls back to an exact scan of the allowed rows when a filter
 probes more lists the narrower the filter (up to all of them: an exact scan of the allowed codes).
 Deleted rows are removed from the index where it supports ``remove_ids`` and are always
 tombstoned in the metadata, so an HNSW graph never returns them.
+
+Flat and HNSW indexes number their vectors by position, so they sit inside an ``IDMap2`` that
+maps positions to rows. An IVF index stores the row ids in its lists itself and is used bare:
+through an IDMap, ``remove_ids`` would shift the position → row map under the ids the lists
+still hold (later searches return the wrong rows), and every filtered search would translate each
+scanned id through the map (4–5× slower at a million rows).
 """
 
 from __future__ import annotations
@@ -173,29 +179,54 @@ class SearchKnobs:
     """Below this many allowed rows an approximate index is scanned exactly over just those rows."""
 
 
+def _bare(factory: str) -> str:
+    for prefix in ("IDMap2,", "IDMap,"):
+        if factory.startswith(prefix):
+            return factory[len(prefix):]
+    return factory
+
+
 class VectorIndex:
-    """A FAISS index with row ids (IDMap2), inner-product metric on L2-normalised vectors."""
+    """A FAISS index whose ids are rows (IDMap2 around Flat/HNSW, IVF bare), inner product on
+    L2-normalised vectors."""
 
     def __init__(self, index: faiss.Index, factory: str, path: Path | None = None, mmapped: bool = False) -> None:
-        self._owner = index  # the object FAISS returned owns the C++ index; a downcast view does not
-        self.index = faiss.downcast_index(index)
         self.factory = factory
         self.path = path
         self.mmapped = mmapped
+        self._adopt(index)
+
+    def _adopt(self, index: faiss.Index) -> None:
+        self._owner = index  # the object FAISS returned owns the C++ index; a downcast view does not
+        top = faiss.downcast_index(index)
+        if isinstance(top, faiss.IndexIDMap2 | faiss.IndexIDMap):
+            inner = faiss.downcast_index(top.index)
+            ids = faiss.vector_to_array(top.id_map)
+            # An IVF saved inside an IDMap by an earlier version: its lists hold positions, which are
+            # the rows as long as nothing was removed; use it bare (see the module docstring).
+            if isinstance(inner, faiss.IndexIVF) and np.array_equal(ids, np.arange(len(ids), dtype=ids.dtype)):
+                top = inner
+                self.factory = _bare(self.factory)
+        self.index = top
         self._identity_ids: bool | None = None
 
     @classmethod
     def create(cls, dim: int, factory: str) -> VectorIndex:
-        spec = factory if factory.startswith("IDMap") else "IDMap2," + factory
+        bare = _bare(factory)
         try:
-            index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.index_factory(dim, bare, faiss.METRIC_INNER_PRODUCT)
+            if not isinstance(faiss.downcast_index(index), faiss.IndexIVF):
+                index = faiss.index_factory(dim, "IDMap2," + bare, faiss.METRIC_INNER_PRODUCT)
+                return cls(index, "IDMap2," + bare)
         except RuntimeError as e:
             raise ValueError(f"retrieval factory {factory!r} is not a valid FAISS index-factory string: {e}") from e
-        return cls(index, spec)
+        return cls(index, bare)
 
     @property
     def inner(self) -> faiss.Index:
-        return faiss.downcast_index(self.index.index)
+        if isinstance(self.index, faiss.IndexIDMap2 | faiss.IndexIDMap):
+            return faiss.downcast_index(self.index.index)
+        return self.index
 
     @property
     def exact(self) -> bool:
@@ -211,8 +242,7 @@ class VectorIndex:
 
     def _writable(self) -> None:
         if self.mmapped and self.path is not None:
-            self._owner = faiss.read_index(str(self.path))
-            self.index = faiss.downcast_index(self._owner)
+            self._adopt(faiss.read_index(str(self.path)))
             self.mmapped = False
         self._identity_ids = None
 
@@ -358,8 +388,8 @@ class VectorIndex:
                 raise IndexFormatError(f"FAISS index file {path} is unreadable: {e}") from e
             mmapped = False
         kind = type(faiss.downcast_index(index))
-        if not issubclass(kind, faiss.IndexIDMap2 | faiss.IndexIDMap):
-            raise IndexFormatError(f"{path}: expected an IDMap index, found {kind.__name__}")
+        if not issubclass(kind, faiss.IndexIDMap2 | faiss.IndexIDMap | faiss.IndexIVF):
+            raise IndexFormatError(f"{path}: expected an IDMap or IVF index, found {kind.__name__}")
         return cls(index, factory, path, mmapped)
 
 

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     retrieval_factory: str | None = Field(default=None, description="FAISS index-factory string; default by size")
     retrieval_exact_max: int = Field(default=50_000, ge=1, description="rows up to which the index is exact (Flat)")
     retrieval_large_factory: str = Field(
-        default="IDMap2,IVF1024,SQ8",
+        default="IVF1024,SQ8",
         description="factory above exact_max: on 2 cores IVF1024 trained and filled 100k vectors in 5 s where "
         "HNSW32 took 42 s, and 8-bit codes hold a million 256-d vectors in 256 MB",
     )

@@ -23,8 +23,8 @@ def _exact_top(x: np.ndarray, q: np.ndarray, allowed: np.ndarray, k: int) -> lis
 
 
 def test_default_factory_by_size() -> None:
-    assert default_factory(10_000, exact_max=50_000, large="IDMap2,HNSW32,Flat") == "IDMap2,Flat"
-    assert default_factory(60_000, exact_max=50_000, large="IDMap2,HNSW32,Flat") == "IDMap2,HNSW32,Flat"
+    assert default_factory(10_000, exact_max=50_000, large="IVF1024,SQ8") == "IDMap2,Flat"
+    assert default_factory(60_000, exact_max=50_000, large="IVF1024,SQ8") == "IVF1024,SQ8"
     with pytest.raises(ValueError, match="factory"):
         VectorIndex.create(32, "NoSuchIndex")
 
@@ -45,6 +45,25 @@ def test_filtered_search_matches_numpy(factory: str) -> None:
             assert all(allowed[i] for i in ids)
             hits += len(set(ids.tolist()) & set(_exact_top(x, q, allowed, 10)))
         assert hits / 200 >= (1.0 if factory == "Flat" else 0.9)
+
+
+@pytest.mark.parametrize("factory", ["IVF8,Flat", "IDMap2,IVF8,SQ8", "Flat"])
+def test_removal_keeps_every_other_row_findable(factory: str) -> None:
+    """Removing rows must not shift the ids of the others (an IVF inside an IDMap did)."""
+    x = _vectors(700)
+    index = VectorIndex.create(32, factory)
+    assert "IDMap" not in index.factory or "IVF" not in index.factory  # an IVF is kept bare
+    index.train(x)
+    index.add(x, np.arange(700))
+    assert index.remove(np.array([3, 4, 300])) == 3
+    knobs = SearchKnobs(nprobe=8)
+    for row in (0, 5, 299, 301, 600, 699):
+        _s, ids = index.search(x[row], 1, None, knobs)
+        assert ids.tolist() == [row]
+    allowed = np.ones(700, dtype=bool)
+    allowed[600] = False
+    _s, ids = index.search(x[600], 5, allowed, knobs)
+    assert 600 not in ids.tolist() and 3 not in ids.tolist()
 
 
 def test_delete_save_and_mmap_load(tmp_path: Path) -> None:
