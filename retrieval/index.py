@@ -174,7 +174,7 @@ class RowFilter:
 @dataclass
 class SearchKnobs:
     ef_search: int = 128
-    nprobe: int = 32
+    nprobe: int = 16
     exact_subset_max: int = 20_000
     """Below this many allowed rows an approximate index is scanned exactly over just those rows."""
 
