@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--no-floor", action="store_true", help="skip the in-process compute baseline")
     parser.add_argument("--workers", type=int, default=1, help="server processes (sentencing serve --workers)")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds of unreported warm-up load")
     parser.add_argument("--build-only", action="store_true", help="build (and cache) the model and indexes, then stop")
     parser.add_argument("--index-dir", type=Path, default=None,
                         help="serve this existing index instead of building one (e.g. the 1M index that "
@@ -240,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(home, model_dir, index_dir, args.workers)
         try:
             health = load(server.port, "/healthz", key, [], 1, min(5.0, args.duration))
+            # Warm every worker (filter and cohort caches, the index pages) over several connections;
+            # not reported.
+            load(server.port, "/v1/recommendations", key, bodies, 4 * args.workers, args.warmup)
             for c in levels:
                 cpu_before = server.cpu_s()
                 result = load(server.port, "/v1/recommendations", key, bodies, c, args.duration)

@@ -25,6 +25,7 @@ import json
 import mmap
 import os
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -206,6 +207,41 @@ class _RowStore:
         return np.concatenate([np.asarray(self.offsets, dtype=np.int64), new])
 
 
+class _CaseRows:
+    """The rows of each case id, as sorted 64-bit hashes of the ids (16 bytes a row).
+
+    A dict of lists would take a quarter of a gigabyte at a million rows, built by every worker
+    of the service, which only asks whether a query's own case is indexed (to keep it out of its
+    cohort). Rows appended to ``case_ids`` are taken in at the next lookup.
+    """
+
+    def __init__(self, case_ids: list[str]) -> None:
+        self._case_ids = case_ids
+        self._table: tuple[np.ndarray, np.ndarray, int] = (np.empty(0, np.int64), np.empty(0, np.int64), 0)
+        self._lock = threading.Lock()
+
+    def _current(self) -> tuple[np.ndarray, np.ndarray, int]:
+        table = self._table
+        if table[2] == len(self._case_ids):
+            return table
+        with self._lock:
+            hashes, rows, done = self._table
+            n = len(self._case_ids)
+            if done < n:
+                new = np.fromiter((hash(c) for c in self._case_ids[done:n]), dtype=np.int64, count=n - done)
+                hashes = np.concatenate([hashes, new])
+                rows = np.concatenate([rows, np.arange(done, n, dtype=np.int64)])
+                order = np.argsort(hashes, kind="stable")
+                self._table = (hashes[order], rows[order], n)
+            return self._table
+
+    def get(self, case_id: str) -> list[int]:
+        hashes, rows, _n = self._current()
+        h = hash(case_id)
+        lo, hi = np.searchsorted(hashes, h, "left"), np.searchsorted(hashes, h, "right")
+        return sorted(int(r) for r in rows[lo:hi] if self._case_ids[r] == case_id)
+
+
 class RetrievalIndex:
     """The on-disk bundle and its searches; see the module docstring for the layout."""
 
@@ -233,7 +269,7 @@ class RetrievalIndex:
         self.manifest = manifest
         self.settings = settings
         self.knobs = SearchKnobs(ef_search=settings.retrieval_ef_search, nprobe=settings.retrieval_nprobe)
-        self._by_case: dict[str, list[int]] | None = None
+        self._by_case = _CaseRows(case_ids)
         self._filters: dict[tuple, RowFilter] = {}
         self._generation = 0
         """Bumped by every change to the rows, so that cached filters of the old rows go unused."""
@@ -354,9 +390,6 @@ class RetrievalIndex:
         for r in batch:
             self.rows.append(r.display)
             self.case_ids.append(r.case_id)
-        if self._by_case is not None:
-            for i, r in zip(ids, batch, strict=True):
-                self._by_case.setdefault(r.case_id, []).append(int(i))
         if sparse_tokens is not None:
             if n0 + len(batch) > self.settings.retrieval_sparse_max_rows:
                 return None
@@ -492,12 +525,7 @@ class RetrievalIndex:
 
     # ----------------------------------------------------------------------------- updates
 
-    def _case_rows(self) -> dict[str, list[int]]:
-        if self._by_case is None:
-            by_case: dict[str, list[int]] = {}
-            for i, cid in enumerate(self.case_ids):
-                by_case.setdefault(cid, []).append(i)
-            self._by_case = by_case
+    def _case_rows(self) -> _CaseRows:
         return self._by_case
 
     def add(self, cases: Iterable[Case]) -> int:
@@ -529,7 +557,7 @@ class RetrievalIndex:
     def delete(self, case_ids: Iterable[str]) -> int:
         """Remove every row of these cases (tombstone, and from FAISS where it can). Returns rows removed."""
         by_case = self._case_rows()
-        rows = [i for cid in case_ids for i in by_case.get(cid, ())]
+        rows = [i for cid in case_ids for i in by_case.get(cid)]
         deleted = np.asarray(self.meta["deleted"])
         rows = [i for i in rows if not deleted[i]]
         if not rows:
@@ -780,7 +808,7 @@ class RetrievalIndex:
         """Statistics of the comparable cohort (charge, tier, key circumstances), by province."""
         _q, _d, profile = self._query(case, defendant, guideline)
         base = self._base_mask(profile, province_scope)
-        base[self._case_rows().get(case.id, [])] = False  # the case is not its own precedent
+        base[self._case_rows().get(case.id)] = False  # the case is not its own precedent
         min_n = self.settings.cohort_min_n
         return cohort_stats(self.meta, self.vocab, profile, base, scope=province_scope, min_n=min_n)
 
