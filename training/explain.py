@@ -5,6 +5,10 @@ move is credited to the split feature. The credits plus the root values add up e
 booster's raw prediction, like ``pred_contrib`` (TreeSHAP), which instead averages over feature
 orderings and costs O(leaves · depth²) per tree: about 7× a prediction (benchmarks/bench_predict.py).
 Here all trees are walked together, level by level, in numpy.
+
+Serving does not walk paths: a row's contributions depend only on the leaf it reaches in each
+tree, so :mod:`training.predictor` sums per-leaf tables built once from the same credits. This
+walk is the reference those tables are tested against (tests/test_predict_fast.py).
 """
 
 from __future__ import annotations
