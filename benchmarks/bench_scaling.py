@@ -168,7 +168,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "liangxing-bench")
     ap.add_argument("--out", type=Path, default=RESULTS / "scaling.json")
+    ap.add_argument("--report-only", action="store_true", help="print the table and plot from --out; run nothing")
     args = ap.parse_args()
+    if args.report_only:
+        args.sizes = []
     args.cache.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     results: list[dict[str, Any]] = []
@@ -195,7 +198,7 @@ def main() -> int:
               ("import", "features", "train", "encoder", "index")) +
               f" | {r['total_s']:.0f} | {max(r['peak_mb'].values())} | {speed} |")
     largest = max(r["cases"] for r in results)
-    for w in sorted({r["workers"] for r in results}):
+    for w in sorted({r["workers"] for r in results if r["cases"] == largest}):
         r = next(r for r in results if r["cases"] == largest and r["workers"] == w)
         scale = 10_000_000 / largest
         print(f"EXTRAPOLATION (linear in cases from {largest:,}, not measured): 10M cases on {w} worker(s) "
