@@ -49,6 +49,8 @@ from sentencing.case import Case, Circumstance, CircumstanceCode, Court, Measure
 from sentencing.config import Settings
 from sentencing.demo_corpus import generate_cases
 
+VECTORS_FILE = "vectors.f32"
+"""The build's vectors, kept aside for the exact baseline (and for ``--reuse``)."""
 _NUMBER = re.compile(r"\d{3,}")
 
 
@@ -153,7 +155,7 @@ def _build(pool_size: int, seed: int, n: int, scratch: str, settings: dict) -> d
     pool = list(generate_cases(pool_size, seed))
     scratch_dir = Path(scratch)
     start_rss = peak_rss_mb()
-    tee = _VectorTee(scratch_dir / "vectors.f32")
+    tee = _VectorTee(scratch_dir / VECTORS_FILE)
     began = time.perf_counter()
     with tee:
         RetrievalIndex.build(variants(pool, n, seed + 2, "c"), scratch_dir / "index",
@@ -190,7 +192,7 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
             encoder = index.encoder
             print(f"reusing the index in {scratch_dir / 'index'}: {len(index):,} rows, "
                   f"factory {index.info()['factory']}")
-            built_rows = (scratch_dir / "vectors.f32").stat().st_size // (4 * encoder.dim)
+            built_rows = (scratch_dir / VECTORS_FILE).stat().st_size // (4 * encoder.dim)
             later = {index.case_ids[r] for r in range(built_rows, len(index.case_ids))}
             if later:  # rows added after the build (--add): not in the exact baseline, so set aside here
                 print(f"  leaving out {index.delete(later):,} rows added after the build (in memory only)")
@@ -225,13 +227,12 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
             print(f"  stages: encode busy {stages['encode_s']:.1f} s (background thread, overlapping the row "
                   f"preparation: documents, guideline profiles), FAISS train+add {stages['faiss_s']:.1f} s, "
                   f"metadata and display rows {stages['ingest_s'] - stages['faiss_s']:.1f} s")
-        tee = _VectorTee(scratch_dir / "vectors.f32")
 
         # exact baseline over the same vectors (as encoded during the build, kept aside in a file)
         approx = index.vectors
         t = time.perf_counter()
         exact = VectorIndex.create(encoder.dim, "IDMap2,Flat")
-        stored = np.memmap(tee.path, dtype=np.float32, mode="r").reshape(-1, encoder.dim)
+        stored = np.memmap(scratch_dir / VECTORS_FILE, dtype=np.float32, mode="r").reshape(-1, encoder.dim)
         for start in range(0, len(stored), 100_000):
             ids = np.arange(start, min(start + 100_000, len(stored)), dtype=np.int64)
             exact.add(np.asarray(stored[start : start + 100_000]), ids)

@@ -525,9 +525,6 @@ class RetrievalIndex:
 
     # ----------------------------------------------------------------------------- updates
 
-    def _case_rows(self) -> _CaseRows:
-        return self._by_case
-
     def add(self, cases: Iterable[Case]) -> int:
         """Index new cases without a rebuild; a case already indexed is replaced. Returns rows added.
 
@@ -556,8 +553,7 @@ class RetrievalIndex:
 
     def delete(self, case_ids: Iterable[str]) -> int:
         """Remove every row of these cases (tombstone, and from FAISS where it can). Returns rows removed."""
-        by_case = self._case_rows()
-        rows = [i for cid in case_ids for i in by_case.get(cid)]
+        rows = [i for cid in case_ids for i in self._by_case.get(cid)]
         deleted = np.asarray(self.meta["deleted"])
         rows = [i for i in rows if not deleted[i]]
         if not rows:
@@ -808,7 +804,7 @@ class RetrievalIndex:
         """Statistics of the comparable cohort (charge, tier, key circumstances), by province."""
         _q, _d, profile = self._query(case, defendant, guideline)
         base = self._base_mask(profile, province_scope)
-        base[self._case_rows().get(case.id)] = False  # the case is not its own precedent
+        base[self._by_case.get(case.id)] = False  # the case is not its own precedent
         min_n = self.settings.cohort_min_n
         return cohort_stats(self.meta, self.vocab, profile, base, scope=province_scope, min_n=min_n)
 
