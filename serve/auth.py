@@ -175,12 +175,21 @@ class RateLimiter:
         now = self._clock()
         with self._lock:
             tokens, last = self._buckets.get(key_id, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
-                return 0.0
+            tokens, wait = take_token(tokens, now - last, self.rate, self.burst)
             self._buckets[key_id] = (tokens, now)
-            return (1.0 - tokens) / self.rate
+            return wait
+
+
+def take_token(tokens: float, elapsed: float, rate: float, burst: float) -> tuple[float, float]:
+    """One request against a token bucket: (tokens left, seconds to wait; 0 when allowed).
+
+    The bucket refills at ``rate`` per second up to ``burst``; shared by the in-process limiter
+    and the one several server processes share (serve.workers.SharedRateLimiter).
+    """
+    tokens = min(burst, tokens + max(0.0, elapsed) * rate)
+    if tokens >= 1.0:
+        return tokens - 1.0, 0.0
+    return tokens, (1.0 - tokens) / rate
 
 
 def retry_after_header(seconds: float) -> str:

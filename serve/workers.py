@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sentencing.atomic import write_bytes_atomic
+from serve.auth import take_token
 
 log = logging.getLogger("liangxing.serve")
 
@@ -109,7 +110,8 @@ class FollowReloads:
 
 
 class SharedRateLimiter:
-    """The token bucket of :class:`serve.auth.RateLimiter`, shared by processes through SQLite.
+    """The token bucket of :class:`serve.auth.RateLimiter` (:func:`serve.auth.take_token`), shared
+    by processes through SQLite.
 
     The buckets are ephemeral state (a restart refills them), so the file is written without
     fsync; a transaction per request is a few tens of microseconds.
@@ -141,12 +143,7 @@ class SharedRateLimiter:
             now = self._clock()
             row = conn.execute("SELECT tokens, at FROM buckets WHERE key_id = ?", (key_id,)).fetchone()
             tokens, last = row if row is not None else (self.burst, now)
-            tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
-            wait = 0.0
-            if tokens >= 1.0:
-                tokens -= 1.0
-            else:
-                wait = (1.0 - tokens) / self.rate
+            tokens, wait = take_token(tokens, now - last, self.rate, self.burst)
             conn.execute("INSERT OR REPLACE INTO buckets (key_id, tokens, at) VALUES (?, ?, ?)", (key_id, tokens, now))
             conn.execute("COMMIT")
         except BaseException:
