@@ -9,11 +9,12 @@ processes that hand back finished output (the JSON line, the store row), so this
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
+from typing import TextIO
 
-from sentencing.case import Case
-from sentencing.importers import IMPORTERS, CaseFormatError, read_encoded_parallel
+from sentencing.importers import IMPORTERS, CaseFormatError, read_encoded_parallel, write_json_lines
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,9 +42,11 @@ def run_parse(args: argparse.Namespace) -> int:
         print(f"error: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
     errors: list[CaseFormatError] = []
-    out = sys.stdout
-    for line in read_encoded_parallel(args.fmt, args.files, Case.to_json_line, errors, workers=args.workers):
-        out.write(line + "\n")
+    sys.stdout.flush()
+    binary = getattr(sys.stdout, "buffer", None)  # absent where stdout was swapped for a StringIO
+    out = binary if binary is not None else _TextSink(sys.stdout)
+    write_json_lines(args.fmt, args.files, out, errors, workers=args.workers)
+    out.flush()
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     return 1 if errors else 0
@@ -80,3 +83,20 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
     print(f"{store_path}: {report.summary()}, errors {len(errors)}; {total} cases in store, last seq {report.last_seq}")
     return 1 if errors else 0
+
+
+class _TextSink(io.RawIOBase):
+    """UTF-8 bytes written on to a text stream (stdout replaced by a ``StringIO``)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._stream.write(bytes(data).decode())
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()

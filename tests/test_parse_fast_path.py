@@ -8,17 +8,20 @@ expression scan are checked against that scan.
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import sqlite3
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sentencing.case import Case
+from sentencing import importers
+from sentencing.case import Case, Defendant, Measure, Quantities
 from sentencing.cli import main
-from sentencing.importers import CaseFormatError, read_cases, read_encoded_parallel
+from sentencing.importers import CaseFormatError, read_cases, read_encoded_parallel, write_json_lines
 from sentencing.numerals import NumeralError, parse_number
 from sentencing.parsing import document
 from sentencing.parsing.mentions import with_first_char_filter
@@ -57,6 +60,28 @@ def test_parallel_json_lines_equal_the_serial_ones(corpus: Path) -> None:
     parallel = list(read_encoded_parallel("judge", [corpus], Case.to_json_line, errors, workers=2))
     assert parallel == serial and len(parallel) == N_CASES
     assert [(e.line, e.field) for e in errors] == [(e.line, e.field) for e in serial_errors] == [(271, "fd")]
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 12, 1 << 18])
+def test_written_json_lines_equal_the_serial_ones(
+    corpus: Path, block_bytes: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``sentencing parse``'s writer: blocks of joined lines from the workers, the same bytes as one process."""
+    monkeypatch.setattr(importers, "_BLOCK_BYTES", block_bytes)  # 4 KB: a line or two per block
+    serial = "".join(c.to_json_line() + "\n" for c in read_cases("judge", [corpus], [])).encode()
+    errors: list[CaseFormatError] = []
+    out = io.BytesIO()
+    assert write_json_lines("judge", [corpus], out, errors, workers=2) == N_CASES
+    assert out.getvalue() == serial
+    assert [(e.line, e.field) for e in errors] == [(271, "fd")]
+    with pytest.raises(CaseFormatError, match=":271: fd: "):
+        write_json_lines("judge", [corpus], io.BytesIO(), workers=2)
+    target = tmp_path / "out.jsonl"  # a real file: the kernel copies the spooled blocks (sendfile)
+    with open(target, "wb") as fh:
+        fh.write(b"# buffered before\n")
+        assert write_json_lines("judge", [corpus], fh, [], workers=2) == N_CASES
+        fh.write(b"# buffered after\n")
+    assert target.read_bytes() == b"# buffered before\n" + serial + b"# buffered after\n"
 
 
 def test_parallel_reading_raises_the_first_error_without_an_error_list(corpus: Path) -> None:
@@ -198,3 +223,51 @@ def test_first_char_filter_finds_what_the_plain_pattern_finds(pattern: str, text
     assert [(m.span(), m.lastgroup) for m in filtered.finditer(text)] == [
         (m.span(), m.lastgroup) for m in plain.finditer(text)
     ]
+
+
+_LINE_PIECES = st.lists(
+    st.tuples(
+        st.text(alphabet=st.sampled_from(list('ab 中文{}":\t\u2028\x0b')), max_size=12),
+        st.sampled_from(["\n", "\r\n", "\r"]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pieces=_LINE_PIECES, tail=st.text(alphabet="ab中", max_size=3), bom=st.booleans(), block=st.integers(1, 9))
+def test_byte_blocks_give_the_lines_and_numbers_of_text_mode(
+    tmp_path_factory: pytest.TempPathFactory, pieces: list[tuple[str, str]], tail: str, bom: bool, block: int
+) -> None:
+    """Workers read their own byte ranges: together they must see what one text-mode reader sees."""
+    path = tmp_path_factory.mktemp("blocks") / "f.jsonl"
+    path.write_bytes(("\ufeff" if bom else "").encode() + ("".join(a + b for a, b in pieces) + tail).encode())
+    expected = list(importers._lines(path))
+    old = importers._BLOCK_BYTES
+    importers._BLOCK_BYTES = block  # several blocks per line, a line per block, lines longer than a block
+    try:
+        got = [line for b in importers._blocks([path]) for line in b.lines()]
+    finally:
+        importers._BLOCK_BYTES = old
+    assert got == expected
+
+
+def _reference_json_line(case: Case) -> str:
+    return json.dumps(case.model_dump(mode="json", exclude_none=True), ensure_ascii=False, separators=(",", ":"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=4),
+    facts=st.text(max_size=30) | st.just("\ud800 a lone surrogate"),
+)
+@example(values=[1e-05, float("nan")], facts="\ud800")
+def test_json_line_is_the_canonical_dump(values: list[float], facts: str) -> None:
+    """``to_json_line`` takes pydantic's serialiser where it writes what ``json.dumps`` writes, and only there."""
+    quantities = Quantities(
+        amount_yuan=Measure(value=values[0]),
+        drug_grams={f"d{i}": Measure(value=v) for i, v in enumerate(values[1:])},
+    )
+    case = Case(id="c", facts=facts, defendants=[Defendant(name="甲", quantities=quantities)])
+    assert case.to_json_line() == _reference_json_line(case)
+    assert case.to_json_bytes() == (_reference_json_line(case) + "\n").encode("utf-8", "backslashreplace")
