@@ -221,11 +221,14 @@ class SentenceParseError(ValueError):
     """The text names no principal penalty this module recognises."""
 
 
+@lru_cache(maxsize=4096)
 def parse_sentence(text: str) -> Sentence:
     """Read one sentence clause (``有期徒刑一年六个月，缓刑二年，并处罚金人民币五千元``).
 
     The text is what follows 判处 or 决定执行 for one defendant; bracketed notes such as
-    ``（刑期从判决执行之日起计算…）`` may remain and are ignored.
+    ``（刑期从判决执行之日起计算…）`` may remain and are ignored. Judgments word their sentences
+    alike, so clauses repeat across a corpus: results are cached (a ``Sentence`` is immutable), an
+    error is raised again each time.
     """
     clause = _RE_NOTE.sub("", text) if "(" in text or "（" in text else text
     # Each pattern below starts with a fixed word: a substring test skips the search when it is absent.
