@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 from sentencing.case import CircumstanceCode, Evidence, Role
@@ -96,7 +97,13 @@ class Span(NamedTuple):
     text: str
 
     def evidence(self) -> Evidence:
-        return Evidence(source=self.source, start=self.start, end=self.end, text=self.text)
+        return _evidence(self)
+
+
+@lru_cache(maxsize=1024)
+def _evidence(span: Span) -> Evidence:
+    """One (immutable) Evidence per span: a sentence often proves several circumstances."""
+    return Evidence(source=span.source, start=span.start, end=span.end, text=span.text)
 
 
 def span_evidence(text: str, source: str, start: int, end: int) -> Span:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sentencing.case import Court, CourtLevel, Evidence
 from sentencing.parsing.cities import CITY_PROVINCE
@@ -94,6 +95,7 @@ def find_case_number(text: str, limit: int = 600) -> CaseNumber | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # a corpus names a few thousand courts, each many times
 def province_in(name: str) -> str | None:
     """The province a place or institution name states or implies (``南阳市卧龙区`` → ``HA``)."""
     if m := _RE_PROVINCE.search(name):
@@ -103,6 +105,7 @@ def province_in(name: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def court_level(name: str) -> CourtLevel:
     if "最高人民法院" in name:
         return CourtLevel.SUPREME
@@ -115,6 +118,7 @@ def court_level(name: str) -> CourtLevel:
     return CourtLevel.BASIC
 
 
+@lru_cache(maxsize=4096)
 def city_of(name: str, province: str | None) -> str | None:
     """The city a court sits in: a municipality, or the first 市/州/盟/地区 in its name."""
     if province in _MUNICIPALITIES:
