@@ -5,16 +5,24 @@ A cohort is defined by the defendant's principal charge, statutory tier and key 
 smaller than the minimum, criteria are dropped in a fixed order (circumstances, then tier) and
 the definition says which were dropped. Below the minimum nothing is reported, with the reason;
 life and death sentences are counted apart from the month statistics, never silently dropped.
+
+A cohort reads only its charge's slice of the charge-grouped columns (retrieval.index.ChargeOrder),
+and its statistics come from counts of (province, non-custodial, term) codes: terms are a few
+hundred small integers, so medians and quartiles of a hundred thousand sentences are read off
+cumulative counts, bit for bit what numpy computes from the sorted sample.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from retrieval.index import Metadata, Vocab
+from retrieval.index import ChargeOrder, Vocab, in_province_scope
 from retrieval.profile import KEY_CIRCUMSTANCES, DefendantProfile, circumstance_mask
 from sentencing.regions import BY_CODE
 from sentencing.sentence import CAIL_DEATH, CAIL_LIFE, SentenceForm
@@ -67,19 +75,21 @@ class CohortStats(BaseModel):
     """Cohort members left out of the month statistics, by reason (life, death)."""
 
 
-def _criteria_masks(
-    meta: Metadata, vocab: dict[str, Vocab], profile: DefendantProfile
-) -> list[tuple[str, np.ndarray, Any]]:
-    charge_id = vocab["charges"].get(profile.charge)
-    tier_id = vocab["tiers"].get(profile.tier)
+def _criteria(
+    columns: dict[str, np.ndarray], vocab: dict[str, Vocab], profile: DefendantProfile
+) -> list[tuple[str, np.ndarray | None, Any]]:
+    """(name, mask over the charge's rows, value) of each criterion, most important first.
+
+    The rows are those of the principal charge already, so its mask is None (all of them).
+    """
     key = circumstance_mask(profile.key_circumstances)
-    criteria: list[tuple[str, np.ndarray, Any]] = [("charge", meta["charge"] == charge_id, profile.charge)]
+    criteria: list[tuple[str, np.ndarray | None, Any]] = [("charge", None, profile.charge)]
     if profile.tier is not None:
-        criteria.append(("tier", meta["tier"] == tier_id, profile.tier))
+        criteria.append(("tier", columns["tier"] == vocab["tiers"].get(profile.tier), profile.tier))
     criteria.append(
         (
             "circumstances",
-            (meta["circumstances"] & KEY_MASK) == key,
+            (columns["circumstances"] & KEY_MASK) == key,
             {
                 "present": sorted(c.label for c in profile.key_circumstances),
                 "absent": sorted(c.label for c in KEY_CIRCUMSTANCES if c not in profile.key_circumstances),
@@ -89,25 +99,28 @@ def _criteria_masks(
     return criteria
 
 
-def _month_stats(terms: np.ndarray) -> tuple[float, float, float]:
-    q1, median, q3 = np.percentile(terms, [25, 50, 75])
-    return float(median), float(q1), float(q3)
-
-
 def cohort_stats(
-    meta: Metadata,
+    order: ChargeOrder,
     vocab: dict[str, Vocab],
     profile: DefendantProfile,
-    base: np.ndarray,
     *,
     scope: str,
+    province_id: int | None,
+    exclude_rows: list[int],
     min_n: int,
 ) -> CohortStats:
-    """The cohort of ``profile`` among the ``base`` rows (live rows in the province scope)."""
+    """The cohort of ``profile`` among live rows in the province scope (``province_id``: the
+    province ``own``/``other`` compare with), leaving out ``exclude_rows`` (the query's own case)."""
     definition: dict[str, Any] = {"province_scope": scope, "min_n": min_n}
     if profile.charge is None:
         return CohortStats(definition=definition, n=0, reported=False, reason="被告人没有罪名，无法界定同类案件群")
-    criteria = _criteria_masks(meta, vocab, profile)
+    span = order.span(vocab["charges"].get(profile.charge))
+    columns = {name: column[span] for name, column in order.columns.items()}
+    base = ~columns["deleted"]
+    if province_id is not None:
+        base &= in_province_scope(columns["province"], scope, province_id)
+    base[order.positions(span, exclude_rows)] = False
+    criteria = _criteria(columns, vocab, profile)
     if profile.tier is None:
         definition["tier"] = None
         definition["tier_note"] = "量刑指导计算未能确定法定刑幅度，未按幅度筛选"
@@ -117,7 +130,8 @@ def cohort_stats(
     for used in range(len(criteria), 0, -1):
         mask = base.copy()
         for _name, m, _value in criteria[:used]:
-            mask &= m
+            if m is not None:
+                mask &= m
         dropped = [name for name, _m, _v in criteria[used:]]
         if np.count_nonzero(mask) >= min_n:
             break
@@ -129,56 +143,125 @@ def cohort_stats(
         definition["relaxed_note"] = "同类案件不足{}件，已放宽：{}".format(
             min_n, "、".join({"tier": "法定刑幅度", "circumstances": "关键情节"}[d] for d in dropped)
         )
-    rows = np.flatnonzero(mask)
-    terms = np.asarray(meta["term"])[rows].astype(np.int64)
-    forms = np.asarray(meta["form"])[rows]
-    provinces = np.asarray(meta["province"])[rows]
-    n = len(rows)
-    excluded = {"life": int(np.count_nonzero(terms == CAIL_LIFE)), "death": int(np.count_nonzero(terms == CAIL_DEATH))}
-    term_rows = terms >= 0
+    outcomes: _Outcomes = order.derived("cohort_outcomes", _outcomes)
+    counts = np.bincount(outcomes.code[span][mask], minlength=outcomes.n_slots * 2 * outcomes.width)
+    counts = counts.reshape(outcomes.n_slots, 2, outcomes.width)  # province slot × non-custodial × term
+    by_term = counts.sum(axis=(0, 1))
+    n = int(by_term.sum())
+    months = by_term[outcomes.offset :]
+    n_months = int(months.sum())
+    excluded = {"life": outcomes.count_of(by_term, CAIL_LIFE), "death": outcomes.count_of(by_term, CAIL_DEATH)}
     stats = CohortStats(definition=definition, n=n, reported=False, excluded=excluded)
-    stats.by_province = _by_province(vocab["provinces"], provinces, terms, forms, min_n)
-    if n < min_n or np.count_nonzero(term_rows) < min_n:
-        stats.reason = (
-            f"同类案件仅{n}件（其中有期限刑罚{int(np.count_nonzero(term_rows))}件），少于{min_n}件，不报告统计值"
-        )
+    stats.by_province = _by_province(vocab["provinces"], counts, outcomes.offset, min_n)
+    if n < min_n or n_months < min_n:
+        stats.reason = f"同类案件仅{n}件（其中有期限刑罚{n_months}件），少于{min_n}件，不报告统计值"
         return stats
-    months = terms[term_rows]
-    stats.median_months, stats.q1_months, stats.q3_months = _month_stats(months)
-    counts, _ = np.histogram(months, bins=HISTOGRAM_EDGES_MONTHS)
+    stats.q1_months, stats.median_months, stats.q3_months = _percentiles(months, (0.25, 0.5, 0.75))
     stats.histogram = [
-        HistogramBin(low_months=lo, high_months=hi, count=int(c))
-        for lo, hi, c in zip(HISTOGRAM_EDGES_MONTHS[:-1], HISTOGRAM_EDGES_MONTHS[1:], counts, strict=True)
+        HistogramBin(low_months=lo, high_months=hi, count=c)
+        for lo, hi, c in zip(HISTOGRAM_EDGES_MONTHS[:-1], HISTOGRAM_EDGES_MONTHS[1:], _histogram(months), strict=True)
     ]
-    stats.share_non_custodial = float(NON_CUSTODIAL_LUT[forms.astype(np.int64) + 1].mean())
+    stats.share_non_custodial = int(counts[:, 1, :].sum()) / n
     stats.reported = True
     return stats
 
 
-def _by_province(
-    provinces: Vocab, province_ids: np.ndarray, terms: np.ndarray, forms: np.ndarray, min_n: int
-) -> list[ProvinceCohort]:
-    """Per-province counts, medians and non-custodial shares, from one sort of the cohort rows."""
+@dataclass(frozen=True)
+class _Outcomes:
+    """Each row's (province, non-custodial, term) as one small int, in charge order: a cohort's
+    statistics are then one ``bincount`` of its rows' codes (terms are a few hundred values)."""
+
+    code: np.ndarray
+    n_slots: int
+    """Province slots: slot 0 is the unknown province (−1), slot i+1 the province id i."""
+    width: int
+    """Term values: slot ``term + offset`` in [0, width)."""
+    offset: int
+
+    def count_of(self, by_term: np.ndarray, term: int) -> int:
+        i = term + self.offset
+        return int(by_term[i]) if 0 <= i < self.width else 0
+
+
+def _outcomes(order: ChargeOrder) -> _Outcomes:
+    columns = order.columns
+    term = columns["term"].astype(np.int64)
+    slot = columns["province"].astype(np.int64) + 1
+    offset = -min(int(term.min()), 0) if len(term) else 0
+    width = int(term.max()) + offset + 1 if len(term) else 1
+    n_slots = int(slot.max()) + 1 if len(slot) else 1
+    non_custodial = NON_CUSTODIAL_LUT[columns["form"].astype(np.int64) + 1]
+    code = (slot * 2 + non_custodial) * width + term + offset
+    return _Outcomes(code.astype(np.int32 if n_slots * 2 * width < 2**31 else np.int64), n_slots, width, offset)
+
+
+def _value_at(cumulative: np.ndarray, position: int) -> int:
+    """The value at ``position`` of the sorted sample whose value counts have this cumulative sum."""
+    return int(np.searchsorted(cumulative, position, side="right"))
+
+
+def _percentiles(counts: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    """``np.percentile`` (linear method) of the month sample given as value counts, bit for bit.
+
+    Months are small integers, so a cohort of a hundred thousand terms is a few hundred counts;
+    numpy's arithmetic (virtual index (n−1)·q, interpolation from the nearer side) is followed
+    exactly (tests compare with np.percentile).
+    """
+    cumulative = np.cumsum(counts)
+    n = int(cumulative[-1])
+    out: list[float] = []
+    for q in quantiles:
+        virtual = (n - 1) * q
+        if virtual >= n - 1:
+            out.append(float(_value_at(cumulative, n - 1)))
+            continue
+        previous = math.floor(virtual)
+        a, b = _value_at(cumulative, previous), _value_at(cumulative, previous + 1)
+        gamma = virtual - previous
+        diff = float(b - a)
+        out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+    return out
+
+
+def _median(counts: np.ndarray) -> float:
+    """``np.median`` of the sample given as value counts (the mean of the two middle values)."""
+    cumulative = np.cumsum(counts)
+    n = int(cumulative[-1])
+    if n % 2:
+        return float(_value_at(cumulative, n // 2))
+    return (float(_value_at(cumulative, n // 2 - 1)) + float(_value_at(cumulative, n // 2))) / 2
+
+
+def _histogram(counts: np.ndarray) -> list[int]:
+    """``np.histogram`` over HISTOGRAM_EDGES_MONTHS of the sample given as value counts (last bin closed)."""
+    cumulative = np.concatenate(([0], np.cumsum(counts)))
+    def below(month: int) -> int:  # sample values < month
+        return int(cumulative[min(max(month, 0), len(counts))])
+    edges = HISTOGRAM_EDGES_MONTHS
+    bins = [below(hi) - below(lo) for lo, hi in itertools.pairwise(edges[:-1])]
+    bins.append(below(edges[-1] + 1) - below(edges[-2]))
+    return bins
+
+
+def _by_province(provinces: Vocab, counts: np.ndarray, offset: int, min_n: int) -> list[ProvinceCohort]:
+    """Per-province counts, medians and non-custodial shares from the cohort's
+    (province slot × non-custodial × term) counts."""
     out: list[ProvinceCohort] = []
-    if len(province_ids) == 0:
-        return out
-    order = np.argsort(province_ids, kind="stable")
-    ids_sorted = province_ids[order]
-    terms_sorted = terms[order]
-    non_custodial = NON_CUSTODIAL_LUT[forms[order].astype(np.int64) + 1]
-    pids, starts, counts = np.unique(ids_sorted, return_index=True, return_counts=True)
-    for pid, start, n in zip(pids.tolist(), starts.tolist(), counts.tolist(), strict=True):
-        code = provinces.name(int(pid))
-        group = terms_sorted[start : start + n]
-        months = group[group >= 0]
-        reported = n >= min_n and len(months) >= min_n
+    sizes = counts.sum(axis=(1, 2))
+    non_custodial = counts[:, 1, :].sum(axis=1)
+    months = counts[:, :, offset:].sum(axis=1)
+    n_months = months.sum(axis=1)
+    for s in np.flatnonzero(sizes).tolist():
+        code = provinces.name(s - 1)
+        n = int(sizes[s])
+        reported = n >= min_n and int(n_months[s]) >= min_n
         out.append(
             ProvinceCohort(
                 province=code,
                 province_name=BY_CODE[code].name if code in BY_CODE else None,
                 n=n,
-                median_months=float(np.median(months)) if reported else None,
-                share_non_custodial=float(non_custodial[start : start + n].mean()) if reported else None,
+                median_months=_median(months[s]) if reported else None,
+                share_non_custodial=int(non_custodial[s]) / n if reported else None,
                 reported=reported,
             )
         )

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -127,11 +129,74 @@ class Metadata:
             arr = np.load(path, mmap_mode="r" if mmap else None)
             if arr.dtype != dt or arr.ndim != 1:
                 raise IndexFormatError(f"metadata column {path}: expected 1-d {dt}, found {arr.ndim}-d {arr.dtype}")
-            columns[name] = arr
+            # a plain ndarray view of the map: np.memmap's subclass overhead on every slice and
+            # element read is several times the read itself
+            columns[name] = arr.view(np.ndarray)
         lengths = {len(a) for a in columns.values()}
         if len(lengths) != 1:
             raise IndexFormatError(f"metadata columns in {directory} differ in length: {sorted(lengths)}")
         return cls(columns)
+
+
+class ChargeOrder:
+    """The rows grouped by charge (罪名): a stable argsort of the charge column, and the columns
+    that filters and cohorts read, permuted alike.
+
+    A charge's rows are then one contiguous slice, in row order, so that a same-charge filter or
+    a cohort reads the ~1/20 of the rows that hold its charge instead of comparing every row.
+    Built from the metadata as it is (rebuild it after rows change).
+    """
+
+    COLUMNS = ("province", "tier", "date", "circumstances", "term", "form", "deleted")
+
+    def __init__(self, meta: Metadata) -> None:
+        charge = np.asarray(meta["charge"])
+        n = len(charge)
+        # charge ids are small: an int16 key sorts by radix, 3-4x faster than int32
+        small = n == 0 or (int(charge.min()) >= np.iinfo(np.int16).min and int(charge.max()) <= np.iinfo(np.int16).max)
+        order = np.argsort(charge.astype(np.int16) if small else charge, kind="stable")
+        self.n_rows = n
+        self.rows = order.astype(np.int32 if n < 2**31 else np.int64)
+        self._bounds: dict[int, tuple[int, int]] = {}
+        if n:
+            grouped = charge[order]
+            cuts = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
+            starts, ends = np.concatenate(([0], cuts)), np.concatenate((cuts, [n]))
+            self._bounds = {int(c): (int(s), int(e)) for c, s, e in zip(grouped[starts], starts, ends, strict=True)}
+        self.columns = {name: np.asarray(meta[name])[order] for name in self.COLUMNS}
+        self._derived: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def derived(self, name: str, compute: Callable[[ChargeOrder], Any]) -> Any:
+        """A value computed from these columns once (e.g. a combined column a cohort counts)."""
+        value = self._derived.get(name)
+        if value is None:
+            with self._lock:
+                value = self._derived.get(name)
+                if value is None:
+                    value = self._derived[name] = compute(self)
+        return value
+
+    def span(self, charge_id: int) -> slice:
+        """Positions (in this order) of the rows of a charge id; empty for an id no row has."""
+        start, end = self._bounds.get(int(charge_id), (0, 0))
+        return slice(start, end)
+
+    def positions(self, span: slice, rows: np.ndarray | list[int]) -> np.ndarray:
+        """Positions within ``span`` of those ``rows`` that lie in it (rows of other charges are skipped)."""
+        in_span = self.rows[span]
+        rows = np.asarray(rows, dtype=np.int64)
+        pos = np.searchsorted(in_span, rows)
+        hit = pos < len(in_span)
+        hit[hit] = in_span[pos[hit]] == rows[hit]
+        return pos[hit]
+
+
+def in_province_scope(provinces: np.ndarray, scope: str, province_id: int) -> np.ndarray:
+    """Rows of the province (scope ``own``) or of the other known provinces (scope ``other``)."""
+    if scope == "own":
+        return provinces == province_id
+    return (provinces != province_id) & (provinces >= 0)
 
 
 def set_search_threads(n: int) -> None:
@@ -149,20 +214,34 @@ def default_factory(n_rows: int, *, exact_max: int, large: str) -> str:
 
 
 class RowFilter:
-    """The rows a search may return: a boolean mask, its count and the packed bitmap FAISS reads.
+    """The rows a search may return: their count, the packed bitmap FAISS reads, the boolean mask.
 
     Built once per distinct filter and reused (RetrievalIndex caches them), since at a million
-    rows computing the mask and packing it costs more than the approximate search itself.
+    rows computing the mask and packing it costs more than the approximate search itself. A
+    cached (frozen) filter keeps only the bitmap, 1 bit a row (160 KB at 1.3M rows, against 1.3 MB
+    for the mask): only the BM25 side and exact scans of a few rows read the mask, unpacked then.
     """
 
-    __slots__ = ("_bitmap", "mask", "n_allowed")
+    __slots__ = ("_bitmap", "_mask", "n_allowed", "n_rows")
 
     def __init__(self, mask: np.ndarray, *, freeze: bool = True) -> None:
-        if freeze:  # a cached filter is shared by searches: nothing may change it
-            mask.flags.writeable = False
-        self.mask = mask
+        self.n_rows = len(mask)
         self.n_allowed = int(np.count_nonzero(mask))
+        self._mask: np.ndarray | None = None
         self._bitmap: np.ndarray | None = None
+        if freeze:  # a cached filter is shared by searches: nothing may change it
+            self._bitmap = np.packbits(mask, bitorder="little")
+            self._bitmap.flags.writeable = False
+        else:
+            self._mask = mask
+
+    @property
+    def mask(self) -> np.ndarray:
+        if self._mask is None:  # then the bitmap is set
+            mask = np.unpackbits(self.bitmap, count=self.n_rows, bitorder="little").view(bool)
+            mask.flags.writeable = False
+            self._mask = mask
+        return self._mask
 
     @property
     def bitmap(self) -> np.ndarray:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 import mmap
 import os
 import shutil
@@ -35,12 +36,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from retrieval.cohort import FORMS, CohortStats, HistogramBin, ProvinceCohort, cohort_stats
 from retrieval.encoder import Encoder, EncoderParams, load_encoder, train_encoder
 from retrieval.index import (
     DATE_UNKNOWN,
+    ChargeOrder,
     IndexFormatError,
     Metadata,
     RowFilter,
@@ -48,6 +50,7 @@ from retrieval.index import (
     VectorIndex,
     Vocab,
     default_factory,
+    in_province_scope,
     write_json,
 )
 from retrieval.pairs import PairItem, weak_pairs
@@ -56,7 +59,6 @@ from retrieval.profile import (
     DefendantProfile,
     charge_family,
     circumstance_mask,
-    circumstances_of,
     profile_of,
 )
 from retrieval.sparse import SparseIndex
@@ -80,7 +82,6 @@ __all__ = [
 FORMAT_VERSION = 1
 ROLES: tuple[Role, ...] = tuple(Role)
 EPOCH = dt.date(1970, 1, 1)
-CIRCUMSTANCE_ORDER = {code: i for i, code in enumerate(CIRCUMSTANCE_BITS)}
 RRF_K = 60
 """Reciprocal-rank-fusion constant (Cormack et al. 2009): a hit's weight is 1/(60 + rank)."""
 OVERSAMPLE = 20
@@ -120,6 +121,22 @@ class SimilarCase(BaseModel):
     role: str | None = None
     circumstances: list[str] = Field(default_factory=list)
     synthetic: bool
+
+
+class _Display(BaseModel):
+    """A row's display fields as stored in rows.jsonl (see ``_rows_of``), decoded straight from the
+    JSON bytes by pydantic-core: half the cost of ``json.loads`` and then validating the sentence."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    case_id: str
+    defendant: str = "某"
+    court: str | None = None
+    date: str | None = None
+    charges: list[str] = Field(default_factory=list)
+    sentence: Sentence
+    sentence_text: str | None = None
+    synthetic: bool = False
 
 
 @dataclass
@@ -185,13 +202,17 @@ class _RowStore:
         self.pending.append(json.dumps(display, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
 
     def get(self, row: int) -> dict[str, Any]:
+        return json.loads(self.raw(row))
+
+    def raw(self, row: int) -> bytes:
+        """The JSON line of a row (without its newline)."""
         if row >= len(self.offsets):
-            return json.loads(self.pending[row - len(self.offsets)])
+            return self.pending[row - len(self.offsets)].rstrip(b"\n")
         start = int(self.offsets[row])
         if self._map is None or start >= len(self._map):
             raise IndexFormatError(f"{self.path}: row {row} lies beyond the end of the file")
         end = self._map.find(b"\n", start)
-        return json.loads(self._map[start : end if end >= 0 else len(self._map)])
+        return self._map[start : end if end >= 0 else len(self._map)]
 
     def flush(self) -> np.ndarray:
         """Append pending rows to the file; returns the new offsets (the caller commits them)."""
@@ -273,6 +294,8 @@ class RetrievalIndex:
         self._filters: dict[tuple, RowFilter] = {}
         self._generation = 0
         """Bumped by every change to the rows, so that cached filters of the old rows go unused."""
+        self._order: tuple[int, ChargeOrder] | None = None
+        self._order_lock = threading.Lock()
 
     # ----------------------------------------------------------------------------- building
 
@@ -601,22 +624,29 @@ class RetrievalIndex:
         return self._filter(profile, scope=province_scope, same_charge=same_charge, same_tier=same_tier,
                             date_from=date_from, date_to=date_to)
 
-    def _base_mask(self, profile: DefendantProfile, scope: str) -> np.ndarray:
+    def _charge_order(self) -> ChargeOrder:
+        """The rows grouped by charge, for the current rows (rebuilt lazily after rows change)."""
+        current = self._order
+        if current is not None and current[0] == self._generation:
+            return current[1]
+        with self._order_lock:
+            generation = self._generation
+            if self._order is None or self._order[0] != generation:
+                self._order = (generation, ChargeOrder(self.meta))
+            return self._order[1]
+
+    def _scope_province(self, profile: DefendantProfile, scope: str) -> int | None:
+        """The province id a scope compares with (None for ``any``); raises for a scope it cannot apply."""
         if scope not in ("other", "own", "any"):
             raise RetrievalQueryError(f"province_scope must be 'other', 'own' or 'any', not {scope!r}")
-        mask = ~np.asarray(self.meta["deleted"])
         if scope == "any":
-            return mask
+            return None
         if profile.province is None:
             raise RetrievalQueryError(
                 f"province_scope={scope!r} needs the case's province (case.province or case.court.province), "
                 "which is unknown; pass province_scope='any'"
             )
-        pid = self.vocab["provinces"].get(profile.province)
-        column = np.asarray(self.meta["province"])
-        if scope == "own":
-            return mask & (column == pid)
-        return mask & (column != pid) & (column >= 0)
+        return self.vocab["provinces"].get(profile.province)
 
     def _filter(
         self,
@@ -628,24 +658,36 @@ class RetrievalIndex:
         date_from: dt.date | None,
         date_to: dt.date | None,
     ) -> np.ndarray:
-        mask = self._base_mask(profile, scope)
-        if same_charge:
-            if profile.charge is None:
-                raise RetrievalQueryError("same_charge=True needs the defendant's charges, which are empty")
-            mask &= np.asarray(self.meta["charge"]) == self.vocab["charges"].get(profile.charge)
+        pid = self._scope_province(profile, scope)
+        if same_charge and profile.charge is None:
+            raise RetrievalQueryError("same_charge=True needs the defendant's charges, which are empty")
+        if same_tier and profile.tier is None:
+            raise RetrievalQueryError("same_tier=True needs the statutory tier, which the guideline cannot place")
+        if date_from is not None and date_to is not None and date_from > date_to:
+            raise RetrievalQueryError(f"date_from {date_from} is after date_to {date_to}")
+        # With the charge filter only the charge's rows are compared: its slice of the charge-grouped
+        # columns (1/20 of the rows at a million), rather than every row of every column.
+        order = self._charge_order() if same_charge else None
+        columns: Metadata | dict[str, np.ndarray] = self.meta
+        if order is not None:
+            span = order.span(self.vocab["charges"].get(profile.charge))
+            columns = {name: column[span] for name, column in order.columns.items()}
+        keep = ~np.asarray(columns["deleted"])
+        if pid is not None:
+            keep &= in_province_scope(np.asarray(columns["province"]), scope, pid)
         if same_tier:
-            if profile.tier is None:
-                raise RetrievalQueryError("same_tier=True needs the statutory tier, which the guideline cannot place")
-            mask &= np.asarray(self.meta["tier"]) == self.vocab["tiers"].get(profile.tier)
+            keep &= np.asarray(columns["tier"]) == self.vocab["tiers"].get(profile.tier)
         if date_from is not None or date_to is not None:
-            if date_from is not None and date_to is not None and date_from > date_to:
-                raise RetrievalQueryError(f"date_from {date_from} is after date_to {date_to}")
-            days = np.asarray(self.meta["date"])
-            mask &= days != DATE_UNKNOWN
+            days = np.asarray(columns["date"])
+            keep &= days != DATE_UNKNOWN
             if date_from is not None:
-                mask &= days >= _days(date_from)
+                keep &= days >= _days(date_from)
             if date_to is not None:
-                mask &= days <= _days(date_to)
+                keep &= days <= _days(date_to)
+        if order is None:
+            return keep
+        mask = np.zeros(order.n_rows, dtype=bool)
+        mask[order.rows[span][keep]] = True
         return mask
 
     def _row_filter(
@@ -659,7 +701,7 @@ class RetrievalIndex:
         date_to: dt.date | None,
     ) -> RowFilter:
         """:meth:`_filter` as a cached :class:`RowFilter`: searches repeat a few hundred filters
-        (charge × province), and at a million rows building one costs milliseconds."""
+        (charge × province), and at a million rows packing one for FAISS costs a fraction of a millisecond."""
         province = self.vocab["provinces"].get(profile.province) if profile.province is not None else None
         key = (
             self._generation, scope, province if scope != "any" else None,
@@ -672,7 +714,7 @@ class RetrievalIndex:
             cached = RowFilter(self._filter(profile, scope=scope, same_charge=same_charge, same_tier=same_tier,
                                             date_from=date_from, date_to=date_to))
             if len(self._filters) >= FILTER_CACHE:
-                self._filters.pop(next(iter(self._filters)))
+                self._filters.pop(next(iter(self._filters)), None)
             self._filters[key] = cached
         return cached
 
@@ -712,86 +754,118 @@ class RetrievalIndex:
             return []
         wanted = min(n_allowed, max(OVERSAMPLE * k, 100))
         doc = case_document(query_case, query_defendant)
-        dense_ranked: list[int] = []
-        sparse_ranked: list[int] = []
-        scores: dict[int, float] = {}
+        dense_rows, sparse_rows = np.empty(0, np.int64), np.empty(0, np.int64)
         if mode in ("hybrid", "dense"):
-            sims, rows = self.vectors.search(self.encoder.encode([doc]), wanted, allowed, self.knobs)
-            dense_ranked = rows.tolist()
+            sims, dense_rows = self.vectors.search(self.encoder.encode([doc]), wanted, allowed, self.knobs)
             if mode == "dense":
-                scores = dict(zip(dense_ranked, sims.tolist(), strict=True))
+                ranked, scores = _by_score(dense_rows, sims)
         if mode in ("hybrid", "sparse") and self.sparse is not None:
-            bm25, rows = self.sparse.search(tokenize_query(doc), wanted, allowed.mask)
-            sparse_ranked = rows.tolist()
+            bm25, sparse_rows = self.sparse.search(tokenize_query(doc), wanted, allowed.mask)
             if mode == "sparse":
-                scores = dict(zip(sparse_ranked, bm25.tolist(), strict=True))
+                ranked, scores = _by_score(sparse_rows, bm25)
         if mode == "hybrid":
-            scores = Counter()
-            for ranked in (dense_ranked, sparse_ranked):
-                for rank, row in enumerate(ranked):
-                    scores[row] += 1.0 / (RRF_K + rank + 1)
-        ranked = sorted(scores, key=lambda r: (-scores[r], r))
-        ranked = [r for r in ranked if self.case_ids[r] != case.id]
-        chosen = self.spread(ranked, k)
-        dense_pos = {r: i + 1 for i, r in enumerate(dense_ranked)}
-        sparse_pos = {r: i + 1 for i, r in enumerate(sparse_ranked)}
-        return [self._hit(r, scores[r], profile, dense_pos.get(r), sparse_pos.get(r)) for r in chosen]
+            ranked, scores = _fuse(dense_rows, sparse_rows)
+        chosen = self._spread_positions(ranked, k, exclude_case=case.id)  # the case is not its own precedent
+        rows = ranked[chosen]
+        # a ranking fused from the dense one alone is the dense ranking itself
+        dense_pos = [i + 1 for i in chosen] if ranked is dense_rows else _positions(dense_rows, rows)
+        sparse_pos = [i + 1 for i in chosen] if ranked is sparse_rows else _positions(sparse_rows, rows)
+        return self._hits(rows, scores[chosen].tolist(), profile, dense_pos, sparse_pos)
 
     def spread(self, ranked: list[int], k: int) -> list[int]:
         """Best first, at most N per province and M per court; topped up in rank order if too few."""
-        provinces = np.asarray(self.meta["province"])
-        courts = np.asarray(self.meta["court"])
+        ranked_rows = np.asarray(ranked, dtype=np.int64)
+        return ranked_rows[self._spread_positions(ranked_rows, k)].tolist()
+
+    def _spread_positions(self, ranked: np.ndarray, k: int, exclude_case: str | None = None) -> list[int]:
+        """:meth:`spread` as positions into ``ranked`` (ascending: the chosen rows best first), passing
+        over the rows of ``exclude_case``.
+
+        Rows are read in chunks as the caps need them: right after a FAISS scan every row read
+        is a cache and TLB miss, and ten results rarely need more than the first few dozen rows.
+        """
+        provinces_column = np.asarray(self.meta["province"])
+        courts_column = np.asarray(self.meta["court"])
+        max_province = self.settings.retrieval_max_per_province
+        max_court = self.settings.retrieval_max_per_court
         per_province: Counter[int] = Counter()
         per_court: Counter[int] = Counter()
         chosen: list[int] = []
-        for r in ranked:
-            p, c = int(provinces[r]), int(courts[r])
-            if p >= 0 and per_province[p] >= self.settings.retrieval_max_per_province:
-                continue
-            if c >= 0 and per_court[c] >= self.settings.retrieval_max_per_court:
-                continue
-            chosen.append(r)
-            per_province[p] += 1
-            per_court[c] += 1
-            if len(chosen) == k:
-                return chosen
-        taken = set(chosen)
-        chosen += [r for r in ranked if r not in taken][: k - len(chosen)]
-        order = {r: i for i, r in enumerate(ranked)}
-        return sorted(chosen, key=order.__getitem__)
+        excluded: set[int] = set()
+        step = max(4 * k, 32)
+        for start in range(0, len(ranked), step):
+            part = ranked[start : start + step]
+            for i, r, p, c in zip(range(start, start + len(part)), part.tolist(),
+                                  provinces_column[part].tolist(), courts_column[part].tolist(), strict=True):
+                if exclude_case is not None and self.case_ids[r] == exclude_case:
+                    excluded.add(i)
+                    continue
+                if p >= 0 and per_province[p] >= max_province:
+                    continue
+                if c >= 0 and per_court[c] >= max_court:
+                    continue
+                chosen.append(i)
+                per_province[p] += 1
+                per_court[c] += 1
+                if len(chosen) == k:
+                    return chosen
+        taken = set(chosen) | excluded
+        chosen += [i for i in range(len(ranked)) if i not in taken][: k - len(chosen)]
+        return sorted(chosen)
 
-    def _hit(
-        self, row: int, score: float, query: DefendantProfile, dense_rank: int | None, sparse_rank: int | None
-    ) -> SimilarCase:
-        display = self.rows.get(row)
-        sentence = Sentence.model_validate(display["sentence"])
-        province = self.vocab["provinces"].name(int(self.meta["province"][row]))
-        tier = self.vocab["tiers"].name(int(self.meta["tier"][row]))
-        role = ROLES[int(self.meta["role"][row])]
-        circumstances = circumstances_of(int(self.meta["circumstances"][row]))
-        amount = float(self.meta["amount"][row])
-        charges = display.get("charges", [])
-        # Every field comes from the index this process built or validated on load (the sentence
-        # is validated above): constructing without re-validation keeps a hit cheap.
-        return SimilarCase.model_construct(
-            case_id=display["case_id"],
-            court=display.get("court"),
-            province=province,
-            province_name=BY_CODE[province].name if province in BY_CODE else None,
-            date=dt.date.fromisoformat(display["date"]) if display.get("date") else None,
-            charges=charges,
-            defendant=display.get("defendant", "某"),
-            sentence=sentence,
-            sentence_text=display.get("sentence_text") or format_sentence(sentence),
-            score=float(score),
-            dense_rank=dense_rank,
-            sparse_rank=sparse_rank,
-            matched=_reasons(query, charges, tier, role, circumstances, amount, province),
-            tier=tier,
-            role=role.label,
-            circumstances=_circumstance_labels(circumstances),
-            synthetic=bool(display.get("synthetic", False)),
+    def _hits(
+        self,
+        rows: np.ndarray,
+        scores: list[float],
+        query: DefendantProfile,
+        dense_ranks: list[int | None],
+        sparse_ranks: list[int | None],
+    ) -> list[SimilarCase]:
+        """The hits of these rows: their metadata columns read once for all, display rows decoded."""
+        meta = self.meta
+        columns = zip(
+            rows.tolist(),
+            np.asarray(meta["province"])[rows].tolist(),
+            np.asarray(meta["tier"])[rows].tolist(),
+            np.asarray(meta["role"])[rows].tolist(),
+            np.asarray(meta["circumstances"])[rows].tolist(),
+            np.asarray(meta["amount"])[rows].tolist(),
+            scores,
+            dense_ranks,
+            sparse_ranks,
+            strict=True,
         )
+        provinces, tiers = self.vocab["provinces"], self.vocab["tiers"]
+        query_bits = circumstance_mask(query.circumstances)
+        hits: list[SimilarCase] = []
+        for row, province_id, tier_id, role_id, circumstance_bits, amount, score, dense_rank, sparse_rank in columns:
+            display = _Display.model_validate_json(self.rows.raw(row))
+            province = provinces.name(province_id)
+            tier = tiers.name(tier_id)
+            role = ROLES[role_id]
+            # validating (pydantic-core) is about twice as fast as model_construct's per-field
+            # Python loop; the sentence, already a validated model, is taken as it is
+            hits.append(SimilarCase.model_validate({
+                "case_id": display.case_id,
+                "court": display.court,
+                "province": province,
+                "province_name": BY_CODE[province].name if province in BY_CODE else None,
+                "date": dt.date.fromisoformat(display.date) if display.date else None,
+                "charges": display.charges,
+                "defendant": display.defendant,
+                "sentence": display.sentence,
+                "sentence_text": display.sentence_text or format_sentence(display.sentence),
+                "score": float(score),
+                "dense_rank": dense_rank,
+                "sparse_rank": sparse_rank,
+                "matched": _reasons(query, query_bits, display.charges, tier, role, circumstance_bits, amount,
+                                    province),
+                "tier": tier,
+                "role": role.label,
+                "circumstances": list(_circumstance_labels(circumstance_bits)),
+                "synthetic": display.synthetic,
+            }))
+        return hits
 
     def cohort(
         self,
@@ -803,10 +877,13 @@ class RetrievalIndex:
     ) -> CohortStats:
         """Statistics of the comparable cohort (charge, tier, key circumstances), by province."""
         _q, _d, profile = self._query(case, defendant, guideline)
-        base = self._base_mask(profile, province_scope)
-        base[self._by_case.get(case.id)] = False  # the case is not its own precedent
-        min_n = self.settings.cohort_min_n
-        return cohort_stats(self.meta, self.vocab, profile, base, scope=province_scope, min_n=min_n)
+        pid = self._scope_province(profile, province_scope)
+        return cohort_stats(
+            self._charge_order(), self.vocab, profile,
+            scope=province_scope, province_id=pid,
+            exclude_rows=self._by_case.get(case.id),  # the case is not its own precedent
+            min_n=self.settings.cohort_min_n,
+        )
 
     def __len__(self) -> int:
         """Live (not deleted) rows: indexed sentenced defendants."""
@@ -816,24 +893,56 @@ class RetrievalIndex:
         return {**self.manifest, "directory": str(self.directory), "mmapped": self.vectors.mmapped}
 
 
+def _by_score(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows best first (ties by row number) and their scores as float64."""
+    order = np.lexsort((rows, -scores))
+    return rows[order], scores[order].astype(np.float64)
+
+
+def _fuse(dense: np.ndarray, sparse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reciprocal-rank fusion of two rankings: rows best first (ties by row number), fused scores.
+
+    A row's score is the sum over the rankings of 1/(RRF_K + rank), added dense first.
+    """
+    if len(sparse) == 0 or len(dense) == 0:
+        # one ranking: its scores fall with the rank, so the fused order is that ranking's
+        single = dense if len(sparse) == 0 else sparse
+        return single, 1.0 / (RRF_K + np.arange(1, len(single) + 1))
+    rows = np.concatenate([dense, sparse])
+    weights = np.concatenate([1.0 / (RRF_K + np.arange(1, len(r) + 1)) for r in (dense, sparse)])
+    unique, slot = np.unique(rows, return_inverse=True)
+    fused = np.zeros(len(unique))
+    np.add.at(fused, slot, weights)  # in ranking order, as a running sum per row would add them
+    order = np.lexsort((unique, -fused))
+    return unique[order], fused[order]
+
+
+def _positions(ranking: np.ndarray, rows: np.ndarray) -> list[int | None]:
+    """1-based rank of each of ``rows`` in ``ranking``, None where absent."""
+    if len(ranking) == 0:
+        return [None] * len(rows)
+    ranks = dict(zip(ranking.tolist(), range(1, len(ranking) + 1), strict=True))
+    return [ranks.get(r) for r in rows.tolist()]
+
+
 @functools.lru_cache(maxsize=4096)
-def _sorted_circumstances(circumstances: frozenset) -> tuple:
-    return tuple(sorted(circumstances, key=CIRCUMSTANCE_ORDER.__getitem__))
-
-
-def _circumstance_labels(circumstances: frozenset) -> list[str]:
-    return [c.label for c in _sorted_circumstances(circumstances)]
+def _circumstance_labels(bits: int) -> tuple[str, ...]:
+    """Labels of the circumstances of a bit mask (retrieval.profile.CIRCUMSTANCE_BITS), in
+    CircumstanceCode order: ints, unlike frozensets of enum members, hash without Python calls."""
+    return tuple(code.label for code, bit in CIRCUMSTANCE_BITS.items() if bits & bit)
 
 
 def _reasons(
     query: DefendantProfile,
+    query_bits: int,
     charges: list[str],
     tier: str | None,
     role: Role,
-    circumstances: frozenset,
+    circumstance_bits: int,
     amount: float,
     province: str | None,
 ) -> list[str]:
+    """Why a hit is similar to the query (``*_bits``: circumstance bit masks)."""
     reasons: list[str] = []
     shared_charges = [c for c in query.charges if c in charges]
     if shared_charges:
@@ -842,10 +951,10 @@ def _reasons(
         reasons.append(f"同一法定刑幅度：{tier}")
     if role == query.role and role is not Role.SOLE:
         reasons.append(f"同为{role.label}")
-    shared = _sorted_circumstances(circumstances & query.circumstances)
+    shared = _circumstance_labels(circumstance_bits & query_bits)
     if shared:
-        reasons.append("共同情节：" + "、".join(c.label for c in shared))
-    if query.amount_yuan and not np.isnan(amount) and amount > 0:
+        reasons.append("共同情节：" + "、".join(shared))
+    if query.amount_yuan and not math.isnan(amount) and amount > 0:
         ratio = amount / query.amount_yuan
         closeness = "相近" if 0.5 <= ratio <= 2 else ("较高" if ratio > 2 else "较低")
         reasons.append(f"涉案数额{closeness}：{amount:,.0f}元，为本案的{ratio:.2f}倍")

@@ -1,14 +1,38 @@
-"""FAISS side of retrieval: factory choice, filtered search, deletion, save and memory-mapped load."""
+"""FAISS side of retrieval: factory choice, filtered search, deletion, save and memory-mapped load;
+the charge-grouped columns and the cohort statistics and rank fusion computed from them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from retrieval.index import IndexFormatError, Metadata, SearchKnobs, VectorIndex, Vocab, default_factory
+from retrieval.cohort import (
+    HISTOGRAM_EDGES_MONTHS,
+    KEY_MASK,
+    NON_CUSTODIAL_LUT,
+    _histogram,
+    _median,
+    _percentiles,
+    cohort_stats,
+)
+from retrieval.index import (
+    ChargeOrder,
+    IndexFormatError,
+    Metadata,
+    SearchKnobs,
+    VectorIndex,
+    Vocab,
+    default_factory,
+)
 from retrieval.pairs import PairItem, weak_pairs
+from retrieval.profile import DefendantProfile, circumstance_mask
+from retrieval.search import RRF_K, _fuse
+from sentencing.case import CircumstanceCode, Role
 from sentencing.sentence import SentenceForm
 
 
@@ -117,3 +141,143 @@ def test_weak_pairs_follow_charge_tier_and_sentence() -> None:
     ]
     pairs = set(weak_pairs(items, seed=3))
     assert pairs == {("a", "b"), ("b", "a")}
+
+
+# --- charge-grouped columns and the cohort statistics computed from them ---------------------------
+
+
+def _random_meta(n: int, seed: int) -> tuple[Metadata, dict[str, Vocab]]:
+    rng = np.random.default_rng(seed)
+    vocab = {"charges": Vocab(["盗窃", "诈骗", "抢劫", "故意伤害"]), "provinces": Vocab(["JS", "ZJ", "GD", "SC"]),
+             "tiers": Vocab(["数额较大", "数额巨大"])}
+    term = rng.integers(0, 200, n)
+    term[rng.random(n) < 0.03] = -1  # life
+    term[rng.random(n) < 0.02] = -2  # death
+    term[rng.random(n) < 0.2] = 0  # no term (fine only)
+    meta = Metadata()
+    meta.append({
+        "charge": rng.choice([0, 0, 0, 1, 1, 2, 3, -1], n), "family": np.zeros(n), "province": rng.integers(-1, 4, n),
+        "tier": rng.integers(-1, 2, n), "court": rng.integers(0, 50, n), "date": rng.integers(15000, 20000, n),
+        "term": term, "form": rng.integers(0, len(SentenceForm), n), "circumstances": rng.integers(0, 1 << 12, n),
+        "role": np.zeros(n), "amount": np.full(n, np.nan), "synthetic": np.ones(n, bool),
+        "deleted": rng.random(n) < 0.05,
+    })
+    return meta, vocab
+
+
+def test_charge_order_slices_hold_each_charge_in_row_order() -> None:
+    meta, _vocab = _random_meta(5000, 1)
+    order = ChargeOrder(meta)
+    charge = np.asarray(meta["charge"])
+    for c in (-1, 0, 1, 2, 3, 7):
+        span = order.span(c)
+        assert order.rows[span].tolist() == np.flatnonzero(charge == c).tolist()
+        for name in ChargeOrder.COLUMNS:
+            assert np.array_equal(order.columns[name][span], np.asarray(meta[name])[charge == c])
+    span = order.span(0)
+    rows = np.flatnonzero(charge == 0)[[0, 5, 9]]
+    assert order.positions(span, [*rows.tolist(), int(np.flatnonzero(charge == 1)[0])]).tolist() == [0, 5, 9]
+    assert ChargeOrder(Metadata()).span(0) == slice(0, 0)
+
+
+def _reference_cohort(meta: Metadata, vocab: dict[str, Vocab], profile: DefendantProfile, scope: str,
+                      exclude: list[int], min_n: int) -> dict:
+    """The cohort as first written: full-length masks, np.percentile / np.median / np.histogram."""
+    column = {name: np.asarray(meta[name]) for name in ("charge", "tier", "circumstances", "province", "deleted",
+                                                      "term", "form")}
+    base = ~column["deleted"]
+    pid = vocab["provinces"].get(profile.province)
+    if scope == "own":
+        base &= column["province"] == pid
+    elif scope == "other":
+        base &= (column["province"] != pid) & (column["province"] >= 0)
+    base[exclude] = False
+    criteria = [("charge", column["charge"] == vocab["charges"].get(profile.charge))]
+    if profile.tier is not None:
+        criteria.append(("tier", column["tier"] == vocab["tiers"].get(profile.tier)))
+    criteria.append(("circumstances",
+                     (column["circumstances"] & KEY_MASK) == circumstance_mask(profile.key_circumstances)))
+    for used in range(len(criteria), 0, -1):
+        mask = base.copy()
+        for _name, m in criteria[:used]:
+            mask &= m
+        if np.count_nonzero(mask) >= min_n:
+            break
+    rows = np.flatnonzero(mask)
+    terms, forms, provinces = (column[name][rows].astype(np.int64) for name in ("term", "form", "province"))
+    non_custodial = NON_CUSTODIAL_LUT[forms + 1]
+    out: dict = {"relaxed": [name for name, _m in criteria[used:]], "n": len(rows),
+                 "life": int(np.count_nonzero(terms == -1)), "death": int(np.count_nonzero(terms == -2)),
+                 "by_province": []}
+    for pid_ in np.unique(provinces).tolist():
+        group = provinces == pid_
+        months = terms[group & (terms >= 0)]
+        reported = int(group.sum()) >= min_n and len(months) >= min_n
+        out["by_province"].append((vocab["provinces"].name(pid_), int(group.sum()),
+                                   float(np.median(months)) if reported else None,
+                                   float(non_custodial[group].mean()) if reported else None))
+    out["by_province"].sort(key=lambda p: (-p[1], p[0] or "~"))
+    months = terms[terms >= 0]
+    if len(rows) >= min_n and len(months) >= min_n:
+        q1, median, q3 = np.percentile(months, [25, 50, 75])
+        out["months"] = (float(q1), float(median), float(q3))
+        out["histogram"] = np.histogram(months, bins=HISTOGRAM_EDGES_MONTHS)[0].tolist()
+        out["share"] = float(non_custodial.mean())
+    return out
+
+
+def test_cohort_stats_match_the_full_scan_reference() -> None:
+    meta, vocab = _random_meta(4000, 2)
+    order = ChargeOrder(meta)
+    rng = np.random.default_rng(3)
+    codes = list(CircumstanceCode)
+    checked = 0
+    for i in range(80):
+        profile = DefendantProfile(
+            charges=(str(rng.choice(["盗窃", "诈骗", "抢劫", "故意伤害", "未知罪名"])),),
+            tier=[None, "数额较大", "数额巨大"][i % 3], role=Role.SOLE,
+            circumstances=frozenset(c for c in codes if rng.random() < 0.15), amount_yuan=None,
+            province=str(rng.choice(["JS", "ZJ", "GD", "SC", "XZ"])), court=None, date=None,
+        )
+        scope = ("any", "own", "other")[i % 3]
+        min_n = (1, 3, 40, 400)[i % 4]
+        exclude = rng.integers(0, 4000, 5).tolist()
+        got = cohort_stats(order, vocab, profile, scope=scope,
+                           province_id=None if scope == "any" else vocab["provinces"].get(profile.province),
+                           exclude_rows=exclude, min_n=min_n)
+        want = _reference_cohort(meta, vocab, profile, scope, exclude, min_n)
+        assert got.definition.get("relaxed", []) == want["relaxed"]
+        assert (got.n, got.excluded) == (want["n"], {"life": want["life"], "death": want["death"]})
+        assert [(p.province, p.n, p.median_months, p.share_non_custodial) for p in got.by_province] \
+            == want["by_province"]
+        assert got.reported == ("months" in want)
+        if got.reported:
+            checked += 1
+            assert (got.q1_months, got.median_months, got.q3_months) == want["months"]  # bit for bit
+            assert [b.count for b in got.histogram] == want["histogram"]
+            assert got.share_non_custodial == want["share"]
+    assert checked >= 20
+
+
+@given(st.lists(st.integers(0, 400), min_size=1, max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_month_statistics_from_counts_equal_numpy(sample: list[int]) -> None:
+    months = np.asarray(sample, dtype=np.int64)
+    counts = np.bincount(months)
+    assert _percentiles(counts, (0.25, 0.5, 0.75)) == [float(v) for v in np.percentile(months, [25, 50, 75])]
+    assert _median(counts) == float(np.median(months))
+    assert _histogram(counts) == np.histogram(months, bins=HISTOGRAM_EDGES_MONTHS)[0].tolist()
+
+
+def test_fusion_equals_a_running_sum_of_reciprocal_ranks() -> None:
+    rng = np.random.default_rng(4)
+    for dense_n, sparse_n in ((200, 200), (200, 0), (0, 50), (30, 7), (0, 0)):
+        dense = rng.permutation(300)[:dense_n].astype(np.int64)
+        sparse = rng.permutation(300)[:sparse_n].astype(np.int64)
+        scores: Counter[int] = Counter()
+        for ranking in (dense.tolist(), sparse.tolist()):
+            for rank, row in enumerate(ranking):
+                scores[row] += 1.0 / (RRF_K + rank + 1)
+        ranked, fused = _fuse(dense, sparse)
+        assert ranked.tolist() == sorted(scores, key=lambda r: (-scores[r], r))
+        assert fused.tolist() == [scores[r] for r in ranked.tolist()]
