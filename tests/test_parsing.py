@@ -114,7 +114,9 @@ def test_model_inputs_hold_no_outcome(case: Case) -> None:
     assert "判处" not in case.reasoning
     assert "累犯" in case.reasoning
     blind = case.before_judgment()
-    assert blind.judgment == "" and all(d.sentence is None for d in blind.defendants)
+    assert blind.judgment == "" and all(d.sentence is None and not d.charge_sentences for d in blind.defendants)
+    assert case.judgment and any(d.sentence is not None for d in case.defendants)  # the original keeps its outcome
+    assert blind.before_judgment() is blind  # nothing left to strip: no copy
 
 
 @pytest.mark.parametrize(
