@@ -885,6 +885,10 @@ class RetrievalIndex:
             min_n=self.settings.cohort_min_n,
         )
 
+    def indexed(self, case_id: str) -> bool:
+        """Whether rows of this case are in the index (its own rows then stay out of its results)."""
+        return bool(self._by_case.get(case_id))
+
     def __len__(self) -> int:
         """Live (not deleted) rows: indexed sentenced defendants."""
         return int(len(self.meta) - np.count_nonzero(np.asarray(self.meta["deleted"])))

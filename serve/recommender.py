@@ -57,7 +57,9 @@ class CohortCache:
 
     Over the whole country (province scope ``any``) a cohort is a function of the principal charge,
     the statutory tier and the key circumstances only (retrieval.cohort), a small set of keys, while
-    computing one scans every indexed row. The index does not change while it serves.
+    computing one scans every indexed row. The index does not change while it serves. A query
+    whose own case is indexed gets a cohort without that case's rows: it is computed apart and not
+    cached, so that the cache holds only whole cohorts.
     """
 
     def __init__(self, index: Any, max_entries: int = 4096) -> None:
@@ -68,6 +70,8 @@ class CohortCache:
 
     def get(self, case: Case, defendant: Defendant, guideline: Any = None) -> Any:
         """``guideline``: the engine's result for the defendant, when the caller already has it."""
+        if self.index.indexed(case.id):
+            return self.index.cohort(case, defendant, province_scope="any", guideline=guideline)
         profile = profile_of(case, defendant, guideline)
         key = (profile.charge, profile.tier, profile.key_circumstances)
         hit = self._entries.get(key)

@@ -279,3 +279,33 @@ def test_registry_promotion_then_reload_switches_the_served_version(live, tmp_pa
         assert client.get("/readyz").status_code == 503
         refused = client.post("/v1/admin/reload", headers=_h(admin))
         assert refused.status_code == 409 and "registry" in refused.json()["error"]["message"]
+
+
+def test_cached_cohorts_are_whole_whoever_asked_first(live) -> None:
+    """An indexed case's cohort leaves out its own rows; that must not leak to the next asker of the key."""
+    from sentencing.store import CaseStore
+    from serve.recommender import CohortCache
+
+    _client, _raw, app, built = live
+    index = app.state.service.current().index
+    store = CaseStore(built / "cases.sqlite")
+    checked = 0
+    for case_id in list(store.ids())[:60]:
+        case = store.get(case_id)
+        assert case is not None
+        if not index.indexed(case.id) or not case.defendants:
+            continue
+        d = case.defendants[0]
+        own, stranger = case.before_judgment(), case.before_judgment().model_copy(update={"id": "未入库案件"})
+        without_own = index.cohort(own, d)
+        whole = index.cohort(stranger, d)
+        if without_own.n == whole.n:
+            continue  # its own rows are not in its cohort: says nothing
+        cache = CohortCache(index)
+        assert cache.get(own, d) == without_own  # the indexed case asks first…
+        assert cache.get(stranger, d) == whole  # …and the next asker still gets the whole cohort
+        assert cache.get(own, d) == without_own
+        checked += 1
+        if checked == 3:
+            break
+    assert checked, "no indexed case whose own rows are in its cohort among the first 60"
