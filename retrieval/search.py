@@ -87,8 +87,6 @@ RRF_K = 60
 OVERSAMPLE = 20
 """Candidates fetched per wanted result before the spread (k' = 20·k, at least 100)."""
 CHUNK = 4096
-FILTER_CACHE = 256
-"""Distinct search filters kept (a packed bitmap is 1 bit per row: 160 KB at 1.3M rows)."""
 VOCAB_NAMES = ("charges", "families", "provinces", "tiers", "courts")
 
 ProvinceScope = Literal["other", "own", "any"]
@@ -713,10 +711,16 @@ class RetrievalIndex:
         if cached is None:
             cached = RowFilter(self._filter(profile, scope=scope, same_charge=same_charge, same_tier=same_tier,
                                             date_from=date_from, date_to=date_to))
-            if len(self._filters) >= FILTER_CACHE:
+            if len(self._filters) >= self._filter_slots():
                 self._filters.pop(next(iter(self._filters)), None)
             self._filters[key] = cached
         return cached
+
+    def _filter_slots(self) -> int:
+        """Filters kept within ``retrieval_filter_cache_mb``: a packed bitmap is 1 bit per row (160 KB at 1.3M
+        rows), and real traffic asks for every charge × province (24 × 31 = 744 filters per scope)."""
+        bitmap_bytes = max(1, -(-len(self.meta) // 8))
+        return max(16, self.settings.retrieval_filter_cache_mb * 2**20 // bitmap_bytes)
 
     def search(
         self,

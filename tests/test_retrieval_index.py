@@ -281,3 +281,20 @@ def test_fusion_equals_a_running_sum_of_reciprocal_ranks() -> None:
         ranked, fused = _fuse(dense, sparse)
         assert ranked.tolist() == sorted(scores, key=lambda r: (-scores[r], r))
         assert fused.tolist() == [scores[r] for r in ranked.tolist()]
+
+
+def test_cached_filters_stay_within_their_memory(tmp_path: Path) -> None:
+    """Search filters are cached up to ``retrieval_filter_cache_mb`` (at least 16), every one still right."""
+    from retrieval.search import RetrievalIndex
+    from sentencing.config import Settings
+    from sentencing.demo_corpus import generate_cases
+
+    cases = list(generate_cases(80, seed=5))
+    index = RetrievalIndex.build(iter(cases), tmp_path / "index",
+                                 settings=Settings(home=tmp_path, retrieval_epochs=0, retrieval_filter_cache_mb=0))
+    assert index._filter_slots() == 16
+    queries = [(c, d) for c in generate_cases(60, seed=6, start=1_000) for d in c.defendants]
+    assert len({(p.charge, p.province) for p in (index.profile(c, d) for c, d in queries)}) > 16  # evictions happen
+    first = [[h.case_id for h in index.search(c, d, k=5)] for c, d in queries]
+    assert 0 < len(index._filters) <= 16
+    assert [[h.case_id for h in index.search(c, d, k=5)] for c, d in queries] == first  # evicted filters rebuilt alike
