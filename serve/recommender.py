@@ -53,7 +53,7 @@ class BundleError(Exception):
 
 
 class CohortCache:
-    """Cohort statistics by cohort key, for one loaded index (a new bundle starts a new cache).
+    """Cohorts as the API returns them, by cohort key, for one loaded index (a new bundle starts a new cache).
 
     Over the whole country (province scope ``any``) a cohort is a function of the principal charge,
     the statutory tier and the key circumstances only (retrieval.cohort), a small set of keys, while
@@ -68,16 +68,16 @@ class CohortCache:
         self._entries: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, case: Case, defendant: Defendant, guideline: Any = None) -> Any:
+    def get(self, case: Case, defendant: Defendant, guideline: Any = None) -> CohortOut:
         """``guideline``: the engine's result for the defendant, when the caller already has it."""
         if self.index.indexed(case.id):
-            return self.index.cohort(case, defendant, province_scope="any", guideline=guideline)
+            return cohort_out(self.index.cohort(case, defendant, province_scope="any", guideline=guideline))
         profile = profile_of(case, defendant, guideline)
         key = (profile.charge, profile.tier, profile.key_circumstances)
         hit = self._entries.get(key)
         if hit is not None:
             return hit
-        stats = self.index.cohort(case, defendant, province_scope="any", guideline=guideline)
+        stats = cohort_out(self.index.cohort(case, defendant, province_scope="any", guideline=guideline))
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))
@@ -398,7 +398,7 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
             guideline=_guideline(g),
             explanation=[ContributionOut(group=c.group, label=c.label, months=c.months) for c in p.contributions],
             similar_cases=[similar_case_out(h) for h in hits],
-            cohort=cohort_out(cohort),
+            cohort=cohort,
             facts_used=_facts_used(defendant, given),
             warnings=_warnings(p),
         ))

@@ -284,7 +284,7 @@ def test_registry_promotion_then_reload_switches_the_served_version(live, tmp_pa
 def test_cached_cohorts_are_whole_whoever_asked_first(live) -> None:
     """An indexed case's cohort leaves out its own rows; that must not leak to the next asker of the key."""
     from sentencing.store import CaseStore
-    from serve.recommender import CohortCache
+    from serve.recommender import CohortCache, cohort_out
 
     _client, _raw, app, built = live
     index = app.state.service.current().index
@@ -302,9 +302,9 @@ def test_cached_cohorts_are_whole_whoever_asked_first(live) -> None:
         if without_own.n == whole.n:
             continue  # its own rows are not in its cohort: says nothing
         cache = CohortCache(index)
-        assert cache.get(own, d) == without_own  # the indexed case asks first…
-        assert cache.get(stranger, d) == whole  # …and the next asker still gets the whole cohort
-        assert cache.get(own, d) == without_own
+        assert cache.get(own, d) == cohort_out(without_own)  # the indexed case asks first…
+        assert cache.get(stranger, d) == cohort_out(whole)  # …and the next asker still gets the whole cohort
+        assert cache.get(own, d) == cohort_out(without_own)
         checked += 1
         if checked == 3:
             break
