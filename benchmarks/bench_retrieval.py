@@ -10,7 +10,7 @@ Measured in one run, on this machine:
 2. encode throughput of the numpy encoder (documents/s), and documents+encode together;
 3. ``RetrievalIndex.build`` over the streamed corpus with the size-chosen factory (IVF above
    ``retrieval_exact_max``; ``--factory`` to compare): wall time and peak RSS of the build (run in
-   its own process), and the time spent encoding, in FAISS and on metadata (the BM25 side is off
+   its own process), and the time spent encoding, in FAISS and on metadata (the sparse side is off
    unless ``--sparse``);
 4. queries (``--queries`` unseen variants) with the charge filter, other provinces only and the
    province spread, against the same index with its vectors in an exact ``IDMap2,Flat``:
@@ -41,9 +41,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from retrieval import search as search_module
 from retrieval.encoder import StaticEncoder, load_encoder
 from retrieval.index import SearchKnobs, VectorIndex, set_search_threads
 from retrieval.search import RetrievalIndex, train_corpus_encoder
+from retrieval.sparse import SparseIndex
 from retrieval.text import case_document
 from sentencing.case import Case, Circumstance, CircumstanceCode, Court, Measure
 from sentencing.config import Settings
@@ -108,13 +110,14 @@ class _VectorTee:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.encode_s = self.faiss_s = self.ingest_s = 0.0
+        self.encode_s = self.faiss_s = self.ingest_s = self.tokenize_s = self.sparse_s = 0.0
 
     def __enter__(self) -> _VectorTee:
         original, add, encode = RetrievalIndex._ingest, VectorIndex.add, StaticEncoder.encode
+        tokenize, from_tokens = search_module.tokenize, SparseIndex.__dict__["from_tokens"]
         tee = self
         fh = self.path.open("wb")
-        self._restore = (original, add, encode, fh)
+        self._restore = (original, add, encode, fh, tokenize, from_tokens)
 
         def ingest(index: RetrievalIndex, batch, sparse_tokens, *, migrate: bool, vecs=None):  # type: ignore[no-untyped-def]
             began = time.perf_counter()
@@ -136,16 +139,32 @@ class _VectorTee:
             add(vectors, x, ids)
             tee.faiss_s += time.perf_counter() - began
 
+        def timed_tokenize(text: str) -> list[str]:
+            began = time.perf_counter()
+            out = tokenize(text)
+            tee.tokenize_s += time.perf_counter() - began
+            return out
+
+        def timed_from_tokens(cls, tokens):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            out = from_tokens.__func__(cls, tokens)
+            tee.sparse_s += time.perf_counter() - began
+            return out
+
         RetrievalIndex._ingest = ingest  # type: ignore[method-assign]
         VectorIndex.add = timed_add  # type: ignore[method-assign]
         StaticEncoder.encode = timed_encode  # type: ignore[method-assign]
+        search_module.tokenize = timed_tokenize  # type: ignore[assignment]
+        SparseIndex.from_tokens = classmethod(timed_from_tokens)  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        original, add, encode, fh = self._restore
+        original, add, encode, fh, tokenize, from_tokens = self._restore
         RetrievalIndex._ingest = original  # type: ignore[method-assign]
         VectorIndex.add = add  # type: ignore[method-assign]
         StaticEncoder.encode = encode  # type: ignore[method-assign]
+        search_module.tokenize = tokenize  # type: ignore[assignment]
+        SparseIndex.from_tokens = from_tokens  # type: ignore[method-assign]
         fh.close()
 
 
@@ -161,7 +180,8 @@ def _build(pool_size: int, seed: int, n: int, scratch: str, settings: dict) -> d
         RetrievalIndex.build(variants(pool, n, seed + 2, "c"), scratch_dir / "index",
                              encoder_dir=scratch_dir / "encoder", settings=Settings(**settings))
     return {"build_s": time.perf_counter() - began, "peak_rss_mb": peak_rss_mb(), "start_rss_mb": start_rss,
-            "encode_s": tee.encode_s, "faiss_s": tee.faiss_s, "ingest_s": tee.ingest_s}
+            "encode_s": tee.encode_s, "faiss_s": tee.faiss_s, "ingest_s": tee.ingest_s,
+            "tokenize_s": tee.tokenize_s, "sparse_s": tee.sparse_s}
 
 
 def percentiles(ms: list[float]) -> tuple[float, float]:
@@ -176,7 +196,8 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
     t = time.perf_counter()
     pool = list(generate_cases(pool_size, seed))
     print(f"pool generated: {time.perf_counter() - t:.1f} s")
-    settings = Settings(retrieval_sparse_max_rows=n if sparse else 0, retrieval_exact_max=exact_max,
+    # rows are defendants, more than the cases: the sparse side must not be dropped half-way
+    settings = Settings(retrieval_sparse_max_rows=10 * n if sparse else 0, retrieval_exact_max=exact_max,
                         **({"retrieval_large_factory": factory} if factory else {}),
                         **({"retrieval_nprobe": nprobe} if nprobe else {}))
 
@@ -226,7 +247,10 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
                   f"(of which {stages['start_rss_mb']:,.0f} MB before the build: interpreter, modules, demo pool)")
             print(f"  stages: encode busy {stages['encode_s']:.1f} s (background thread, overlapping the row "
                   f"preparation: documents, guideline profiles), FAISS train+add {stages['faiss_s']:.1f} s, "
-                  f"metadata and display rows {stages['ingest_s'] - stages['faiss_s']:.1f} s")
+                  f"metadata and display rows {stages['ingest_s'] - stages['faiss_s'] - stages['tokenize_s']:.1f} s")
+            if sparse:
+                print(f"  sparse side: tokenize {stages['tokenize_s']:.1f} s (inside the row ingestion), "
+                      f"term-weight matrices {stages['sparse_s']:.1f} s")
 
         # exact baseline over the same vectors (as encoded during the build, kept aside in a file)
         approx = index.vectors
@@ -296,7 +320,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=5_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261127)
-    parser.add_argument("--sparse", action="store_true", help="also build the BM25 side (slow: jieba)")
+    parser.add_argument("--sparse", action="store_true", help="also build the sparse side (slow: jieba)")
     parser.add_argument("--exact-max", type=int, default=Settings().retrieval_exact_max,
                         help="rows up to which the index is exact (lower it to bench HNSW on a small corpus)")
     parser.add_argument("--factory", default=None,

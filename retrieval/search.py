@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from retrieval.cohort import FORMS, CohortStats, HistogramBin, ProvinceCohort, cohort_stats
 from retrieval.encoder import Encoder, EncoderParams, load_encoder, train_encoder
+from retrieval.fusion import RRF_K, fuse
 from retrieval.index import (
     DATE_UNKNOWN,
     ChargeOrder,
@@ -82,8 +83,6 @@ __all__ = [
 FORMAT_VERSION = 1
 ROLES: tuple[Role, ...] = tuple(Role)
 EPOCH = dt.date(1970, 1, 1)
-RRF_K = 60
-"""Reciprocal-rank-fusion constant (Cormack et al. 2009): a hit's weight is 1/(60 + rank)."""
 OVERSAMPLE = 20
 """Candidates fetched per wanted result before the spread (k' = 20·k, at least 100)."""
 CHUNK = 4096
@@ -768,7 +767,11 @@ class RetrievalIndex:
             if mode == "sparse":
                 ranked, scores = _by_score(sparse_rows, bm25)
         if mode == "hybrid":
-            ranked, scores = _fuse(dense_rows, sparse_rows)
+            ranked, scores = (
+                (dense_rows, 1.0 / (RRF_K + np.arange(1, len(dense_rows) + 1)))  # one ranking: its own order
+                if len(sparse_rows) == 0
+                else fuse(dense_rows, sparse_rows, dense_weight=self.settings.retrieval_dense_weight)
+            )
         chosen = self._spread_positions(ranked, k, exclude_case=case.id)  # the case is not its own precedent
         rows = ranked[chosen]
         # a ranking fused from the dense one alone is the dense ranking itself
@@ -905,24 +908,6 @@ def _by_score(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     """Rows best first (ties by row number) and their scores as float64."""
     order = np.lexsort((rows, -scores))
     return rows[order], scores[order].astype(np.float64)
-
-
-def _fuse(dense: np.ndarray, sparse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reciprocal-rank fusion of two rankings: rows best first (ties by row number), fused scores.
-
-    A row's score is the sum over the rankings of 1/(RRF_K + rank), added dense first.
-    """
-    if len(sparse) == 0 or len(dense) == 0:
-        # one ranking: its scores fall with the rank, so the fused order is that ranking's
-        single = dense if len(sparse) == 0 else sparse
-        return single, 1.0 / (RRF_K + np.arange(1, len(single) + 1))
-    rows = np.concatenate([dense, sparse])
-    weights = np.concatenate([1.0 / (RRF_K + np.arange(1, len(r) + 1)) for r in (dense, sparse)])
-    unique, slot = np.unique(rows, return_inverse=True)
-    fused = np.zeros(len(unique))
-    np.add.at(fused, slot, weights)  # in ranking order, as a running sum per row would add them
-    order = np.lexsort((unique, -fused))
-    return unique[order], fused[order]
 
 
 def _positions(ranking: np.ndarray, rows: np.ndarray) -> list[int | None]:

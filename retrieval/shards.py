@@ -23,8 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from retrieval.fusion import fuse
 from retrieval.index import IndexFormatError, write_json
-from retrieval.search import RRF_K, Mode, ProvinceScope, RetrievalIndex, RetrievalQueryError, SimilarCase
+from retrieval.search import Mode, ProvinceScope, RetrievalIndex, RetrievalQueryError, SimilarCase
 from sentencing.case import Case, Defendant
 from sentencing.config import Settings, load_settings
 
@@ -162,19 +165,25 @@ class ShardedIndex:
         if any(s.sparse is None for s in self.shards):
             raise RetrievalQueryError("mode='hybrid': a shard has no BM25 side; use mode='dense'")
         sparse = merge_by_score(self._fan_out("sparse", case, defendant, per_shard, filters))
-        fused: Counter[tuple[str, str]] = Counter()
-        hits: dict[tuple[str, str], SimilarCase] = {}
-        dense_rank: dict[tuple[str, str], int] = {}
-        sparse_rank: dict[tuple[str, str], int] = {}
-        for ranking, ranks in ((dense, dense_rank), (sparse, sparse_rank)):
-            for rank, hit in enumerate(ranking):
+        # Fused as within one bundle (retrieval.fusion), over (case, defendant) keys numbered in order of appearance.
+        number: dict[tuple[str, str], int] = {}
+        hits: list[SimilarCase] = []
+        rankings: list[np.ndarray] = []
+        for ranking in (dense, sparse):
+            ids = []
+            for hit in ranking:
                 key = (hit.case_id, hit.defendant)
-                fused[key] += 1.0 / (RRF_K + rank + 1)
-                ranks[key] = rank + 1
-                hits.setdefault(key, hit)
-        ranked = sorted(fused, key=lambda key: (-fused[key], key))
-        merged = [hits[key].model_copy(update={"score": fused[key], "dense_rank": dense_rank.get(key),
-                                               "sparse_rank": sparse_rank.get(key)}) for key in ranked]
+                if key not in number:
+                    number[key] = len(hits)
+                    hits.append(hit)
+                ids.append(number[key])
+            rankings.append(np.asarray(ids, np.int64))
+        ranked, scores = fuse(rankings[0], rankings[1], dense_weight=self.settings.retrieval_dense_weight)
+        dense_rank = {int(i): r for r, i in enumerate(rankings[0], 1)}
+        sparse_rank = {int(i): r for r, i in enumerate(rankings[1], 1)}
+        merged = [hits[i].model_copy(update={"score": float(score), "dense_rank": dense_rank.get(i),
+                                             "sparse_rank": sparse_rank.get(i)})
+                  for i, score in zip(ranked.tolist(), scores.tolist(), strict=True)]
         return self.spread(merged, k)
 
     def spread(self, ranked: list[SimilarCase], k: int) -> list[SimilarCase]:

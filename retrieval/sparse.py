@@ -1,16 +1,29 @@
-"""The sparse side: BM25 (bm25s, Lucene variant) over jieba words of the documents the encoder reads.
+"""The sparse side: TF-IDF cosine over the tokens of the documents the encoder reads (retrieval.text).
 
-bm25s computes every (document, word) BM25 term score once, at indexing time; a query's score of a
-document is the sum of its words' term scores. Those term scores are kept on disk twice, as a CSC
-matrix (per word: the documents holding it) and a CSR matrix (per document: its words), both
-memory-mapped on load, so opening a million-row index reads nothing into memory and a query
-touches only the documents that share a word with it: the CSC postings of the query's words when
-the filter admits most rows, the CSR rows of the admitted documents when it admits few.
+Why TF-IDF cosine and not BM25: a query here is a whole document (a case's header and facts,
+hundreds of words), not a few keywords. BM25 adds up the term scores of every shared word, so two
+long judgments that share many incidental words (place names, the evidence list's 截图、辨认笔录…)
+outscore a short one that shares the charge and the offence; cosine similarity of sublinear TF-IDF
+vectors (the CAIL2018 baseline's representation) divides by the document's norm and weighs the
+query's words by their own counts, so the header's charges and circumstances (written three times
+in every document) count as intended. On the real judgments (benchmarks/eval_retrieval.py) it
+ranks same-charge precedents higher than BM25 over the same tokens.
 
-bm25s has no incremental add (IDF changes with every document), so the tokenised documents stay
-beside the matrices (``tokens.txt``, one row per line) and the matrices are rebuilt from them when
-rows are added; rebuilding from tokens is fast, re-segmenting with jieba is not. The tokens are
-read only then.
+A document's weight of word w is ``(1 + ln tf) · idf(w) / ‖d‖`` with ``idf = ln((1+N)/(1+df)) + 1``
+(scikit-learn's smooth IDF); a query's is ``(1 + ln tf) · idf(w)``; the score is their dot product
+(the query's norm does not change the ranking). The document weights are computed once, at
+indexing time, and kept on disk twice, as a CSC matrix (per word: the documents holding it) and a
+CSR matrix (per document: its words), both memory-mapped on load, so opening a large index reads
+nothing into memory and a query touches only the documents that share a word with it: the CSC
+postings of the query's words when the filter admits most rows, the CSR rows of the admitted
+documents when it admits few.
+
+IDF changes with every document, so the tokenised documents stay beside the matrices
+(``tokens.txt``, one row per line) and the matrices are rebuilt from them when rows are added;
+rebuilding from tokens is fast, re-segmenting with jieba is not. The tokens are read only then.
+``sparse.json`` records the format and the tokenizer version (retrieval.text.TOKENIZER_VERSION);
+an index made by other code (the BM25 format of version 1, or other tokens) is refused with the
+reason, since its stored tokens cannot match what this code makes of a query.
 """
 
 from __future__ import annotations
@@ -18,21 +31,32 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from retrieval.index import IndexFormatError
+from retrieval.text import TOKENIZER_VERSION
 
+FORMAT_VERSION = 2
+"""1: BM25 (bm25s) over version-1 tokens, no ``sparse.json``; 2: TF-IDF cosine."""
+SCORING = "tfidf-cosine"
 TOKENS_FILE = "tokens.txt"
-MATRIX_FILES = ("bm25_csc_data", "bm25_csc_rows", "bm25_csc_ptr", "bm25_csr_data", "bm25_csr_words", "bm25_csr_ptr")
-VOCAB_FILE = "bm25_vocab.json"
+META_FILE = "sparse.json"
+MATRIX_FILES = (
+    "tfidf_csc_data", "tfidf_csc_rows", "tfidf_csc_ptr",
+    "tfidf_csr_data", "tfidf_csr_words", "tfidf_csr_ptr",
+    "tfidf_idf",
+)
+VOCAB_FILE = "tfidf_vocab.json"
+V1_VOCAB_FILE = "bm25_vocab.json"
 CSR_ENTRY_COST = 8
 """Weight of a CSR entry (gather, match, sum) against a CSC posting (add.at): 40k demo rows, by p99."""
 
 
 class SparseIndex:
-    """BM25 scores over all rows; rows are aligned with the FAISS ids."""
+    """TF-IDF cosine scores over all rows; rows are aligned with the FAISS ids."""
 
     def __init__(
         self,
@@ -51,28 +75,35 @@ class SparseIndex:
 
     @classmethod
     def from_tokens(cls, tokens: list[list[str]]) -> SparseIndex:
-        """Index tokenised documents (bm25s computes the term scores)."""
-        import bm25s
+        """Index tokenised documents: sublinear TF × smooth IDF, each row scaled to unit length."""
         from scipy import sparse
 
-        model = bm25s.BM25()
-        # An empty corpus row still needs a token for bm25s; it never matches a query word.
-        model.index([t or ["\x00"] for t in tokens], show_progress=False)
-        s = model.scores
-        n_words = len(s["indptr"]) - 1  # bm25s's vocabulary may hold an extra word that no document has
-        csc = sparse.csc_matrix(
-            (np.asarray(s["data"], np.float32), np.asarray(s["indices"], np.int32), np.asarray(s["indptr"], np.int64)),
-            shape=(len(tokens), n_words),
-        )
-        csr = csc.tocsr()
+        vocab: dict[str, int] = {}
+        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        total = int(lengths.sum())
+        cols = np.fromiter((vocab.setdefault(w, len(vocab)) for t in tokens for w in t), dtype=np.int32, count=total)
+        rows = np.repeat(np.arange(len(tokens), dtype=np.int32), lengths)
+        counts = sparse.csr_matrix(
+            (np.ones(total, dtype=np.float32), (rows, cols)), shape=(len(tokens), len(vocab))
+        )  # duplicates summed: term counts
+        counts.sum_duplicates()
+        df = np.bincount(counts.indices, minlength=len(vocab))
+        idf = (np.log((1.0 + len(tokens)) / (1.0 + df)) + 1.0).astype(np.float32)
+        data = (1.0 + np.log(counts.data)) * idf[counts.indices]
+        row_of = np.repeat(np.arange(len(tokens)), np.diff(counts.indptr))
+        norms = np.sqrt(np.bincount(row_of, weights=np.square(data, dtype=np.float64), minlength=len(tokens)))
+        data = (data / np.maximum(norms, 1e-12)[row_of]).astype(np.float32)
+        csr = sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
         csr.sort_indices()
+        csc = csr.tocsc()
+        csc.sort_indices()
         matrices = {
-            "bm25_csc_data": csc.data.astype(np.float32), "bm25_csc_rows": csc.indices.astype(np.int32),
-            "bm25_csc_ptr": csc.indptr.astype(np.int64),
-            "bm25_csr_data": csr.data.astype(np.float32), "bm25_csr_words": csr.indices.astype(np.int32),
-            "bm25_csr_ptr": csr.indptr.astype(np.int64),
+            "tfidf_csc_data": csc.data.astype(np.float32), "tfidf_csc_rows": csc.indices.astype(np.int32),
+            "tfidf_csc_ptr": csc.indptr.astype(np.int64),
+            "tfidf_csr_data": csr.data.astype(np.float32), "tfidf_csr_words": csr.indices.astype(np.int32),
+            "tfidf_csr_ptr": csr.indptr.astype(np.int64),
+            "tfidf_idf": idf,
         }
-        vocab = {word: int(i) for word, i in model.vocab_dict.items() if i < n_words}
         return cls(vocab, matrices, len(tokens), tokens=tokens)
 
     def __len__(self) -> int:
@@ -92,27 +123,31 @@ class SparseIndex:
         """A new index over the old rows and these (the old one stays valid until replaced)."""
         return SparseIndex.from_tokens(self.tokens + tokens)
 
-    def _word_ids(self, query_tokens: list[str]) -> np.ndarray:
-        return np.asarray([self.vocab[t] for t in dict.fromkeys(query_tokens) if t in self.vocab], dtype=np.int64)
+    def _query(self, query_tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(word ids, weights) of the query's words known to the corpus: (1 + ln tf) · idf."""
+        counts = Counter(t for t in query_tokens if t in self.vocab)
+        words = np.fromiter((self.vocab[t] for t in counts), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        return words, (1.0 + np.log(tf)) * self.m["tfidf_idf"][words]
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
-        """BM25 score of every row for the query words (words unknown to the corpus are ignored)."""
-        return self._all_scores(self._word_ids(query_tokens))
+        """Score of every row for the query (words unknown to the corpus are ignored)."""
+        return self._all_scores(*self._query(query_tokens))
 
     def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, rows) with a positive score among the allowed rows, best first."""
-        words = self._word_ids(query_tokens)
+        words, weights = self._query(query_tokens)
         if words.size == 0 or k <= 0:
             return np.empty(0, np.float32), np.empty(0, np.int64)
-        csc_ptr = self.m["bm25_csc_ptr"]
+        csc_ptr = self.m["tfidf_csc_ptr"]
         csc_cost = int((csc_ptr[words + 1] - csc_ptr[words]).sum())
         rows = np.flatnonzero(allowed[: self.n_rows]) if allowed is not None else None
-        csr_ptr = self.m["bm25_csr_ptr"]
+        csr_ptr = self.m["tfidf_csr_ptr"]
         if rows is not None and CSR_ENTRY_COST * int((csr_ptr[rows + 1] - csr_ptr[rows]).sum()) < csc_cost:
-            scores = self._row_scores(rows, words)
+            scores = self._row_scores(rows, words, weights)
             candidates = rows
         else:
-            dense = self._all_scores(words)
+            dense = self._all_scores(words, weights)
             if allowed is not None:
                 dense = np.where(allowed[: self.n_rows], dense, 0.0)
             candidates = np.flatnonzero(dense > 0)
@@ -124,23 +159,23 @@ class SparseIndex:
         order = positive[np.lexsort((candidates[positive], -scores[positive]))]
         return scores[order], candidates[order].astype(np.int64)
 
-    def _all_scores(self, words: np.ndarray) -> np.ndarray:
-        """Scores of all rows, word by word, accumulated in float32 in query-word order as bm25s does."""
-        ptr, rows, data = self.m["bm25_csc_ptr"], self.m["bm25_csc_rows"], self.m["bm25_csc_data"]
-        scores = np.zeros(self.n_rows, dtype=np.float32)
-        for w in words.tolist():
+    def _all_scores(self, words: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Scores of all rows, word by word, accumulated in float64 in query-word order."""
+        ptr, rows, data = self.m["tfidf_csc_ptr"], self.m["tfidf_csc_rows"], self.m["tfidf_csc_data"]
+        scores = np.zeros(self.n_rows, dtype=np.float64)
+        for w, weight in zip(words.tolist(), weights.tolist(), strict=True):
             start, end = int(ptr[w]), int(ptr[w + 1])
-            np.add.at(scores, rows[start:end], data[start:end])  # numpy ≥ 2: faster than a fancy +=
-        return scores
+            np.add.at(scores, rows[start:end], data[start:end] * weight)  # numpy ≥ 2: faster than a fancy +=
+        return scores.astype(np.float32)
 
-    def _row_scores(self, rows: np.ndarray, words: np.ndarray) -> np.ndarray:
-        """Scores of these rows: their CSR words that are query words, summed per row."""
-        ptr = self.m["bm25_csr_ptr"]
+    def _row_scores(self, rows: np.ndarray, words: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Scores of these rows: their CSR words that are query words, weighted and summed per row."""
+        ptr = self.m["tfidf_csr_ptr"]
         starts, ends = ptr[rows], ptr[rows + 1]
         pos = _ranges(starts, ends)
-        query = np.zeros(len(self.m["bm25_csc_ptr"]) - 1, dtype=np.float64)
-        query[words] = 1.0
-        values = self.m["bm25_csr_data"][pos] * query[self.m["bm25_csr_words"][pos]]
+        query = np.zeros(len(self.m["tfidf_csc_ptr"]) - 1, dtype=np.float64)
+        query[words] = weights
+        values = self.m["tfidf_csr_data"][pos] * query[self.m["tfidf_csr_words"][pos]]
         lengths = ends - starts
         scores = np.zeros(len(rows), dtype=np.float64)
         filled = lengths > 0
@@ -163,15 +198,20 @@ class SparseIndex:
         for name in MATRIX_FILES:
             np.save(directory / f"{name}.npy", np.ascontiguousarray(self.m[name]))
         (directory / VOCAB_FILE).write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        meta = {"format_version": FORMAT_VERSION, "scoring": SCORING, "tokenizer_version": TOKENIZER_VERSION,
+                "rows": self.n_rows}
+        (directory / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, *, mmap: bool = True) -> SparseIndex:
-        """Open the memory-mapped matrices; a bundle that has only ``tokens.txt`` is re-indexed from it."""
+        """Open the memory-mapped matrices; a bundle that has only ``tokens.txt`` and ``sparse.json``
+        is re-indexed from its tokens. Another format or tokenizer version raises IndexFormatError."""
         path = directory / TOKENS_FILE
         if not path.is_file():
             raise IndexFormatError(f"sparse index tokens {path} are missing")
+        _check_version(directory)
         vocab_path = directory / VOCAB_FILE
-        if not vocab_path.is_file():  # written by an older version: rebuild the matrices from the tokens
+        if not vocab_path.is_file():  # tokens only: rebuild the matrices from them
             with path.open(encoding="utf-8") as fh:
                 return cls.from_tokens([line.rstrip("\n").split() for line in fh])
         matrices: dict[str, np.ndarray] = {}
@@ -188,8 +228,41 @@ class SparseIndex:
             vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
         except ValueError as e:
             raise IndexFormatError(f"{vocab_path}: not valid JSON ({e})") from e
-        n_rows = len(matrices["bm25_csr_ptr"]) - 1
+        n_rows = len(matrices["tfidf_csr_ptr"]) - 1
+        if len(matrices["tfidf_idf"]) != len(matrices["tfidf_csc_ptr"]) - 1:
+            raise IndexFormatError(f"{directory}: IDF has {len(matrices['tfidf_idf'])} words, "
+                                   f"the matrices {len(matrices['tfidf_csc_ptr']) - 1}")
         return cls(vocab, matrices, n_rows, tokens_path=path)
+
+
+REBUILD_HINT = "rebuild the index (`sentencing retrieval build`)"
+
+
+def _check_version(directory: Path) -> None:
+    """Refuse sparse data this code would score wrongly: another format or other tokens."""
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        made_by = "the BM25 format (version 1)" if (directory / V1_VOCAB_FILE).is_file() else "an older version"
+        raise IndexFormatError(
+            f"{directory}: the sparse index was written by {made_by}, with tokens that this code "
+            f"(tokenizer version {TOKENIZER_VERSION}) does not make from a query; {REBUILD_HINT}"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise IndexFormatError(f"{meta_path}: not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise IndexFormatError(f"{meta_path}: expected a JSON object")
+    if meta.get("format_version") != FORMAT_VERSION or meta.get("scoring") != SCORING:
+        raise IndexFormatError(
+            f"{meta_path}: format_version {meta.get('format_version')!r}, scoring {meta.get('scoring')!r} "
+            f"(this code reads {FORMAT_VERSION}, {SCORING!r}); {REBUILD_HINT}"
+        )
+    if meta.get("tokenizer_version") != TOKENIZER_VERSION:
+        raise IndexFormatError(
+            f"{meta_path}: tokens made by tokenizer version {meta.get('tokenizer_version')!r}, this code "
+            f"tokenizes queries with version {TOKENIZER_VERSION}; {REBUILD_HINT}"
+        )
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

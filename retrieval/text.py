@@ -1,9 +1,15 @@
-"""Case → document text for retrieval, and jieba tokens for the sparse (BM25) side.
+"""Case → document text for retrieval, and the tokens of the sparse side (retrieval.sparse).
 
 The document of one defendant is what a prosecutor knows before judgment (Case.before_judgment):
 the charges (罪名), the role (地位), the circumstances (量刑情节), the amounts that select the
 statutory tier, then the facts. It never contains a sentence, so a query and an indexed past
 judgment are described the same way.
+
+Sparse tokens (version :data:`TOKENIZER_VERSION`) are jieba words without punctuation, function
+words, bare numbers and date/time units (``2017 年 3 月 28 日 15 时许`` says when, not what), plus
+one *field token* per header value (``罪名:盗窃``, ``情节:自首``, ``后果:轻伤二级``): a charge or a
+circumstance is then one term that only another header can match, not a word that free text also
+uses (``盗窃`` in the facts of a robbery) or that jieba cuts into pieces (容留 / 他人 / 吸毒).
 """
 
 from __future__ import annotations
@@ -20,13 +26,25 @@ from sentencing.case import Case, Defendant, Role
 MAX_FACT_CHARS = 1500
 """Facts beyond this are cut: the opening of 经审理查明 carries the offence; long tails are evidence lists."""
 HEADER_WEIGHT = 3
-"""The structured header is written this many times: mean pooling and BM25 term counts then weigh
+"""The structured header is written this many times: mean pooling and the sparse term counts then weigh
 the charges, role and circumstances (known, normalised facts) above any single phrase of free text."""
+
+TOKENIZER_VERSION = 2
+"""Bumped whenever :func:`tokenize` changes its output: an index's stored tokens name the version
+they were made with, and one made with another version is refused (retrieval.sparse)."""
 
 _PUNCT_OR_SPACE = re.compile(r"^[\s\W_]+$")
 _STOPWORDS = frozenset(
     "的 了 在 和 与 及 其 等 并 将 对 于 被 为 是 以 由 之 也 又 而 后 时 中 上 下 该 此 人民币 元".split()
+    + "年 月 日 许 分 秒 号 第".split()  # date, time and numbering units: when, not what
 )
+_NUMBER = re.compile(r"^[\d.,，]+$")
+HEADER_LABELS = ("罪名", "地位", "情节", "数额", "毒品", "后果", "次数")
+"""The labels :func:`defendant_header` writes; a sentence ``label：value`` yields field tokens."""
+_LISTED = frozenset({"罪名", "情节"})
+"""Header fields whose value is a 、-separated list (one field token per item)."""
+_HEADER_FIELD = re.compile(r"^(" + "|".join(HEADER_LABELS) + r")：(.+)$")
+FIELD_SEPARATOR = ":"
 
 
 def _jieba():
@@ -99,10 +117,33 @@ def case_document(case: Case, defendant: Defendant, *, max_fact_chars: int = MAX
 
 
 def tokenize(text: str) -> list[str]:
-    """jieba words of a text, without punctuation, whitespace and the commonest function words."""
+    """Sparse tokens of a text: jieba words (no punctuation, function words, numbers, date units),
+    then the field tokens of its header sentences (see the module docstring)."""
+    return _words(text) + field_tokens(text)
+
+
+def _words(text: str) -> list[str]:
     words = _jieba().lcut(text, HMM=False)
     # interned: a corpus's token lists share one string per word instead of one per occurrence
-    return [sys.intern(w) for w in words if not _PUNCT_OR_SPACE.match(w) and w not in _STOPWORDS]
+    return [
+        sys.intern(w) for w in words if not _PUNCT_OR_SPACE.match(w) and w not in _STOPWORDS and not _NUMBER.match(w)
+    ]
+
+
+def field_tokens(text: str) -> list[str]:
+    """``罪名:盗窃``-style tokens of the header sentences of a document (none for free text)."""
+    out: list[str] = []
+    if "：" not in text:
+        return out
+    for sentence in text.split("。"):
+        m = _HEADER_FIELD.match(sentence.strip())
+        if m is None:
+            continue
+        label, value = m.groups()
+        values = value.split("、") if label in _LISTED else [value]
+        # no whitespace inside a token: the stored token rows are space-separated
+        out.extend(sys.intern(label + FIELD_SEPARATOR + "".join(v.split())) for v in values if v.strip())
+    return out
 
 
 def tokenize_query(text: str) -> list[str]:
@@ -114,13 +155,13 @@ def tokenize_query(text: str) -> list[str]:
     """
     words: list[str] = []
     for sentence in text.split("。"):
-        words.extend(_tokenize_sentence(sentence))
-    return words
+        words.extend(_sentence_words(sentence))
+    return words + field_tokens(text)
 
 
 @functools.lru_cache(maxsize=8192)
-def _tokenize_sentence(sentence: str) -> tuple[str, ...]:
-    return tuple(tokenize(sentence))
+def _sentence_words(sentence: str) -> tuple[str, ...]:
+    return tuple(_words(sentence))
 
 
 def tokenize_many(texts: Iterable[str]) -> list[list[str]]:

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     retrieval_filter_cache_mb: int = Field(
         default=128, ge=0, description="memory for cached search filters (packed bitmaps): 800 of them at 1.3M rows"
     )
+    retrieval_dense_weight: float = Field(
+        default=0.0, ge=0.0,
+        description="weight of the dense ranking in hybrid fusion, the sparse one's being 1 (retrieval.fusion); 0: "
+        "dense rows only fill in. benchmarks/eval_retrieval.py chose 0 by cross-validation on every fold of the "
+        "real judgments (any weight > 0 lowered charge@10 + CAIL on held-out queries)",
+    )
     cohort_min_n: int = Field(default=3, ge=1, description="no cohort statistic below this many cases")
 
     @property

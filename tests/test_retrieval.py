@@ -1,4 +1,4 @@
-"""Similar-case retrieval end to end: a real trained encoder, real FAISS, real BM25, on disk."""
+"""Similar-case retrieval end to end: a real trained encoder, real FAISS, the real sparse side, on disk."""
 
 from __future__ import annotations
 
@@ -302,3 +302,13 @@ def test_cli_search_cohort_and_errors(built: Path, corpus: list[Case], tmp_path:
     assert "defendants.0.name" in capsys.readouterr().err
     assert main(["retrieval", "info", "--index-dir", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_bundle_with_sparse_tokens_of_another_version_is_refused(built: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "old"
+    shutil.copytree(built, copy)
+    gen = next(copy.glob("gen-*"))
+    (gen / "sparse.json").unlink()  # as the BM25 bundles of version 1 were written
+    (gen / "bm25_vocab.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(IndexFormatError, match=r"BM25 format \(version 1\).*sentencing retrieval build"):
+        RetrievalIndex.load(copy, settings=SETTINGS)

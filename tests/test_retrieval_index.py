@@ -20,6 +20,7 @@ from retrieval.cohort import (
     _percentiles,
     cohort_stats,
 )
+from retrieval.fusion import RRF_K, fuse
 from retrieval.index import (
     ChargeOrder,
     IndexFormatError,
@@ -31,7 +32,6 @@ from retrieval.index import (
 )
 from retrieval.pairs import PairItem, weak_pairs
 from retrieval.profile import DefendantProfile, circumstance_mask
-from retrieval.search import RRF_K, _fuse
 from sentencing.case import CircumstanceCode, Role
 from sentencing.sentence import SentenceForm
 
@@ -278,7 +278,7 @@ def test_fusion_equals_a_running_sum_of_reciprocal_ranks() -> None:
         for ranking in (dense.tolist(), sparse.tolist()):
             for rank, row in enumerate(ranking):
                 scores[row] += 1.0 / (RRF_K + rank + 1)
-        ranked, fused = _fuse(dense, sparse)
+        ranked, fused = fuse(dense, sparse)
         assert ranked.tolist() == sorted(scores, key=lambda r: (-scores[r], r))
         assert fused.tolist() == [scores[r] for r in ranked.tolist()]
 
