@@ -1,9 +1,9 @@
-"""Similar-case search over the on-disk retrieval bundle (encoder + FAISS + BM25 + metadata).
+"""Similar-case search over the on-disk retrieval bundle (encoder + FAISS + sparse TF-IDF + metadata).
 
 One entry per sentenced defendant: its document is the case's facts plus that defendant's
 charges and circumstances (retrieval.text), its metadata row carries the structured fields that
-filters, cohorts and why-similar reasons use. Hybrid ranking fuses the dense and BM25 rankings by
-reciprocal rank (RRF); results are spread across provinces and courts so that ten hits are not
+filters, cohorts and why-similar reasons use. Hybrid ranking fuses the dense and sparse rankings by
+weighted reciprocal rank (retrieval.fusion); results are spread across provinces and courts so that ten hits are not
 ten judgments of one court.
 
 Bundle layout (``index_dir``)::
@@ -109,7 +109,7 @@ class SimilarCase(BaseModel):
     sentence: Sentence
     sentence_text: str = ""
     score: float
-    """Fused RRF score (hybrid), cosine similarity (dense) or BM25 score (sparse)."""
+    """Fused rank score (hybrid), cosine similarity (dense) or TF-IDF cosine (sparse)."""
     dense_rank: int | None = None
     sparse_rank: int | None = None
     matched: list[str] = Field(default_factory=list)
@@ -354,7 +354,7 @@ class RetrievalIndex:
             index.manifest["sparse"] = index.sparse is not None
             if index.sparse is None:
                 index.manifest["sparse_note"] = (
-                    f"BM25 side not built: more than {settings.retrieval_sparse_max_rows} rows "
+                    f"sparse side not built: more than {settings.retrieval_sparse_max_rows} rows "
                     "(LIANGXING_RETRIEVAL_SPARSE_MAX_ROWS)"
                 )
             index.manifest["build_seconds"] = round(time.perf_counter() - started, 2)
@@ -396,7 +396,7 @@ class RetrievalIndex:
         self, batch: list[_Row], sparse_tokens: list[list[str]] | None, *, migrate: bool,
         vecs: np.ndarray | None = None,
     ) -> list[list[str]] | None:
-        """Encode and append a batch of rows (vectors, metadata, display); returns the BM25 tokens."""
+        """Encode and append a batch of rows (vectors, metadata, display); returns the sparse side's tokens."""
         self._generation += 1
         if vecs is None:
             vecs = self.encoder.encode([r.doc for r in batch])
@@ -539,7 +539,7 @@ class RetrievalIndex:
             raise IndexFormatError(f"{rows_path} is missing")
         sparse = SparseIndex.load(gen_dir) if manifest.get("sparse") else None
         if sparse is not None and len(sparse) != rows:
-            raise IndexFormatError(f"{gen_dir}: BM25 tokens have {len(sparse)} rows, the manifest says {rows}")
+            raise IndexFormatError(f"{gen_dir}: sparse tokens have {len(sparse)} rows, the manifest says {rows}")
         return cls(index_dir, encoder, vectors, meta, vocab, _RowStore(rows_path, offsets), case_ids, sparse,
                    manifest, settings)
 
@@ -567,7 +567,7 @@ class RetrievalIndex:
         self.meta.make_writable()
         self._ingest(batch, None, migrate=False, vecs=vecs)
         if self.sparse is not None and new_sparse is None:
-            self.manifest["sparse_note"] = "BM25 side dropped: the index outgrew LIANGXING_RETRIEVAL_SPARSE_MAX_ROWS"
+            self.manifest["sparse_note"] = "sparse side dropped: the index outgrew LIANGXING_RETRIEVAL_SPARSE_MAX_ROWS"
         self.sparse = new_sparse
         return len(batch)
 
@@ -745,7 +745,7 @@ class RetrievalIndex:
         if mode not in ("hybrid", "dense", "sparse"):
             raise RetrievalQueryError(f"mode must be 'hybrid', 'dense' or 'sparse', not {mode!r}")
         if mode == "sparse" and self.sparse is None:
-            note = self.manifest.get("sparse_note", "no BM25 side in this index")
+            note = self.manifest.get("sparse_note", "no sparse side in this index")
             raise RetrievalQueryError(f"mode='sparse': {note}")
         query_case, query_defendant, profile = self._query(case, defendant, guideline)
         allowed = self._row_filter(
@@ -763,9 +763,9 @@ class RetrievalIndex:
             if mode == "dense":
                 ranked, scores = _by_score(dense_rows, sims)
         if mode in ("hybrid", "sparse") and self.sparse is not None:
-            bm25, sparse_rows = self.sparse.search(tokenize_query(doc), wanted, allowed.mask)
+            sparse_scores, sparse_rows = self.sparse.search(tokenize_query(doc), wanted, allowed.mask)
             if mode == "sparse":
-                ranked, scores = _by_score(sparse_rows, bm25)
+                ranked, scores = _by_score(sparse_rows, sparse_scores)
         if mode == "hybrid":
             ranked, scores = (
                 (dense_rows, 1.0 / (RRF_K + np.arange(1, len(dense_rows) + 1)))  # one ranking: its own order

@@ -6,8 +6,8 @@ shard per worker task (:mod:`training.distributed`). The sharded directory holds
 (the shard folders, the encoder fingerprint, row counts) and ``shard-NNN/`` bundles.
 
 Merging: ``dense`` merges the shards' hits by cosine similarity; ``hybrid`` merges the dense and
-the BM25 hits separately by score and fuses the two merged rankings by reciprocal rank, as
-:meth:`RetrievalIndex.search` does within one bundle (BM25 statistics are per shard, so hybrid
+the sparse hits separately by score and fuses the two merged rankings by reciprocal rank, as
+:meth:`RetrievalIndex.search` does within one bundle (IDF statistics are per shard, so hybrid
 ranking across shards is close to, not identical with, one big index). Province/court spread is
 applied again on the merged list with the same caps. Filters are those of ``RetrievalIndex``.
 """
@@ -154,7 +154,7 @@ class ShardedIndex:
         if mode not in ("dense", "hybrid"):
             raise RetrievalQueryError(
                 f"mode must be 'dense' or 'hybrid' on a sharded index, not {mode!r} "
-                "(BM25 scores alone do not compare across shards)"
+                "(sparse scores alone do not compare across shards)"
             )
         filters = {"province_scope": province_scope, "same_charge": same_charge, "same_tier": same_tier,
                    "date_from": date_from, "date_to": date_to}
@@ -163,7 +163,7 @@ class ShardedIndex:
         if mode == "dense":
             return self.spread(dense, k)
         if any(s.sparse is None for s in self.shards):
-            raise RetrievalQueryError("mode='hybrid': a shard has no BM25 side; use mode='dense'")
+            raise RetrievalQueryError("mode='hybrid': a shard has no sparse side; use mode='dense'")
         sparse = merge_by_score(self._fan_out("sparse", case, defendant, per_shard, filters))
         # Fused as within one bundle (retrieval.fusion), over (case, defendant) keys numbered in order of appearance.
         number: dict[tuple[str, str], int] = {}

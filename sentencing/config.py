@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     )
     retrieval_max_per_province: int = Field(default=3, ge=1, description="similar cases per province in a result")
     retrieval_max_per_court: int = Field(default=2, ge=1, description="similar cases per court in a result")
-    retrieval_sparse_max_rows: int = Field(default=200_000, ge=0, description="BM25 side only up to this many rows")
+    retrieval_sparse_max_rows: int = Field(default=200_000, ge=0, description="sparse side only up to this many rows")
     retrieval_filter_cache_mb: int = Field(
         default=128, ge=0, description="memory for cached search filters (packed bitmaps): 800 of them at 1.3M rows"
     )
