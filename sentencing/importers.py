@@ -167,7 +167,8 @@ def _lawbench_line(path: Path, number: int, line: str) -> Case:
     else:
         sentence = Sentence(kind=SentenceKind.DEATH)
     facts = strip_recommendation(q.group("facts").strip())
-    names = re.split(r"[、,，;；]", q.group("charges"))
+    # Several charges are separated by ";"; "、" belongs inside a charge's name (生产、销售不符合安全标准的食品).
+    names = re.split(r"[;；]", q.group("charges"))
     charges = [Charge(name=c.strip().removesuffix("罪")) for c in names if c.strip()]
     m = _MASKED_NAME.search(facts) or _DEFENDANT_NAME.search(facts)
     name = m.group("name") if m else "被告人"

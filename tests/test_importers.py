@@ -65,6 +65,16 @@ def test_lawbench_importer(tmp_path: Path) -> None:
     assert second.defendants[0].sentence == Sentence(kind=SentenceKind.LIFE)
 
 
+def test_lawbench_charges_split_at_semicolons_only(tmp_path: Path) -> None:
+    """LawBench separates charges with ";"; "、" is part of a charge's name, not a separator."""
+    question = "事实:被告人于某销售工业盐。\r\n罪名:生产、销售不符合安全标准的食品;非法经营。法条:刑法第143条"
+    path = _write(tmp_path, "l.jsonl", [
+        json.dumps({"id": "lawbench-3-4-9", "question": question, "answer": "刑期:12个月"}, ensure_ascii=False),
+    ])
+    (case,) = read_cases("lawbench", [path])
+    assert case.defendants[0].charge_names == ["生产、销售不符合安全标准的食品", "非法经营"]
+
+
 def _cail(**meta_overrides: object) -> str:
     meta = {
         "accusation": ["盗窃"], "relevant_articles": [264], "criminals": ["张某"],
@@ -146,6 +156,9 @@ def test_real_files_import_with_unique_ids(shared_data: Path) -> None:
     assert len(set(ids)) == len(ids)
     assert all(len(c.defendants) == 1 and c.defendants[0].sentence for c in lawbench)
     assert all("建议判处" not in c.facts for c in judge + lawbench)
+    charges = {ch.name for c in lawbench for ch in c.defendants[0].charges}
+    fragments = {"生产", "组织", "伪造", "贩卖", "运输", "弹药", "儿童", "容留", "引诱"}  # what a split at "、" made
+    assert not charges & fragments, sorted(charges & fragments)
 
 
 def test_parallel_reading_gives_the_same_cases_in_order(tmp_path: Path) -> None:
