@@ -10,9 +10,10 @@ repeated with fresh ids. Prints, each measured in this run:
 * parse, one process: :func:`sentencing.importers.read_cases` on a sample, cases/s per core;
 * parse, ``--workers`` processes, cases sent back as :class:`~sentencing.case.Case` objects
   (:func:`~sentencing.importers.read_cases_parallel`): cases/s over the whole file;
-* parse, ``--workers`` processes, fast path: workers send back finished JSON lines
-  (:func:`~sentencing.importers.write_json_lines`, each worker sending a block's lines joined,
-  written to ``os.devnull``): what ``sentencing parse --workers N`` does; the target is ≥ 2,000/s on 2 cores;
+* parse, ``--workers`` processes, fast path: workers write finished JSON lines
+  (:func:`~sentencing.importers.write_json_lines`: each worker reads its own byte range of the
+  file and spools its lines for the kernel to copy on, here to ``os.devnull``): what
+  ``sentencing parse --workers N`` does; the target is ≥ 2,000/s on 2 cores;
 * import: :meth:`sentencing.store.CaseStore.add` of parsed cases into a fresh store, cases/s;
 * parse + import end to end through ``Case`` objects (the old path), and through the fast path
   (workers make the store rows, :func:`sentencing.store.case_row`; this process only runs SQL):
