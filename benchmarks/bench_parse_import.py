@@ -1,6 +1,7 @@
 """Parse + import throughput of the judgment corpus pipeline, against a JSON-decoding baseline.
 
     .venv/bin/python -m benchmarks.bench_parse_import --cases 100000 --workers 2
+    .venv/bin/python -m benchmarks.bench_parse_import --cases 20000 --baseline-root /tmp/old-tree  # A/B
 
 Input: the synthetic demo corpus (JuDGE-style lines, ``sentencing.demo_corpus``), generated once
 into a cache file; with ``--real`` (or when the generator is missing) the 292 real JuDGE judgments
@@ -27,6 +28,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -133,6 +135,47 @@ def _import(db: Path, items: Iterable[Case] | Iterable[CaseRow], label: str) -> 
     return rate
 
 
+# Run in a fresh interpreter with another source tree first on sys.path: that tree's ``sentencing
+# parse --workers N`` path, as it stood (``write_json_lines`` where it exists, else the JSON lines
+# sent back through the pool), with this process's and its workers' CPU from getrusage.
+_AB_CHILD = """
+import os, resource, sys, time
+root, path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, root)
+from sentencing import importers
+from sentencing.case import Case
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+began = time.perf_counter()
+with open(os.devnull, "wb") as out:
+    if hasattr(importers, "write_json_lines"):
+        n = importers.write_json_lines("judge", [path], out, workers=workers)
+    else:
+        n = 0
+        for line in importers.read_encoded_parallel("judge", [path], Case.to_json_line, workers=workers):
+            out.write((line + "\\n").encode())
+            n += 1
+wall = time.perf_counter() - began
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+rc = resource.getrusage(resource.RUSAGE_CHILDREN)
+parent = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+print(n, wall, parent, rc.ru_utime + rc.ru_stime)
+"""
+
+
+def compare_trees(baseline_root: Path, path: Path, workers: int, rounds: int) -> None:
+    """The JSON-lines parse of ``path`` under another source tree and under this one, alternately."""
+    here = Path(__file__).resolve().parents[1]
+    print(f"A/B on {path.name}, {workers} workers, {rounds} alternating rounds: "
+          f"baseline {baseline_root}, this tree {here}")
+    for r in range(rounds):
+        for label, root in (("baseline ", baseline_root), ("this tree", here)):
+            out = subprocess.run([sys.executable, "-c", _AB_CHILD, str(root), str(path), str(workers)],
+                                 capture_output=True, text=True, check=True).stdout.split()
+            n, wall, parent, children = int(out[0]), *map(float, out[1:])
+            print(f"  round {r + 1} {label}  {n / wall:6.0f} cases/s  parent {parent / n * 1e6:4.0f} µs/case  "
+                  f"workers {children / n * 1e6:5.0f} µs/case  (load {os.getloadavg()[0]:.1f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=100_000)
@@ -142,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true", help="repeat the real JuDGE judgments instead")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--limit", type=int, default=None, help="use only the first N lines of the input")
+    parser.add_argument("--baseline-root", type=Path, default=None,
+                        help="instead: A/B of the JSON-lines parse against this source tree (e.g. a git worktree)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds for --baseline-root")
     args = parser.parse_args(argv)
     path, _ = prepare_input(args.cases, args.seed, args.real, args.cache, args.workers)
     if args.limit is not None and args.limit < args.cases:
@@ -152,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         path = head
         print(f"using the first {args.limit} lines")
     print(f"cpu cores: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.1f}")
+    if args.baseline_root is not None:
+        compare_trees(args.baseline_root, path, args.workers, args.rounds)
+        return 0
 
     began = time.perf_counter()
     n_lines = sum(1 for line in open(path, encoding="utf-8") if json.loads(line))
