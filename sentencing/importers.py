@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -498,13 +499,26 @@ def _move_to(path: str, out: BinaryIO) -> None:
     os.unlink(path)
 
 
+_JOBS_AHEAD = 4
+"""Jobs per worker handed out before their results are taken: enough to keep every worker busy,
+few enough that finished blocks waiting for a slow reader (a pipe) stay a few MB, in memory or in
+the spool (``/dev/shm`` is 64 MB in a default container)."""
+
+
 def _in_workers(work: Callable[[Any], list[Any]], jobs: Iterator[Any], workers: int) -> Iterator[list[Any]]:
-    """``work(job)`` for every job in ``workers`` processes, results in job order."""
+    """``work(job)`` for every job in ``workers`` processes, results in job order, at most
+    ``_JOBS_AHEAD`` jobs per worker ahead of the consumer."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork")
     with context.Pool(workers) as pool:
-        yield from pool.imap(work, jobs, chunksize=1)
+        pending: deque[Any] = deque()
+        for job in jobs:
+            pending.append(pool.apply_async(work, (job,)))
+            if len(pending) >= _JOBS_AHEAD * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 def _report(error: CaseFormatError, errors: list[CaseFormatError] | None) -> None:

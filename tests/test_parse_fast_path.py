@@ -12,6 +12,7 @@ import io
 import json
 import re
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,26 @@ def test_json_line_is_the_canonical_dump(values: list[float], facts: str) -> Non
     case = Case(id="c", facts=facts, defendants=[Defendant(name="甲", quantities=quantities)])
     assert case.to_json_line() == _reference_json_line(case)
     assert case.to_json_bytes() == (_reference_json_line(case) + "\n").encode("utf-8", "backslashreplace")
+
+
+def test_spooled_blocks_stay_few_when_the_reader_is_slow(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers run at most a few jobs ahead: a slow reader (a pipe) never fills the spool (/dev/shm)."""
+    import time
+
+    monkeypatch.setattr(importers, "_BLOCK_BYTES", 1 << 12)  # about one judgment per job: hundreds of jobs
+    root = Path(importers._spool_root() or tempfile.gettempdir())
+
+    class SlowReader(io.RawIOBase):
+        most = 0
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            spooled = sum(1 for d in root.glob("liangxing-parse-*") for _ in d.iterdir())
+            SlowReader.most = max(SlowReader.most, spooled)
+            time.sleep(0.002)
+            return len(data)
+
+    assert write_json_lines("judge", [corpus], SlowReader(), [], workers=2) == N_CASES
+    assert 0 < SlowReader.most <= importers._JOBS_AHEAD * 2 + 2  # the jobs handed out, not the whole file
