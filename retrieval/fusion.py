@@ -23,8 +23,10 @@ def fuse(
     ``dense`` and ``sparse`` are row ids best first. With both weights 1 this is plain RRF, the
     same order and scores as adding 1/(RRF_K + rank) per ranking. A ranking with weight 0 only
     fills in: its rows that the other ranking lacks follow all of that ranking's rows, in their own
-    order, with score 0 (so a search still returns rows when the other side finds too few, or none,
-    e.g. an index without a sparse side).
+    order, with score 0 (so a search still returns rows when the other side finds too few). A
+    ranking alone (the other is empty, e.g. an index without a sparse side) is the result as it is,
+    the same array, scored ``w/(RRF_K + rank)``, with w = 1 when its weight is 0: a ranking that
+    only fills in, with nothing to fill, is the whole result.
     """
     for name, w in (("dense_weight", dense_weight), ("sparse_weight", sparse_weight)):
         if not np.isfinite(w) or w < 0:
@@ -32,11 +34,11 @@ def fuse(
     if dense_weight == 0 and sparse_weight == 0:
         raise ValueError("dense_weight and sparse_weight are both 0: nothing to rank by")
     dense, sparse = np.asarray(dense, np.int64), np.asarray(sparse, np.int64)
-    if dense_weight == 0 or sparse_weight == 0 or len(dense) == 0 or len(sparse) == 0:
-        if len(sparse) == 0 or (dense_weight > 0 and sparse_weight == 0 and len(dense) > 0):
-            lead, lead_weight, rest = dense, dense_weight, sparse
-        else:
-            lead, lead_weight, rest = sparse, sparse_weight, dense
+    if len(dense) == 0 or len(sparse) == 0:
+        single, weight = (dense, dense_weight) if len(sparse) == 0 else (sparse, sparse_weight)
+        return single, (weight or 1.0) / (RRF_K + np.arange(1, len(single) + 1))
+    if dense_weight == 0 or sparse_weight == 0:
+        lead, lead_weight, rest = (sparse, sparse_weight, dense) if dense_weight == 0 else (dense, dense_weight, sparse)
         scores = lead_weight / (RRF_K + np.arange(1, len(lead) + 1))
         fill = rest[~np.isin(rest, lead)]
         return np.concatenate([lead, fill]), np.concatenate([scores, np.zeros(len(fill))])

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from retrieval.cohort import FORMS, CohortStats, HistogramBin, ProvinceCohort, cohort_stats
 from retrieval.encoder import Encoder, EncoderParams, load_encoder, train_encoder
-from retrieval.fusion import RRF_K, fuse
+from retrieval.fusion import fuse
 from retrieval.index import (
     DATE_UNKNOWN,
     ChargeOrder,
@@ -767,14 +767,10 @@ class RetrievalIndex:
             if mode == "sparse":
                 ranked, scores = _by_score(sparse_rows, sparse_scores)
         if mode == "hybrid":
-            ranked, scores = (
-                (dense_rows, 1.0 / (RRF_K + np.arange(1, len(dense_rows) + 1)))  # one ranking: its own order
-                if len(sparse_rows) == 0
-                else fuse(dense_rows, sparse_rows, dense_weight=self.settings.retrieval_dense_weight)
-            )
+            ranked, scores = fuse(dense_rows, sparse_rows, dense_weight=self.settings.retrieval_dense_weight)
         chosen = self._spread_positions(ranked, k, exclude_case=case.id)  # the case is not its own precedent
         rows = ranked[chosen]
-        # a ranking fused from the dense one alone is the dense ranking itself
+        # a ranking fused from one side alone is that side's ranking itself (retrieval.fusion)
         dense_pos = [i + 1 for i in chosen] if ranked is dense_rows else _positions(dense_rows, rows)
         sparse_pos = [i + 1 for i in chosen] if ranked is sparse_rows else _positions(sparse_rows, rows)
         return self._hits(rows, scores[chosen].tolist(), profile, dense_pos, sparse_pos)

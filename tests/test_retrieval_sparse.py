@@ -117,6 +117,8 @@ def test_a_zero_weight_ranking_only_fills_in() -> None:
     assert ranked.tolist() == [9, 7, 5, 1, 2]  # the sparse order, then dense rows it lacks
     assert fused[3:].tolist() == [0.0, 0.0] and np.all(np.diff(fused) <= 0)
     assert fuse(dense, np.empty(0, np.int64), dense_weight=0.0)[0].tolist() == [5, 1, 9, 2]  # no sparse side
+    alone, alone_scores = fuse(dense, np.empty(0, np.int64), dense_weight=0.0)
+    assert alone is dense and alone_scores.tolist() == [1.0 / (RRF_K + r) for r in (1, 2, 3, 4)]  # as it is
     assert fuse(dense, sparse, sparse_weight=0.0)[0].tolist() == [5, 1, 9, 2, 7]
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="dense_weight"):
