@@ -318,27 +318,27 @@ class Case(BaseModel):
         (below 1e-4) and ``null`` for NaN and infinities. Only :class:`Measure` holds floats, so a
         case with such a measure takes the reference path.
         """
-        if self._serialiser_is_canonical():
-            try:
-                return self.model_dump_json(exclude_none=True)
-            except PydanticSerializationError:  # a lone surrogate (``"\\ud800"`` in the input): json copes
-                pass
-        return self._reference_json_line()
+        fast = self._serialised()
+        return fast.decode() if fast is not None else self._reference_json_line()
 
     def to_json_bytes(self) -> bytes:
         """:meth:`to_json_line` and its newline in UTF-8, for bulk writers: no round trip through ``str``.
 
         A lone surrogate is written as its JSON escape (``\\ud800``), which reads back as the same text.
         """
-        if self._serialiser_is_canonical():
-            try:
-                return self.__pydantic_serializer__.to_json(self, exclude_none=True) + b"\n"
-            except PydanticSerializationError:
-                pass
+        fast = self._serialised()
+        if fast is not None:
+            return fast + b"\n"
         return (self._reference_json_line() + "\n").encode("utf-8", "backslashreplace")
 
-    def _serialiser_is_canonical(self) -> bool:
-        return all(_plain_measures(d.quantities) for d in self.defendants)
+    def _serialised(self) -> bytes | None:
+        """pydantic's JSON of the case where it is the canonical form, else None (see :meth:`to_json_line`)."""
+        if not all(_plain_measures(d.quantities) for d in self.defendants):
+            return None
+        try:
+            return self.__pydantic_serializer__.to_json(self, exclude_none=True)
+        except PydanticSerializationError:  # a lone surrogate (``"\\ud800"`` in the input): json copes
+            return None
 
     def _reference_json_line(self) -> str:
         return json.dumps(self.model_dump(mode="json", exclude_none=True), ensure_ascii=False, separators=(",", ":"))

@@ -52,9 +52,14 @@ T = TypeVar("T")
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with open(path, encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                yield number, line
+        yield from _numbered(fh, 1)
+
+
+def _numbered(lines: Iterable[str], first: int) -> Iterator[tuple[int, str]]:
+    """The non-blank lines with their line numbers, counting from ``first``."""
+    for number, line in enumerate(lines, first):
+        if line.strip():
+            yield number, line
 
 
 def _json(path: Path, number: int, line: str) -> dict[str, Any]:
@@ -337,10 +342,7 @@ class _FileBlock:
             fh.seek(self.start)
             data = fh.read(self.end - self.start)
         encoding = "utf-8-sig" if self.start == 0 else "utf-8"
-        text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding)
-        for number, line in enumerate(text, self.first_line):
-            if line.strip():
-                yield number, line
+        yield from _numbered(io.TextIOWrapper(io.BytesIO(data), encoding=encoding), self.first_line)
 
 
 def _line_breaks(data: bytes, end: int) -> int:
@@ -480,7 +482,7 @@ def _move_to(path: str, out: BinaryIO) -> None:
         size = os.fstat(src.fileno()).st_size
         try:
             fd = out.fileno()
-        except (AttributeError, OSError, io.UnsupportedOperation):
+        except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
             fd = -1
         sent = 0
         if fd >= 0:
