@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from retrieval.index import ChargeOrder, Vocab, in_province_scope
+from retrieval.index import ChargeOrder, Vocab, live_in_scope
 from retrieval.profile import KEY_CIRCUMSTANCES, DefendantProfile, circumstance_mask
 from sentencing.regions import BY_CODE
 from sentencing.sentence import CAIL_DEATH, CAIL_LIFE, SentenceForm
@@ -114,11 +114,8 @@ def cohort_stats(
     definition: dict[str, Any] = {"province_scope": scope, "min_n": min_n}
     if profile.charge is None:
         return CohortStats(definition=definition, n=0, reported=False, reason="被告人没有罪名，无法界定同类案件群")
-    span = order.span(vocab["charges"].get(profile.charge))
-    columns = {name: column[span] for name, column in order.columns.items()}
-    base = ~columns["deleted"]
-    if province_id is not None:
-        base &= in_province_scope(columns["province"], scope, province_id)
+    span, columns = order.charge_columns(vocab["charges"].get(profile.charge))
+    base = live_in_scope(columns, scope, province_id)
     base[order.positions(span, exclude_rows)] = False
     criteria = _criteria(columns, vocab, profile)
     if profile.tier is None:

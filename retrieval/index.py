@@ -182,6 +182,11 @@ class ChargeOrder:
         start, end = self._bounds.get(int(charge_id), (0, 0))
         return slice(start, end)
 
+    def charge_columns(self, charge_id: int) -> tuple[slice, dict[str, np.ndarray]]:
+        """The span of a charge's rows and the columns over just those rows (views, no copies)."""
+        span = self.span(charge_id)
+        return span, {name: column[span] for name, column in self.columns.items()}
+
     def positions(self, span: slice, rows: np.ndarray | list[int]) -> np.ndarray:
         """Positions within ``span`` of those ``rows`` that lie in it (rows of other charges are skipped)."""
         in_span = self.rows[span]
@@ -192,11 +197,14 @@ class ChargeOrder:
         return pos[hit]
 
 
-def in_province_scope(provinces: np.ndarray, scope: str, province_id: int) -> np.ndarray:
-    """Rows of the province (scope ``own``) or of the other known provinces (scope ``other``)."""
-    if scope == "own":
-        return provinces == province_id
-    return (provinces != province_id) & (provinces >= 0)
+def live_in_scope(columns: Metadata | dict[str, np.ndarray], scope: str, province_id: int | None) -> np.ndarray:
+    """Rows not deleted and, unless ``province_id`` is None (scope ``any``), of the province (scope
+    ``own``) or of the other known provinces (scope ``other``): the base of every filter and cohort."""
+    keep = ~np.asarray(columns["deleted"])
+    if province_id is not None:
+        provinces = np.asarray(columns["province"])
+        keep &= (provinces == province_id) if scope == "own" else (provinces != province_id) & (provinces >= 0)
+    return keep
 
 
 def set_search_threads(n: int) -> None:
@@ -219,7 +227,7 @@ class RowFilter:
     Built once per distinct filter and reused (RetrievalIndex caches them), since at a million
     rows computing the mask and packing it costs more than the approximate search itself. A
     cached (frozen) filter keeps only the bitmap, 1 bit a row (160 KB at 1.3M rows, against 1.3 MB
-    for the mask): only the BM25 side and exact scans of a few rows read the mask, unpacked then.
+    for the mask): only the sparse side and exact scans of a few rows read the mask, unpacked then.
     """
 
     __slots__ = ("_bitmap", "_mask", "n_allowed", "n_rows")

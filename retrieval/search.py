@@ -51,7 +51,7 @@ from retrieval.index import (
     VectorIndex,
     Vocab,
     default_factory,
-    in_province_scope,
+    live_in_scope,
     write_json,
 )
 from retrieval.pairs import PairItem, weak_pairs
@@ -667,11 +667,8 @@ class RetrievalIndex:
         order = self._charge_order() if same_charge else None
         columns: Metadata | dict[str, np.ndarray] = self.meta
         if order is not None:
-            span = order.span(self.vocab["charges"].get(profile.charge))
-            columns = {name: column[span] for name, column in order.columns.items()}
-        keep = ~np.asarray(columns["deleted"])
-        if pid is not None:
-            keep &= in_province_scope(np.asarray(columns["province"]), scope, pid)
+            span, columns = order.charge_columns(self.vocab["charges"].get(profile.charge))
+        keep = live_in_scope(columns, scope, pid)
         if same_tier:
             keep &= np.asarray(columns["tier"]) == self.vocab["tiers"].get(profile.tier)
         if date_from is not None or date_to is not None:
