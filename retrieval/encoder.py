@@ -20,6 +20,7 @@ import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
@@ -295,9 +296,12 @@ class StaticEncoder:
         vocab = self.weights.shape[0]
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
-            token_ids = [self._query_ids(chunk[0])] if len(chunk) == 1 else self._batch_ids(chunk)
-            lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
-            ids = np.fromiter((t for e in token_ids for t in e), dtype=np.int64, count=int(lengths.sum()))
+            if len(chunk) == 1:
+                query_ids = self._query_ids(chunk[0])
+                lengths = np.array([len(query_ids)], dtype=np.int64)
+                ids = np.array(query_ids, dtype=np.int64)
+            else:
+                ids, lengths = self._batch_ids(chunk)
             # float64 accumulation: a sum of ~1,000 float32 rows in another order than torch's
             # EmbeddingBag would otherwise drift by ~1e-5
             if len(chunk) == 1:  # a query: a gather and a mean, without building a sparse matrix
@@ -312,20 +316,34 @@ class StaticEncoder:
             out[start : start + len(chunk)] = vecs
         return out
 
+    def _batch_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of many documents, end to end, and each document's count of them.
 
-    def _batch_ids(self, texts: list[str]) -> list[list[int]]:
-        """Token ids of many documents, each distinct sentence tokenised once.
-
-        Documents repeat sentences (the header is written three times; charges, roles and the
-        stock phrases of judgments recur across a corpus): tokenising the distinct sentences of a
-        batch is about half the work of tokenising the documents, with the same ids (see
-        :meth:`_query_ids`).
+        Each distinct clause of the batch is tokenised once (``encode_batch_fast``: no offsets).
+        Documents repeat clauses (the header is written three times; charges, roles and the
+        stock phrases of judgments recur across a corpus): the distinct clauses of a batch are
+        about a tenth of its clauses, and give the same ids as the documents whole (see
+        :data:`_CLAUSE_PIECE`). The ids are gathered with numpy, not token by token in Python.
         """
-        pieces = [_SENTENCE_PIECE.findall(t) for t in texts]
-        distinct = list(dict.fromkeys(p for doc in pieces for p in doc))
-        encoded = self.tokenizer.encode_batch(distinct, add_special_tokens=False)
-        ids_of = {p: e.ids for p, e in zip(distinct, encoded, strict=True)}
-        return [[t for p in doc for t in ids_of[p]] for doc in pieces]
+        doc_pieces = list(map(_CLAUSE_PIECE.findall, texts))
+        every = list(chain.from_iterable(doc_pieces))
+        slot: dict[str, int] = dict.fromkeys(every)  # type: ignore[arg-type]
+        for k, piece in enumerate(slot):
+            slot[piece] = k
+        encoded = [e.ids for e in self.tokenizer.encode_batch_fast(list(slot), add_special_tokens=False)]
+        piece_len = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        tokens = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(piece_len.sum()))
+        piece_start = np.cumsum(piece_len) - piece_len
+        n_pieces = np.fromiter(map(len, doc_pieces), dtype=np.int64, count=len(doc_pieces))
+        seq = np.fromiter(map(slot.__getitem__, every), dtype=np.int64, count=len(every))
+        seq_len = piece_len[seq]
+        # position of every token of every clause occurrence in ``tokens``
+        total = int(seq_len.sum())
+        shift = np.repeat(piece_start[seq] - (np.cumsum(seq_len) - seq_len), seq_len)
+        ids = tokens[np.arange(total, dtype=np.int64) + shift]
+        owner = np.repeat(np.arange(len(texts), dtype=np.int64), n_pieces)
+        lengths = np.bincount(owner, weights=seq_len, minlength=len(texts)).astype(np.int64)
+        return ids, lengths
 
     def _query_ids(self, text: str) -> list[int]:
         """Token ids of one query, sentence by sentence through a cache.
@@ -351,6 +369,13 @@ class StaticEncoder:
 
 _SENTENCE_PIECE = re.compile(r"[^。]*。|[^。]+")
 """A text cut after each "。", the separator kept with its sentence."""
+
+_CLAUSE_PIECE = re.compile(r"[^。，,；;：:]*[。，,；;：:]|[^。，,；;：:]+")
+"""A text cut after each clause mark (。，；： and their ASCII forms), the mark kept with its clause.
+
+The tokenizer normalises (NFKC) and then isolates every punctuation mark as a pre-token of its
+own, so no token spans one: the ids of the clauses, end to end, are the ids of the text.
+"""
 
 
 class TransformerEncoder:

@@ -15,7 +15,8 @@ from typing import Any
 
 from sentencing.case import Case, CircumstanceCode, Defendant, Role
 from sentencing.charges import default_catalogue
-from sentencing.guideline import GuidelineResult, calculate
+from sentencing.guideline import GuidelineResult
+from sentencing.guideline import statutory_tier as guideline_tier
 
 CIRCUMSTANCE_BITS: dict[CircumstanceCode, int] = {code: 1 << i for i, code in enumerate(CircumstanceCode)}
 
@@ -64,16 +65,15 @@ def statutory_tier(
     service computes it once per defendant for the prediction).
     """
     if guideline is not None:
-        result = guideline
+        found = (guideline.statutory.charge, guideline.statutory.tier_label) if guideline.statutory else None
     else:
         try:
-            result = calculate(defendant, case)
+            found = guideline_tier(defendant, case)
         except (ValueError, KeyError, LookupError):
             return None, None
-    statutory = result.statutory
-    if statutory is None or default_catalogue().resolve(statutory.charge) is None:
+    if found is None or default_catalogue().resolve(found[0]) is None:
         return None, None
-    return canonical_charge(statutory.charge), statutory.tier_label
+    return canonical_charge(found[0]), found[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1364,6 +1364,34 @@ def calculate(
     )
 
 
+def statutory_tier(
+    defendant: Defendant, case: Case | None = None, *, catalogue: ChargeCatalogue | None = None
+) -> tuple[str, str] | None:
+    """(charge, tier label) of ``calculate(defendant, case).statutory``; None where it has none.
+
+    Indexing a corpus needs only the statutory tier (法定刑幅度) of each defendant. With one charge
+    the catalogue knows, that is the tier its quantities select, without the starting point,
+    baseline, adjustments and form of the whole calculation (most of an index build's CPU at 1M
+    rows); with several charges the most serious one is found by calculating them all.
+    """
+    catalogue = catalogue or default_catalogue()
+    plan = _plan_of(catalogue)
+    resolved = {key: spec for _, spec, key in plan.resolve(defendant.charge_names)}
+    if len(resolved) == 1:
+        ((name, spec),) = resolved.items()
+        if spec is None:  # the fallback tier of a charge outside the catalogue
+            statutory = calculate(defendant, case, catalogue=catalogue).statutory
+            return (statutory.charge, statutory.tier_label) if statutory is not None else None
+        province = None
+        if case is not None:
+            province = case.province or (case.court.province if case.court else None)
+        cp = plan.charge(spec, province)
+        index, _ = _select_tier(cp, _Facts(defendant, plan), [])
+        return name, cp.tiers[index].statutory["tier_label"]
+    statutory = calculate(defendant, case, catalogue=catalogue).statutory
+    return (statutory.charge, statutory.tier_label) if statutory is not None else None
+
+
 def _severity(calc: ChargeCalculation) -> tuple[int, float]:
     if calc.kind is SentenceKind.LIFE:
         return (2, 0.0)
