@@ -99,6 +99,84 @@ def _criteria(
     return criteria
 
 
+@dataclass(frozen=True)
+class CohortCounts:
+    """A cohort's members counted by (province, non-custodial, term): what the shards of a split
+    index add up (:meth:`merge`) before the statistics are read off the sum, exactly as one index
+    would read them."""
+
+    provinces: tuple[str | None, ...]
+    """Province code of each slot (None: unknown)."""
+    counts: np.ndarray
+    """(province slot × non-custodial × term slot) counts."""
+    offset: int
+    """Term ``t`` is counted in slot ``t + offset`` (CAIL codes for life and death are negative)."""
+
+    @classmethod
+    def merge(cls, parts: list[CohortCounts]) -> CohortCounts:
+        provinces = tuple(dict.fromkeys(p for part in parts for p in part.provinces))
+        slot = {p: i for i, p in enumerate(provinces)}
+        offset = max((part.offset for part in parts), default=0)
+        width = max((part.counts.shape[2] - part.offset + offset for part in parts), default=1)
+        total = np.zeros((len(provinces), 2, width), dtype=np.int64)
+        for part in parts:
+            start = offset - part.offset
+            rows = [slot[p] for p in part.provinces]
+            total[rows, :, start : start + part.counts.shape[2]] += part.counts
+        return cls(provinces, total, offset)
+
+
+class CohortQuery:
+    """The cohort of one defendant profile among one index's rows, criterion by criterion.
+
+    Most specific first: charge, tier, key circumstances; :meth:`sizes` says how many rows match
+    with each number of criteria used, so that the caller can drop criteria while the cohort is too
+    small: over the sum of every shard's sizes when the index is split.
+    """
+
+    def __init__(
+        self,
+        order: ChargeOrder,
+        vocab: dict[str, Vocab],
+        profile: DefendantProfile,
+        *,
+        scope: str,
+        province_id: int | None,
+        exclude_rows: list[int],
+    ) -> None:
+        if profile.charge is None:
+            raise ValueError("a defendant without a charge has no cohort (see no_charge_cohort)")
+        self.order = order
+        self.vocab = vocab
+        self.span, columns = order.charge_columns(vocab["charges"].get(profile.charge))
+        self.base = live_in_scope(columns, scope, province_id)
+        self.base[order.positions(self.span, exclude_rows)] = False
+        self.criteria = _criteria(columns, vocab, profile)
+
+    def mask(self, used: int) -> np.ndarray:
+        """The rows matching the first ``used`` criteria."""
+        mask = self.base.copy()
+        for _name, m, _value in self.criteria[:used]:
+            if m is not None:
+                mask &= m
+        return mask
+
+    def sizes(self) -> list[int]:
+        """Rows matching all criteria, all but the last, …, the charge alone."""
+        return [int(np.count_nonzero(self.mask(used))) for used in range(len(self.criteria), 0, -1)]
+
+    def counts(self, mask: np.ndarray) -> CohortCounts:
+        outcomes: _Outcomes = self.order.derived("cohort_outcomes", _outcomes)
+        counts = np.bincount(outcomes.code[self.span][mask], minlength=outcomes.n_slots * 2 * outcomes.width)
+        provinces = tuple(self.vocab["provinces"].name(s - 1) for s in range(outcomes.n_slots))
+        return CohortCounts(provinces, counts.reshape(outcomes.n_slots, 2, outcomes.width), outcomes.offset)
+
+
+def no_charge_cohort(scope: str, min_n: int) -> CohortStats:
+    return CohortStats(definition={"province_scope": scope, "min_n": min_n}, n=0, reported=False,
+                       reason="被告人没有罪名，无法界定同类案件群")
+
+
 def cohort_stats(
     order: ChargeOrder,
     vocab: dict[str, Vocab],
@@ -111,27 +189,40 @@ def cohort_stats(
 ) -> CohortStats:
     """The cohort of ``profile`` among live rows in the province scope (``province_id``: the
     province ``own``/``other`` compare with), leaving out ``exclude_rows`` (the query's own case)."""
-    definition: dict[str, Any] = {"province_scope": scope, "min_n": min_n}
     if profile.charge is None:
-        return CohortStats(definition=definition, n=0, reported=False, reason="被告人没有罪名，无法界定同类案件群")
-    span, columns = order.charge_columns(vocab["charges"].get(profile.charge))
-    base = live_in_scope(columns, scope, province_id)
-    base[order.positions(span, exclude_rows)] = False
-    criteria = _criteria(columns, vocab, profile)
+        return no_charge_cohort(scope, min_n)
+    query = CohortQuery(order, vocab, profile, scope=scope, province_id=province_id, exclude_rows=exclude_rows)
+    # Most specific first; drop circumstances, then tier, while the cohort is too small.
+    for used in range(len(query.criteria), 0, -1):
+        mask = query.mask(used)
+        if np.count_nonzero(mask) >= min_n:
+            break
+    return cohort_of(query.counts(mask), profile, query.criteria, used, scope=scope, min_n=min_n)
+
+
+def relaxation(sizes: list[int], min_n: int) -> int:
+    """How many criteria a cohort uses, given its sizes with all of them, all but the last, …"""
+    for k, n in enumerate(sizes):
+        if n >= min_n:
+            return len(sizes) - k
+    return 1
+
+
+def cohort_of(
+    counted: CohortCounts,
+    profile: DefendantProfile,
+    criteria: list[tuple[str, np.ndarray | None, Any]],
+    used: int,
+    *,
+    scope: str,
+    min_n: int,
+) -> CohortStats:
+    """The statistics of a cohort from its counts, with the definition of the criteria ``used``."""
+    definition: dict[str, Any] = {"province_scope": scope, "min_n": min_n}
     if profile.tier is None:
         definition["tier"] = None
         definition["tier_note"] = "量刑指导计算未能确定法定刑幅度，未按幅度筛选"
-    dropped: list[str] = []
-    mask = base
-    # Most specific first; drop circumstances, then tier, while the cohort is too small.
-    for used in range(len(criteria), 0, -1):
-        mask = base.copy()
-        for _name, m, _value in criteria[:used]:
-            if m is not None:
-                mask &= m
-        dropped = [name for name, _m, _v in criteria[used:]]
-        if np.count_nonzero(mask) >= min_n:
-            break
+    dropped = [name for name, _m, _v in criteria[used:]]
     for name, _m, value in criteria:
         if name not in dropped:
             definition[name] = value
@@ -140,16 +231,14 @@ def cohort_stats(
         definition["relaxed_note"] = "同类案件不足{}件，已放宽：{}".format(
             min_n, "、".join({"tier": "法定刑幅度", "circumstances": "关键情节"}[d] for d in dropped)
         )
-    outcomes: _Outcomes = order.derived("cohort_outcomes", _outcomes)
-    counts = np.bincount(outcomes.code[span][mask], minlength=outcomes.n_slots * 2 * outcomes.width)
-    counts = counts.reshape(outcomes.n_slots, 2, outcomes.width)  # province slot × non-custodial × term
+    counts, offset = counted.counts, counted.offset
     by_term = counts.sum(axis=(0, 1))
     n = int(by_term.sum())
-    months = by_term[outcomes.offset :]
+    months = by_term[offset:]
     n_months = int(months.sum())
-    excluded = {"life": outcomes.count_of(by_term, CAIL_LIFE), "death": outcomes.count_of(by_term, CAIL_DEATH)}
+    excluded = {"life": _count_of(by_term, offset, CAIL_LIFE), "death": _count_of(by_term, offset, CAIL_DEATH)}
     stats = CohortStats(definition=definition, n=n, reported=False, excluded=excluded)
-    stats.by_province = _by_province(vocab["provinces"], counts, outcomes.offset, min_n)
+    stats.by_province = _by_province(counted.provinces, counts, offset, min_n)
     if n < min_n or n_months < min_n:
         stats.reason = f"同类案件仅{n}件（其中有期限刑罚{n_months}件），少于{min_n}件，不报告统计值"
         return stats
@@ -163,6 +252,11 @@ def cohort_stats(
     return stats
 
 
+def _count_of(by_term: np.ndarray, offset: int, term: int) -> int:
+    i = term + offset
+    return int(by_term[i]) if 0 <= i < len(by_term) else 0
+
+
 @dataclass(frozen=True)
 class _Outcomes:
     """Each row's (province, non-custodial, term) as one small int, in charge order: a cohort's
@@ -174,10 +268,6 @@ class _Outcomes:
     width: int
     """Term values: slot ``term + offset`` in [0, width)."""
     offset: int
-
-    def count_of(self, by_term: np.ndarray, term: int) -> int:
-        i = term + self.offset
-        return int(by_term[i]) if 0 <= i < self.width else 0
 
 
 def _outcomes(order: ChargeOrder) -> _Outcomes:
@@ -240,7 +330,9 @@ def _histogram(counts: np.ndarray) -> list[int]:
     return bins
 
 
-def _by_province(provinces: Vocab, counts: np.ndarray, offset: int, min_n: int) -> list[ProvinceCohort]:
+def _by_province(
+    provinces: tuple[str | None, ...], counts: np.ndarray, offset: int, min_n: int
+) -> list[ProvinceCohort]:
     """Per-province counts, medians and non-custodial shares from the cohort's
     (province slot × non-custodial × term) counts."""
     out: list[ProvinceCohort] = []
@@ -249,7 +341,7 @@ def _by_province(provinces: Vocab, counts: np.ndarray, offset: int, min_n: int) 
     months = counts[:, :, offset:].sum(axis=1)
     n_months = months.sum(axis=1)
     for s in np.flatnonzero(sizes).tolist():
-        code = provinces.name(s - 1)
+        code = provinces[s]
         n = int(sizes[s])
         reported = n >= min_n and int(n_months[s]) >= min_n
         out.append(

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from retrieval.cohort import FORMS, CohortStats, HistogramBin, ProvinceCohort, cohort_stats
+from retrieval.cohort import FORMS, CohortQuery, CohortStats, HistogramBin, ProvinceCohort, cohort_stats
 from retrieval.encoder import Encoder, EncoderParams, load_encoder, train_encoder
 from retrieval.fusion import fuse
 from retrieval.index import (
@@ -883,6 +883,14 @@ class RetrievalIndex:
             scope=province_scope, province_id=pid,
             exclude_rows=self._by_case.get(case.id),  # the case is not its own precedent
             min_n=self.settings.cohort_min_n,
+        )
+
+    def cohort_query(self, case: Case, profile: DefendantProfile, province_scope: ProvinceScope) -> CohortQuery:
+        """This index's part of the cohort of a defendant with a charge (a shard's, for ShardedIndex.cohort)."""
+        return CohortQuery(
+            self._charge_order(), self.vocab, profile,
+            scope=province_scope, province_id=self._scope_province(profile, province_scope),
+            exclude_rows=self._by_case.get(case.id),
         )
 
     def indexed(self, case_id: str) -> bool:

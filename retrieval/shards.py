@@ -25,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.cohort import CohortCounts, CohortStats, cohort_of, no_charge_cohort, relaxation
 from retrieval.fusion import fuse
 from retrieval.index import IndexFormatError, write_json
 from retrieval.search import Mode, ProvinceScope, RetrievalIndex, RetrievalQueryError, SimilarCase
 from sentencing.case import Case, Defendant
 from sentencing.config import Settings, load_settings
+from sentencing.guideline import GuidelineResult
 
 MANIFEST = "shards.json"
 FORMAT_VERSION = 1
@@ -147,6 +149,7 @@ class ShardedIndex:
         date_from: dt.date | None = None,
         date_to: dt.date | None = None,
         mode: Mode = "dense",
+        guideline: GuidelineResult | None = None,
     ) -> list[SimilarCase]:
         """The k most similar past defendants over all shards; filters as :meth:`RetrievalIndex.search`."""
         if not 1 <= k <= 100:
@@ -157,7 +160,7 @@ class ShardedIndex:
                 "(sparse scores alone do not compare across shards)"
             )
         filters = {"province_scope": province_scope, "same_charge": same_charge, "same_tier": same_tier,
-                   "date_from": date_from, "date_to": date_to}
+                   "date_from": date_from, "date_to": date_to, "guideline": guideline}
         per_shard = min(100, max(3 * k, 10))
         dense = merge_by_score(self._fan_out("dense", case, defendant, per_shard, filters))
         if mode == "dense":
@@ -185,6 +188,34 @@ class ShardedIndex:
                                              "sparse_rank": sparse_rank.get(i)})
                   for i, score in zip(ranked.tolist(), scores.tolist(), strict=True)]
         return self.spread(merged, k)
+
+    def cohort(
+        self,
+        case: Case,
+        defendant: Defendant,
+        *,
+        province_scope: ProvinceScope = "any",
+        guideline: GuidelineResult | None = None,
+    ) -> CohortStats:
+        """The cohort over all shards, exactly as one index holding every row would report it.
+
+        Each shard counts its members by (province, non-custodial, term); criteria are dropped on
+        the sum of the shards' sizes and the statistics are read off the sum of their counts.
+        """
+        profile = self.shards[0].profile(case, defendant, guideline)  # the profile reads no index
+        self.shards[0]._scope_province(profile, province_scope)  # an unknown or inapplicable scope is refused
+        min_n = self.settings.cohort_min_n
+        if profile.charge is None:
+            return no_charge_cohort(province_scope, min_n)
+        queries = list(self._pool.map(lambda s: s.cohort_query(case, profile, province_scope), self.shards))
+        sizes = np.sum([q.sizes() for q in queries], axis=0).tolist()
+        used = relaxation(sizes, min_n)
+        counts = CohortCounts.merge(list(self._pool.map(lambda q: q.counts(q.mask(used)), queries)))
+        return cohort_of(counts, profile, queries[0].criteria, used, scope=province_scope, min_n=min_n)
+
+    def indexed(self, case_id: str) -> bool:
+        """Whether rows of this case are in any shard."""
+        return any(s.indexed(case_id) for s in self.shards)
 
     def spread(self, ranked: list[SimilarCase], k: int) -> list[SimilarCase]:
         """The same province/court caps as one bundle's spread, applied to the merged list."""

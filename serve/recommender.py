@@ -112,7 +112,7 @@ def probe_case() -> Case:
 
 def load_bundle(model_dir: Path, index_dir: Path) -> Bundle:
     """Load and validate a bundle; raises :class:`BundleError` naming what is wrong."""
-    from retrieval.search import RetrievalIndex
+    from retrieval.shards import open_index
     from training.predictor import ModelLoadError, RangePredictor
 
     model_dir, index_dir = Path(model_dir), Path(index_dir)
@@ -127,7 +127,7 @@ def load_bundle(model_dir: Path, index_dir: Path) -> Bundle:
     except Exception as exc:  # a corrupt file can raise anything from a third-party loader
         raise BundleError(f"model_dir {str(model_dir)!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
     try:
-        index = RetrievalIndex.load(index_dir)
+        index = open_index(index_dir)  # one bundle, or the shards the distributed pipeline builds
     except Exception as exc:
         raise BundleError(f"index_dir {str(index_dir)!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
     bundle = Bundle(

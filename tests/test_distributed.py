@@ -93,17 +93,24 @@ def test_distributed_model_serves_and_is_not_worse_than_local(run, tmp_path: Pat
     assert 0.6 <= m_dist["coverage"] <= 0.97
 
 
-def test_sharded_search_equals_one_index(run, corpus: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def whole(run, corpus: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One index of every case, with the shards' encoder: what the shards together must answer like."""
     from retrieval.search import RetrievalIndex
+
+    _summary, out = run
+    return RetrievalIndex.build(read_cases("judge", [corpus], []), tmp_path_factory.mktemp("whole") / "index",
+                                encoder_dir=out / "index" / "shard-000" / "encoder", factory="IDMap2,Flat",
+                                settings=Settings(**FAST))
+
+
+def test_sharded_search_equals_one_index(run, whole) -> None:
     from retrieval.shards import ShardedIndex, open_index
 
     summary, out = run
     sharded = open_index(out / "index", settings=Settings(**FAST))
     assert isinstance(sharded, ShardedIndex) and len(sharded.shards) == 2
     assert len(sharded) == sum(s["rows"] for s in summary.shards) == summary.defendants
-    whole = RetrievalIndex.build(read_cases("judge", [corpus], []), tmp_path / "whole",
-                                 encoder_dir=out / "index" / "shard-000" / "encoder", factory="IDMap2,Flat",
-                                 settings=Settings(**FAST))
     queries = list(generate_cases(8, 99))
     for q in queries:
         d = q.defendants[0]
@@ -117,6 +124,49 @@ def test_sharded_search_equals_one_index(run, corpus: Path, tmp_path: Path) -> N
         assert hybrid and len({(h.case_id, h.defendant) for h in hybrid}) == len(hybrid)
     with pytest.raises(ValueError, match="k must be"):
         sharded.search(queries[0], queries[0].defendants[0], k=0)
+
+
+def test_sharded_cohorts_equal_one_index(run, whole, corpus: Path) -> None:
+    from retrieval.shards import open_index
+
+    _summary, out = run
+    sharded = open_index(out / "index", settings=Settings(**FAST))
+    queries = list(generate_cases(12, 98)) + list(read_cases("judge", [corpus], []))[:6]  # indexed cases too
+    reported = relaxed = 0
+    for q in queries:
+        for d in q.defendants:
+            for scope in ("any", "other", "own"):
+                got = sharded.cohort(q, d, province_scope=scope)
+                assert got == whole.cohort(q, d, province_scope=scope)
+                reported += got.reported
+                relaxed += "relaxed" in got.definition
+    assert reported > 10 and relaxed > 0  # both the statistics and the relaxation were compared
+    assert sharded.indexed(queries[-1].id) and not sharded.indexed("no such case")
+    with pytest.raises(ValueError, match="province_scope"):
+        sharded.cohort(queries[0], queries[0].defendants[0], province_scope="nowhere")
+
+
+def test_service_serves_a_sharded_index_over_http(run, tmp_path: Path) -> None:
+    import httpx
+
+    from serve.app import create_app
+    from serve.auth import KeyRole
+    from serve.server import BackgroundServer
+
+    summary, out = run
+    settings = Settings(home=tmp_path / "home", model_dir=out / "model", index_dir=out / "index", **FAST)
+    app = create_app(settings)
+    key = app.state.service.keys.create(KeyRole.PROSECUTOR, office="鼓楼区人民检察院")[0]
+    case = next(generate_cases(1, 97))
+    body = {"id": "分片-1", "facts": case.facts, "province": "JS",
+            "defendants": [{"name": d.name, "charges": [c.name for c in d.charges]} for d in case.defendants]}
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        ready = client.get("/readyz").json()
+        assert ready["ready"] is True and ready["index_size"] == summary.defendants
+        res = client.post("/v1/recommendations", json=body, headers={"Authorization": f"Bearer {key}"})
+        assert res.status_code == 200, res.text
+        first = res.json()["defendants"][0]
+        assert first["similar_cases"] and first["cohort"]["n"] > 0
 
 
 def test_sharded_index_adds_without_rebuild(run, tmp_path: Path) -> None:
