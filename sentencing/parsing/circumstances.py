@@ -11,50 +11,62 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from sentencing.case import CircumstanceCode, Evidence, Role
 from sentencing.parsing.mentions import Attributor, with_first_char_filter
 
 C = CircumstanceCode
+T = TypeVar("T")
 
-_CUES: tuple[tuple[CircumstanceCode, re.Pattern[str]], ...] = (
-    (C.SURRENDER, re.compile(r"自首|(?:自动|主动|自行)[^。；，]{0,12}投案|投案自首")),
-    (C.CONFESSION, re.compile(r"坦白|如实供述|如实交代|如实供认")),
-    (C.PLEA_AGREEMENT, re.compile(r"认罪认罚|签署[了]?认罪认罚具结书|签字具结|具结书")),
-    (C.COURT_PLEA, re.compile(
-        r"(?:当庭|庭上|庭审中|庭审时|庭审过程中|开庭审理中)[^。；，]{0,6}认罪(?!认罚)|当庭[^。；，]{0,4}如实供述|自愿认罪(?!认罚)"
+# Each cue as alternatives that all begin with a literal character (a lookbehind goes after its
+# word: ``立功(?<!重大立功)``): their union then lets the regex engine skip from one possible first
+# character to the next instead of trying the pattern at every position (3-4x faster over a
+# judgment than the same union behind a lookahead).
+_CUES: tuple[tuple[CircumstanceCode, tuple[str, ...]], ...] = (
+    (C.SURRENDER, (
+        "自首", "自动[^。；，]{0,12}投案", "主动[^。；，]{0,12}投案", "自行[^。；，]{0,12}投案", "投案自首",
     )),
-    (C.MAJOR_MERITORIOUS, re.compile(r"重大立功")),
-    (C.MERITORIOUS, re.compile(r"(?<!重大)立功")),
-    (C.RECIDIVIST, re.compile(r"累犯")),
-    (C.PRIOR_RECORD, re.compile(
-        r"前科(?!(?:情况)?(?:核实|查询|证明|材料|说明))"
-        r"|曾因[^。；]{0,30}?罪[^。；]{0,40}?(?:判处|刑满释放)|刑满释放"
+    (C.CONFESSION, ("坦白", "如实供述", "如实交代", "如实供认")),
+    (C.PLEA_AGREEMENT, ("认罪认罚", "签署[了]?认罪认罚具结书", "签字具结", "具结书")),
+    (C.COURT_PLEA, (
+        *(f"{when}[^。；，]{{0,6}}认罪(?!认罚)"
+          for when in ("当庭", "庭上", "庭审中", "庭审时", "庭审过程中", "开庭审理中")),
+        "当庭[^。；，]{0,4}如实供述", "自愿认罪(?!认罚)",
     )),
-    (C.RESTITUTION, re.compile(
-        r"退赃|退赔|退缴|退出(?:了)?(?:全部|部分)?(?:违法所得|赃款|非法所得)"
-        r"|退还(?:了)?(?:全部|部分)?(?:赃款|赃物)|赃款[^。；，]{0,6}已退"
+    (C.MAJOR_MERITORIOUS, ("重大立功",)),
+    (C.MERITORIOUS, ("立功(?<!重大立功)",)),
+    (C.RECIDIVIST, ("累犯",)),
+    (C.PRIOR_RECORD, (
+        "前科(?!(?:情况)?(?:核实|查询|证明|材料|说明))",
+        "曾因[^。；]{0,30}?罪[^。；]{0,40}?(?:判处|刑满释放)",
+        "刑满释放",
     )),
-    (C.COMPENSATION, re.compile(r"赔偿|赔付")),
-    (C.FORGIVENESS, re.compile(r"谅解")),
-    (C.RECONCILIATION, re.compile(r"刑事和解|达成(?:了)?和解|和解协议")),
-    (C.ATTEMPT, re.compile(r"未遂|未得逞")),
-    (C.DISCONTINUATION, re.compile(r"犯罪中止|中止犯|系中止|属中止")),
-    (C.PREPARATION, re.compile(r"犯罪预备|预备犯|系预备")),
-    (C.JUVENILE, re.compile(r"未成年|未满十八周岁|不满十八周岁|已满十[四六]周岁不满十八周岁")),
-    (C.ELDERLY, re.compile(r"(?:已满|年满|超过)七十五周岁|已满75周岁|年满75周岁")),
-    (C.VULNERABLE_VICTIM, re.compile(
-        r"幼女|(?:被害人|对象)[^。；，的]{0,6}(?:系|为|是|均系|均为)(?:未成年人|老年人|残疾人|孕妇|儿童|未满十[四八]周岁)"
+    (C.RESTITUTION, (
+        "退赃", "退赔", "退缴", "退出(?:了)?(?:全部|部分)?(?:违法所得|赃款|非法所得)",
+        "退还(?:了)?(?:全部|部分)?(?:赃款|赃物)", "赃款[^。；，]{0,6}已退",
     )),
-    (C.DISABILITY, re.compile(r"又聋又哑|聋哑人|系盲人")),
-    (C.DISASTER_TIME, re.compile(r"疫情(?:防控)?期间|自然灾害期间|抗疫期间")),
+    (C.COMPENSATION, ("赔偿", "赔付")),
+    (C.FORGIVENESS, ("谅解",)),
+    (C.RECONCILIATION, ("刑事和解", "达成(?:了)?和解", "和解协议")),
+    (C.ATTEMPT, ("未遂", "未得逞")),
+    (C.DISCONTINUATION, ("犯罪中止", "中止犯", "系中止", "属中止")),
+    (C.PREPARATION, ("犯罪预备", "预备犯", "系预备")),
+    (C.JUVENILE, ("未成年", "未满十八周岁", "不满十八周岁", "已满十[四六]周岁不满十八周岁")),
+    (C.ELDERLY, ("已满七十五周岁", "年满七十五周岁", "超过七十五周岁", "已满75周岁", "年满75周岁")),
+    (C.VULNERABLE_VICTIM, (
+        "幼女",
+        *(f"{who}[^。；，的]{{0,6}}(?:系|为|是|均系|均为)(?:未成年人|老年人|残疾人|孕妇|儿童|未满十[四八]周岁)"
+          for who in ("被害人", "对象")),
+    )),
+    (C.DISABILITY, ("又聋又哑", "聋哑人", "系盲人")),
+    (C.DISASTER_TIME, ("疫情(?:防控)?期间", "自然灾害期间", "抗疫期间")),
 )
-_ROLE_CUES: tuple[tuple[Role, re.Pattern[str]], ...] = (
-    (Role.COERCED, re.compile(r"胁从犯|被胁迫参加")),
-    (Role.ACCESSORY, re.compile(r"(?<!胁)从犯|起次要作用|起辅助作用|次要作用|辅助作用")),
-    (Role.INSTIGATOR, re.compile(r"教唆犯")),
-    (Role.PRINCIPAL, re.compile(r"主犯|起主要作用|起决定作用|起组织、指挥作用")),
+_ROLE_CUES: tuple[tuple[Role, tuple[str, ...]], ...] = (
+    (Role.COERCED, ("胁从犯", "被胁迫参加")),
+    (Role.ACCESSORY, ("从犯(?<!胁从犯)", "起次要作用", "起辅助作用", "次要作用", "辅助作用")),
+    (Role.INSTIGATOR, ("教唆犯",)),
+    (Role.PRINCIPAL, ("主犯", "起主要作用", "起决定作用", "起组织、指挥作用")),
 )
 # Negation just before the cue (same clause) or just after it.
 _NEG_BEFORE = with_first_char_filter(
@@ -130,9 +142,22 @@ def _negated(text: str, start: int, end: int, sent_start: int, sent_end: int) ->
     return False
 
 
-# All cues in one pass: one alternation with a named group per circumstance or role.
-_ALL_CUES = with_first_char_filter("|".join(f"(?P<c{k}>{p.pattern})" for k, (_, p) in enumerate(_CUES)))
-_ALL_ROLES = with_first_char_filter("|".join(f"(?P<r{k}>{p.pattern})" for k, (_, p) in enumerate(_ROLE_CUES)))
+
+
+def _union(cues: tuple[tuple[T, tuple[str, ...]], ...], prefix: str) -> tuple[re.Pattern[str], dict[str, T]]:
+    """All cues in one pass, in order: each alternative ends in an empty named group that says which
+    cue matched (``match.lastgroup``)."""
+    alternatives: list[str] = []
+    meaning: dict[str, T] = {}
+    for k, (value, patterns) in enumerate(cues):
+        for j, pattern in enumerate(patterns):
+            alternatives.append(f"{pattern}(?P<{prefix}{k}_{j}>)")
+            meaning[f"{prefix}{k}_{j}"] = value
+    return re.compile("|".join(alternatives)), meaning
+
+
+_ALL_CUES, _CUE_OF = _union(_CUES, "c")
+_ALL_ROLES, _ROLE_OF = _union(_ROLE_CUES, "r")
 _VICTIM_WORDS = re.compile(r"被害|对象|侵害|幼女|儿童")
 
 
@@ -140,11 +165,9 @@ def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterat
     """Every circumstance and role cue in ``text`` with the defendants it is about."""
     spans: dict[int, Span] = {}  # the evidence of each sentence, made once however many cues it holds
     for m in _ALL_CUES.finditer(text):
-        code = _CUES[int(m.lastgroup[1:])][0]  # type: ignore[index]
-        yield _finding(text, source, attributor, m, code, None, spans)
+        yield _finding(text, source, attributor, m, _CUE_OF[m.lastgroup], None, spans)  # type: ignore[index]
     for m in _ALL_ROLES.finditer(text):
-        role = _ROLE_CUES[int(m.lastgroup[1:])][0]  # type: ignore[index]
-        yield _finding(text, source, attributor, m, None, role, spans)
+        yield _finding(text, source, attributor, m, None, _ROLE_OF[m.lastgroup], spans)  # type: ignore[index]
 
 
 def _finding(

@@ -26,7 +26,7 @@ _EXECUTE = re.compile(r"决定执行|合并执行|并罚执行")
 # A sentence of another judgment merged in (``，与前罪未执行的有期徒刑六个月…合并``).
 _PRIOR = re.compile(r"[，,；;]\s*(?:与|连同|和(?:前|原))")
 _SKIP_ITEM = re.compile(r"^\s*(?:[一二三四五六七八九十]+、)?\s*(?:撤销|维持|驳回|准许|核准)")
-_ITEM_NUMBER = re.compile(r"[一二三四五六七八九十]{1,3}、")
+_ITEM_NUMBER = re.compile(r"[一二三四五六七八九十][一二三四五六七八九十]{0,2}、")  # a class first: the scan skips ahead
 _CLAUSE_STOP = re.compile(r"[。；;]")
 _NOTE = re.compile(r"[（(][^（）()]*[)）]")
 

@@ -23,9 +23,14 @@ from sentencing.parsing.recommendation import strip_recommendation
 
 # A clause of the reasoning that states (part of) this case's sentence: 缓刑, a term, a fine, an
 # exemption. Clauses about an earlier sentence (``曾因犯罪被判处有期徒刑``: the basis of 累犯) stay.
+# (Every alternative begins with a literal, so that the scan skips to possible first characters.)
 _STATES_SENTENCE = with_first_char_filter(
     r"缓刑|判处|处以|决定执行|免予刑事处罚|免于刑事处罚|免除处罚|免予处罚|实刑|"
-    r"(?:有期徒刑|拘役|管制|罚金)[^，,；;。]{0,4}(?:[0-9一二三四五六七八九十两]|人民币)|无期徒刑|死刑|剥夺政治权利|没收财产"
+    + "|".join(
+        rf"{penalty}[^，,；;。]{{0,4}}(?:[0-9一二三四五六七八九十两]|人民币)"
+        for penalty in ("有期徒刑", "拘役", "管制", "罚金")
+    )
+    + r"|无期徒刑|死刑|剥夺政治权利|没收财产"
 )
 _EARLIER_SENTENCE = with_first_char_filter(
     r"曾|前罪|刑满|释放|执行完毕|服刑|赦免|假释|以上刑罚|之罪|前科|累犯|考验期|监外执行|因犯"
