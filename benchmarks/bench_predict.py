@@ -1,14 +1,22 @@
 """Prediction latency (3-defendant case) and training cost at scale, against baselines in the same run.
 
     .venv/bin/python benchmarks/bench_predict.py latency [--cases 3000] [--repeat 3000]
+    .venv/bin/python benchmarks/bench_predict.py ab --baseline-root /tmp/old-tree [--rounds 40] [--block 100]
     .venv/bin/python benchmarks/bench_predict.py train-scale --defendants 100000 [--pool 20000]
 
 ``latency`` trains the default model on the synthetic demo corpus (what the service does on first
 start) and times one 3-defendant case: guideline calculation (cold, and from the predictor's
-cache), feature extraction, the merged ONNX graph, contributions, and the whole ``predict_case``
-with and without explanations (guideline cache warm, and cleared before every call); the same five
-models through the native LightGBM Booster and through the LightGBM scikit-learn wrapper, on the
-same 3 rows, are the baselines. Issue #4's target: ``predict_case`` with explanations, p99 ≤ 200 µs.
+cache), feature extraction, the merged ONNX graph, the calibrated range (``predict_matrix``, the
+array path evaluation uses; ``_predict_rows``, the plain-float path serving uses), contributions,
+and the whole ``predict_case`` with and without explanations (guideline cache warm, and cleared
+before every call); the same five models through the native LightGBM Booster and through the
+LightGBM scikit-learn wrapper, on the same 3 rows, are the baselines. Issue #4's target:
+``predict_case`` with explanations, p99 ≤ 200 µs.
+
+``ab`` times the serving calls of another source tree (e.g. ``git worktree add /tmp/old-tree HEAD``)
+and of this one in one process, on the same model directory and case, alternating blocks of calls
+so both see the same load from other processes: on a shared machine, runs minutes apart are not
+comparable. Modules the baseline imports lazily, at call time, come from this tree.
 
 ``train-scale`` times ``fit_models`` (range model with CQR folds + form classifier) on N synthetic
 defendants and reports peak memory. Generating the synthetic corpus and its guideline features
@@ -20,6 +28,7 @@ pool and reported separately.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -142,6 +151,7 @@ def latency(args: argparse.Namespace) -> int:
         "features(case), cache hit": timeit(lambda: predictor.features(case), args.repeat),
         "onnxruntime run: 5 models (1 graph)": timeit(lambda: predictor.onnx.predict(X32), args.repeat),
         "predict_matrix (ONNX + calibration)": timeit(lambda: predictor.predict_matrix(X), args.repeat),
+        "served rows (ONNX + calibration, floats)": timeit(lambda: predictor._predict_rows(X), args.repeat),
         "native Booster.predict: 5 models": timeit(
             lambda: [b.predict(X, num_threads=1) for b in natives.values()], args.repeat),
         "sklearn wrapper: 5 models": timeit(lambda: [f(X) for f in sk_models], args.repeat),
@@ -182,6 +192,96 @@ def latency(args: argparse.Namespace) -> int:
     return 0
 
 
+_TREE_PACKAGES = frozenset({"sentencing", "features", "training", "retrieval", "serve"})
+
+
+def _import_tree(root: Path) -> dict[str, object]:
+    """The project's modules as imported from ``root``, without disturbing this tree's ``sys.modules``."""
+    here = {k: sys.modules.pop(k) for k in list(sys.modules) if k.split(".")[0] in _TREE_PACKAGES}
+    sys.path.insert(0, str(root))
+    try:
+        importlib.import_module("training.predictor")
+        importlib.import_module("sentencing.case")
+        return {k: sys.modules.pop(k) for k in list(sys.modules) if k.split(".")[0] in _TREE_PACKAGES}
+    finally:
+        sys.path.remove(str(root))
+        sys.modules.update(here)
+
+
+def ab(args: argparse.Namespace) -> int:
+    from sentencing.config import load_settings
+
+    baseline = _import_tree(args.baseline_root.resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = train(list(generate_cases(args.cases, seed=20261127)), Path(tmp) / "model")
+        trees = {}
+        for label, predictor_mod, case_mod in (
+            ("baseline", baseline["training.predictor"], baseline["sentencing.case"]),
+            ("this tree", sys.modules["training.predictor"], sys.modules["sentencing.case"]),
+        ):
+            p = predictor_mod.RangePredictor.load(  # type: ignore[attr-defined]
+                model_dir, guideline_cache_size=load_settings().guideline_cache_size)
+            case = case_mod.Case.model_validate_json(three_defendant_case().model_dump_json())  # type: ignore[attr-defined]
+            trees[label] = (p, case)
+    for explain in (False, True):
+        a, b = ([x.model_dump(mode="json") for x in p.predict_case(case, explain=explain)]
+                for p, case in trees.values())
+        if a != b:
+            print(f"predictions differ between the trees (explain={explain}): not comparable")
+            return 1
+
+    def calls(p: RangePredictor, case: Case) -> dict[str, Callable[[], object]]:
+        X, results, _ = p.features(case)
+        months, _ = p.predict_matrix(X)
+
+        def cold(explain: bool) -> Callable[[], object]:
+            def run() -> object:
+                p.guidelines.clear()
+                return p.predict_case(case, explain=explain)
+            return run
+
+        return {
+            "feature extraction (from guideline)": lambda: p.extractor.case_matrix(case, results),
+            "features(case), cache hit": lambda: p.features(case),
+            "predict_matrix (ONNX + calibration)": lambda: p.predict_matrix(X),
+            "contrib: leaf table, grouped": lambda: p._explainer.grouped(X),
+            "contributions in months (served)": lambda: p.contributions(X, months[:, 1]),
+            "predict_case, no explanation": lambda: p.predict_case(case, explain=False),
+            "predict_case, with explanation": lambda: p.predict_case(case),
+            "predict_case, with expl., cold guideline": cold(True),
+        }
+
+    fns = {label: calls(p, case) for label, (p, case) in trees.items()}
+    samples = {label: {name: [] for name in fns[label]} for label in fns}
+    loads = []
+    for _ in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        for name in fns["this tree"]:
+            for label in ("baseline", "this tree"):
+                fn, out = fns[label][name], samples[label][name]
+                for _ in range(10):
+                    fn()
+                for _ in range(args.block):
+                    c = time.thread_time_ns()
+                    t = time.perf_counter_ns()
+                    fn()
+                    out.append((time.perf_counter_ns() - t, time.thread_time_ns() - c))
+    print(f"A/B in one process: baseline {args.baseline_root}, this tree {REPO}; model: default config on "
+          f"{args.cases} synthetic cases; {args.rounds} rounds of {args.block} calls per tree and step, alternating; "
+          f"load average {min(loads):.2f}–{max(loads):.2f} over the run, {os.cpu_count()} CPUs")
+    print(f"{'step (3-defendant case)':<42} {'base p50':>9} {'p99':>8} {'CPU p50':>8}   {'this p50':>9} {'p99':>8} "
+          f"{'CPU p50':>8}   {'p50 ×':>6}")
+    for name in fns["this tree"]:
+        row = []
+        for label in ("baseline", "this tree"):
+            wall = np.array([w for w, _ in samples[label][name]]) / 1e3
+            cpu = np.array([c for _, c in samples[label][name]]) / 1e3
+            row.append((np.percentile(wall, 50), np.percentile(wall, 99), np.percentile(cpu, 50)))
+        (b50, b99, bc), (t50, t99, tc) = row
+        print(f"{name:<42} {b50:>9.1f} {b99:>8.1f} {bc:>8.1f}   {t50:>9.1f} {t99:>8.1f} {tc:>8.1f}   {b50 / t50:>6.2f}")
+    return 0
+
+
 def train_scale(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     pool, spec = prepare(generate_cases(args.pool, seed=7))
@@ -218,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3000)
     p.add_argument("--json", type=Path)
     p.set_defaults(func=latency)
+    p = sub.add_parser("ab", help="this tree against another source tree, alternating, in one process")
+    p.add_argument("--baseline-root", type=Path, required=True)
+    p.add_argument("--cases", type=int, default=3000)
+    p.add_argument("--rounds", type=int, default=40)
+    p.add_argument("--block", type=int, default=100, help="calls per tree and step in each round")
+    p.set_defaults(func=ab)
     p = sub.add_parser("train-scale")
     p.add_argument("--defendants", type=int, default=100_000)
     p.add_argument("--pool", type=int, default=20_000, help="synthetic cases generated for the row pool")

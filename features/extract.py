@@ -93,8 +93,9 @@ class FeatureExtractor:
     def case_matrix(self, case: Case, guidelines: Sequence[Any | None]) -> np.ndarray:
         """One row per defendant, in order; ``guidelines[i]`` is defendant i's GuidelineResult or None.
 
-        The rows start as copies of the template in one preallocated array; each defendant then
-        writes only the cells its case sets, in one fancy-index assignment per row.
+        The rows start as copies of the template in one preallocated array; the defendants then
+        write only the cells their case sets, all rows in one ``put`` (a numpy call per row costs
+        more than filling the row).
         """
         if len(guidelines) != len(case.defendants):
             raise ValueError(
@@ -106,10 +107,16 @@ class FeatureExtractor:
         if n == 0:
             return X
         context = _CaseContext(case)
+        width = self.spec.n_features
+        flat: list[int] = []
+        values: list[float] = []
         for i, (defendant, result) in enumerate(zip(case.defendants, guidelines, strict=True)):
             cells: dict[int, float] = {}
             self._fill(cells, case, i, defendant, result, context)
-            X[i, list(cells)] = list(cells.values())
+            start = i * width
+            flat += [start + c for c in cells]
+            values += cells.values()
+        X.put(flat, values)
         return X
 
     # ------------------------------------------------------------------ one row

@@ -68,6 +68,21 @@ class ConformalCalibration(BaseModel):
         logs[:, 1] = np.clip(logs[:, 1], logs[:, 0], logs[:, 2])
         return np.expm1(logs)
 
+    def calibrate_logs(self, low: float, point: float, high: float, margin: float) -> tuple[float, float, float]:
+        """One row of :meth:`to_months` before ``expm1``, in plain floats (a request's few rows).
+
+        Same IEEE operations as the array version, so the same numbers: serving calls this with the
+        served ``margin`` computed once, instead of a dozen numpy calls on a 3 × 3 array.
+        """
+        lo = low - margin
+        lo = lo if lo > 0.0 or lo != lo else 0.0  # np.maximum(lo, 0.0): NaN propagates, a tie gives 0.0
+        hi = high + margin
+        if lo > hi:  # a negative margin can close a narrow range entirely
+            lo = hi = point
+        pt = point if point >= lo or point != point else lo  # np.clip(point, lo, hi): a tie keeps point
+        pt = pt if pt <= hi or pt != pt else hi
+        return lo, pt, hi
+
     def apply(self, low: np.ndarray, high: np.ndarray,
               confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         q = self.margin(confidence)

@@ -94,6 +94,20 @@ class OnnxEnsemble:
         self._names = list(self._outputs)
         self._output_names = [self._outputs[n] for n in self._names]
 
+    @property
+    def names(self) -> list[str]:
+        """The parts, in the order :meth:`run` returns their outputs."""
+        return self._names
+
+    def run(self, X32: np.ndarray) -> list[np.ndarray]:
+        """Raw outputs of every part, in :attr:`names` order, for C-contiguous float32 rows.
+
+        The serving call: no per-part reshaping. (n, 1) for regression, (n, k) for multiclass. (The
+        session's private C++ binding would save the public wrapper's few µs of input checks; a
+        private attribute is not worth them.)
+        """
+        return self.session.run(self._output_names, {INPUT_NAME: X32})
+
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Every part's output for float32 rows: (n,) for regression, (n, k) probabilities for multiclass."""
         values = self.session.run(self._output_names, {INPUT_NAME: np.asarray(X, dtype=np.float32)})

@@ -5,7 +5,10 @@ are decision-path contributions of the native point booster (the Saabas credits 
 training.explain, exact, and far cheaper than ``pred_contrib``'s TreeSHAP). A row's credits depend
 only on the leaf it reaches in each tree, so they are tabulated per leaf at load, already summed
 by explanation group: explaining a case is one native leaf lookup per row and a sum over trees
-(:class:`LeafContributions`; timings in benchmarks/bench_predict.py).
+(:class:`LeafContributions`; timings in benchmarks/bench_predict.py). ``predict_case`` turns the
+graph's outputs into calibrated ranges and form probabilities in plain floats (``_predict_rows``,
+at the confidence served, fixed at load): the same IEEE operations as the array path
+``predict_matrix`` that evaluation uses, without two dozen numpy calls on a 3 × 3 array.
 
 Within a case, an accessory's range never sits above the range of a principal of the same crime
 (从犯应当从轻、减轻处罚): predictions that would are lowered to the principal's and say so in
@@ -36,7 +39,14 @@ from sentencing.guideline import GuidelineResult
 from sentencing.sentence import SentenceForm
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
-from training.models import FORMS, QUANTILE_NAMES, combine_form_proba, finish_quantiles
+from training.models import (
+    CUSTODY_CLASSES,
+    FORMS,
+    QUANTILE_NAMES,
+    SEVERITY_CLASSES,
+    combine_form_proba,
+    finish_quantiles,
+)
 from training.onnx_export import OnnxEnsemble
 
 
@@ -72,6 +82,9 @@ TOP_CONTRIBUTIONS = 10
 _AGGRAVATING = frozenset({CircumstanceCode.RECIDIVIST, CircumstanceCode.PRIOR_RECORD})
 _LESSER_ROLES = frozenset({Role.ACCESSORY, Role.COERCED})
 _FORMS = [SentenceForm(f) for f in FORMS]
+_FORM_SOURCES = [(True, CUSTODY_CLASSES.index(f)) if f in CUSTODY_CLASSES else (False, SEVERITY_CLASSES.index(f))
+                 for f in FORMS]
+"""Where each form's probability comes from: P(term)·P(custody class j), or severity class j."""
 
 
 def comparable_pairs(case: Case, resolve: Any) -> list[tuple[int, int]]:
@@ -129,20 +142,36 @@ def enforce_role_consistency(case: Case, months: np.ndarray, resolve: Any) -> li
     return sorted(set(adjusted))
 
 
-_setattr = object.__setattr__
+_SLOTS = BaseModel.__dict__
+_new = object.__new__
+_set_dict = _SLOTS["__dict__"].__set__
+_set_fields_set = _SLOTS["__pydantic_fields_set__"].__set__
+_set_extra = _SLOTS["__pydantic_extra__"].__set__
+_set_private = _SLOTS["__pydantic_private__"].__set__
 
 
 def _construct(cls: type[BaseModel], **values: Any) -> Any:
     """``cls.model_construct(**values)`` when every field is given, in declaration order, and valid.
 
     pydantic's ``model_construct`` also resolves aliases and defaults field by field (≈3 µs a
-    model); an explained 3-defendant prediction builds some forty models.
+    model); an explained 3-defendant prediction builds some forty models. The slots are set through
+    their descriptors: ``object.__setattr__`` by name costs twice as much.
     """
-    m = cls.__new__(cls)
-    _setattr(m, "__dict__", values)
-    _setattr(m, "__pydantic_fields_set__", set(values))
-    _setattr(m, "__pydantic_extra__", None)
-    _setattr(m, "__pydantic_private__", None)
+    m = _new(cls)
+    _set_dict(m, values)
+    _set_fields_set(m, set(values))
+    _set_extra(m, None)
+    _set_private(m, None)
+    return m
+
+
+def _contribution(group: str, label: str, months: float) -> Contribution:
+    """``_construct(Contribution, ...)`` without the keyword dict: a dozen of these per defendant."""
+    m = _new(Contribution)
+    _set_dict(m, {"group": group, "label": label, "months": months})
+    _set_fields_set(m, {"group", "label", "months"})
+    _set_extra(m, None)
+    _set_private(m, None)
     return m
 
 
@@ -175,26 +204,32 @@ class LeafIndex:
             return
         if rc == 0:
             self._lib = lib
-            self._predict = lib.LGBM_BoosterPredictForMatSingleRowFast
+            # A private prototype: setting argtypes on lib's shared function object would change
+            # every other caller of this entry point.
+            proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                                     ctypes.POINTER(ctypes.c_int64), ctypes.c_void_p)
+            self._predict = proto(ctypes.cast(lib.LGBM_BoosterPredictForMatSingleRowFast, ctypes.c_void_p).value)
+            self._out_len = ctypes.byref(ctypes.c_int64())
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        """(n, n_trees) int64 leaf indices for float64 rows."""
+    def __call__(self, X: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+        """(n, n_trees) int64 leaf indices for float64 rows, plus ``offsets`` (float, per tree) if given."""
         X = np.ascontiguousarray(X, dtype=np.float64)
         if self._lib is None:
-            return self.booster.predict(X, pred_leaf=True, num_iteration=self.n_trees,
-                                        num_threads=1).astype(np.int64).reshape(len(X), self.n_trees)
+            leaves = self.booster.predict(X, pred_leaf=True, num_iteration=self.n_trees,
+                                          num_threads=1).astype(np.int64).reshape(len(X), self.n_trees)
+            return leaves if offsets is None else leaves + offsets.astype(np.int64)
         out = np.empty((len(X), self.n_trees), dtype=np.float64)
-        out_len = ctypes.c_int64()
         x0, out0 = X.ctypes.data, out.ctypes.data
         row_bytes, out_bytes = X.shape[1] * 8, self.n_trees * 8
+        predict, fast, out_len = self._predict, self._fast, self._out_len
         with self._lock:
             for i in range(len(X)):
-                rc = self._predict(self._fast, ctypes.c_void_p(x0 + i * row_bytes), ctypes.byref(out_len),
-                                   ctypes.c_void_p(out0 + i * out_bytes))
-                if rc != 0:
+                if predict(fast, x0 + i * row_bytes, out_len, out0 + i * out_bytes) != 0:
                     message = self._lib.LGBM_GetLastError()
                     message = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
                     raise RuntimeError(f"LightGBM leaf prediction failed: {message}")
+        if offsets is not None:
+            out += offsets  # small integers: exact in float64
         return out.astype(np.int64)
 
     def __del__(self) -> None:
@@ -248,12 +283,13 @@ class LeafContributions:
             rows.extend(leaves[i] for i in range(len(leaves)))
         self.table = np.array(rows).reshape(len(rows), n_groups)
         self.offsets = np.array(offsets, dtype=np.int64)
+        self._offsets_f = self.offsets.astype(np.float64)
         self.bias = float(np.array(roots).sum())
         self.leaves = LeafIndex(booster, len(trees))
 
     def grouped(self, X: np.ndarray) -> np.ndarray:
         """(n, n_groups) contributions of float64 rows; add ``bias`` for the raw prediction."""
-        return self.table.take(self.leaves(X) + self.offsets, axis=0).sum(axis=1)
+        return self.table.take(self.leaves(X, self._offsets_f), axis=0).sum(axis=1)
 
 
 class RangePredictor:
@@ -290,6 +326,16 @@ class RangePredictor:
         feature_groups = np.array([self._group_ids.index(g) for g in spec.groups], dtype=np.int64)
         self._explainer = LeafContributions(contrib_booster, feature_groups, len(self._group_ids))
         self._guideline_group = self._group_ids.index("guideline")
+        # The serving path (_predict_rows, contributions) works on plain floats with these, fixed at load.
+        self._margin = calibration.margin()
+        parts = onnx_models.names
+        self._term_slots = [parts.index(f"term_{q}") for q in QUANTILE_NAMES]
+        self._form_slots = {name: (parts.index(name) if name in parts else None, list(models[name]["present"]))
+                            for name in ("form_severity", "form_custody")}
+        bias = self._explainer.bias + self._init[1]
+        if self._residual:
+            bias = bias + self._offset_fallback
+        self._base = float(np.expm1(max(bias, 0.0)))
 
     # ------------------------------------------------------------------ loading
 
@@ -399,6 +445,48 @@ class RangePredictor:
         custody = self._proba("form_custody", out, len(X))
         return months, combine_form_proba(severity, custody)
 
+    def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]]]:
+        """:meth:`predict_matrix` at the served confidence for a request's few rows: (n, 3) months, P(form) rows.
+
+        The same IEEE operations in the same order as the array version (tests/test_predict_rows.py
+        checks equality), on plain floats: for 3 rows, two dozen numpy calls cost more than the
+        arithmetic they do.
+        """
+        out = self.onnx.run(np.ascontiguousarray(X, dtype=np.float32))
+        low, point, high = (out[k].tolist() for k in self._term_slots)
+        init_low, init_point, init_high = self._init.tolist()
+        n = len(X)
+        if self._residual:
+            fallback = self._offset_fallback
+            offsets = [v if math.isfinite(v) else fallback for v in X[:, self._offset_column].tolist()]
+        else:
+            offsets = [0.0] * n
+        calibrate, margin = self.calibration.calibrate_logs, self._margin
+        logs = []
+        for i in range(n):
+            o = offsets[i]
+            q = sorted(((low[i][0] + init_low) + o, (point[i][0] + init_point) + o, (high[i][0] + init_high) + o))
+            logs.append(calibrate(*[v if v > 0.0 or v != v else 0.0 for v in q], margin))  # np.maximum(q, 0)
+        severity = self._proba_rows("form_severity", out, n)
+        custody = self._proba_rows("form_custody", out, n)
+        proba = []
+        for sev, cus in zip(severity, custody, strict=True):  # combine_form_proba
+            term = sev[0]
+            proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
+        return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba
+
+    def _proba_rows(self, name: str, out: list[np.ndarray], n: int) -> list[list[float]]:
+        slot, present = self._form_slots[name]
+        if slot is None:
+            return [[1.0 if c == present[0] else 0.0 for c in range(3)] for _ in range(n)]
+        rows = []
+        for values in out[slot].tolist():
+            row = [0.0, 0.0, 0.0]
+            for c, v in zip(present, values, strict=True):
+                row[c] = v
+            rows.append(row)
+        return rows
+
     def _proba(self, name: str, out: dict[str, np.ndarray], n: int) -> np.ndarray:
         present = self._models[name]["present"]
         proba = np.zeros((n, 3))
@@ -411,30 +499,28 @@ class RangePredictor:
     def contributions(self, X: np.ndarray, point_months: np.ndarray) -> list[list[Contribution]]:
         """Per-group contributions in months, summing with the 'base' entry to the point estimate."""
         per_group = self._explainer.grouped(X)
-        bias = self._explainer.bias + self._init[1]
         if self._residual:
             offset = X[:, self._offset_column]
             known = np.isfinite(offset)
             per_group[known, self._guideline_group] += offset[known] - self._offset_fallback
-            bias = bias + self._offset_fallback
-        base = float(np.expm1(max(bias, 0.0)))
-        totals = per_group.sum(axis=1)
-        changes = np.asarray(point_months, dtype=np.float64) - base
-        scales = np.divide(changes, totals, out=np.zeros(len(X)), where=np.abs(totals) > 1e-9)
-        months = per_group * scales[:, None]
+        base = self._base
+        scales = [(p - base) / t if abs(t) > 1e-9 else 0.0
+                  for p, t in zip(np.asarray(point_months, dtype=np.float64).tolist(),
+                                  per_group.sum(axis=1).tolist(), strict=True)]
+        months = per_group * np.array(scales)[:, None]
         orders = np.argsort(-np.abs(months), axis=1)
-        rests = np.take_along_axis(months, orders[:, TOP_CONTRIBUTIONS:], axis=1).sum(axis=1).tolist()
+        rests = months[np.arange(len(X))[:, None], orders[:, TOP_CONTRIBUTIONS:]].sum(axis=1).tolist()
         base_months = round(base, 2)
         ids, labels = self._group_ids, self._group_labels
         out: list[list[Contribution]] = []
         for values, top, rest in zip(months.tolist(), orders[:, :TOP_CONTRIBUTIONS].tolist(), rests, strict=True):
-            items = [_construct(Contribution, group="base", label="训练样本基准", months=base_months)]
+            items = [_contribution("base", "训练样本基准", base_months)]
             for j in top:
                 v = values[j]
                 if abs(v) >= 0.05:
-                    items.append(_construct(Contribution, group=ids[j], label=labels[j], months=round(v, 2)))
+                    items.append(_contribution(ids[j], labels[j], round(v, 2)))
             if abs(rest) >= 0.05:
-                items.append(_construct(Contribution, group="other", label="其他因素", months=round(rest, 2)))
+                items.append(_contribution("other", "其他因素", round(rest, 2)))
             out.append(items)
         return out
 
@@ -443,17 +529,16 @@ class RangePredictor:
         if not case.defendants:
             return []
         X, results, warnings = self.features(case)
-        months, proba = self.predict_matrix(X)
+        months, proba = self._predict_rows(X)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
         explanations = self.contributions(X, months[:, 1]) if explain else [[] for _ in case.defendants]
         resolve = self.extractor.resolve
         confidence = self.confidence
-        argmax = proba.argmax(axis=1).tolist()
         rounded = [[round(v, 1) for v in row] for row in months.tolist()]
         out: list[DefendantPrediction] = []
-        for i, (d, probs_row) in enumerate(zip(case.defendants, proba.tolist(), strict=True)):
+        for i, (d, probs_row) in enumerate(zip(case.defendants, proba, strict=True)):
             probs = dict(zip(FORMS, probs_row, strict=True))
-            form = _FORMS[argmax[i]]
+            form = _FORMS[max(range(len(probs_row)), key=probs_row.__getitem__)]  # argmax: the first maximum
             prefix = f"{d.name}:"
             w = [m for m in warnings if m.startswith(prefix)]
             if i in adjusted:
