@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticSerializationError
@@ -19,6 +20,30 @@ from pydantic_core import PydanticSerializationError
 from sentencing.sentence import Sentence
 
 CASE_SCHEMA_VERSION = "1"
+
+_M = TypeVar("_M", bound=BaseModel)
+_SLOTS = BaseModel.__dict__
+_set_dict = _SLOTS["__dict__"].__set__
+_set_fields_set = _SLOTS["__pydantic_fields_set__"].__set__
+_set_extra = _SLOTS["__pydantic_extra__"].__set__
+_set_private = _SLOTS["__pydantic_private__"].__set__
+
+
+def trusted(cls: type[_M], **values: Any) -> _M:
+    """``cls(**values)`` without validation, for values the code itself made, already of the fields'
+    types, every field given in declaration order (a model with no extra or private attributes).
+
+    Parsing a judgment builds about twenty small models, predicting a case some forty: validation
+    costs more than the values' own computation there. pydantic's ``model_construct`` resolves
+    aliases and defaults field by field and is slower still; the instance slots are set through
+    their descriptors, as ``model_construct`` sets them.
+    """
+    m = object.__new__(cls)
+    _set_dict(m, values)
+    _set_fields_set(m, set(values))
+    _set_extra(m, None)
+    _set_private(m, None)
+    return m
 
 
 class Evidence(BaseModel):
@@ -30,6 +55,11 @@ class Evidence(BaseModel):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     text: str
+
+    @classmethod
+    def of(cls, source: str, start: int, end: int, text: str) -> Evidence:
+        """The evidence of a span a parser found (``start``/``end`` from a match, ``text`` the slice)."""
+        return trusted(cls, source=source, start=start, end=end, text=text)
 
 
 class Role(StrEnum):

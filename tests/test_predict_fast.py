@@ -25,11 +25,13 @@ from sentencing.case import (
     Court,
     CourtLevel,
     Defendant,
+    Evidence,
     Injury,
     InjuryGrade,
     Measure,
     Quantities,
     Role,
+    trusted,
 )
 from sentencing.demo_corpus import generate_cases
 from training.explain import PathExplainer
@@ -40,7 +42,6 @@ from training.predictor import (
     LeafIndex,
     RangePrediction,
     RangePredictor,
-    _construct,
     comparable_pairs,
 )
 from training.train import TrainConfig, train
@@ -178,13 +179,17 @@ def test_leaf_contributions_reject_multiclass(predictor: RangePredictor) -> None
         LeafContributions(booster, np.zeros(booster.num_feature(), dtype=np.int64), 1)
 
 
-def test_construct_equals_model_construct() -> None:
-    c = _construct(Contribution, group="amount", label="犯罪数额", months=-1.25)
+def test_trusted_construction_equals_validation() -> None:
+    c = trusted(Contribution, group="amount", label="犯罪数额", months=-1.25)
     assert c == Contribution.model_construct(group="amount", label="犯罪数额", months=-1.25)
     assert c.model_fields_set == {"group", "label", "months"}
-    r = _construct(RangePrediction, low_months=1.0, point_months=2.0, high_months=3.0, confidence=0.8)
+    r = trusted(RangePrediction, low_months=1.0, point_months=2.0, high_months=3.0, confidence=0.8)
     assert r.model_dump_json() == RangePrediction(low_months=1.0, point_months=2.0, high_months=3.0,
                                                   confidence=0.8).model_dump_json()
+    e = Evidence.of("facts", 3, 9, "主动投案自首")
+    validated = Evidence(source="facts", start=3, end=9, text="主动投案自首")
+    assert e == validated and hash(e) == hash(validated) and e.model_fields_set == validated.model_fields_set
+    assert e.model_dump_json() == validated.model_dump_json()
 
 
 # ---------------------------------------------------------------------- whole predictions

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field, ValidationError
 from features.extract import FeatureExtractor, GuidelineCache
 from features.spec import FeatureSpec, group_label
 from features.text import TextEstimator, case_text
-from sentencing.case import Case, CircumstanceCode, Role
+from sentencing.case import Case, CircumstanceCode, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.guideline import GuidelineResult
 from sentencing.sentence import SentenceForm
@@ -142,37 +142,8 @@ def enforce_role_consistency(case: Case, months: np.ndarray, resolve: Any) -> li
     return sorted(set(adjusted))
 
 
-_SLOTS = BaseModel.__dict__
-_new = object.__new__
-_set_dict = _SLOTS["__dict__"].__set__
-_set_fields_set = _SLOTS["__pydantic_fields_set__"].__set__
-_set_extra = _SLOTS["__pydantic_extra__"].__set__
-_set_private = _SLOTS["__pydantic_private__"].__set__
-
-
-def _construct(cls: type[BaseModel], **values: Any) -> Any:
-    """``cls.model_construct(**values)`` when every field is given, in declaration order, and valid.
-
-    pydantic's ``model_construct`` also resolves aliases and defaults field by field (≈3 µs a
-    model); an explained 3-defendant prediction builds some forty models. The slots are set through
-    their descriptors: ``object.__setattr__`` by name costs twice as much.
-    """
-    m = _new(cls)
-    _set_dict(m, values)
-    _set_fields_set(m, set(values))
-    _set_extra(m, None)
-    _set_private(m, None)
-    return m
-
-
 def _contribution(group: str, label: str, months: float) -> Contribution:
-    """``_construct(Contribution, ...)`` without the keyword dict: a dozen of these per defendant."""
-    m = _new(Contribution)
-    _set_dict(m, {"group": group, "label": label, "months": months})
-    _set_fields_set(m, {"group", "label", "months"})
-    _set_extra(m, None)
-    _set_private(m, None)
-    return m
+    return trusted(Contribution, group=group, label=label, months=months)
 
 
 class LeafIndex:
@@ -550,13 +521,13 @@ class RangePredictor:
             if g is not None:
                 w.extend(x.message for x in g.warnings)
             if form in (SentenceForm.LIFE, SentenceForm.DEATH):
-                rng = _construct(RangePrediction, low_months=None, point_months=None, high_months=None,
+                rng = trusted(RangePrediction, low_months=None, point_months=None, high_months=None,
                                  confidence=confidence)
             else:
                 lo, pt, hi = rounded[i]
-                rng = _construct(RangePrediction, low_months=lo, point_months=pt, high_months=hi,
+                rng = trusted(RangePrediction, low_months=lo, point_months=pt, high_months=hi,
                                  confidence=confidence)
-            out.append(_construct(
+            out.append(trusted(
                 DefendantPrediction, name=d.name, range=rng, form=form, form_probabilities=probs,
                 contributions=explanations[i], guideline=g, warnings=w,
             ))

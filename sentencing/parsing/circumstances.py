@@ -115,7 +115,7 @@ class Span(NamedTuple):
 @lru_cache(maxsize=1024)
 def _evidence(span: Span) -> Evidence:
     """One (immutable) Evidence per span: a sentence often proves several circumstances."""
-    return Evidence(source=span.source, start=span.start, end=span.end, text=span.text)
+    return Evidence.of(span.source, span.start, span.end, span.text)
 
 
 def span_evidence(text: str, source: str, start: int, end: int) -> Span:

@@ -165,6 +165,6 @@ def parse_court(text: str, *, header_end: int | None = None) -> tuple[Court | No
         province=province,
         city=city,
         level=level,
-        evidence=Evidence(source="document", start=start, end=end, text=name),
+        evidence=Evidence.of("document", start, end, name),
     )
     return court, number

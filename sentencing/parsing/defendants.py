@@ -85,7 +85,7 @@ def parse_header_defendants(text: str, start: int, end: int) -> list[HeaderDefen
         if "判处" in body or "刑满释放" in body or "服刑" in body:
             for p in _PRIOR.finditer(text, m.end(), entry_end):
                 if not _NOT_PRIOR.search(p.group(0)):
-                    person.prior_record = Evidence(source="document", start=p.start(), end=p.end(), text=p.group(0))
+                    person.prior_record = Evidence.of("document", p.start(), p.end(), p.group(0))
                     break
         out[name] = person
     return list(out.values())
@@ -113,7 +113,7 @@ def parse_indictment(text: str, start: int, end: int) -> dict[str, list[Charge]]
             names = split_names(m.group("names"))
             if not names or any(len(n) > 20 for n in names):
                 continue
-            ev = Evidence(source="document", start=m.start("charges"), end=m.end("charges"), text=m.group("charges"))
+            ev = Evidence.of("document", m.start("charges"), m.end("charges"), m.group("charges"))
             for name in names:
                 have = charges.setdefault(name, [])
                 for charge in split_charges(m.group("charges")):

@@ -51,7 +51,7 @@ class DefendantOutcome:
     problems: list[str] = field(default_factory=list)
 
     def evidence(self, text: str) -> Evidence:
-        return Evidence(source="judgment", start=self.start, end=self.end, text=text[self.start:self.end])
+        return Evidence.of("judgment", self.start, self.end, text[self.start:self.end])
 
 
 def _mask_notes(text: str) -> str:

@@ -125,7 +125,7 @@ def _defendant(
             ChargeSentence(
                 charge=c.charge,
                 sentence=c.sentence,
-                evidence=Evidence(source="judgment", start=c.start, end=c.end, text=judgment[c.start:c.end]),
+                evidence=Evidence.of("judgment", c.start, c.end, judgment[c.start:c.end]),
             )
             for c in outcome.crimes
         ]
