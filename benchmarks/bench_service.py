@@ -7,6 +7,7 @@ two baselines measured in the same run: ``GET /healthz`` (the HTTP floor) and th
 ``recommend()`` call (the compute floor).
 
     python -m benchmarks.bench_service --cases 100000 --concurrency 1,32 --duration 20
+    python -m benchmarks.bench_service --index-dir IDX --model-dir MODEL --floor-baseline-root /tmp/old-tree  # A/B
 
 Built indexes are kept under ``--work`` (default ``var/bench``) and reused by later runs.
 """
@@ -208,6 +209,68 @@ def compute_floor(model_dir: Path, index_dir: Path, bodies: list[bytes], n: int 
     return statistics.median(times)
 
 
+_FLOOR_CHILD = r"""
+import gc, json, sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from serve import recommender as rec
+from serve.schemas import CaseInput
+from retrieval.index import set_search_threads
+from sentencing.config import load_settings
+set_search_threads(load_settings().retrieval_search_threads)  # as the server does
+bundle = rec.load_bundle(Path(sys.argv[2]), Path(sys.argv[3]))
+cases = [CaseInput.model_validate_json(b) for b in json.loads(Path(sys.argv[4]).read_text(encoding="utf-8"))]
+warm = int(sys.argv[5])
+for i, case in enumerate(cases[:warm]):
+    rec.recommend(bundle, case, f"w{i}")
+gc.collect()
+wall, cpu = [], []
+for i, case in enumerate(cases[warm:]):
+    w, c = time.perf_counter(), time.thread_time()
+    rec.recommend(bundle, case, f"r{i}")
+    cpu.append((time.thread_time() - c) * 1000)
+    wall.append((time.perf_counter() - w) * 1000)
+print(json.dumps({"n": len(wall), "wall": wall, "cpu": cpu}))
+"""
+
+
+def compare_floor(baseline_root: Path, model_dir: Path, index_dir: Path, bodies: list[bytes], rounds: int,
+                  warm: int = 20) -> None:
+    """The in-process ``recommend()`` under another source tree and under this one, alternately, each in a
+    fresh process (same index, model and requests): wall and CPU (thread time) ms per request."""
+    import tempfile
+
+    here = Path(__file__).resolve().parents[1]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        json.dump([b.decode() for b in bodies], fh, ensure_ascii=False)
+        bodies_file = fh.name
+    print(f"in-process recommend() A/B, {len(bodies) - warm} requests after {warm} warm-up, {rounds} alternating "
+          f"rounds: baseline {baseline_root}, this tree {here}; index {index_dir}")
+    summary: dict[str, list[dict]] = {"baseline ": [], "this tree": []}
+    try:
+        for r in range(rounds):
+            for label, root in (("baseline ", baseline_root), ("this tree", here)):
+                out = subprocess.run(
+                    [sys.executable, "-c", _FLOOR_CHILD, str(root), str(model_dir), str(index_dir), bodies_file,
+                     str(warm)], capture_output=True, text=True, check=True, cwd=root,
+                ).stdout.strip().splitlines()[-1]
+                result = json.loads(out)
+                wall, cpu = sorted(result["wall"]), sorted(result["cpu"])
+                row = {"wall_p50": statistics.median(wall), "wall_p99": wall[min(len(wall) - 1, int(len(wall) * .99))],
+                       "cpu_p50": statistics.median(cpu), "cpu_mean": statistics.fmean(cpu)}
+                summary[label].append(row)
+                print(f"  round {r + 1} {label}  wall p50 {row['wall_p50']:6.2f} ms  p99 {row['wall_p99']:6.2f} ms  "
+                      f"CPU p50 {row['cpu_p50']:6.2f} ms  mean {row['cpu_mean']:6.2f} ms  "
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)
+    finally:
+        os.unlink(bodies_file)
+    base, this = summary["baseline "], summary["this tree"]
+    for key in ("wall_p50", "wall_p99", "cpu_p50", "cpu_mean"):
+        b = statistics.median(r[key] for r in base)
+        t = statistics.median(r[key] for r in this)
+        print(f"  median over rounds {key:9} baseline {b:6.2f} ms  this tree {t:6.2f} ms  ratio {t / b:5.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="100000", help="index sizes, comma-separated (e.g. 100000,1000000)")
@@ -223,7 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index-dir", type=Path, default=None,
                         help="serve this existing index instead of building one (e.g. the 1M index that "
                              "benchmarks.bench_retrieval --keep built); --cases then only labels the run")
+    parser.add_argument("--model-dir", type=Path, default=None, help="the model directory for --floor-baseline-root")
+    parser.add_argument("--floor-baseline-root", type=Path, default=None,
+                        help="instead: A/B of the in-process recommend() against this source tree, alternately "
+                             "(needs --index-dir and --model-dir)")
+    parser.add_argument("--floor-requests", type=int, default=220, help="requests per --floor-baseline-root round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds for --floor-baseline-root")
     args = parser.parse_args(argv)
+    if args.floor_baseline_root is not None:
+        if args.index_dir is None or args.model_dir is None:
+            parser.error("--floor-baseline-root needs --index-dir and --model-dir")
+        compare_floor(args.floor_baseline_root, args.model_dir, args.index_dir, request_bodies(args.floor_requests),
+                      args.rounds)
+        return 0
     args.work.mkdir(parents=True, exist_ok=True)
     bodies = request_bodies(200)
     levels = [int(c) for c in args.concurrency.split(",")]

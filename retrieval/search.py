@@ -65,7 +65,7 @@ from retrieval.profile import (
 from retrieval.sparse import SparseIndex
 from retrieval.text import case_document, masked_name, tokenize, tokenize_query
 from sentencing.atomic import replace_dir
-from sentencing.case import Case, Defendant, Role
+from sentencing.case import Case, Defendant, Role, trusted
 from sentencing.config import Settings, load_settings
 from sentencing.guideline import GuidelineResult
 from sentencing.regions import BY_CODE
@@ -122,7 +122,8 @@ class SimilarCase(BaseModel):
 
 class _Display(BaseModel):
     """A row's display fields as stored in rows.jsonl (see ``_rows_of``), decoded straight from the
-    JSON bytes by pydantic-core: half the cost of ``json.loads`` and then validating the sentence."""
+    JSON bytes by pydantic-core: half the cost of ``json.loads``. The sentence stays a dict here:
+    :func:`_sentence` validates each distinct one once."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -131,9 +132,27 @@ class _Display(BaseModel):
     court: str | None = None
     date: str | None = None
     charges: list[str] = Field(default_factory=list)
-    sentence: Sentence
+    sentence: dict[str, Any]
     sentence_text: str | None = None
     synthetic: bool = False
+
+
+@functools.lru_cache(maxsize=16_384)
+def _cached_sentence(fields: tuple[tuple[str, Any], ...]) -> Sentence:
+    return Sentence.model_validate(dict(fields))
+
+
+def _sentence(fields: dict[str, Any]) -> Sentence:
+    """The stored sentence as a :class:`Sentence`, validated once per distinct sentence: a corpus
+    holds a few thousand distinct sentences, and the model's consistency check (Python) costs more
+    than decoding the rest of the row. Sentences are frozen, so hits share them."""
+    try:
+        return _cached_sentence(tuple(fields.items()))
+    except TypeError:  # an unhashable value (not written by ``_rows_of``): validated, and rejected, as given
+        return Sentence.model_validate(fields)
+
+
+_SIMILAR_FIELDS = frozenset(SimilarCase.model_fields)
 
 
 @dataclass
@@ -840,12 +859,13 @@ class RetrievalIndex:
         hits: list[SimilarCase] = []
         for row, province_id, tier_id, role_id, circumstance_bits, amount, score, dense_rank, sparse_rank in columns:
             display = _Display.model_validate_json(self.rows.raw(row))
+            sentence = _sentence(display.sentence)
             province = provinces.name(province_id)
             tier = tiers.name(tier_id)
             role = ROLES[role_id]
-            # validating (pydantic-core) is about twice as fast as model_construct's per-field
-            # Python loop; the sentence, already a validated model, is taken as it is
-            hits.append(SimilarCase.model_validate({
+            # every value below is already of its field's type (the display validated as it was
+            # decoded, the rest computed here), so the hit is built without validating it again
+            hits.append(trusted(SimilarCase, {
                 "case_id": display.case_id,
                 "court": display.court,
                 "province": province,
@@ -853,8 +873,8 @@ class RetrievalIndex:
                 "date": dt.date.fromisoformat(display.date) if display.date else None,
                 "charges": display.charges,
                 "defendant": display.defendant,
-                "sentence": display.sentence,
-                "sentence_text": display.sentence_text or format_sentence(display.sentence),
+                "sentence": sentence,
+                "sentence_text": display.sentence_text or format_sentence(sentence),
                 "score": float(score),
                 "dense_rank": dense_rank,
                 "sparse_rank": sparse_rank,
@@ -864,7 +884,7 @@ class RetrievalIndex:
                 "role": role.label,
                 "circumstances": list(_circumstance_labels(circumstance_bits)),
                 "synthetic": display.synthetic,
-            }))
+            }, _SIMILAR_FIELDS))
         return hits
 
     def cohort(

@@ -16,12 +16,12 @@ holds every result identical to the original implementation; benchmarks/bench_gu
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple
 from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, Field
 
-from sentencing.case import Case, CircumstanceCode, Defendant, InjuryGrade, Role
+from sentencing.case import Case, CircumstanceCode, Defendant, InjuryGrade, Role, trusted
 from sentencing.charges import (
     ChargeCatalogue,
     ChargeSpec,
@@ -203,21 +203,6 @@ _PERCENT_TEXT: dict[float, str] = {}
 # "set" exactly the fields the validating constructor was given (``model_dump(exclude_unset=True)``);
 # tests/test_guideline_speed.py holds every result identical to the original validated build.
 
-_new = object.__new__
-_set = object.__setattr__
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _model(cls: type[_M], data: dict[str, Any], given: frozenset[str]) -> _M:
-    """``cls`` with ``data`` (every field, in field order), recording ``given`` as the fields set."""
-    model = _new(cls)
-    _set(model, "__dict__", data)
-    _set(model, "__pydantic_fields_set__", set(given))
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
-
-
 def _given(*names: str) -> frozenset[str]:
     return frozenset(names)
 
@@ -247,10 +232,8 @@ def _step(
     value_months: float | None = None,
     charge: str | None = None,
 ) -> GuidelineStep:
-    model = _new(GuidelineStep)
-    _set(
-        model,
-        "__dict__",
+    return trusted(
+        GuidelineStep,
         {
             "stage": stage,
             "rule": rule,
@@ -261,11 +244,8 @@ def _step(
             "value_months": value_months,
             "charge": charge,
         },
+        given,
     )
-    _set(model, "__pydantic_fields_set__", set(given))
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
 
 
 _Warning = tuple[str, str | None, str]
@@ -280,7 +260,7 @@ def _warn(warnings: list[_Warning], warning: _Warning) -> None:
 
 def _warning_models(warnings: list[_Warning]) -> list[GuidelineWarning]:
     return [
-        _model(GuidelineWarning, {"code": code, "field": field_, "message": message}, _ALL_WARNING)
+        trusted(GuidelineWarning, {"code": code, "field": field_, "message": message}, _ALL_WARNING)
         for code, field_, message in warnings
     ]
 
@@ -1127,11 +1107,11 @@ def _calculate_charge(
             kind = SentenceKind.DETENTION
         elif adjusted < 6:
             adjusted = 6.0
-    calc = _model(
+    calc = trusted(
         ChargeCalculation,
         {
             "charge": name,
-            "statutory": _model(StatutoryRange, {"charge": name, **tp.statutory}, _ALL_STATUTORY),
+            "statutory": trusted(StatutoryRange, {"charge": name, **tp.statutory}, _ALL_STATUTORY),
             "starting_point_months": start,
             "baseline_months": baseline,
             "adjusted_months": adjusted,
@@ -1265,7 +1245,7 @@ def calculate(
     method = plan.method
     steps = calcs[0].steps.copy() if len(calcs) == 1 else [s for c in calcs for s in c.steps]
     if not calcs:
-        return _model(
+        return trusted(
             GuidelineResult,
             {
                 "defendant": defendant.name,
@@ -1341,7 +1321,7 @@ def calculate(
         )
         steps.append(_step(_VALUED, "form", rule, basis, value_months=point))
 
-    return _model(
+    return trusted(
         GuidelineResult,
         {
             "defendant": defendant.name,

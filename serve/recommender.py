@@ -14,10 +14,10 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval.profile import profile_of
-from sentencing.case import Case, Charge, Circumstance, Court, Defendant, Injury, Measure, Quantities, Role
+from sentencing.case import Case, Charge, Circumstance, Court, Defendant, Injury, Measure, Quantities, Role, trusted
 from sentencing.guideline import _STAGE_LABELS as STAGE_LABELS
 from sentencing.parsing import extract_defendant_facts
 from sentencing.sentence import SentenceForm, format_sentence
@@ -47,6 +47,9 @@ from serve.schemas import (
     WarningOut,
 )
 
+if TYPE_CHECKING:
+    from retrieval.search import SimilarCase
+
 
 class BundleError(Exception):
     """A model or index directory that cannot serve; the message says why."""
@@ -68,9 +71,10 @@ class CohortCache:
         self._entries: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, case: Case, defendant: Defendant, guideline: Any = None) -> CohortOut:
-        """``guideline``: the engine's result for the defendant, when the caller already has it."""
-        if self.index.indexed(case.id):
+    def get(self, case: Case, defendant: Defendant, guideline: Any = None, *, indexed: bool | None = None) -> CohortOut:
+        """``guideline``: the engine's result for the defendant, when the caller already has it;
+        ``indexed``: whether the case is indexed (``index.indexed(case.id)``), when the caller already asked."""
+        if self.index.indexed(case.id) if indexed is None else indexed:
             return cohort_out(self.index.cohort(case, defendant, province_scope="any", guideline=guideline))
         profile = profile_of(case, defendant, guideline)
         key = (profile.charge, profile.tier, profile.key_circumstances)
@@ -306,13 +310,19 @@ def _statutory(result: Any) -> StatutoryOut | None:
                         max_months=s.max_months, min_kind=s.min_kind, max_kind=s.max_kind)
 
 
-def similar_case_out(hit: Any) -> SimilarCaseOut:
-    return SimilarCaseOut(
-        case_id=hit.case_id, court=hit.court, province=hit.province, province_name=hit.province_name, date=hit.date,
-        charges=list(hit.charges), defendant=mask_name(hit.defendant), sentence=hit.sentence,
-        sentence_text=hit.sentence_text or None, score=round(float(hit.score), 4), matched=list(hit.matched),
-        tier=hit.tier, role=hit.role, circumstances=list(hit.circumstances), synthetic=hit.synthetic,
-    )
+_SIMILAR_OUT_FIELDS = frozenset(SimilarCaseOut.model_fields)
+
+
+def similar_case_out(hit: SimilarCase) -> SimilarCaseOut:
+    """A hit as the API shows it. A :class:`SimilarCase` is validated already and its fields have
+    the output's types, so it is not validated a second time (thirty hits a 3-defendant request)."""
+    return trusted(SimilarCaseOut, {
+        "case_id": hit.case_id, "court": hit.court, "province": hit.province, "province_name": hit.province_name,
+        "date": hit.date, "charges": list(hit.charges), "defendant": mask_name(hit.defendant),
+        "sentence": hit.sentence, "sentence_text": hit.sentence_text or None, "score": round(float(hit.score), 4),
+        "matched": list(hit.matched), "tier": hit.tier, "role": hit.role, "circumstances": list(hit.circumstances),
+        "synthetic": hit.synthetic,
+    }, _SIMILAR_OUT_FIELDS)
 
 
 _SCOPE_LABELS = {"any": "全国", "other": "外省", "own": "本省"}
@@ -380,11 +390,12 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
     case = complete_facts(to_case(case_input, request_id), case_input)
     predictions = bundle.predictor.predict_case(case)
     scope = province_scope(case)
+    indexed = bundle.index.indexed(case.id)  # asked once for all the defendants' cohorts
     out: list[DefendantRecommendation] = []
     for defendant, given, p in zip(case.defendants, case_input.defendants, predictions, strict=True):
         g = p.guideline
         hits = bundle.index.search(case, defendant, k=k, province_scope=scope, guideline=g)
-        cohort = bundle.cohorts.get(case, defendant, g)
+        cohort = bundle.cohorts.get(case, defendant, g, indexed=indexed)
         r = p.range
         out.append(DefendantRecommendation(
             name=defendant.name,

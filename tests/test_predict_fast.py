@@ -180,10 +180,10 @@ def test_leaf_contributions_reject_multiclass(predictor: RangePredictor) -> None
 
 
 def test_trusted_construction_equals_validation() -> None:
-    c = trusted(Contribution, group="amount", label="犯罪数额", months=-1.25)
+    c = trusted(Contribution, {"group": "amount", "label": "犯罪数额", "months": -1.25})
     assert c == Contribution.model_construct(group="amount", label="犯罪数额", months=-1.25)
     assert c.model_fields_set == {"group", "label", "months"}
-    r = trusted(RangePrediction, low_months=1.0, point_months=2.0, high_months=3.0, confidence=0.8)
+    r = trusted(RangePrediction, {"low_months": 1.0, "point_months": 2.0, "high_months": 3.0, "confidence": 0.8})
     assert r.model_dump_json() == RangePrediction(low_months=1.0, point_months=2.0, high_months=3.0,
                                                   confidence=0.8).model_dump_json()
     e = Evidence.of("facts", 3, 9, "主动投案自首")

@@ -143,7 +143,7 @@ def enforce_role_consistency(case: Case, months: np.ndarray, resolve: Any) -> li
 
 
 def _contribution(group: str, label: str, months: float) -> Contribution:
-    return trusted(Contribution, group=group, label=label, months=months)
+    return trusted(Contribution, {"group": group, "label": label, "months": months})
 
 
 class LeafIndex:
@@ -521,16 +521,16 @@ class RangePredictor:
             if g is not None:
                 w.extend(x.message for x in g.warnings)
             if form in (SentenceForm.LIFE, SentenceForm.DEATH):
-                rng = trusted(RangePrediction, low_months=None, point_months=None, high_months=None,
-                                 confidence=confidence)
+                rng = trusted(RangePrediction, {"low_months": None, "point_months": None, "high_months": None,
+                                                "confidence": confidence})
             else:
                 lo, pt, hi = rounded[i]
-                rng = trusted(RangePrediction, low_months=lo, point_months=pt, high_months=hi,
-                                 confidence=confidence)
-            out.append(trusted(
-                DefendantPrediction, name=d.name, range=rng, form=form, form_probabilities=probs,
-                contributions=explanations[i], guideline=g, warnings=w,
-            ))
+                rng = trusted(RangePrediction, {"low_months": lo, "point_months": pt, "high_months": hi,
+                                                "confidence": confidence})
+            out.append(trusted(DefendantPrediction, {
+                "name": d.name, "range": rng, "form": form, "form_probabilities": probs,
+                "contributions": explanations[i], "guideline": g, "warnings": w,
+            }))
         return out
 
 
