@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 import time
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
@@ -403,6 +404,51 @@ class TransformerEncoder:
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+class EncoderProcess:
+    """The static encoder in a child process, for encoding a large index build's batches.
+
+    In a thread, encoding and the build's row preparation (documents, profiles: Python) take turns
+    holding the GIL: at a million rows the build waited on the encoder most of the time. The child
+    loads the same model directory and runs the same code, so its vectors are the parent's.
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the parent holds FAISS (OpenMP) and tokenizer threads
+        self._pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_load_child_encoder, initargs=(str(model_dir),),
+        )
+
+    @staticmethod
+    def possible(encoder: Encoder) -> bool:
+        """A static encoder, in a process that may start children (not a daemonic worker, e.g. Dask's)."""
+        import multiprocessing
+
+        return isinstance(encoder, StaticEncoder) and not multiprocessing.current_process().daemon
+
+    def submit(self, texts: list[str]) -> Future[np.ndarray]:
+        return self._pool.submit(_encode_in_child, texts)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+_CHILD_ENCODER: Encoder | None = None
+
+
+def _load_child_encoder(model_dir: str) -> None:
+    global _CHILD_ENCODER
+    _CHILD_ENCODER = load_encoder(Path(model_dir))
+
+
+def _encode_in_child(texts: list[str]) -> np.ndarray:
+    assert _CHILD_ENCODER is not None, "the encoder process was started without its model"
+    return _CHILD_ENCODER.encode(texts)
 
 
 def load_encoder(model_dir: Path) -> Encoder:

@@ -39,7 +39,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from retrieval.cohort import FORMS, CohortQuery, CohortStats, HistogramBin, ProvinceCohort, cohort_stats
-from retrieval.encoder import Encoder, EncoderParams, load_encoder, train_encoder
+from retrieval.encoder import Encoder, EncoderParams, EncoderProcess, load_encoder, train_encoder
 from retrieval.fusion import fuse
 from retrieval.index import (
     DATE_UNKNOWN,
@@ -351,22 +351,36 @@ class RetrievalIndex:
             index = cls._empty(staging, encoder, factory, settings)
             index.manifest["encoder"] = encoder_record
             sparse_tokens: list[list[str]] | None = [] if settings.retrieval_sparse_max_rows > 0 else None
-            # A batch is encoded in a background thread (the tokenizer runs without the GIL) while
-            # the next batch's rows are prepared (documents, guideline profiles: Python).
+            # A batch is encoded in the background while the next batch's rows are prepared
+            # (documents, guideline profiles: Python): in a thread at first (the tokenizer runs
+            # without the GIL), in a child process once the build is large (the rest of the encoder
+            # holds the GIL too; see EncoderProcess).
             pending: tuple[list[_Row], Future[np.ndarray]] | None = None
             batch: list[_Row] = []
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoding:
-                for row in _chain(head, stream):
-                    batch.append(row)
-                    if len(batch) >= CHUNK:
-                        ready = encoding.submit(encoder.encode, [r.doc for r in batch])
-                        if pending is not None:
-                            sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
-                                                          vecs=pending[1].result())
-                        pending, batch = (batch, ready), []
-                if pending is not None:
-                    sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
-                                                  vecs=pending[1].result())
+            rows_seen = 0
+            process: EncoderProcess | None = None
+            try:
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoding:
+                    for row in _chain(head, stream):
+                        batch.append(row)
+                        if len(batch) >= CHUNK:
+                            rows_seen += len(batch)
+                            if (process is None and rows_seen > settings.retrieval_encode_process_rows
+                                    and EncoderProcess.possible(encoder)):
+                                process = EncoderProcess(staging / "encoder")
+                            docs = [r.doc for r in batch]
+                            ready = process.submit(docs) if process else encoding.submit(encoder.encode, docs)
+                            if pending is not None:
+                                sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
+                                                              vecs=pending[1].result())
+                            pending, batch = (batch, ready), []
+                    if pending is not None:
+                        sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
+                                                      vecs=pending[1].result())
+            finally:
+                if process is not None:
+                    process.close()
+            index.manifest["encoded_in_process"] = process is not None
             if batch:
                 sparse_tokens = index._ingest(batch, sparse_tokens, migrate=factory is None)
             index.sparse = SparseIndex.from_tokens(sparse_tokens) if sparse_tokens is not None else None

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         "dense rows only fill in. benchmarks/eval_retrieval.py chose 0 by cross-validation on every fold of the "
         "real judgments (any weight > 0 lowered charge@10 + CAIL on held-out queries)",
     )
+    retrieval_encode_process_rows: int = Field(
+        default=50_000, ge=0,
+        description="an index build past this many rows encodes in a child process (static encoder): the "
+        "build's own thread then prepares rows without waiting for the GIL; 0: from the start",
+    )
     cohort_min_n: int = Field(default=3, ge=1, description="no cohort statistic below this many cases")
 
     @property
