@@ -434,8 +434,14 @@ class EncoderProcess:
     def submit(self, texts: list[str]) -> Future[np.ndarray]:
         return self._pool.submit(_encode_in_child, texts)
 
-    def close(self) -> None:
+    def close(self) -> float | None:
+        """Stops the child; returns its peak resident memory in MB (None where it cannot be read)."""
+        try:
+            peak = self._pool.submit(_peak_rss_mb).result(timeout=60)
+        except Exception:  # a broken child: the build fails on its own error
+            peak = None
         self._pool.shutdown(wait=True, cancel_futures=True)
+        return peak
 
 
 _CHILD_ENCODER: Encoder | None = None
@@ -449,6 +455,17 @@ def _load_child_encoder(model_dir: str) -> None:
 def _encode_in_child(texts: list[str]) -> np.ndarray:
     assert _CHILD_ENCODER is not None, "the encoder process was started without its model"
     return _CHILD_ENCODER.encode(texts)
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def load_encoder(model_dir: Path) -> Encoder:

@@ -378,9 +378,10 @@ class RetrievalIndex:
                         sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
                                                       vecs=pending[1].result())
             finally:
-                if process is not None:
-                    process.close()
+                child_peak = process.close() if process is not None else None
             index.manifest["encoded_in_process"] = process is not None
+            if child_peak is not None:
+                index.manifest["encoder_process_peak_rss_mb"] = round(child_peak)
             if batch:
                 sparse_tokens = index._ingest(batch, sparse_tokens, migrate=factory is None)
             index.sparse = SparseIndex.from_tokens(sparse_tokens) if sparse_tokens is not None else None
