@@ -86,6 +86,8 @@ EPOCH = dt.date(1970, 1, 1)
 OVERSAMPLE = 20
 """Candidates fetched per wanted result before the spread (k' = 20·k, at least 100)."""
 CHUNK = 4096
+SPILL_ROWS = 65_536
+"""A build writes its display rows out every this many rows (about 20 MB), not all at the end."""
 VOCAB_NAMES = ("charges", "families", "provinces", "tiers", "courts")
 
 ProvinceScope = Literal["other", "own", "any"]
@@ -219,6 +221,14 @@ class _RowStore:
 
     def get(self, row: int) -> dict[str, Any]:
         return json.loads(self.raw(row))
+
+    def spill(self) -> None:
+        """Write the pending rows to the file now and let them go (a build, in its private staging
+        folder: at a million rows they held some 400 MB until the end)."""
+        self.offsets = self.flush()
+        self.pending = []
+        with self.path.open("rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
 
     def raw(self, row: int) -> bytes:
         """The JSON line of a row (without its newline)."""
@@ -373,10 +383,14 @@ class RetrievalIndex:
                             if pending is not None:
                                 sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
                                                               vecs=pending[1].result())
+                                if len(index.rows.pending) >= SPILL_ROWS:
+                                    index.rows.spill()
                             pending, batch = (batch, ready), []
                     if pending is not None:
                         sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
                                                       vecs=pending[1].result())
+                        if len(index.rows.pending) >= SPILL_ROWS:
+                            index.rows.spill()
             finally:
                 child_peak = process.close() if process is not None else None
             index.manifest["encoded_in_process"] = process is not None
