@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,12 +128,8 @@ class CohortCounts:
 
 
 class CohortQuery:
-    """The cohort of one defendant profile among one index's rows, criterion by criterion.
-
-    Most specific first: charge, tier, key circumstances; :meth:`sizes` says how many rows match
-    with each number of criteria used, so that the caller can drop criteria while the cohort is too
-    small: over the sum of every shard's sizes when the index is split.
-    """
+    """The cohort of one defendant profile among one index's rows (a shard's, when it is split),
+    criterion by criterion: charge, tier, key circumstances, most specific first."""
 
     def __init__(
         self,
@@ -145,70 +142,61 @@ class CohortQuery:
         exclude_rows: list[int],
     ) -> None:
         if profile.charge is None:
-            raise ValueError("a defendant without a charge has no cohort (see no_charge_cohort)")
+            raise ValueError("a defendant without a charge has no cohort (see cohort_stats)")
         self.order = order
         self.vocab = vocab
         self.span, columns = order.charge_columns(vocab["charges"].get(profile.charge))
         self.base = live_in_scope(columns, scope, province_id)
         self.base[order.positions(self.span, exclude_rows)] = False
         self.criteria = _criteria(columns, vocab, profile)
+        self._masks: dict[int, np.ndarray] = {}
 
     def mask(self, used: int) -> np.ndarray:
-        """The rows matching the first ``used`` criteria."""
-        mask = self.base.copy()
-        for _name, m, _value in self.criteria[:used]:
-            if m is not None:
-                mask &= m
+        """The rows matching the first ``used`` criteria (each computed once)."""
+        mask = self._masks.get(used)
+        if mask is None:
+            mask = self.base.copy()
+            for _name, m, _value in self.criteria[:used]:
+                if m is not None:
+                    mask &= m
+            self._masks[used] = mask
         return mask
 
-    def sizes(self) -> list[int]:
-        """Rows matching all criteria, all but the last, …, the charge alone."""
-        return [int(np.count_nonzero(self.mask(used))) for used in range(len(self.criteria), 0, -1)]
+    def sizes(self) -> Iterator[int]:
+        """Rows matching all criteria, all but the last, …, the charge alone; lazily."""
+        return (int(np.count_nonzero(self.mask(used))) for used in range(len(self.criteria), 0, -1))
 
-    def counts(self, mask: np.ndarray) -> CohortCounts:
+    def counts(self, used: int) -> CohortCounts:
+        """The members matching the first ``used`` criteria, counted by (province, non-custodial, term)."""
         outcomes: _Outcomes = self.order.derived("cohort_outcomes", _outcomes)
-        counts = np.bincount(outcomes.code[self.span][mask], minlength=outcomes.n_slots * 2 * outcomes.width)
+        counts = np.bincount(outcomes.code[self.span][self.mask(used)],
+                             minlength=outcomes.n_slots * 2 * outcomes.width)
         provinces = tuple(self.vocab["provinces"].name(s - 1) for s in range(outcomes.n_slots))
         return CohortCounts(provinces, counts.reshape(outcomes.n_slots, 2, outcomes.width), outcomes.offset)
 
 
-def no_charge_cohort(scope: str, min_n: int) -> CohortStats:
-    return CohortStats(definition={"province_scope": scope, "min_n": min_n}, n=0, reported=False,
-                       reason="被告人没有罪名，无法界定同类案件群")
-
-
-def cohort_stats(
-    order: ChargeOrder,
-    vocab: dict[str, Vocab],
-    profile: DefendantProfile,
-    *,
-    scope: str,
-    province_id: int | None,
-    exclude_rows: list[int],
-    min_n: int,
-) -> CohortStats:
-    """The cohort of ``profile`` among live rows in the province scope (``province_id``: the
-    province ``own``/``other`` compare with), leaving out ``exclude_rows`` (the query's own case)."""
+def cohort_stats(queries: Sequence[CohortQuery], profile: DefendantProfile, *, scope: str, min_n: int) -> CohortStats:
+    """The cohort of ``profile`` over the rows of every query (one per index, or per shard of a split
+    one): criteria are dropped, circumstances first, then tier, while the summed sizes are below
+    ``min_n``, and the statistics are read off the summed counts, as one index of every row would."""
     if profile.charge is None:
-        return no_charge_cohort(scope, min_n)
-    query = CohortQuery(order, vocab, profile, scope=scope, province_id=province_id, exclude_rows=exclude_rows)
-    # Most specific first; drop circumstances, then tier, while the cohort is too small.
-    for used in range(len(query.criteria), 0, -1):
-        mask = query.mask(used)
-        if np.count_nonzero(mask) >= min_n:
-            break
-    return cohort_of(query.counts(mask), profile, query.criteria, used, scope=scope, min_n=min_n)
+        return CohortStats(definition={"province_scope": scope, "min_n": min_n}, n=0, reported=False,
+                           reason="被告人没有罪名，无法界定同类案件群")
+    sizes = (sum(level) for level in zip(*(q.sizes() for q in queries), strict=True))  # lazily, level by level
+    used = _relaxation(sizes, len(queries[0].criteria), min_n)
+    counts = CohortCounts.merge([q.counts(used) for q in queries])
+    return _cohort_of(counts, profile, queries[0].criteria, used, scope=scope, min_n=min_n)
 
 
-def relaxation(sizes: list[int], min_n: int) -> int:
+def _relaxation(sizes: Iterable[int], n_criteria: int, min_n: int) -> int:
     """How many criteria a cohort uses, given its sizes with all of them, all but the last, …"""
     for k, n in enumerate(sizes):
         if n >= min_n:
-            return len(sizes) - k
+            return n_criteria - k
     return 1
 
 
-def cohort_of(
+def _cohort_of(
     counted: CohortCounts,
     profile: DefendantProfile,
     criteria: list[tuple[str, np.ndarray | None, Any]],

@@ -925,21 +925,20 @@ class RetrievalIndex:
         guideline: GuidelineResult | None = None,
     ) -> CohortStats:
         """Statistics of the comparable cohort (charge, tier, key circumstances), by province."""
-        _q, _d, profile = self._query(case, defendant, guideline)
-        pid = self._scope_province(profile, province_scope)
-        return cohort_stats(
-            self._charge_order(), self.vocab, profile,
-            scope=province_scope, province_id=pid,
-            exclude_rows=self._by_case.get(case.id),  # the case is not its own precedent
-            min_n=self.settings.cohort_min_n,
-        )
+        profile = self.profile(case, defendant, guideline)
+        query = self.cohort_query(case, profile, province_scope)
+        return cohort_stats([query] if query else [], profile, scope=province_scope,
+                            min_n=self.settings.cohort_min_n)
 
-    def cohort_query(self, case: Case, profile: DefendantProfile, province_scope: ProvinceScope) -> CohortQuery:
-        """This index's part of the cohort of a defendant with a charge (a shard's, for ShardedIndex.cohort)."""
+    def cohort_query(self, case: Case, profile: DefendantProfile, province_scope: ProvinceScope) -> CohortQuery | None:
+        """This index's part of a cohort (a shard's, for ShardedIndex.cohort); None for a defendant
+        without a charge. An unknown or inapplicable scope is refused."""
+        pid = self._scope_province(profile, province_scope)
+        if profile.charge is None:
+            return None
         return CohortQuery(
-            self._charge_order(), self.vocab, profile,
-            scope=province_scope, province_id=self._scope_province(profile, province_scope),
-            exclude_rows=self._by_case.get(case.id),
+            self._charge_order(), self.vocab, profile, scope=province_scope, province_id=pid,
+            exclude_rows=self._by_case.get(case.id),  # the case is not its own precedent
         )
 
     def indexed(self, case_id: str) -> bool:

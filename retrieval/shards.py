@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.cohort import CohortCounts, CohortStats, cohort_of, no_charge_cohort, relaxation
+from retrieval.cohort import CohortStats, cohort_stats
 from retrieval.fusion import fuse
 from retrieval.index import IndexFormatError, write_json
 from retrieval.search import Mode, ProvinceScope, RetrievalIndex, RetrievalQueryError, SimilarCase
@@ -203,15 +203,9 @@ class ShardedIndex:
         the sum of the shards' sizes and the statistics are read off the sum of their counts.
         """
         profile = self.shards[0].profile(case, defendant, guideline)  # the profile reads no index
-        self.shards[0]._scope_province(profile, province_scope)  # an unknown or inapplicable scope is refused
-        min_n = self.settings.cohort_min_n
-        if profile.charge is None:
-            return no_charge_cohort(province_scope, min_n)
-        queries = list(self._pool.map(lambda s: s.cohort_query(case, profile, province_scope), self.shards))
-        sizes = np.sum([q.sizes() for q in queries], axis=0).tolist()
-        used = relaxation(sizes, min_n)
-        counts = CohortCounts.merge(list(self._pool.map(lambda q: q.counts(q.mask(used)), queries)))
-        return cohort_of(counts, profile, queries[0].criteria, used, scope=province_scope, min_n=min_n)
+        queries = [s.cohort_query(case, profile, province_scope) for s in self.shards]
+        return cohort_stats([q for q in queries if q is not None], profile, scope=province_scope,
+                            min_n=self.settings.cohort_min_n)
 
     def indexed(self, case_id: str) -> bool:
         """Whether rows of this case are in any shard."""

@@ -15,6 +15,7 @@ from retrieval.cohort import (
     HISTOGRAM_EDGES_MONTHS,
     KEY_MASK,
     NON_CUSTODIAL_LUT,
+    CohortQuery,
     _histogram,
     _median,
     _percentiles,
@@ -242,9 +243,10 @@ def test_cohort_stats_match_the_full_scan_reference() -> None:
         scope = ("any", "own", "other")[i % 3]
         min_n = (1, 3, 40, 400)[i % 4]
         exclude = rng.integers(0, 4000, 5).tolist()
-        got = cohort_stats(order, vocab, profile, scope=scope,
-                           province_id=None if scope == "any" else vocab["provinces"].get(profile.province),
-                           exclude_rows=exclude, min_n=min_n)
+        query = CohortQuery(order, vocab, profile, scope=scope,
+                            province_id=None if scope == "any" else vocab["provinces"].get(profile.province),
+                            exclude_rows=exclude)
+        got = cohort_stats([query], profile, scope=scope, min_n=min_n)
         want = _reference_cohort(meta, vocab, profile, scope, exclude, min_n)
         assert got.definition.get("relaxed", []) == want["relaxed"]
         assert (got.n, got.excluded) == (want["n"], {"life": want["life"], "death": want["death"]})
