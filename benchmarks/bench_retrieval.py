@@ -32,7 +32,6 @@ import multiprocessing as mp
 import os
 import random
 import re
-import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -42,7 +41,7 @@ import faiss
 import numpy as np
 
 from retrieval import search as search_module
-from retrieval.encoder import StaticEncoder, load_encoder
+from retrieval.encoder import StaticEncoder, load_encoder, peak_rss_mb
 from retrieval.index import SearchKnobs, VectorIndex, set_search_threads
 from retrieval.search import RetrievalIndex, train_corpus_encoder
 from retrieval.sparse import SparseIndex
@@ -54,18 +53,6 @@ from sentencing.demo_corpus import generate_cases
 VECTORS_FILE = "vectors.f32"
 """The build's vectors, kept aside for the exact baseline (and for ``--reuse``)."""
 _NUMBER = re.compile(r"\d{3,}")
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss it starts afresh in a spawned process)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def variants(pool: list[Case], n: int, seed: int, prefix: str) -> Iterator[Case]:

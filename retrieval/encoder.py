@@ -27,6 +27,8 @@ from typing import Protocol
 
 import numpy as np
 
+from retrieval.arrays import concat_ranges
+
 STATIC_MODULE = "StaticEmbedding"
 NORMALIZE_MODULE = "Normalize"
 UNK = "[UNK]"
@@ -297,17 +299,13 @@ class StaticEncoder:
         vocab = self.weights.shape[0]
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
-            if len(chunk) == 1:
-                query_ids = self._query_ids(chunk[0])
-                lengths = np.array([len(query_ids)], dtype=np.int64)
-                ids = np.array(query_ids, dtype=np.int64)
-            else:
-                ids, lengths = self._batch_ids(chunk)
             # float64 accumulation: a sum of ~1,000 float32 rows in another order than torch's
             # EmbeddingBag would otherwise drift by ~1e-5
             if len(chunk) == 1:  # a query: a gather and a mean, without building a sparse matrix
-                pooled = (self._weights64[ids].sum(axis=0) / max(int(lengths[0]), 1)).reshape(1, -1)
+                ids = np.array(self._query_ids(chunk[0]), dtype=np.int64)
+                pooled = (self._weights64[ids].sum(axis=0) / max(len(ids), 1)).reshape(1, -1)
             else:
+                ids, lengths = self._batch_ids(chunk)
                 indptr = np.concatenate(([0], np.cumsum(lengths)))
                 weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
                 pooled = sparse.csr_matrix((weights, ids, indptr), shape=(len(chunk), vocab)) @ self._weights64
@@ -338,23 +336,19 @@ class StaticEncoder:
         n_pieces = np.fromiter(map(len, doc_pieces), dtype=np.int64, count=len(doc_pieces))
         seq = np.fromiter(map(slot.__getitem__, every), dtype=np.int64, count=len(every))
         seq_len = piece_len[seq]
-        # position of every token of every clause occurrence in ``tokens``
-        total = int(seq_len.sum())
-        shift = np.repeat(piece_start[seq] - (np.cumsum(seq_len) - seq_len), seq_len)
-        ids = tokens[np.arange(total, dtype=np.int64) + shift]
+        ids = tokens[concat_ranges(piece_start[seq], piece_start[seq] + seq_len)]  # every clause occurrence's tokens
         owner = np.repeat(np.arange(len(texts), dtype=np.int64), n_pieces)
         lengths = np.bincount(owner, weights=seq_len, minlength=len(texts)).astype(np.int64)
         return ids, lengths
 
     def _query_ids(self, text: str) -> list[int]:
-        """Token ids of one query, sentence by sentence through a cache.
+        """Token ids of one query, clause by clause through a cache (see :data:`_CLAUSE_PIECE`).
 
-        The pre-tokenizer splits at punctuation, so no token spans a "。" and the ids of the
-        sentences are the ids of the text. A query document repeats its header and shares its
-        facts with the co-defendants' documents: most sentences come from the cache.
+        A query document repeats its header and shares its facts with the co-defendants'
+        documents: most clauses come from the cache.
         """
         ids: list[int] = []
-        for piece in _SENTENCE_PIECE.findall(text):
+        for piece in _CLAUSE_PIECE.findall(text):
             ids.extend(self._piece_ids(piece))
         return ids
 
@@ -367,9 +361,6 @@ class StaticEncoder:
             self._pieces[piece] = cached
         return cached
 
-
-_SENTENCE_PIECE = re.compile(r"[^。]*。|[^。]+")
-"""A text cut after each "。", the separator kept with its sentence."""
 
 _CLAUSE_PIECE = re.compile(r"[^。，,；;：:]*[。，,；;：:]|[^。，,；;：:]+")
 """A text cut after each clause mark (。，；： and their ASCII forms), the mark kept with its clause.
@@ -435,9 +426,9 @@ class EncoderProcess:
         return self._pool.submit(_encode_in_child, texts)
 
     def close(self) -> float | None:
-        """Stops the child; returns its peak resident memory in MB (None where it cannot be read)."""
+        """Stops the child; returns its peak resident memory in MB (None when the child is broken)."""
         try:
-            peak = self._pool.submit(_peak_rss_mb).result(timeout=60)
+            peak = self._pool.submit(peak_rss_mb).result(timeout=60)
         except Exception:  # a broken child: the build fails on its own error
             peak = None
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -457,7 +448,9 @@ def _encode_in_child(texts: list[str]) -> np.ndarray:
     return _CHILD_ENCODER.encode(texts)
 
 
-def _peak_rss_mb() -> float | None:
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (VmHWM: unlike ``ru_maxrss``, it starts afresh in a
+    spawned process)."""
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
@@ -465,7 +458,9 @@ def _peak_rss_mb() -> float | None:
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return None
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load_encoder(model_dir: Path) -> Encoder:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.arrays import concat_ranges
 from retrieval.index import IndexFormatError
 from retrieval.text import TOKENIZER_VERSION
 
@@ -168,7 +169,7 @@ class SparseIndex:
         """
         ptr, rows, data = self.m["tfidf_csc_ptr"], self.m["tfidf_csc_rows"], self.m["tfidf_csc_data"]
         starts, ends = ptr[words], ptr[words + 1]
-        pos = _ranges(starts, ends)
+        pos = concat_ranges(starts, ends)
         terms = data[pos] * np.repeat(np.asarray(weights).astype(data.dtype), ends - starts)
         return np.bincount(rows[pos], weights=terms, minlength=self.n_rows).astype(np.float32)
 
@@ -176,7 +177,7 @@ class SparseIndex:
         """Scores of these rows: their CSR words that are query words, weighted and summed per row."""
         ptr = self.m["tfidf_csr_ptr"]
         starts, ends = ptr[rows], ptr[rows + 1]
-        pos = _ranges(starts, ends)
+        pos = concat_ranges(starts, ends)
         query = np.zeros(len(self.m["tfidf_csc_ptr"]) - 1, dtype=np.float64)
         query[words] = weights
         values = self.m["tfidf_csr_data"][pos] * query[self.m["tfidf_csr_words"][pos]]
@@ -267,13 +268,3 @@ def _check_version(directory: Path) -> None:
             f"{meta_path}: tokens made by tokenizer version {meta.get('tokenizer_version')!r}, this code "
             f"tokenizes queries with version {TOKENIZER_VERSION}; {REBUILD_HINT}"
         )
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """The concatenation of ``arange(s, e)`` for each pair, without a Python loop."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.empty(0, np.int64)
-    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.arange(total, dtype=np.int64) + offsets
