@@ -369,6 +369,15 @@ class RetrievalIndex:
             batch: list[_Row] = []
             rows_seen = 0
             process: EncoderProcess | None = None
+
+            def take(encoded: tuple[list[_Row], Future[np.ndarray]]) -> None:
+                """Append a batch whose vectors are on their way; the display rows go to disk now and then."""
+                nonlocal sparse_tokens
+                sparse_tokens = index._ingest(encoded[0], sparse_tokens, migrate=factory is None,
+                                              vecs=encoded[1].result())
+                if len(index.rows.pending) >= SPILL_ROWS:
+                    index.rows.spill()
+
             try:
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoding:
                     for row in _chain(head, stream):
@@ -381,16 +390,10 @@ class RetrievalIndex:
                             docs = [r.doc for r in batch]
                             ready = process.submit(docs) if process else encoding.submit(encoder.encode, docs)
                             if pending is not None:
-                                sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
-                                                              vecs=pending[1].result())
-                                if len(index.rows.pending) >= SPILL_ROWS:
-                                    index.rows.spill()
+                                take(pending)
                             pending, batch = (batch, ready), []
                     if pending is not None:
-                        sparse_tokens = index._ingest(pending[0], sparse_tokens, migrate=factory is None,
-                                                      vecs=pending[1].result())
-                        if len(index.rows.pending) >= SPILL_ROWS:
-                            index.rows.spill()
+                        take(pending)
             finally:
                 child_peak = process.close() if process is not None else None
             index.manifest["encoded_in_process"] = process is not None
