@@ -142,8 +142,6 @@ def _negated(text: str, start: int, end: int, sent_start: int, sent_end: int) ->
     return False
 
 
-
-
 def _union(cues: tuple[tuple[T, tuple[str, ...]], ...], prefix: str) -> tuple[re.Pattern[str], dict[str, T]]:
     """All cues in one pass, in order: each alternative ends in an empty named group that says which
     cue matched (``match.lastgroup``)."""
