@@ -184,7 +184,7 @@ class FeatureExtractor:
         row[col.charges_count] = len(d.charges)
         self._fill_onehot_charges(row, d)
         # Region and court.
-        province = case.province or (case.court.province if case.court else None)
+        province = case.known_province
         row[col.region_known] = float(province is not None)
         if province is not None and (c := self._region_cols.get(province)) is not None:
             row[c] = 1.0
@@ -334,7 +334,7 @@ class GuidelineCache:
         """Same as :func:`guideline_results` for this catalogue."""
         if self.maxsize == 0:
             return guideline_results(case, self.catalogue)
-        province = case.province or (case.court.province if case.court else None)
+        province = case.known_province
         results: list[Any | None] = []
         warnings: list[str] = []
         entries = self._entries

@@ -107,7 +107,7 @@ def profile_of(case: Case, defendant: Defendant, guideline: GuidelineResult | No
     for c in defendant.charges:
         seen.setdefault(canonical_charge(c.name), None)
     amount = defendant.quantities.amount_yuan.value if defendant.quantities.amount_yuan else None
-    province = case.province or (case.court.province if case.court else None)
+    province = case.known_province
     return DefendantProfile(
         charges=tuple(seen),
         tier=tier,

@@ -337,6 +337,11 @@ class Case(BaseModel):
         return hashlib.sha256(payload.encode()).hexdigest()
 
     @property
+    def known_province(self) -> str | None:
+        """The case's province, else its court's; None when neither is known."""
+        return self.province or (self.court.province if self.court else None)
+
+    @property
     def charge_names(self) -> list[str]:
         seen: dict[str, None] = {}
         for d in self.defendants:

@@ -1196,9 +1196,7 @@ def calculate(
     """
     catalogue = catalogue or default_catalogue()
     plan = _plan_of(catalogue)
-    province = None
-    if case is not None:
-        province = case.province or (case.court.province if case.court else None)
+    province = case.known_province if case is not None else None
     warnings: list[_Warning] = []
     facts = _Facts(defendant, plan)
     for drug in facts.unknown_drugs:
@@ -1359,15 +1357,10 @@ def statutory_tier(
     resolved = {key: spec for _, spec, key in plan.resolve(defendant.charge_names)}
     if len(resolved) == 1:
         ((name, spec),) = resolved.items()
-        if spec is None:  # the fallback tier of a charge outside the catalogue
-            statutory = calculate(defendant, case, catalogue=catalogue).statutory
-            return (statutory.charge, statutory.tier_label) if statutory is not None else None
-        province = None
-        if case is not None:
-            province = case.province or (case.court.province if case.court else None)
-        cp = plan.charge(spec, province)
-        index, _ = _select_tier(cp, _Facts(defendant, plan), [])
-        return name, cp.tiers[index].statutory["tier_label"]
+        if spec is not None:  # (a charge outside the catalogue gets the fallback tier of the calculation)
+            cp = plan.charge(spec, case.known_province if case is not None else None)
+            index, _ = _select_tier(cp, _Facts(defendant, plan), [])
+            return name, cp.tiers[index].statutory["tier_label"]
     statutory = calculate(defendant, case, catalogue=catalogue).statutory
     return (statutory.charge, statutory.tier_label) if statutory is not None else None
 

@@ -379,7 +379,7 @@ def _facts_used(defendant: Defendant, given: DefendantInput) -> ExtractedFacts:
 
 def province_scope(case: Case, requested: str | None = None) -> str:
     """Similar cases come from other provinces by default; without a known province, from anywhere."""
-    known = case.province or (case.court.province if case.court else None)
+    known = case.known_province
     if requested:
         return requested
     return "other" if known else "any"
@@ -422,7 +422,7 @@ def similar(bundle: Bundle, case_input: CaseInput, name: str, *, k: int, scope: 
     case = complete_facts(to_case(case_input, "query"), case_input)
     defendant = next(d for d in case.defendants if d.name == name)
     scope = province_scope(case, scope)
-    if scope in ("other", "own") and not (case.province or (case.court and case.court.province)):
+    if scope in ("other", "own") and not case.known_province:
         raise QueryError("province_scope", f"province_scope={scope!r} needs the case's province; give 'province'")
     hits = bundle.index.search(case, defendant, k=k, province_scope=scope)
     cohort = bundle.index.cohort(case, defendant, province_scope=scope)
@@ -495,7 +495,7 @@ def case_view(case: Case) -> CaseView:
         synthetic=case.synthetic,
         case_number=case.case_number,
         court=case.court.name if case.court else None,
-        province=case.province or (case.court.province if case.court else None),
+        province=case.known_province,
         date=case.date,
         facts=mask_text(case.facts, names),
         defendants=[

@@ -122,7 +122,7 @@ def build_dataset(cases: Iterable[Case], extractor: FeatureExtractor) -> Dataset
             meta["names"].append(d.name)
             meta["charges"].append(name or "其他")
             meta["families"].append(family or "other")
-            meta["provinces"].append(case.province or (case.court.province if case.court else None) or "未知")
+            meta["provinces"].append(case.known_province or "未知")
             meta["sources"].append(case.source)
             meta["texts"].append(case_text(blind.facts, blind.reasoning))
             n_def.append(len(case.defendants))

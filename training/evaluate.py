@@ -67,7 +67,7 @@ def predict_records(predictor: RangePredictor, cases: Iterable[Case]) -> tuple[l
         stats["multi_defendant_cases"] += len(case.defendants) > 1
         stats["role_pairs_violating"] += len(role_violations(blind, months, predictor.extractor.resolve))
         stats["defendants_adjusted"] += len(enforce_role_consistency(blind, months, predictor.extractor.resolve))
-        province = case.province or (case.court.province if case.court else None) or "未知"
+        province = case.known_province or "未知"
         for i, d in enumerate(case.defendants):
             if d.sentence is None:
                 continue

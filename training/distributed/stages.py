@@ -114,7 +114,7 @@ def _cases_table(cases: list[tuple[int, Case]]) -> pa.Table:
         cols["seq"].append(seq)
         cols["source"].append(case.source)
         cols["synthetic"].append(case.synthetic)
-        cols["province"].append(case.province or (case.court.province if case.court else None))
+        cols["province"].append(case.known_province)
         cols["charge"].append(names[0] if names else None)
         cols["defendants"].append(len(case.defendants))
         cols["sentenced"].append(sum(d.sentence is not None for d in case.defendants))
