@@ -175,28 +175,26 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
 
 
 def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities:
-    """One defendant's quantities from the findings about them (the model built once, from its fields)."""
+    """One defendant's quantities from the findings about them."""
     mine = [f for f in findings if name in f.names]
-    fields: dict[str, object] = {}
+    q = Quantities()
     amounts = [f for f in mine if f.kind == "amount"]
     if amounts:
         best = max(amounts, key=lambda f: (f.score, f.value))
-        fields["amount_yuan"] = Measure(value=best.value, evidence=best.evidence.evidence())
-    drugs: dict[str, QuantityFinding] = {}
+        q.amount_yuan = Measure(value=best.value, evidence=best.evidence.evidence())
+    for f in mine:
+        if f.kind.startswith("drug:"):
+            drug = f.kind.removeprefix("drug:")
+            have = q.drug_grams.get(drug)
+            if have is None or f.value > have.value:
+                q.drug_grams[drug] = Measure(value=f.value, evidence=f.evidence.evidence())
     injuries: dict[InjuryGrade, QuantityFinding] = {}
     for f in mine:
-        kind = f.kind
-        if kind.startswith("drug:"):
-            drug = kind[5:]
-            if drug not in drugs or f.value > drugs[drug].value:
-                drugs[drug] = f
-        elif kind.startswith("injury:"):
-            grade = InjuryGrade(kind[7:])
+        if f.kind.startswith("injury:"):
+            grade = InjuryGrade(f.kind.removeprefix("injury:"))
             if grade not in injuries or f.value > injuries[grade].value:
                 injuries[grade] = f
-    if drugs:
-        fields["drug_grams"] = {d: Measure(value=f.value, evidence=f.evidence.evidence()) for d, f in drugs.items()}
-    fields["injuries"] = [
+    q.injuries = [
         Injury(grade=g, count=max(1, int(f.value)), evidence=f.evidence.evidence())
         for g, f in sorted(injuries.items(), key=lambda kv: kv[0].rank)
     ]
@@ -204,5 +202,5 @@ def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities
         found = [f for f in mine if f.kind == kind]
         if found:
             best = max(found, key=lambda f: f.value)
-            fields[attr] = Measure(value=best.value, evidence=best.evidence.evidence())
-    return Quantities(**fields)
+            setattr(q, attr, Measure(value=best.value, evidence=best.evidence.evidence()))
+    return q
