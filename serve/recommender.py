@@ -71,10 +71,9 @@ class CohortCache:
         self._entries: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, case: Case, defendant: Defendant, guideline: Any = None, *, indexed: bool | None = None) -> CohortOut:
-        """``guideline``: the engine's result for the defendant, when the caller already has it;
-        ``indexed``: whether the case is indexed (``index.indexed(case.id)``), when the caller already asked."""
-        if self.index.indexed(case.id) if indexed is None else indexed:
+    def get(self, case: Case, defendant: Defendant, guideline: Any = None) -> CohortOut:
+        """``guideline``: the engine's result for the defendant, when the caller already has it."""
+        if self.index.indexed(case.id):
             return cohort_out(self.index.cohort(case, defendant, province_scope="any", guideline=guideline))
         profile = profile_of(case, defendant, guideline)
         key = (profile.charge, profile.tier, profile.key_circumstances)
@@ -390,12 +389,11 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
     case = complete_facts(to_case(case_input, request_id), case_input)
     predictions = bundle.predictor.predict_case(case)
     scope = province_scope(case)
-    indexed = bundle.index.indexed(case.id)  # asked once for all the defendants' cohorts
     out: list[DefendantRecommendation] = []
     for defendant, given, p in zip(case.defendants, case_input.defendants, predictions, strict=True):
         g = p.guideline
         hits = bundle.index.search(case, defendant, k=k, province_scope=scope, guideline=g)
-        cohort = bundle.cohorts.get(case, defendant, g, indexed=indexed)
+        cohort = bundle.cohorts.get(case, defendant, g)
         r = p.range
         out.append(DefendantRecommendation(
             name=defendant.name,
