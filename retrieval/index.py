@@ -14,6 +14,11 @@ maps positions to rows. An IVF index stores the row ids in its lists itself and 
 through an IDMap, ``remove_ids`` would shift the position → row map under the ids the lists
 still hold (later searches return the wrong rows), and every filtered search would translate each
 scanned id through the map (4–5× slower at a million rows).
+
+A refined IVF (``IVF…,PQ…x4fsr,Refine(SQ8)``) is used bare too: its fast-scan PQ lists (4-bit
+codes, scanned with SIMD lookup tables) choose ``k_factor·k`` candidates among the allowed rows,
+and 8-bit codes of every vector rescore them. Its refinement codes are numbered by position, so
+rows are added in order and deletions stay tombstones (``IndexRefine`` has no ``remove_ids``).
 """
 
 from __future__ import annotations
@@ -262,8 +267,28 @@ class RowFilter:
 class SearchKnobs:
     ef_search: int = 128
     nprobe: int = 16
+    refine_k_factor: int = 1
+    """A refined index rescores this many times k candidates of its first stage…"""
+    refine_min_candidates: int = 200
+    """…and at least this many: 4-bit codes alone rank the very nearest few poorly."""
     exact_subset_max: int = 20_000
     """Below this many allowed rows an approximate index is scanned exactly over just those rows."""
+
+
+def _stores_row_ids(index: faiss.Index) -> bool:
+    """Whether an index is used bare, without an IDMap: an IVF, or an IVF refined (module docstring)."""
+    if isinstance(index, faiss.IndexRefine):
+        return isinstance(faiss.downcast_index(index.base_index), faiss.IndexIVF)
+    return isinstance(index, faiss.IndexIVF)
+
+
+def _searched(index: faiss.Index) -> faiss.Index:
+    """The index whose type shapes a search: the one inside an IDMap, a refined index's first stage."""
+    if isinstance(index, faiss.IndexIDMap2 | faiss.IndexIDMap):
+        return faiss.downcast_index(index.index)
+    if isinstance(index, faiss.IndexRefine):
+        return faiss.downcast_index(index.base_index)
+    return index
 
 
 def _bare(factory: str) -> str:
@@ -286,6 +311,7 @@ class VectorIndex:
     def _adopt(self, index: faiss.Index) -> None:
         self._owner = index  # the object FAISS returned owns the C++ index; a downcast view does not
         top = faiss.downcast_index(index)
+        self.refine: faiss.IndexRefine | None = top if isinstance(top, faiss.IndexRefine) else None
         if isinstance(top, faiss.IndexIDMap2 | faiss.IndexIDMap):
             inner = faiss.downcast_index(top.index)
             ids = faiss.vector_to_array(top.id_map)
@@ -295,6 +321,7 @@ class VectorIndex:
                 top = inner
                 self.factory = _bare(self.factory)
         self.index = top
+        self.inner = _searched(top)
         self._identity_ids: bool | None = None
 
     @classmethod
@@ -302,7 +329,7 @@ class VectorIndex:
         bare = _bare(factory)
         try:
             index = faiss.index_factory(dim, bare, faiss.METRIC_INNER_PRODUCT)
-            if not isinstance(faiss.downcast_index(index), faiss.IndexIVF):
+            if not _stores_row_ids(faiss.downcast_index(index)):
                 index = faiss.index_factory(dim, "IDMap2," + bare, faiss.METRIC_INNER_PRODUCT)
                 return cls(index, "IDMap2," + bare)
         except RuntimeError as e:
@@ -310,10 +337,9 @@ class VectorIndex:
         return cls(index, bare)
 
     @property
-    def inner(self) -> faiss.Index:
-        if isinstance(self.index, faiss.IndexIDMap2 | faiss.IndexIDMap):
-            return faiss.downcast_index(self.index.index)
-        return self.index
+    def positional(self) -> bool:
+        """Whether rows must be added in order (a refined index numbers its codes by position)."""
+        return self.refine is not None
 
     @property
     def exact(self) -> bool:
@@ -348,7 +374,15 @@ class VectorIndex:
         self._writable()
         if not self.index.is_trained:
             raise ValueError(f"index {self.factory} needs training before add")
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, np.int64))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = np.ascontiguousarray(ids, np.int64)
+        if self.positional:  # see the module docstring
+            if not np.array_equal(ids, np.arange(self.ntotal, self.ntotal + len(ids))):
+                raise ValueError(f"index {self.factory} numbers vectors by position: rows must be added in order, "
+                                 f"from {self.ntotal}")
+            self.index.add(vectors)
+        else:
+            self.index.add_with_ids(vectors, ids)
         self._identity_ids = None
 
     def remove(self, ids: np.ndarray) -> int:
@@ -386,9 +420,7 @@ class VectorIndex:
                 return self._scan(query[0], np.flatnonzero(flt.mask), k)
             bitmap = flt.bitmap
             selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-            params = self._params(selector, knobs, k)
-            if isinstance(params, faiss.SearchParametersIVF):
-                params.nprobe = self._filtered_nprobe(knobs.nprobe, k, n_allowed)
+            params = self._params(selector, knobs, k, n_allowed)
             scores, ids = self.index.search(query, min(k, n_allowed), params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
@@ -438,21 +470,31 @@ class VectorIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return scores[top].astype(np.float32), rows[top].astype(np.int64)
 
-    def _params(self, selector: faiss.IDSelector | None, knobs: SearchKnobs, k: int) -> faiss.SearchParameters | None:
+    def _params(
+        self, selector: faiss.IDSelector | None, knobs: SearchKnobs, k: int, n_allowed: int | None = None
+    ) -> faiss.SearchParameters | None:
+        """Search parameters; with ``n_allowed`` (a filtered search) an IVF probes more lists."""
         inner = self.inner
         if isinstance(inner, faiss.IndexHNSW):
             params = faiss.SearchParametersHNSW()
             params.efSearch = max(knobs.ef_search, k)
         elif isinstance(inner, faiss.IndexIVF):
             params = faiss.SearchParametersIVF()
-            params.nprobe = knobs.nprobe
+            params.nprobe = knobs.nprobe if n_allowed is None else self._filtered_nprobe(knobs.nprobe, k, n_allowed)
         elif selector is None:
             return None
         else:
             params = faiss.SearchParameters()
         if selector is not None:
             params.sel = selector
-        return params
+        if self.refine is None:
+            return params
+        refined = faiss.IndexRefineSearchParameters()
+        refined.k_factor = max(knobs.refine_k_factor, -(-knobs.refine_min_candidates // k))
+        refined.base_index_params = params  # faiss's wrapper keeps the assigned parameters alive
+        if selector is not None:
+            refined.sel = selector
+        return refined
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -474,9 +516,9 @@ class VectorIndex:
             except RuntimeError as e:
                 raise IndexFormatError(f"FAISS index file {path} is unreadable: {e}") from e
             mmapped = False
-        kind = type(faiss.downcast_index(index))
-        if not issubclass(kind, faiss.IndexIDMap2 | faiss.IndexIDMap | faiss.IndexIVF):
-            raise IndexFormatError(f"{path}: expected an IDMap or IVF index, found {kind.__name__}")
+        top = faiss.downcast_index(index)
+        if not isinstance(top, faiss.IndexIDMap2 | faiss.IndexIDMap) and not _stores_row_ids(top):
+            raise IndexFormatError(f"{path}: expected an IDMap, IVF or refined IVF index, found {type(top).__name__}")
         return cls(index, factory, path, mmapped)
 
 

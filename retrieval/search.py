@@ -315,7 +315,8 @@ class RetrievalIndex:
         self.sparse = sparse
         self.manifest = manifest
         self.settings = settings
-        self.knobs = SearchKnobs(ef_search=settings.retrieval_ef_search, nprobe=settings.retrieval_nprobe)
+        self.knobs = SearchKnobs(ef_search=settings.retrieval_ef_search, nprobe=settings.retrieval_nprobe,
+                                 refine_k_factor=settings.retrieval_refine_k_factor)
         self._by_case = _CaseRows(case_ids)
         self._filters: dict[tuple, RowFilter] = {}
         self._generation = 0

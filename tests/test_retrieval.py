@@ -266,7 +266,7 @@ def test_small_cohort_is_not_reported_and_exclusions_are_counted(index: Retrieva
     assert stats.reported and stats.n == 4 and stats.median_months == 48.0 and stats.excluded["life"] == 1
 
 
-@pytest.mark.parametrize("large", ["IVF16,SQ8", "IDMap2,HNSW32,Flat"])
+@pytest.mark.parametrize("large", ["IVF16,SQ8", "IDMap2,HNSW32,Flat", "IVF16,PQ32x4fsr,Refine(SQ8)"])
 def test_large_corpus_switches_to_approximate_and_matches_exact(
     tmp_path: Path, corpus: list[Case], built: Path, large: str
 ) -> None:
@@ -284,6 +284,28 @@ def test_large_corpus_switches_to_approximate_and_matches_exact(
     hnsw.delete([queries[0].id])  # HNSW cannot remove_ids: the tombstone must hide it (IVF removes it)
     hits = hnsw.search(queries[1], queries[1].defendants[0], k=100, same_charge=False, province_scope="any")
     assert queries[0].id not in {h.case_id for h in hits}
+
+
+def test_refined_index_replaces_and_deletes_by_tombstone_across_a_reload(tmp_path: Path, corpus: list[Case]) -> None:
+    """A refined IVF numbers rows by position and cannot remove them: a deleted or replaced case's
+    old rows stay in place, hidden by their tombstones, through a save and a memory-mapped load."""
+    settings = SETTINGS.model_copy(update={"retrieval_exact_max": 300,
+                                           "retrieval_large_factory": "IVF16,PQ32x4fsr,Refine(SQ8)"})
+    index = RetrievalIndex.build(iter(corpus[:500]), tmp_path / "idx", settings=settings)
+    assert index.vectors.positional
+    queries = [c for c in corpus[:500] if c.province]
+    gone, replaced = queries[0], queries[1]
+    index.delete([gone.id])
+    index.add([replaced])
+    index.save()
+    loaded = RetrievalIndex.load(tmp_path / "idx", settings=settings)
+    assert loaded.vectors.positional and loaded.vectors.ntotal == len(loaded.meta)
+    hits = loaded.search(gone, gone.defendants[0], k=100, same_charge=False, province_scope="any", mode="dense")
+    assert gone.id not in {h.case_id for h in hits}
+    other = queries[2]
+    found = loaded.search(other, other.defendants[0], k=100, same_charge=False, province_scope="any", mode="dense")
+    assert [h.case_id for h in found].count(replaced.id) <= len(replaced.defendants)  # no stale duplicate
+    assert np.count_nonzero(~np.asarray(loaded.meta["deleted"])) == len(loaded)
 
 
 def test_cli_search_cohort_and_errors(built: Path, corpus: list[Case], tmp_path: Path, capsys) -> None:

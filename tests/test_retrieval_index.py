@@ -54,14 +54,14 @@ def test_default_factory_by_size() -> None:
         VectorIndex.create(32, "NoSuchIndex")
 
 
-@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat", "IVF8,Flat", "IVF8,SQ8"])
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat", "IVF8,Flat", "IVF8,SQ8", "IVF8,PQ16x4fsr,Refine(SQfp16)"])
 def test_filtered_search_matches_numpy(factory: str) -> None:
     x = _vectors(2000)
     index = VectorIndex.create(32, factory)
     index.train(x)
     index.add(x, np.arange(2000))
     rng = np.random.default_rng(1)
-    knobs = SearchKnobs(ef_search=200, nprobe=8, exact_subset_max=100)
+    knobs = SearchKnobs(ef_search=200, nprobe=8, exact_subset_max=100, refine_k_factor=8)
     for sel in (0.5, 0.03):  # broad filter (selector search) and narrow one (exact scan of the subset)
         allowed = rng.random(2000) < sel
         hits = 0
@@ -109,6 +109,29 @@ def test_delete_save_and_mmap_load(tmp_path: Path) -> None:
     (tmp_path / "bad.faiss").write_bytes(b"not an index")
     with pytest.raises(IndexFormatError, match="unreadable"):
         VectorIndex.load(tmp_path / "bad.faiss", "Flat")
+
+
+def test_refined_ivf_is_bare_positional_and_survives_mmap_load(tmp_path: Path) -> None:
+    """Fast-scan PQ candidates rescored by 8-bit codes: rows by position, deletions tombstoned."""
+    x = _vectors(900)
+    index = VectorIndex.create(32, "IVF8,PQ16x4fsr,Refine(SQ8)")
+    assert index.factory == "IVF8,PQ16x4fsr,Refine(SQ8)" and index.refine is not None and not index.exact
+    index.train(x)
+    index.add(x[:600], np.arange(600))
+    with pytest.raises(ValueError, match="in order, from 600"):
+        index.add(x[600:700], np.arange(601, 701))
+    assert index.remove(np.array([3])) == 0  # no remove_ids: the metadata tombstone hides the row
+    index.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss", index.factory, mmap=True)
+    assert loaded.refine is not None and loaded.ntotal == 600
+    loaded.add(x[600:], np.arange(600, 900))  # re-read writable, then appended in order
+    knobs = SearchKnobs(nprobe=8, refine_k_factor=4)
+    allowed = np.arange(900) % 3 != 0
+    for row in (1, 299, 650, 898):
+        _s, ids = loaded.search(x[row], 5, allowed, knobs)
+        assert ids[0] == row and all(allowed[i] for i in ids)
+    _s, ids = loaded.search(x[3], 1, None, knobs)
+    assert ids.tolist() == [3]
 
 
 def test_metadata_roundtrip_and_vocab(tmp_path: Path) -> None:
