@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import NamedTuple, TypeVar
 
 from sentencing.case import CircumstanceCode, Evidence, Role
@@ -109,13 +108,7 @@ class Span(NamedTuple):
     text: str
 
     def evidence(self) -> Evidence:
-        return _evidence(self)
-
-
-@lru_cache(maxsize=1024)
-def _evidence(span: Span) -> Evidence:
-    """One (immutable) Evidence per span: a sentence often proves several circumstances."""
-    return Evidence.of(span.source, span.start, span.end, span.text)
+        return Evidence.of(self.source, self.start, self.end, self.text)
 
 
 def span_evidence(text: str, source: str, start: int, end: int) -> Span:
@@ -144,14 +137,21 @@ def _negated(text: str, start: int, end: int, sent_start: int, sent_end: int) ->
 
 def _union(cues: tuple[tuple[T, tuple[str, ...]], ...], prefix: str) -> tuple[re.Pattern[str], dict[str, T]]:
     """All cues in one pass, in order: each alternative ends in an empty named group that says which
-    cue matched (``match.lastgroup``)."""
-    alternatives: list[str] = []
+    cue matched (``match.lastgroup``).
+
+    Alternatives are grouped by their first character, in order within a group: only one group can
+    match at a position, so the engine tries its few alternatives rather than skipping past all the
+    others one by one; the first alternative that matches is the same.
+    """
+    by_first: dict[str, list[str]] = {}
     meaning: dict[str, T] = {}
     for k, (value, patterns) in enumerate(cues):
         for j, pattern in enumerate(patterns):
-            alternatives.append(f"{pattern}(?P<{prefix}{k}_{j}>)")
+            if not pattern or pattern[0] in "\\.^$*+?{}[]()|" or pattern[1:2] in ("*", "+", "?", "{"):
+                raise ValueError(f"cue {pattern!r} must begin with a literal character, unquantified")
+            by_first.setdefault(pattern[0], []).append(f"{pattern[1:]}(?P<{prefix}{k}_{j}>)")
             meaning[f"{prefix}{k}_{j}"] = value
-    return re.compile("|".join(alternatives)), meaning
+    return re.compile("|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in by_first.items())), meaning
 
 
 _ALL_CUES, _CUE_OF = _union(_CUES, "c")
@@ -164,8 +164,14 @@ def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterat
     spans: dict[int, Span] = {}  # the evidence of each sentence, made once however many cues it holds
     for m in _ALL_CUES.finditer(text):
         yield _finding(text, source, attributor, m, _CUE_OF[m.lastgroup], None, spans)  # type: ignore[index]
-    for m in _ALL_ROLES.finditer(text):
+    for m in _ALL_ROLES.finditer(text) if _may_name_a_role(text) else ():
         yield _finding(text, source, attributor, m, None, _ROLE_OF[m.lastgroup], spans)  # type: ignore[index]
+
+
+def _may_name_a_role(text: str) -> bool:
+    """Whether ``text`` holds a word that every role cue holds: most texts name no role, and these
+    substring tests rule them out several times faster than the scan for the cues."""
+    return "从犯" in text or "主犯" in text or "教唆犯" in text or "作用" in text or "胁迫" in text
 
 
 def _finding(

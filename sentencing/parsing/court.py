@@ -12,12 +12,14 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sentencing.case import Court, CourtLevel, Evidence
+from sentencing.case import Court, CourtLevel, Evidence, trusted
 from sentencing.parsing.cities import CITY_PROVINCE
 from sentencing.regions import BY_ABBREVIATION, PROVINCES
 
 _COURT_WORD = "人民法院"
-_HAN = re.compile(r"[\u4e00-\u9fff]")
+# The Chinese characters just before a position (at most 40): the court name before 人民法院.
+# It always matches, if only the empty run at the position.
+_HAN_RUN_TO_END = re.compile(r"[\u4e00-\u9fff]*+\Z")
 _TITLE_END = re.compile(r".*(?:判决书|裁定书|决定书|一审|二审|再审|审判监督|刑事)")
 _PROVINCE_NAMES = sorted(
     {p.full_name: p.code for p in PROVINCES} | {p.name: p.code for p in PROVINCES if p.code != "XJB"}
@@ -66,9 +68,7 @@ def find_court_name(text: str, limit: int = 400) -> tuple[str, int, int] | None:
     if pos < 0:
         return None
     end = pos + len(_COURT_WORD)
-    start = pos
-    while start > 0 and pos - start < 40 and _HAN.match(text[start - 1]):
-        start -= 1
+    start = _HAN_RUN_TO_END.search(text, max(0, pos - 40), pos).start()  # type: ignore[union-attr]
     name = text[start:end]
     if m := _TITLE_END.match(name[:-len(_COURT_WORD)]):
         start += m.end()
@@ -160,11 +160,11 @@ def parse_court(text: str, *, header_end: int | None = None) -> tuple[Court | No
             if "中级" in m.group("court") and (upper := city_of(m.group("court"), province)):
                 city = upper
                 break
-    court = Court(
-        name=name,
-        province=province,
-        city=city,
-        level=level,
-        evidence=Evidence.of("document", start, end, name),
-    )
+    court = trusted(Court, {
+        "name": name,
+        "province": province,
+        "city": city,
+        "level": level,
+        "evidence": Evidence.of("document", start, end, name),
+    })
     return court, number

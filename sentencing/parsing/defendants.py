@@ -12,21 +12,23 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from sentencing.case import Charge, Evidence
+from sentencing.case import Charge, Evidence, trusted
 from sentencing.parsing.document import find_dates
 from sentencing.parsing.mentions import with_first_char_filter
 
 _LABEL = (
     r"(?:原审上诉人\s*（原审被告人）|上诉人\s*（原审被告人）|原审上诉人|原审被告人|被告单位|被告人|上诉人)"
 )
-_ENTRY = re.compile(
-    rf"(?:^|(?<=[\s。；;：:）)]))(?P<label>{_LABEL})\s*[：:]?\s*(?:自报)?(?P<name>[^，,。；;（(：:\s、]{{1,40}})"
+# An entry opens the text or follows a blank, a full stop or a colon (``(?<![^…])``: no other
+# character before it), a form that lets the scan skip to the labels' first characters.
+_ENTRY = with_first_char_filter(
+    rf"(?<![^\s。；;：:）)])(?P<label>{_LABEL})\s*[：:]?\s*(?:自报)?(?P<name>[^，,。；;（(：:\s、]{{1,40}})"
 )
 _NOT_A_NAME = re.compile(r"^(?:因|均|系|的|在|及|对|等|到|与|等人|人|于(?=[0-9０-９同本次当该]))")
 # Where a person's name runs into the next words without punctuation (``徐文涛曾因盗窃…``).
 _NAME_END = re.compile(r"(?<=..)(?:曾因|曾|因|系|又|于|犯|自报|现|住|无|男|女)")
-_ENTRY_END = re.compile(
-    r"(?:^|(?<=[\s。；;]))(?:辩护人|诉讼代表人|委托代理人|法定代理人|指定辩护人|公诉机关|原公诉机关|抗诉机关)"
+_ENTRY_END = with_first_char_filter(
+    r"(?<![^\s。；;])(?:辩护人|诉讼代表人|委托代理人|法定代理人|指定辩护人|公诉机关|原公诉机关|抗诉机关)"
 )
 _SEX = re.compile(r"[，,]\s*(?P<sex>男|女)\s*[，,。；;]")
 _BIRTH = re.compile(r"(?:出生|生于|出生于|生)")
@@ -114,11 +116,12 @@ def parse_indictment(text: str, start: int, end: int) -> dict[str, list[Charge]]
             if not names or any(len(n) > 20 for n in names):
                 continue
             ev = Evidence.of("document", m.start("charges"), m.end("charges"), m.group("charges"))
+            accused_of = split_charges(m.group("charges"))
             for name in names:
                 have = charges.setdefault(name, [])
-                for charge in split_charges(m.group("charges")):
-                    if all(c.name != charge for c in have):
-                        have.append(Charge(name=charge, evidence=ev))
+                for charge in accused_of:
+                    if all(c.name != charge for c in have):  # split_charges keeps names of 1 to 60 characters
+                        have.append(trusted(Charge, {"name": charge, "evidence": ev}))
         if charges:
             break
     return charges

@@ -157,7 +157,7 @@ def find_dates(text: str, start: int = 0, end: int | None = None) -> Iterator[tu
         at = year - 4
         if at >= last and (m := _DATE.match(text, at, end)):
             last = m.end()
-            if (found := _date_numbers(m.group("y", "m", "d"))) is not None:
+            if (found := _date_numbers(m.groups())) is not None:
                 y, mo, d = found
                 if 1900 <= y <= 2100 and 1 <= mo <= 12 and 1 <= d <= 31:
                     yield m.start(), m.end(), found
@@ -165,7 +165,7 @@ def find_dates(text: str, start: int = 0, end: int | None = None) -> Iterator[tu
 
 
 @lru_cache(maxsize=4096)
-def _date_numbers(groups: tuple[str, str, str]) -> tuple[int, int, int] | None:
+def _date_numbers(groups: tuple[str, ...]) -> tuple[int, int, int] | None:
     try:
         y, mo, d = (int(g) if g.isascii() else parse_int(g) for g in groups)
     except ValueError:

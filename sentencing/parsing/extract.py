@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from sentencing.case import Case, Circumstance, CircumstanceCode, Defendant, Evidence, Role
+from sentencing.case import Case, Circumstance, CircumstanceCode, Defendant, Evidence, Role, trusted
 from sentencing.parsing.circumstances import Finding, Span, find_circumstances
 from sentencing.parsing.mentions import Attributor, NameFinder
 from sentencing.parsing.quantities import QuantityFinding, find_quantities, quantities_for
@@ -59,7 +59,8 @@ def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:
             if not _STATED_AS_SUCH[code].search(asserted[code].text):
                 del asserted[code]
     return [
-        Circumstance(code=c, evidence=e.evidence()) for c, e in sorted(asserted.items(), key=lambda kv: _ORDER[kv[0]])
+        trusted(Circumstance, {"code": c, "evidence": e.evidence()})
+        for c, e in sorted(asserted.items(), key=lambda kv: _ORDER[kv[0]])
     ]
 
 

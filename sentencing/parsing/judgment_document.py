@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sentencing.case import Case, Charge, ChargeSentence, Circumstance, CircumstanceCode, Defendant, Evidence
+from sentencing.case import (
+    Case,
+    Charge,
+    ChargeSentence,
+    Circumstance,
+    CircumstanceCode,
+    Defendant,
+    Evidence,
+    Role,
+    trusted,
+)
 from sentencing.parsing.circumstances import Finding
 from sentencing.parsing.court import parse_court
 from sentencing.parsing.defendants import HeaderDefendant, parse_header_defendants, parse_indictment
@@ -36,6 +46,12 @@ _EARLIER_SENTENCE = with_first_char_filter(
     r"曾|前罪|刑满|释放|执行完毕|服刑|赦免|假释|以上刑罚|之罪|前科|累犯|考验期|监外执行|因犯"
 )
 _CLAUSE_ENDS = "，,；;。"
+# The fields a defendant records as given (``model_fields_set``), as its validating constructor would.
+_GIVEN = frozenset({"name", "charges", "age", "circumstances", "quantities"})
+_GIVEN_ROLE = frozenset({"role", "role_evidence"})
+_GIVEN_OUTCOME = frozenset({"sentence", "sentence_evidence", "charge_sentences"})
+_NONE: frozenset[str] = frozenset()
+_NAME_ONLY = frozenset({"name"})
 
 
 def strip_sentence_statements(text: str) -> str:
@@ -115,30 +131,36 @@ def _defendant(
     if person is not None and person.prior_record is not None:
         if all(c.code is not CircumstanceCode.PRIOR_RECORD for c in circumstances):
             circumstances.append(Circumstance(code=CircumstanceCode.PRIOR_RECORD, evidence=person.prior_record))
-    fields: dict[str, object] = {}
-    if (role := role_for(name, findings)) is not None:
-        fields["role"], fields["role_evidence"] = role
+    role, role_evidence = role_for(name, findings) or (Role.SOLE, None)
+    sentence = sentence_evidence = None
+    charge_sentences: list[ChargeSentence] = []
     if outcome is not None:
-        fields["sentence"] = outcome.sentence
-        fields["sentence_evidence"] = outcome.evidence(judgment) if outcome.sentence else None
-        fields["charge_sentences"] = [
-            ChargeSentence(
-                charge=c.charge,
-                sentence=c.sentence,
-                evidence=Evidence.of("judgment", c.start, c.end, judgment[c.start:c.end]),
-            )
+        sentence = outcome.sentence
+        sentence_evidence = outcome.evidence(judgment) if sentence else None
+        charge_sentences = [
+            trusted(ChargeSentence, {
+                "charge": c.charge,
+                "sentence": c.sentence,
+                "evidence": Evidence.of("judgment", c.start, c.end, judgment[c.start:c.end]),
+            })
             for c in outcome.crimes
         ]
         if not charges:
-            charges = [Charge(name=c.charge) for c in outcome.crimes]
-    return Defendant(
-        name=name,
-        charges=charges,
-        age=age,
-        circumstances=circumstances,
-        quantities=quantities_for(name, quantity_findings),
-        **fields,
-    )
+            charges = [trusted(Charge, {"name": c.charge, "evidence": None}, _NAME_ONLY) for c in outcome.crimes]
+    # What validation would check holds by construction: names of 1 to 40 characters and charges of
+    # 1 to 60 (the patterns that read them), an age of 0 to 120 (above).
+    return trusted(Defendant, {
+        "name": name,
+        "charges": charges,
+        "role": role,
+        "role_evidence": role_evidence,
+        "circumstances": circumstances,
+        "quantities": quantities_for(name, quantity_findings),
+        "age": age,
+        "sentence": sentence,
+        "sentence_evidence": sentence_evidence,
+        "charge_sentences": charge_sentences,
+    }, _GIVEN | (_GIVEN_ROLE if role_evidence else _NONE) | (_GIVEN_OUTCOME if outcome else _NONE))
 
 
 def _reconcile_names(outcomes: dict[str, DefendantOutcome], people: dict[str, HeaderDefendant]) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sentencing.case import Injury, InjuryGrade, Measure, Quantities
+from sentencing.case import Injury, InjuryGrade, Measure, Quantities, trusted
 from sentencing.numerals import NUMBER_PATTERN, NumeralError, parse_number
 from sentencing.parsing.circumstances import Span, span_evidence
 from sentencing.parsing.mentions import Attributor, with_first_char_filter
@@ -124,7 +124,8 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         else:
             continue
         add("amount", value, score, m.start(), y.end())
-    if _DRUG.search(text):
+    # Every weight unit holds 克, 斤, g or G: without one the (costly) scan for drug names is moot.
+    if ("克" in text or "斤" in text or "g" in text or "G" in text) and _DRUG.search(text):
         previous_unit = 0
         for u in _WEIGHT_UNIT.finditer(text):
             floor, previous_unit = previous_unit, u.end()
@@ -144,7 +145,9 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
                 add(f"drug:{_DRUGS[drug]}", value, 1, start, u.end())
             elif after := _DRUG_AFTER.match(text, u.end()):
                 add(f"drug:{_DRUGS[after.group('drug')]}", value, 1, m.start(), after.end())
-    for m in _INJURY.finditer(text):
+    # Every injury grade holds 伤 (every alcohol reading 酒精 or 乙醇, below): a substring test skips
+    # the scan for the words' first characters, most texts having none.
+    for m in _INJURY.finditer(text) if "伤" in text else ():
         people = _PEOPLE_BEFORE.search(text, max(0, m.start() - 12), m.start())
         n = _number(people.group("n")) if people else 1
         add(f"injury:{_GRADES[m.group('grade')].value}", n or 1, 1, people.start() if people else m.start(), m.end())
@@ -164,7 +167,7 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         if not m.group("pre") and not _OCC_VERB.match(text, t.end()):
             continue
         add("occurrences", value, 1, m.start(), t.end())
-    for m in _ALCOHOL.finditer(text):
+    for m in _ALCOHOL.finditer(text) if "酒精" in text or "乙醇" in text else ():
         value = _number(m.group("num"))
         if value is None:
             continue
@@ -181,13 +184,13 @@ def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities
     amounts = [f for f in mine if f.kind == "amount"]
     if amounts:
         best = max(amounts, key=lambda f: (f.score, f.value))
-        q.amount_yuan = Measure(value=best.value, evidence=best.evidence.evidence())
+        q.amount_yuan = _measure(best)
     for f in mine:
         if f.kind.startswith("drug:"):
             drug = f.kind.removeprefix("drug:")
             have = q.drug_grams.get(drug)
             if have is None or f.value > have.value:
-                q.drug_grams[drug] = Measure(value=f.value, evidence=f.evidence.evidence())
+                q.drug_grams[drug] = _measure(f)
     injuries: dict[InjuryGrade, QuantityFinding] = {}
     for f in mine:
         if f.kind.startswith("injury:"):
@@ -195,12 +198,17 @@ def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities
             if grade not in injuries or f.value > injuries[grade].value:
                 injuries[grade] = f
     q.injuries = [
-        Injury(grade=g, count=max(1, int(f.value)), evidence=f.evidence.evidence())
+        trusted(Injury, {"grade": g, "count": max(1, int(f.value)), "evidence": f.evidence.evidence()})
         for g, f in sorted(injuries.items(), key=lambda kv: kv[0].rank)
     ]
     for kind, attr in (("deaths", "deaths"), ("occurrences", "occurrences"), ("alcohol", "blood_alcohol_mg_per_100ml")):
         found = [f for f in mine if f.kind == kind]
         if found:
             best = max(found, key=lambda f: f.value)
-            setattr(q, attr, Measure(value=best.value, evidence=best.evidence.evidence()))
+            setattr(q, attr, _measure(best))
     return q
+
+
+def _measure(finding: QuantityFinding) -> Measure:
+    """The finding's value and evidence, the value a float as validation makes it (``1`` → ``1.0``)."""
+    return trusted(Measure, {"value": float(finding.value), "evidence": finding.evidence.evidence()})
