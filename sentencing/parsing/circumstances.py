@@ -75,7 +75,7 @@ _NEG_BEFORE = with_first_char_filter(
 )
 # Negative words that do not negate what follows (``对量刑建议没有异议且签字具结``).
 _NOT_NEGATION = with_first_char_filter(r"(?:没有|无|未提出|未有|不持)异议|无意见|无误")
-_NEG_AFTER = re.compile(r"^[^，,。；;]{0,6}(?:不成立|不能成立|不予认定|不予采纳|不予支持|不能认定|的条件|不符)")
+_NEG_AFTER = re.compile(r"[^，,。；;]{0,6}(?:不成立|不能成立|不予认定|不予采纳|不予支持|不能认定|的条件|不符)")
 # A defence argument is a claim, not a finding: it counts only if the court then accepts it.
 _DEFENCE = with_first_char_filter(
     r"辩护意见|辩护人(?:提出|认为|称|辩称|的)|辩称|辩解|上诉理由|上诉称|上诉提出|被告人[^，,。；;]{0,8}提出"

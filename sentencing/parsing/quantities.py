@@ -75,7 +75,7 @@ _DEATH_CAUSE = with_first_char_filter(
 _TIMES = re.compile(r"次")
 _OCCURRENCES = with_first_char_filter(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
 _OCC_VERB = re.compile(
-    r"^[^。；;，,]{0,4}(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)"
+    r"[^。；;，,]{0,4}(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)"
 )
 _ALCOHOL = with_first_char_filter(
     rf"(?:酒精|乙醇)(?:含量|浓度)?[^。；;，,\d]{{0,6}}?(?P<num>{_N})\s*(?P<unit>mg|毫克|MG)\s*[/／每]\s*(?P<per>100\s*(?:ml|mL|ML|毫升)|毫升|ml|mL)"
