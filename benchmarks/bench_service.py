@@ -150,7 +150,6 @@ class Server:
                "LIANGXING_RATE_LIMIT_BURST": "1000000", "LIANGXING_PORT": str(self.port)}
         exe = Path(sys.executable).with_name("sentencing")
         self.proc = subprocess.Popen([str(exe), "serve", "--log-level", "warning", "--workers", str(workers)], env=env)
-        self.peak_rss = 0
         deadline = time.monotonic() + 600
         while True:
             try:
@@ -175,18 +174,21 @@ class Server:
             total += t.user + t.system
         return total
 
-    def rss_mb(self) -> float:
-        """RSS of the server: with workers, their sum (pages they share, such as the memory-mapped
-        index, are counted once per worker, so this overstates the machine's use)."""
+    def memory_mb(self) -> tuple[float, float]:
+        """RSS and PSS of the server, summed over its processes. The RSS sum counts pages the
+        workers share (the memory-mapped index, the rows file) once per worker, so it overstates
+        the machine's use; PSS charges each shared page to its sharers in equal parts, so the PSS
+        sum is the memory the server holds."""
         main = psutil.Process(self.proc.pid)
-        rss = 0
+        rss = pss = 0
         for p in [main, *main.children(recursive=True)]:
             try:
-                rss += p.memory_info().rss
+                info = p.memory_full_info()
             except psutil.NoSuchProcess:
                 continue
-        self.peak_rss = max(self.peak_rss, rss)
-        return rss / 2**20
+            rss += info.rss
+            pss += info.pss
+        return rss / 2**20, pss / 2**20
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -323,21 +325,25 @@ def main(argv: list[str] | None = None) -> int:
                 cpu_before = server.cpu_s()
                 result = load(server.port, "/v1/recommendations", key, bodies, c, args.duration)
                 cpu_ms = (server.cpu_s() - cpu_before) * 1000 / max(result["requests"], 1)
-                result.update(cases=n_cases, concurrency=c, rss_mb=server.rss_mb(), floor_ms=floor,
+                rss, pss = server.memory_mb()
+                result.update(cases=n_cases, concurrency=c, rss_mb=rss, pss_mb=pss, floor_ms=floor,
                               healthz_p50_ms=health["p50_ms"], cpu_ms=cpu_ms)
                 rows.append(result)
                 print(f"  c={c:<3} p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
-                      f"{result['rps']:7.1f} req/s  errors {result['errors']}  server RSS {result['rss_mb']:.0f} MB  "
+                      f"{result['rps']:7.1f} req/s  errors {result['errors']}  server RSS {result['rss_mb']:.0f} MB "
+                      f"(PSS {result['pss_mb']:.0f} MB)  "
                       f"server CPU {cpu_ms:.1f} ms/request",
                       flush=True)
         finally:
             server.stop()
-    print("\ncases     conc  p50_ms  p99_ms   req/s  errors  rss_MB  | in-process_ms  http/in-process  healthz_p50_ms")
+    print("\ncases     conc  p50_ms  p99_ms   req/s  errors  rss_MB  pss_MB  | in-process_ms  http/in-process  "
+          "healthz_p50_ms")
     for r in rows:
         ratio = r["p50_ms"] / r["floor_ms"] if r["floor_ms"] else float("nan")
         floor = f"{r['floor_ms']:13.1f}" if r["floor_ms"] else "            -"
         print(f"{r['cases']:<9} {r['concurrency']:>4} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['rps']:7.1f} "
-              f"{r['errors']:>7} {r['rss_mb']:7.0f}  | {floor} {ratio:16.2f} {r['healthz_p50_ms']:15.2f}")
+              f"{r['errors']:>7} {r['rss_mb']:7.0f} {r['pss_mb']:7.0f}  | {floor} {ratio:16.2f} "
+              f"{r['healthz_p50_ms']:15.2f}")
     print(f"server workers: {args.workers}; load average at the end {os.getloadavg()[0]:.1f}")
     print("targets at 1M cases on 2 cores: p99 <= 50 ms at c=1, >= 200 req/s at c=32, 0 errors, RSS <= 2048 MB")
     return 0
