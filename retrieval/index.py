@@ -15,10 +15,11 @@ through an IDMap, ``remove_ids`` would shift the position → row map under the 
 still hold (later searches return the wrong rows), and every filtered search would translate each
 scanned id through the map (4–5× slower at a million rows).
 
-A refined IVF (``IVF…,PQ…x4fsr,Refine(SQ8)``) is used bare too: its fast-scan PQ lists (4-bit
+A refined IVF (``IVF…,PQ…x4fsr,Refine(SQfp16)``) is used bare too: its fast-scan PQ lists (4-bit
 codes, scanned with SIMD lookup tables) choose ``k_factor·k`` candidates among the allowed rows,
-and 8-bit codes of every vector rescore them. Its refinement codes are numbered by position, so
-rows are added in order and deletions stay tombstones (``IndexRefine`` has no ``remove_ids``).
+and finer codes of every vector (16-bit floats, or 8-bit with ``Refine(SQ8)``) rescore them. Its
+refinement codes are numbered by position, so rows are added in order and deletions stay
+tombstones (``IndexRefine`` has no ``remove_ids``).
 """
 
 from __future__ import annotations
@@ -277,9 +278,7 @@ class SearchKnobs:
 
 def _stores_row_ids(index: faiss.Index) -> bool:
     """Whether an index is used bare, without an IDMap: an IVF, or an IVF refined (module docstring)."""
-    if isinstance(index, faiss.IndexRefine):
-        return isinstance(faiss.downcast_index(index.base_index), faiss.IndexIVF)
-    return isinstance(index, faiss.IndexIVF)
+    return not isinstance(index, faiss.IndexIDMap2 | faiss.IndexIDMap) and isinstance(_searched(index), faiss.IndexIVF)
 
 
 def _searched(index: faiss.Index) -> faiss.Index:

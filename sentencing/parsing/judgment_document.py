@@ -131,7 +131,8 @@ def _defendant(
     if person is not None and person.prior_record is not None:
         if all(c.code is not CircumstanceCode.PRIOR_RECORD for c in circumstances):
             circumstances.append(Circumstance(code=CircumstanceCode.PRIOR_RECORD, evidence=person.prior_record))
-    role, role_evidence = role_for(name, findings) or (Role.SOLE, None)
+    found_role = role_for(name, findings)
+    role, role_evidence = found_role or (Role.SOLE, None)
     sentence = sentence_evidence = None
     charge_sentences: list[ChargeSentence] = []
     if outcome is not None:
@@ -160,7 +161,7 @@ def _defendant(
         "sentence": sentence,
         "sentence_evidence": sentence_evidence,
         "charge_sentences": charge_sentences,
-    }, _GIVEN | (_GIVEN_ROLE if role_evidence else _NONE) | (_GIVEN_OUTCOME if outcome else _NONE))
+    }, _GIVEN | (_GIVEN_ROLE if found_role else _NONE) | (_GIVEN_OUTCOME if outcome is not None else _NONE))
 
 
 def _reconcile_names(outcomes: dict[str, DefendantOutcome], people: dict[str, HeaderDefendant]) -> None:
