@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import logging
 import re
 import statistics
 import tempfile
@@ -41,7 +40,7 @@ import numpy as np
 
 from retrieval.fusion import fuse
 from retrieval.search import OVERSAMPLE, RetrievalIndex, train_corpus_encoder
-from retrieval.text import case_document, tokenize, tokenize_query
+from retrieval.text import case_document, segment, tokenize, tokenize_query
 from sentencing.config import Settings
 from sentencing.demo_corpus import generate_cases
 from sentencing.importers import read_cases
@@ -62,10 +61,7 @@ _BASELINE_STOPWORDS = frozenset(
 
 def baseline_tokens(text: str) -> list[str]:
     """Plain jieba words (the CAIL2018 baseline's kind of input): no field tokens, numbers kept."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return [w for w in jieba.lcut(text, HMM=False) if not _PUNCT.match(w) and w not in _BASELINE_STOPWORDS]
+    return [w for w in segment(text) if not _PUNCT.match(w) and w not in _BASELINE_STOPWORDS]
 
 
 def median_term(terms: list[int]) -> float:

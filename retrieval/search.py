@@ -335,11 +335,15 @@ class RetrievalIndex:
         encoder_dir: Path | None = None,
         factory: str | None = None,
         settings: Settings | None = None,
+        expected_rows: int | None = None,
     ) -> RetrievalIndex:
         """Index sentenced defendants of ``cases`` (streamed: Case objects are not kept).
 
         Without ``encoder_dir`` the static encoder is trained on the first ``retrieval_train_max``
         defendants. The bundle is built beside ``out_dir`` and swapped in only when complete.
+        ``expected_rows``, when the caller knows it, skips the sparse side's tokens from the start
+        if the bundle will be too large for it; otherwise they are made for the first
+        ``retrieval_sparse_max_rows`` rows and dropped there.
         """
         settings = settings or load_settings()
         out_dir = Path(out_dir)
@@ -361,7 +365,9 @@ class RetrievalIndex:
             encoder = load_encoder(staging / "encoder")
             index = cls._empty(staging, encoder, factory, settings)
             index.manifest["encoder"] = encoder_record
-            sparse_tokens: list[list[str]] | None = [] if settings.retrieval_sparse_max_rows > 0 else None
+            sparse_max = settings.retrieval_sparse_max_rows
+            wants_sparse = sparse_max > 0 and (expected_rows is None or expected_rows <= sparse_max)
+            sparse_tokens: list[list[str]] | None = [] if wants_sparse else None
             # A batch is encoded in the background while the next batch's rows are prepared
             # (documents, guideline profiles: Python): in a thread at first (the tokenizer runs
             # without the GIL), in a child process once the build is large (the rest of the encoder
@@ -405,8 +411,9 @@ class RetrievalIndex:
             index.sparse = SparseIndex.from_tokens(sparse_tokens) if sparse_tokens is not None else None
             index.manifest["sparse"] = index.sparse is not None
             if index.sparse is None:
+                rows = f"{expected_rows} rows expected" if not wants_sparse and expected_rows else "more rows"
                 index.manifest["sparse_note"] = (
-                    f"sparse side not built: more than {settings.retrieval_sparse_max_rows} rows "
+                    f"sparse side not built: {rows}, at most {sparse_max} "
                     "(LIANGXING_RETRIEVAL_SPARSE_MAX_ROWS)"
                 )
             index.manifest["build_seconds"] = round(time.perf_counter() - started, 2)

@@ -15,7 +15,6 @@ uses (``盗窃`` in the facts of a robbery) or that jieba cuts into pieces (容�
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import re
 import sys
@@ -47,11 +46,18 @@ _HEADER_FIELD = re.compile(r"^(" + "|".join(HEADER_LABELS) + r")：(.+)$")
 FIELD_SEPARATOR = ":"
 
 
-def _jieba():
-    import jieba
+def segment(text: str) -> list[str]:
+    """jieba's words of ``text`` (precise mode, no HMM), segmented by rjieba: the Rust port of jieba
+    with the same dictionary and algorithm, about 17× faster and word-for-word equal
+    (tests/test_retrieval_segmenter.py holds it to jieba on real judgments and on fuzzed text)."""
+    return _cut()(text, False)
 
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
+
+@functools.cache
+def _cut():
+    from rjieba import cut  # loads the dictionary (0.2 s): only when text is first segmented
+
+    return cut
 
 
 def amount_phrase(amount_yuan: float | None) -> str:
@@ -123,7 +129,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def _words(text: str) -> list[str]:
-    words = _jieba().lcut(text, HMM=False)
+    words = segment(text)
     # interned: a corpus's token lists share one string per word instead of one per occurrence
     return [
         sys.intern(w) for w in words if not _PUNCT_OR_SPACE.match(w) and w not in _STOPWORDS and not _NUMBER.match(w)

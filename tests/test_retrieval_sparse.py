@@ -11,8 +11,10 @@ import pytest
 
 from retrieval.fusion import RRF_K, fuse
 from retrieval.index import IndexFormatError
+from retrieval.search import RetrievalIndex
 from retrieval.sparse import META_FILE, SparseIndex
 from retrieval.text import TOKENIZER_VERSION, case_document, field_tokens, tokenize, tokenize_query
+from sentencing.config import Settings
 from tests.retrieval_cases import make_cases
 
 
@@ -125,3 +127,17 @@ def test_a_zero_weight_ranking_only_fills_in() -> None:
             fuse(dense, sparse, dense_weight=bad)
     with pytest.raises(ValueError, match="both 0"):
         fuse(dense, sparse, dense_weight=0.0, sparse_weight=0.0)
+
+
+def test_a_build_told_it_is_too_large_skips_the_sparse_side(tmp_path: Path) -> None:
+    """``expected_rows`` (the Dask shard builder knows it) spares the tokens of a side never built."""
+    corpus = make_cases(40, seed=4)
+    rows = sum(d.sentence is not None for c in corpus for d in c.defendants)
+    settings = Settings(retrieval_epochs=0, retrieval_dim=16, retrieval_sparse_max_rows=rows)
+    fits = RetrievalIndex.build(iter(corpus), tmp_path / "fits", settings=settings, expected_rows=rows)
+    assert fits.sparse is not None and fits.manifest["sparse"] is True
+    told = RetrievalIndex.build(iter(corpus), tmp_path / "told", encoder_dir=tmp_path / "fits" / "encoder",
+                                settings=settings, expected_rows=rows + 1)
+    assert told.sparse is None and told.manifest["sparse"] is False
+    assert f"{rows + 1} rows expected" in told.manifest["sparse_note"]
+    assert len(told) == len(fits) == rows  # the dense side is whole either way

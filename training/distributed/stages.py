@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sentencing.case import Case
@@ -232,8 +233,9 @@ def build_shard(cases_paths: Sequence[Path | str], shard_dir: Path, encoder_dir:
 
     settings = load_settings(**settings_overrides)
     t = time.perf_counter()
+    rows = sum(pc.sum(pq.read_table(p, columns=["sentenced"]).column("sentenced")).as_py() or 0 for p in cases_paths)
     index = RetrievalIndex.build(read_cases(cases_paths), Path(shard_dir), encoder_dir=Path(encoder_dir),
-                                 factory=factory, settings=settings)
+                                 factory=factory, settings=settings, expected_rows=rows)
     return {"path": str(shard_dir), "rows": len(index), "factory": index.manifest["factory"],
             "seconds": time.perf_counter() - t}
 
