@@ -293,8 +293,6 @@ class StaticEncoder:
 
     def encode(self, texts: list[str], *, batch_size: int = 2048) -> np.ndarray:
         """Mean of the token vectors as a sparse (documents × vocabulary) product: no per-token copies."""
-        from scipy import sparse
-
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         vocab = self.weights.shape[0]
         for start in range(0, len(texts), batch_size):
@@ -305,6 +303,8 @@ class StaticEncoder:
                 ids = np.array(self._query_ids(chunk[0]), dtype=np.int64)
                 pooled = (self._weights64[ids].sum(axis=0) / max(len(ids), 1)).reshape(1, -1)
             else:
+                from scipy import sparse  # not for a query: a server never imports scipy
+
                 ids, lengths = self._batch_ids(chunk)
                 indptr = np.concatenate(([0], np.cumsum(lengths)))
                 weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)

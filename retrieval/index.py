@@ -183,6 +183,10 @@ class ChargeOrder:
                     value = self._derived[name] = compute(self)
         return value
 
+    def charge_ids(self) -> list[int]:
+        """The charge ids that rows hold."""
+        return list(self._bounds)
+
     def span(self, charge_id: int) -> slice:
         """Positions (in this order) of the rows of a charge id; empty for an id no row has."""
         start, end = self._bounds.get(int(charge_id), (0, 0))
@@ -238,6 +242,15 @@ class RowFilter:
 
     __slots__ = ("_bitmap", "_mask", "n_allowed", "n_rows")
 
+    @classmethod
+    def packed(cls, bitmap: np.ndarray, n_rows: int, n_allowed: int) -> RowFilter:
+        """A filter from its FAISS bitmap (``pack_rows``' layout; read-only from then on)."""
+        out = cls.__new__(cls)
+        out.n_rows, out.n_allowed, out._mask = n_rows, n_allowed, None
+        bitmap.flags.writeable = False
+        out._bitmap = bitmap
+        return out
+
     def __init__(self, mask: np.ndarray, *, freeze: bool = True) -> None:
         self.n_rows = len(mask)
         self.n_allowed = int(np.count_nonzero(mask))
@@ -262,6 +275,62 @@ class RowFilter:
         if self._bitmap is None:
             self._bitmap = np.packbits(self.mask, bitorder="little")
         return self._bitmap
+
+
+def pack_rows(mask: np.ndarray) -> np.ndarray:
+    """A boolean row mask as FAISS's bitmap (bit i of byte i >> 3), padded with zero bytes to whole
+    64-bit words so that filters can be composed and counted a word at a time."""
+    packed = np.packbits(mask, bitorder="little")
+    out = np.zeros(-(-len(packed) // 8) * 8, dtype=np.uint8)
+    out[: len(packed)] = packed
+    return out
+
+
+class FilterBases:
+    """The bitmaps the common filters are composed of: each charge's live rows, each province's
+    rows, the rows of a known province, the live rows.
+
+    A filter of a charge and a province scope (other provinces, own province, anywhere) is then
+    two or three word-wise ANDs and a population count, a tenth of a millisecond at 1.3M rows
+    against 1–3 ms to compare the columns: a filter seen for the first time costs little, so
+    the filter cache can stay small. About 60 bitmaps of 1 bit a row (10 MB at 1.3M rows).
+    """
+
+    def __init__(self, order: ChargeOrder, meta: Metadata) -> None:
+        n = order.n_rows
+        self.n_rows = n
+        live = ~np.asarray(meta["deleted"], dtype=bool)
+        provinces = np.asarray(meta["province"])
+        self.live = pack_rows(live)
+        self.known = pack_rows(provinces >= 0)
+        self.empty = np.zeros_like(self.live)
+        self.charges: dict[int, np.ndarray] = {}
+        mask = np.zeros(n, dtype=bool)
+        for charge_id in order.charge_ids():
+            rows = order.rows[order.span(charge_id)]
+            mask[rows] = live[rows]
+            self.charges[charge_id] = pack_rows(mask)
+            mask[rows] = False
+        self.provinces = {int(p): pack_rows(provinces == p) for p in np.unique(provinces[provinces >= 0])}
+        for bitmap in (self.live, self.known, self.empty, *self.charges.values(), *self.provinces.values()):
+            bitmap.flags.writeable = False
+
+    def compose(self, charge_id: int | None, scope: str, province_id: int | None) -> RowFilter:
+        """Rows of ``charge_id`` (any charge if None), live, in ``scope`` relative to ``province_id``
+        (``live_in_scope``'s rule; None for scope ``any``)."""
+        base = self.live if charge_id is None else self.charges.get(charge_id, self.empty)
+        words = base.view(np.uint64)
+        if province_id is None:
+            bitmap = base
+        else:
+            own = self.provinces.get(province_id, self.empty).view(np.uint64)
+            if scope == "own":
+                out = words & own
+            else:
+                out = words & self.known.view(np.uint64)
+                out &= ~own
+            bitmap = out.view(np.uint8)
+        return RowFilter.packed(bitmap, self.n_rows, int(np.bitwise_count(bitmap.view(np.uint64)).sum()))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
 import math
 import mmap
@@ -38,12 +39,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from retrieval.case_ids import CaseIds
 from retrieval.cohort import FORMS, CohortQuery, CohortStats, HistogramBin, ProvinceCohort, cohort_stats
 from retrieval.encoder import Encoder, EncoderParams, EncoderProcess, load_encoder, train_encoder
 from retrieval.fusion import fuse
 from retrieval.index import (
     DATE_UNKNOWN,
     ChargeOrder,
+    FilterBases,
     IndexFormatError,
     Metadata,
     RowFilter,
@@ -262,7 +265,7 @@ class _CaseRows:
     cohort). Rows appended to ``case_ids`` are taken in at the next lookup.
     """
 
-    def __init__(self, case_ids: list[str]) -> None:
+    def __init__(self, case_ids: CaseIds) -> None:
         self._case_ids = case_ids
         self._table: tuple[np.ndarray, np.ndarray, int] = (np.empty(0, np.int64), np.empty(0, np.int64), 0)
         self._lock = threading.Lock()
@@ -275,7 +278,8 @@ class _CaseRows:
             hashes, rows, done = self._table
             n = len(self._case_ids)
             if done < n:
-                new = np.fromiter((hash(c) for c in self._case_ids[done:n]), dtype=np.int64, count=n - done)
+                new = np.fromiter((hash(c) for c in itertools.islice(self._case_ids, done, n)), dtype=np.int64,
+                                  count=n - done)
                 hashes = np.concatenate([hashes, new])
                 rows = np.concatenate([rows, np.arange(done, n, dtype=np.int64)])
                 order = np.argsort(hashes, kind="stable")
@@ -300,7 +304,7 @@ class RetrievalIndex:
         meta: Metadata,
         vocab: dict[str, Vocab],
         rows: _RowStore,
-        case_ids: list[str],
+        case_ids: CaseIds,
         sparse: SparseIndex | None,
         manifest: dict[str, Any],
         settings: Settings,
@@ -322,7 +326,8 @@ class RetrievalIndex:
         self._generation = 0
         """Bumped by every change to the rows, so that cached filters of the old rows go unused."""
         self._order: tuple[int, ChargeOrder] | None = None
-        self._order_lock = threading.Lock()
+        self._bases: tuple[int, FilterBases] | None = None
+        self._order_lock = threading.RLock()  # the filter bases are built from the order, under it
 
     # ----------------------------------------------------------------------------- building
 
@@ -445,7 +450,7 @@ class RetrievalIndex:
             Metadata(),
             {name: Vocab() for name in VOCAB_NAMES},
             _RowStore(directory / "rows.jsonl", np.empty(0, np.int64)),
-            [],
+            CaseIds(),
             None,
             manifest,
             settings,
@@ -523,7 +528,7 @@ class RetrievalIndex:
         self.meta.save(gen_dir / "meta")
         offsets = self.rows.flush()
         np.save(gen_dir / "offsets.npy", offsets)
-        (gen_dir / "case_ids.txt").write_text("".join(c + "\n" for c in self.case_ids), encoding="utf-8")
+        self.case_ids.save(gen_dir / "case_ids.txt")
         write_json(gen_dir / "vocab.json", {name: v.values for name, v in self.vocab.items()})
         if self.sparse is not None:
             self.sparse.save(gen_dir)
@@ -578,7 +583,9 @@ class RetrievalIndex:
         vectors = VectorIndex.load(gen_dir / "vectors.faiss", manifest["factory"], mmap=mmap)
         meta = Metadata.load(gen_dir / "meta", mmap=mmap)
         offsets = _load_npy(gen_dir / "offsets.npy")
-        case_ids = _read_lines(gen_dir / "case_ids.txt")
+        if not (gen_dir / "case_ids.txt").is_file():
+            raise IndexFormatError(f"{gen_dir / 'case_ids.txt'} is missing")
+        case_ids = CaseIds.load(gen_dir / "case_ids.txt")
         vocab_path = gen_dir / "vocab.json"
         if not vocab_path.is_file():
             raise IndexFormatError(f"{vocab_path} is missing")
@@ -704,6 +711,41 @@ class RetrievalIndex:
             )
         return self.vocab["provinces"].get(profile.province)
 
+    def _checked_scope(
+        self,
+        profile: DefendantProfile,
+        *,
+        scope: str,
+        same_charge: bool,
+        same_tier: bool,
+        date_from: dt.date | None,
+        date_to: dt.date | None,
+    ) -> int | None:
+        """The province id of the scope (``_scope_province``), once the filter's arguments are checked."""
+        pid = self._scope_province(profile, scope)
+        if same_charge and profile.charge is None:
+            raise RetrievalQueryError("same_charge=True needs the defendant's charges, which are empty")
+        if same_tier and profile.tier is None:
+            raise RetrievalQueryError("same_tier=True needs the statutory tier, which the guideline cannot place")
+        if date_from is not None and date_to is not None and date_from > date_to:
+            raise RetrievalQueryError(f"date_from {date_from} is after date_to {date_to}")
+        return pid
+
+    def _filter_bases(self) -> FilterBases:
+        """The bitmaps of :class:`FilterBases` for the current rows (rebuilt lazily after rows change)."""
+        current = self._bases
+        if current is not None and current[0] == self._generation:
+            return current[1]
+        with self._order_lock:
+            generation = self._generation
+            if self._bases is None or self._bases[0] != generation:
+                self._bases = (generation, FilterBases(self._charge_order(), self.meta))
+            return self._bases[1]
+
+    def warm(self) -> None:
+        """Build what the first searches would otherwise build: the charge order and the filter bases."""
+        self._filter_bases()
+
     def _filter(
         self,
         profile: DefendantProfile,
@@ -714,13 +756,8 @@ class RetrievalIndex:
         date_from: dt.date | None,
         date_to: dt.date | None,
     ) -> np.ndarray:
-        pid = self._scope_province(profile, scope)
-        if same_charge and profile.charge is None:
-            raise RetrievalQueryError("same_charge=True needs the defendant's charges, which are empty")
-        if same_tier and profile.tier is None:
-            raise RetrievalQueryError("same_tier=True needs the statutory tier, which the guideline cannot place")
-        if date_from is not None and date_to is not None and date_from > date_to:
-            raise RetrievalQueryError(f"date_from {date_from} is after date_to {date_to}")
+        pid = self._checked_scope(profile, scope=scope, same_charge=same_charge, same_tier=same_tier,
+                                  date_from=date_from, date_to=date_to)
         # With the charge filter only the charge's rows are compared: its slice of the charge-grouped
         # columns (1/20 of the rows at a million), rather than every row of every column.
         order = self._charge_order() if same_charge else None
@@ -753,8 +790,10 @@ class RetrievalIndex:
         date_from: dt.date | None,
         date_to: dt.date | None,
     ) -> RowFilter:
-        """:meth:`_filter` as a cached :class:`RowFilter`: searches repeat a few hundred filters
-        (charge × province), and at a million rows packing one for FAISS costs a fraction of a millisecond."""
+        """:meth:`_filter` as a :class:`RowFilter`, cached: searches repeat a few hundred filters.
+        A filter by charge and province scope (nearly every search) is composed from
+        :class:`FilterBases` in a tenth of a millisecond, so the cache can be small; one by tier or
+        dates is computed from the columns (1–3 ms at a million rows)."""
         province = self.vocab["provinces"].get(profile.province) if profile.province is not None else None
         key = (
             self._generation, scope, province if scope != "any" else None,
@@ -764,16 +803,22 @@ class RetrievalIndex:
         )
         cached = self._filters.get(key)
         if cached is None:
-            cached = RowFilter(self._filter(profile, scope=scope, same_charge=same_charge, same_tier=same_tier,
-                                            date_from=date_from, date_to=date_to))
+            if not same_tier and date_from is None and date_to is None:
+                pid = self._checked_scope(profile, scope=scope, same_charge=same_charge, same_tier=False,
+                                          date_from=None, date_to=None)
+                charge = self.vocab["charges"].get(profile.charge) if same_charge else None
+                cached = self._filter_bases().compose(charge, scope, pid)
+            else:
+                cached = RowFilter(self._filter(profile, scope=scope, same_charge=same_charge, same_tier=same_tier,
+                                                date_from=date_from, date_to=date_to))
             if len(self._filters) >= self._filter_slots():
                 self._filters.pop(next(iter(self._filters)), None)
             self._filters[key] = cached
         return cached
 
     def _filter_slots(self) -> int:
-        """Filters kept within ``retrieval_filter_cache_mb``: a packed bitmap is 1 bit per row (160 KB at 1.3M
-        rows), and real traffic asks for every charge × province (24 × 31 = 744 filters per scope)."""
+        """Filters kept within ``retrieval_filter_cache_mb``: a packed bitmap is 1 bit per row (160 KB at
+        1.3M rows)."""
         bitmap_bytes = max(1, -(-len(self.meta) // 8))
         return max(16, self.settings.retrieval_filter_cache_mb * 2**20 // bitmap_bytes)
 
@@ -824,7 +869,8 @@ class RetrievalIndex:
                 ranked, scores = _by_score(sparse_rows, sparse_scores)
         if mode == "hybrid":
             ranked, scores = fuse(dense_rows, sparse_rows, dense_weight=self.settings.retrieval_dense_weight)
-        chosen = self._spread_positions(ranked, k, exclude_case=case.id)  # the case is not its own precedent
+        # the case is not its own precedent
+        chosen = self._spread_positions(ranked, k, exclude_rows=self._by_case.get(case.id))
         rows = ranked[chosen]
         # a ranking fused from one side alone is that side's ranking itself (retrieval.fusion)
         dense_pos = [i + 1 for i in chosen] if ranked is dense_rows else _positions(dense_rows, rows)
@@ -836,9 +882,9 @@ class RetrievalIndex:
         ranked_rows = np.asarray(ranked, dtype=np.int64)
         return ranked_rows[self._spread_positions(ranked_rows, k)].tolist()
 
-    def _spread_positions(self, ranked: np.ndarray, k: int, exclude_case: str | None = None) -> list[int]:
+    def _spread_positions(self, ranked: np.ndarray, k: int, exclude_rows: Iterable[int] = ()) -> list[int]:
         """:meth:`spread` as positions into ``ranked`` (ascending: the chosen rows best first), passing
-        over the rows of ``exclude_case``.
+        over ``exclude_rows``.
 
         Rows are read in chunks as the caps need them: right after a FAISS scan every row read
         is a cache and TLB miss, and ten results rarely need more than the first few dozen rows.
@@ -851,12 +897,13 @@ class RetrievalIndex:
         per_court: Counter[int] = Counter()
         chosen: list[int] = []
         excluded: set[int] = set()
+        exclude = frozenset(exclude_rows)
         step = max(4 * k, 32)
         for start in range(0, len(ranked), step):
             part = ranked[start : start + step]
             for i, r, p, c in zip(range(start, start + len(part)), part.tolist(),
                                   provinces_column[part].tolist(), courts_column[part].tolist(), strict=True):
-                if exclude_case is not None and self.case_ids[r] == exclude_case:
+                if r in exclude:
                     excluded.add(i)
                     continue
                 if p >= 0 and per_province[p] >= max_province:
@@ -1071,11 +1118,5 @@ def _load_npy(path: Path) -> np.ndarray:
         return np.load(path)
     except ValueError as e:
         raise IndexFormatError(f"{path}: unreadable ({e})") from e
-
-
-def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise IndexFormatError(f"{path} is missing")
-    return path.read_text(encoding="utf-8").splitlines()
 
 

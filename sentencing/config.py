@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     retrieval_max_per_court: int = Field(default=2, ge=1, description="similar cases per court in a result")
     retrieval_sparse_max_rows: int = Field(default=200_000, ge=0, description="sparse side only up to this many rows")
     retrieval_filter_cache_mb: int = Field(
-        default=128, ge=0, description="memory for cached search filters (packed bitmaps): 800 of them at 1.3M rows"
+        default=16, ge=0, description="memory for cached search filters (packed bitmaps: 100 of them at 1.3M rows); "
+        "a filter by charge and province not in the cache is composed from per-charge and per-province bitmaps"
     )
     retrieval_dense_weight: float = Field(
         default=0.0, ge=0.0,

@@ -267,6 +267,8 @@ def authenticated(
     authorization: Annotated[Any, Depends(_bearer)] = None,
     x_api_key: Annotated[str | None, Depends(_api_key_header)] = None,
 ) -> Principal:
+    """The caller's key, checked, and a token taken from its rate limit. Sync, so in the thread pool:
+    with several workers the limit is a SQLite write that may wait for another worker's."""
     service = _service(request)
     raw = raw_key_from_headers(request.headers.get("authorization"), x_api_key)
     if raw is None:
@@ -284,7 +286,8 @@ def authenticated(
 
 
 def require(*roles: KeyRole):
-    def check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        # async: a comparison, which as a sync dependency would cost a thread-pool round trip
         if principal.role not in roles:
             allowed = ", ".join(r.value for r in roles)
             raise ApiError(403, "forbidden", f"this needs a key with role {allowed}; yours is {principal.role.value}")

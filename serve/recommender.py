@@ -133,6 +133,7 @@ def load_bundle(model_dir: Path, index_dir: Path) -> Bundle:
         index = open_index(index_dir)  # one bundle, or the shards the distributed pipeline builds
     except Exception as exc:
         raise BundleError(f"index_dir {str(index_dir)!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
+    index.warm()  # before the bundle serves: the first requests would build the search filters' bitmaps
     bundle = Bundle(
         predictor=predictor,
         index=index,

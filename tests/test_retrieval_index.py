@@ -309,7 +309,8 @@ def test_fusion_equals_a_running_sum_of_reciprocal_ranks() -> None:
 
 
 def test_cached_filters_stay_within_their_memory(tmp_path: Path) -> None:
-    """Search filters are cached up to ``retrieval_filter_cache_mb`` (at least 16), every one still right."""
+    """Search filters are cached up to ``retrieval_filter_cache_mb`` (at least 16), every one still right:
+    those by tier computed from the columns, those by charge and province composed."""
     from retrieval.search import RetrievalIndex
     from sentencing.config import Settings
     from sentencing.demo_corpus import generate_cases
@@ -318,8 +319,11 @@ def test_cached_filters_stay_within_their_memory(tmp_path: Path) -> None:
     index = RetrievalIndex.build(iter(cases), tmp_path / "index",
                                  settings=Settings(home=tmp_path, retrieval_epochs=0, retrieval_filter_cache_mb=0))
     assert index._filter_slots() == 16
-    queries = [(c, d) for c in generate_cases(60, seed=6, start=1_000) for d in c.defendants]
-    assert len({(p.charge, p.province) for p in (index.profile(c, d) for c, d in queries)}) > 16  # evictions happen
-    first = [[h.case_id for h in index.search(c, d, k=5)] for c, d in queries]
-    assert 0 < len(index._filters) <= 16
-    assert [[h.case_id for h in index.search(c, d, k=5)] for c, d in queries] == first  # evicted filters rebuilt alike
+    queries = [(c, d) for c in generate_cases(60, seed=6, start=1_000) for d in c.defendants
+               if index.profile(c, d).tier is not None]
+    assert len({(p.charge, p.province, p.tier) for p in (index.profile(c, d) for c, d in queries)}) > 16  # evictions
+    for same_tier in (False, True):
+        first = [[h.case_id for h in index.search(c, d, k=5, same_tier=same_tier)] for c, d in queries]
+        assert 0 < len(index._filters) <= 16
+        again = [[h.case_id for h in index.search(c, d, k=5, same_tier=same_tier)] for c, d in queries]
+        assert again == first  # evicted filters rebuilt alike
