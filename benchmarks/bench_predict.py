@@ -107,6 +107,7 @@ def latency(args: argparse.Namespace) -> int:
         model_dir = train(cases, Path(tmp) / "model")
         t_train = time.perf_counter() - t
         predictor = RangePredictor.load(model_dir)
+        reference = predictor.lightgbm_booster()  # read from the model file, while it exists
         manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
         natives = {name: lgb.Booster(model_file=str(model_dir / e["native"]))
                    for name, e in manifest["models"].items() if "native" in e}
@@ -133,7 +134,7 @@ def latency(args: argparse.Namespace) -> int:
     X, _, _ = predictor.features(case)
     X32 = X.astype(np.float32)
     months, _ = predictor.predict_matrix(X)
-    walk = PathExplainer(predictor._contrib)
+    walk = PathExplainer(reference)
     cache = predictor.guidelines
 
     def cold(explain: bool) -> Callable[[], object]:
@@ -156,7 +157,7 @@ def latency(args: argparse.Namespace) -> int:
             lambda: [b.predict(X, num_threads=1) for b in natives.values()], args.repeat),
         "sklearn wrapper: 5 models": timeit(lambda: [f(X) for f in sk_models], args.repeat),
         "contrib: TreeSHAP (pred_contrib)": timeit(
-            lambda: predictor._contrib.predict(X, pred_contrib=True, num_threads=1), args.repeat),
+            lambda: reference.predict(X, pred_contrib=True, num_threads=1), args.repeat),
         "contrib: path walk (explain.py)": timeit(lambda: walk.contributions(X), args.repeat),
         "contrib: leaf table, grouped": timeit(lambda: predictor._explainer.grouped(X), args.repeat),
         "contributions in months (served)": timeit(lambda: predictor.contributions(X, months[:, 1]), args.repeat),

@@ -35,11 +35,11 @@ from sentencing.case import (
 )
 from sentencing.demo_corpus import generate_cases
 from training.explain import PathExplainer
+from training.native_booster import LeafIndex, NativeBooster
 from training.predictor import (
     Contribution,
     DefendantPrediction,
     LeafContributions,
-    LeafIndex,
     RangePrediction,
     RangePredictor,
     comparable_pairs,
@@ -145,7 +145,8 @@ def test_guideline_key_changes_with_each_input() -> None:
 def test_leaf_contributions_equal_the_path_walk(predictor: RangePredictor, cases: list[Case]) -> None:
     X = np.vstack([predictor.features(c)[0] for c in cases[:200] if c.defendants])
     X[::7, 3] = np.nan  # missing values take the default direction in both
-    walk = PathExplainer(predictor._contrib)
+    booster = predictor.lightgbm_booster()
+    walk = PathExplainer(booster)
     full = walk.contributions(X)
     groups = np.zeros((X.shape[1], len(predictor._group_ids)))
     groups[np.arange(X.shape[1]), [predictor._group_ids.index(g) for g in predictor.spec.groups]] = 1.0
@@ -153,30 +154,30 @@ def test_leaf_contributions_equal_the_path_walk(predictor: RangePredictor, cases
     np.testing.assert_allclose(fast.grouped(X), full[:, :-1] @ groups, rtol=0, atol=1e-9)
     assert fast.bias == full[0, -1]
     # Credits plus the bias are the booster's raw prediction.
-    raw = predictor._contrib.predict(X, raw_score=True, num_threads=1)
+    raw = booster.predict(X, raw_score=True, num_threads=1)
     np.testing.assert_allclose(fast.grouped(X).sum(axis=1) + fast.bias, raw, rtol=0, atol=1e-9)
 
 
 def test_leaf_index_equals_lightgbm_pred_leaf(predictor: RangePredictor, cases: list[Case]) -> None:
     X = np.vstack([predictor.features(c)[0] for c in cases[:50] if c.defendants])
-    booster = predictor._contrib
+    booster = predictor.lightgbm_booster()
     expected = booster.predict(X, pred_leaf=True, num_threads=1)
-    leaves = LeafIndex(booster, booster.num_trees())
+    native = NativeBooster(predictor.model_dir / predictor._models["term_point"]["native"])
+    assert (native.n_trees, native.n_features) == (booster.num_trees(), booster.num_feature())
+    leaves = LeafIndex(native, native.n_trees)
     np.testing.assert_array_equal(leaves(X), expected)
     np.testing.assert_array_equal(leaves(X[::-1].copy(order="F")), expected[::-1])  # any memory layout
-    leaves._lib = None  # the fallback through Booster.predict
-    np.testing.assert_array_equal(leaves(X), expected)
+    with pytest.raises(ValueError, match=r"X: expected \(n, "):
+        leaves(X[:, :-1])
 
 
 def test_leaf_contributions_reject_multiclass(predictor: RangePredictor) -> None:
-    import lightgbm as lgb
-
     entry = predictor._models["form_custody"]
     if "native" not in entry:
         pytest.skip("custody classifier is a constant in this model")
-    booster = lgb.Booster(model_file=str(predictor.model_dir / entry["native"]))
+    booster = NativeBooster(predictor.model_dir / entry["native"])
     with pytest.raises(ValueError, match="single-output"):
-        LeafContributions(booster, np.zeros(booster.num_feature(), dtype=np.int64), 1)
+        LeafContributions(booster, np.zeros(booster.n_features, dtype=np.int64), 1)
 
 
 def test_trusted_construction_equals_validation() -> None:

@@ -273,8 +273,9 @@ def test_path_contributions_add_up_to_the_booster_on_real_judgments(shared_data:
 
     cases = list(read_cases("judge", [shared_data / "judge" / "judgments.jsonl"], errors=[]))
     X = np.vstack([predictor.features(c.before_judgment())[0] for c in cases if c.defendants])
-    contrib = PathExplainer(predictor._contrib).contributions(X)
-    np.testing.assert_allclose(contrib.sum(axis=1), predictor._contrib.predict(X), atol=1e-9)
+    booster = predictor.lightgbm_booster()
+    contrib = PathExplainer(booster).contributions(X)
+    np.testing.assert_allclose(contrib.sum(axis=1), booster.predict(X), atol=1e-9)
     assert np.count_nonzero(contrib[:, :-1]) > len(X)  # more than one feature per row gets credit
 
 

@@ -19,15 +19,16 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
-import onnxmltools
 import onnxruntime
 
 from sentencing.atomic import replace_dir
 from training.models import CUSTODY_CLASSES, QUANTILE_NAMES, SEVERITY_CLASSES
 from training.onnx_export import booster_to_onnx
+
+if TYPE_CHECKING:  # serving imports this module: the lightgbm package would bring sklearn, pandas…
+    import lightgbm as lgb
 
 FORMAT_VERSION = "1"
 MANIFEST = "manifest.json"
@@ -46,6 +47,9 @@ def _booster_entries(fitted: Any) -> dict[str, tuple[lgb.Booster | None, dict[st
 
 def write_model_dir(fitted: Any, ds: Any, out_dir: Path) -> Path:
     """Write a complete model directory next to ``out_dir`` and move it into place."""
+    import lightgbm as lgb
+    import onnxmltools
+
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import lightgbm as lgb
 import numpy as np
 
 from sentencing.sentence import SentenceForm
+
+if TYPE_CHECKING:  # serving imports this module: the lightgbm package would bring sklearn, pandas…
+    import lightgbm as lgb
 
 Target = Literal["log", "residual"]
 QUANTILE_NAMES = ("low", "point", "high")
@@ -88,6 +90,8 @@ class RangeModel:
     def fit(self, X: np.ndarray, y_log: np.ndarray, sample_weight: np.ndarray | None = None,
             init_from: RangeModel | None = None) -> RangeModel:
         """Fit the three quantile boosters; ``init_from`` continues a (pre-trained) model's trees."""
+        import lightgbm as lgb
+
         X = _float_matrix(X)
         y_log = np.asarray(y_log, dtype=np.float64)
         if len(X) != len(y_log) or len(X) == 0:
@@ -155,6 +159,8 @@ def as_regression_booster(booster: lgb.Booster) -> lgb.Booster:
     A booster trained with a Python objective is saved as ``custom``, which neither a reload nor
     onnxmltools can interpret; the output transform of a quantile model is the identity.
     """
+    import lightgbm as lgb
+
     text = booster.model_to_string()
     lines = text.split("\n")
     if not any(line.startswith("objective=") for line in lines):
@@ -186,6 +192,8 @@ class _Classifier:
 
     def fit(self, X: np.ndarray, labels: Sequence[str], params: BoosterParams,
             sample_weight: np.ndarray | None = None) -> _Classifier:
+        import lightgbm as lgb
+
         idx = np.array([self.classes.index(lab) for lab in labels], dtype=np.int64)
         self.present_ = sorted(set(idx.tolist()))
         if len(self.present_) >= 2:

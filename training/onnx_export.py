@@ -8,10 +8,13 @@ intra-op thread: a request predicts a handful of rows, where threads only add la
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import onnxruntime as ort
+
+if TYPE_CHECKING:  # serving imports this module: the lightgbm package would bring sklearn, pandas…
+    import lightgbm as lgb
 
 INPUT_NAME = "features"
 

@@ -5,7 +5,9 @@ are decision-path contributions of the native point booster (the Saabas credits 
 training.explain, exact, and far cheaper than ``pred_contrib``'s TreeSHAP). A row's credits depend
 only on the leaf it reaches in each tree, so they are tabulated per leaf at load, already summed
 by explanation group: explaining a case is one native leaf lookup per row and a sum over trees
-(:class:`LeafContributions`; timings in benchmarks/bench_predict.py). ``predict_case`` turns the
+(:class:`LeafContributions`; timings in benchmarks/bench_predict.py). The booster is read through
+LightGBM's C library (:mod:`training.native_booster`), not the ``lightgbm`` package, which would
+bring scikit-learn, pandas, scipy and pyarrow into every server worker. ``predict_case`` turns the
 graph's outputs into calibrated ranges and form probabilities in plain floats (``_predict_rows``,
 at the confidence served, fixed at load): the same IEEE operations as the array path
 ``predict_matrix`` that evaluation uses, without two dozen numpy calls on a 3 × 3 array.
@@ -17,15 +19,11 @@ Within a case, an accessory's range never sits above the range of a principal of
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import math
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import onnx
 from pydantic import BaseModel, Field, ValidationError
@@ -47,7 +45,11 @@ from training.models import (
     combine_form_proba,
     finish_quantiles,
 )
+from training.native_booster import LeafIndex, NativeBooster, NativeBoosterError
 from training.onnx_export import OnnxEnsemble
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 
 class ModelLoadError(Exception):
@@ -146,71 +148,6 @@ def _contribution(group: str, label: str, months: float) -> Contribution:
     return trusted(Contribution, {"group": group, "label": label, "months": months})
 
 
-class LeafIndex:
-    """The leaf each row reaches in each tree of a booster, through LightGBM's single-row C API.
-
-    ``Booster.predict(pred_leaf=True)`` builds a predictor per call (≈60 µs for 3 rows); the
-    single-row "fast" handle is built once and answers a row in a few µs. Calls are serialised by a
-    lock (the handle's buffers are shared). Falls back to ``Booster.predict`` where the C entry
-    points are unavailable.
-    """
-
-    _LEAF_INDEX, _FLOAT64 = 2, 1  # C_API_PREDICT_LEAF_INDEX, C_API_DTYPE_FLOAT64
-
-    def __init__(self, booster: lgb.Booster, n_trees: int) -> None:
-        self.booster = booster
-        self.n_trees = n_trees
-        self.n_features = booster.num_feature()
-        self._lock = threading.Lock()
-        self._lib: Any = None
-        self._fast = ctypes.c_void_p()
-        try:
-            lib = lgb.basic._LIB
-            rc = lib.LGBM_BoosterPredictForMatSingleRowFastInit(
-                booster._handle, ctypes.c_int(self._LEAF_INDEX), ctypes.c_int(0), ctypes.c_int(n_trees),
-                ctypes.c_int(self._FLOAT64), ctypes.c_int32(self.n_features), ctypes.c_char_p(b"num_threads=1"),
-                ctypes.byref(self._fast),
-            )
-        except AttributeError:
-            return
-        if rc == 0:
-            self._lib = lib
-            # A private prototype: setting argtypes on lib's shared function object would change
-            # every other caller of this entry point.
-            proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
-                                     ctypes.POINTER(ctypes.c_int64), ctypes.c_void_p)
-            self._predict = proto(ctypes.cast(lib.LGBM_BoosterPredictForMatSingleRowFast, ctypes.c_void_p).value)
-            self._out_len = ctypes.byref(ctypes.c_int64())
-
-    def __call__(self, X: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
-        """(n, n_trees) int64 leaf indices for float64 rows, plus ``offsets`` (float, per tree) if given."""
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        if self._lib is None:
-            leaves = self.booster.predict(X, pred_leaf=True, num_iteration=self.n_trees,
-                                          num_threads=1).astype(np.int64).reshape(len(X), self.n_trees)
-            return leaves if offsets is None else leaves + offsets.astype(np.int64)
-        out = np.empty((len(X), self.n_trees), dtype=np.float64)
-        x0, out0 = X.ctypes.data, out.ctypes.data
-        row_bytes, out_bytes = X.shape[1] * 8, self.n_trees * 8
-        predict, fast, out_len = self._predict, self._fast, self._out_len
-        with self._lock:
-            for i in range(len(X)):
-                if predict(fast, x0 + i * row_bytes, out_len, out0 + i * out_bytes) != 0:
-                    message = self._lib.LGBM_GetLastError()
-                    message = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-                    raise RuntimeError(f"LightGBM leaf prediction failed: {message}")
-        if offsets is not None:
-            out += offsets  # small integers: exact in float64
-        return out.astype(np.int64)
-
-    def __del__(self) -> None:
-        lib = getattr(self, "_lib", None)
-        if lib is not None and self._fast:
-            with contextlib.suppress(Exception):  # at interpreter exit the library may be gone first
-                lib.LGBM_FastConfigFree(self._fast)
-            self._lib = None
-
-
 class LeafContributions:
     """Decision-path (Saabas) contributions of a booster, tabulated per leaf and summed by group.
 
@@ -221,7 +158,7 @@ class LeafContributions:
     rounding; tests/test_predict_fast.py checks it).
     """
 
-    def __init__(self, booster: lgb.Booster, feature_groups: np.ndarray, n_groups: int) -> None:
+    def __init__(self, booster: NativeBooster, feature_groups: np.ndarray, n_groups: int) -> None:
         model = booster.dump_model()
         trees = model["tree_info"]
         if model.get("num_tree_per_iteration", 1) != 1:
@@ -256,7 +193,7 @@ class LeafContributions:
         self.offsets = np.array(offsets, dtype=np.int64)
         self._offsets_f = self.offsets.astype(np.float64)
         self.bias = float(np.array(roots).sum())
-        self.leaves = LeafIndex(booster, len(trees))
+        self.leaves: LeafIndex = booster.leaf_index(len(trees))
 
     def grouped(self, X: np.ndarray) -> np.ndarray:
         """(n, n_groups) contributions of float64 rows; add ``bias`` for the raw prediction."""
@@ -269,7 +206,7 @@ class RangePredictor:
     def __init__(self, model_dir: Path, manifest: dict[str, Any], spec: FeatureSpec,
                  calibration: ConformalCalibration, catalogue: ChargeCatalogue,
                  onnx_models: OnnxEnsemble, models: dict[str, dict[str, Any]],
-                 contrib_booster: lgb.Booster, text: TextEstimator | None = None, *,
+                 contrib_booster: NativeBooster, text: TextEstimator | None = None, *,
                  guideline_cache_size: int = 0) -> None:
         self.model_dir = model_dir
         self.manifest = manifest
@@ -295,7 +232,10 @@ class RangePredictor:
         self._group_ids = sorted(set(spec.groups))
         self._group_labels = [group_label(g) for g in self._group_ids]
         feature_groups = np.array([self._group_ids.index(g) for g in spec.groups], dtype=np.int64)
-        self._explainer = LeafContributions(contrib_booster, feature_groups, len(self._group_ids))
+        try:
+            self._explainer = LeafContributions(contrib_booster, feature_groups, len(self._group_ids))
+        except (NativeBoosterError, ValueError) as e:  # e.g. categorical splits: no leaf table
+            raise ModelLoadError(f"{model_dir}: native point model unusable for explanations ({e})") from None
         self._guideline_group = self._group_ids.index("guideline")
         # The serving path (_predict_rows, contributions) works on plain floats with these, fixed at load.
         self._margin = calibration.margin()
@@ -375,11 +315,12 @@ class RangePredictor:
             raise ModelLoadError(f"{model_dir}: ONNX models expect {ensemble.n_features} features, "
                                  f"spec has {spec.n_features}")
         try:
-            contrib = lgb.Booster(model_file=str(model_dir / models["term_point"]["native"]))
-        except (lgb.basic.LightGBMError, KeyError, FileNotFoundError) as e:
+            contrib = NativeBooster(model_dir / models["term_point"]["native"])
+        except (NativeBoosterError, KeyError) as e:
             raise ModelLoadError(f"{model_dir}: native point model unreadable ({e})") from None
-        if contrib.num_feature() != spec.n_features:
-            raise ModelLoadError(f"{model_dir}: native point model has {contrib.num_feature()} features")
+        if contrib.n_features != spec.n_features:
+            raise ModelLoadError(f"{model_dir}: native point model has {contrib.n_features} features, "
+                                 f"spec has {spec.n_features}")
         text: TextEstimator | None = None
         if manifest.get("text_model"):
             try:
@@ -392,6 +333,17 @@ class RangePredictor:
             guideline_cache_size = load_settings().guideline_cache_size
         return cls(model_dir, manifest, spec, calibration, catalogue, ensemble, models, contrib, text,
                    guideline_cache_size=guideline_cache_size)
+
+    def lightgbm_booster(self) -> lgb.Booster:
+        """A new ``lightgbm.Booster`` read from the native point model file (it must still exist).
+
+        Tests and benchmarks compare the served explanations with LightGBM's own (``pred_leaf``,
+        ``pred_contrib``, :class:`training.explain.PathExplainer`). Imports the ``lightgbm`` package,
+        and with it scikit-learn, pandas, scipy and pyarrow: never call it on the serving path.
+        """
+        import lightgbm as lgb
+
+        return lgb.Booster(model_file=str(self._contrib.model_file))
 
     # ------------------------------------------------------------------ predicting
 
