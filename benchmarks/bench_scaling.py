@@ -122,10 +122,22 @@ def run_one(path: Path, n: int, workers: int, args: argparse.Namespace) -> dict[
         close(client)
         shutil.rmtree(work, ignore_errors=True)
     stages = {s.stage: s.seconds for s in summary.stages}
-    return {"cases": n, "workers": workers, "load_avg_1m": round(os.getloadavg()[0], 1),
+    return {"cases": n, "workers": workers, "commit": _commit(), "load_avg_1m": round(os.getloadavg()[0], 1),
             "defendants": summary.defendants, "seconds": stages,
             "peak_mb": {k: round(v / 2**20) for k, v in peaks.items()}, "metrics": summary.metrics,
             "shards": summary.shards}
+
+
+def _commit() -> str | None:
+    """The code measured (results of several invocations are merged, possibly from different commits)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
 
 
 def plot(results: list[dict[str, Any]], out: Path) -> None:
@@ -188,15 +200,15 @@ def main() -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1))
     print("\n| cases | workers | " + " | ".join(("import", "features", "train", "encoder", "index")) +
-          " | total s | peak MiB | speed-up vs 1 worker |")
-    print("|---" * 9 + "|")
+          " | total s | peak MiB | speed-up vs 1 worker | commit |")
+    print("|---" * 10 + "|")
     for r in sorted(results, key=lambda r: (r["cases"], r["workers"])):
         base = next((b for b in results if b["cases"] == r["cases"] and b["workers"] == 1), None)
         speed = f"{base['total_s'] / r['total_s']:.2f}×" if base else "–"
         s = r["seconds"]
         print(f"| {r['cases']:,} | {r['workers']} | " + " | ".join(f"{s.get(k, 0):.1f}" for k in
               ("import", "features", "train", "encoder", "index")) +
-              f" | {r['total_s']:.0f} | {max(r['peak_mb'].values())} | {speed} |")
+              f" | {r['total_s']:.0f} | {max(r['peak_mb'].values())} | {speed} | {r.get('commit') or '?'} |")
     largest = max(r["cases"] for r in results)
     for w in sorted({r["workers"] for r in results if r["cases"] == largest}):
         r = next(r for r in results if r["cases"] == largest and r["workers"] == w)
