@@ -51,6 +51,7 @@ class ServingPointer:
         """Point every worker at these directories (this worker has loaded them already)."""
         payload = {"model_dir": str(model_dir), "index_dir": str(index_dir), "published_by": os.getpid(),
                    "published_at": time.time()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # a new home: serve --workers N creates it
         write_bytes_atomic(self.path, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
         self._seen = self._stamp()
 

@@ -116,3 +116,12 @@ def test_two_workers_follow_a_reload_without_failed_requests(tmp_path_factory: p
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_publishing_into_a_new_home_creates_it(tmp_path: Path) -> None:
+    """``serve --workers N`` with a home that does not exist yet: the pointer file's folder is made."""
+    from serve.workers import ServingPointer
+
+    pointer = ServingPointer(tmp_path / "new-home" / "serving.json")
+    pointer.publish(tmp_path / "model", tmp_path / "index")
+    assert (tmp_path / "new-home" / "serving.json").is_file()
