@@ -30,7 +30,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -687,16 +687,23 @@ class RetrievalIndex:
         return self._filter(profile, scope=province_scope, same_charge=same_charge, same_tier=same_tier,
                             date_from=date_from, date_to=date_to)
 
-    def _charge_order(self) -> ChargeOrder:
-        """The rows grouped by charge, for the current rows (rebuilt lazily after rows change)."""
-        current = self._order
+    def _of_rows(self, slot: str, build: Callable[[], Any]) -> Any:
+        """A value derived from the current rows, kept in ``slot`` with the generation it was built
+        for, and rebuilt lazily (once, under the lock) after rows change."""
+        current = getattr(self, slot)
         if current is not None and current[0] == self._generation:
             return current[1]
         with self._order_lock:
             generation = self._generation
-            if self._order is None or self._order[0] != generation:
-                self._order = (generation, ChargeOrder(self.meta))
-            return self._order[1]
+            current = getattr(self, slot)
+            if current is None or current[0] != generation:
+                current = (generation, build())
+                setattr(self, slot, current)
+            return current[1]
+
+    def _charge_order(self) -> ChargeOrder:
+        """The rows grouped by charge, for the current rows."""
+        return self._of_rows("_order", lambda: ChargeOrder(self.meta))
 
     def _scope_province(self, profile: DefendantProfile, scope: str) -> int | None:
         """The province id a scope compares with (None for ``any``); raises for a scope it cannot apply."""
@@ -732,15 +739,8 @@ class RetrievalIndex:
         return pid
 
     def _filter_bases(self) -> FilterBases:
-        """The bitmaps of :class:`FilterBases` for the current rows (rebuilt lazily after rows change)."""
-        current = self._bases
-        if current is not None and current[0] == self._generation:
-            return current[1]
-        with self._order_lock:
-            generation = self._generation
-            if self._bases is None or self._bases[0] != generation:
-                self._bases = (generation, FilterBases(self._charge_order(), self.meta))
-            return self._bases[1]
+        """The bitmaps of :class:`FilterBases` for the current rows."""
+        return self._of_rows("_bases", lambda: FilterBases(self._charge_order(), self.meta))
 
     def warm(self) -> None:
         """Build what the first searches would otherwise build: the charge order and the filter bases."""
