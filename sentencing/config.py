@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64, description="server processes (one per core)")
+    request_threads: int = Field(
+        default=4, ge=1, le=256,
+        description="requests a server process computes at once (its thread pool). A process computes on one "
+        "core at a time (the GIL); more threads only contend for it: at 1M cases with 2 workers and 32 "
+        "connections, 40 threads gave 103-107 requests/s, 4 gave 137-154 (benchmarks/bench_service.py)",
+    )
     max_batch: int = Field(default=50, ge=1, description="cases per batch request")
     max_defendants: int = Field(default=50, ge=1, description="defendants per case")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)

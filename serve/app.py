@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -339,6 +340,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # the thread pool of this event loop, where sync endpoints and dependencies run
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         if load_model and service.holder.bundle is None:
             await run_in_threadpool(service.load_initial_bundle)
         yield

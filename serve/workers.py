@@ -115,7 +115,9 @@ class SharedRateLimiter:
     by processes through SQLite.
 
     The buckets are ephemeral state (a restart refills them), so the file is written without
-    fsync; a transaction per request is a few tens of microseconds.
+    fsync; a transaction per request is a few tens of microseconds. The threads of one process
+    take turns on a mutex first: left to SQLite, concurrent writers retry after sleeps of up to
+    100 ms, and under load a process's dozens of request threads would collide on every request.
     """
 
     def __init__(self, path: Path, per_minute: int, burst: int, clock: Callable[[], float] = time.time) -> None:
@@ -124,6 +126,7 @@ class SharedRateLimiter:
         self._clock = clock
         self.path = Path(path)
         self._local = threading.local()
+        self._turn = threading.Lock()
         with self._connect() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS buckets (key_id TEXT PRIMARY KEY, tokens REAL, at REAL)")
 
@@ -138,6 +141,10 @@ class SharedRateLimiter:
 
     def take(self, key_id: str) -> float:
         """Take one token; 0 when allowed, else the seconds to wait (for ``Retry-After``)."""
+        with self._turn:
+            return self._take(key_id)
+
+    def _take(self, key_id: str) -> float:
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:

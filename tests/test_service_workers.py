@@ -125,3 +125,23 @@ def test_publishing_into_a_new_home_creates_it(tmp_path: Path) -> None:
     pointer = ServingPointer(tmp_path / "new-home" / "serving.json")
     pointer.publish(tmp_path / "model", tmp_path / "index")
     assert (tmp_path / "new-home" / "serving.json").is_file()
+
+
+def test_a_server_computes_as_many_requests_at_once_as_its_request_threads(tmp_path: Path) -> None:
+    """``request_threads`` bounds the thread pool sync endpoints run in (fewer threads contend less for the GIL)."""
+    import anyio.to_thread
+
+    from serve.app import create_app
+    from serve.server import BackgroundServer
+
+    app = create_app(Settings(home=tmp_path, request_threads=3), load_model=False)
+    seen: list[float] = []
+
+    @app.get("/_threads")
+    async def threads() -> dict[str, float]:
+        seen.append(anyio.to_thread.current_default_thread_limiter().total_tokens)
+        return {}
+
+    with BackgroundServer(app) as url:
+        assert httpx.get(f"{url}/_threads").status_code == 200
+    assert seen == [3]
