@@ -35,16 +35,16 @@ class CaseIds(Sequence[str]):
 
     @classmethod
     def load(cls, path: Path) -> CaseIds:
-        """Map ``path``; a last line without its newline (a file cut short) is rejected by the caller's row count."""
+        """Map ``path``. A last line without its newline is an id, as ``str.splitlines`` read it."""
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
             if size == 0:
                 return cls()
             data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE)
-        if size and (not len(ends) or ends[-1] != size - 1):
-            ends = np.append(ends, size)  # an unterminated last id still counts as a row
-        return cls(data, ends.astype(np.int64))
+        if not len(ends) or ends[-1] != size - 1:
+            ends = np.append(ends, size)
+        return cls(data, np.asarray(ends, dtype=np.int64))
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as fh:
@@ -62,9 +62,19 @@ class CaseIds(Sequence[str]):
     def __len__(self) -> int:
         return self._loaded + len(self._tail)
 
-    def _mapped(self, i: int) -> str:
-        start = int(self._ends[i - 1]) + 1 if i else 0
-        return self._data[start : int(self._ends[i])].decode("utf-8")
+    def _start(self, i: int) -> int:
+        """Where mapped id ``i`` begins in the file."""
+        return int(self._ends[i - 1]) + 1 if i else 0
+
+    def _run(self, start: int, stop: int) -> list[str]:
+        """Ids ``start``…``stop - 1``; the mapped ones decoded in one pass."""
+        out: list[str] = []
+        mapped_stop = min(stop, self._loaded)
+        if start < mapped_stop:
+            out = self._data[self._start(start) : int(self._ends[mapped_stop - 1])].decode("utf-8").split("\n")
+        loaded = self._loaded
+        out.extend(self._tail[max(start - loaded, 0) : max(stop - loaded, 0)])
+        return out
 
     @overload
     def __getitem__(self, i: int) -> str: ...
@@ -74,18 +84,21 @@ class CaseIds(Sequence[str]):
 
     def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+            start, stop, step = i.indices(len(self))
+            if step == 1:
+                return self._run(start, stop) if start < stop else []
+            return [self[j] for j in range(start, stop, step)]
         n = len(self)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"row {i} out of range (0..{n - 1})")
-        return self._mapped(i) if i < self._loaded else self._tail[i - self._loaded]
+        if i < self._loaded:
+            return self._data[self._start(i) : int(self._ends[i])].decode("utf-8")
+        return self._tail[i - self._loaded]
 
     def __iter__(self) -> Iterator[str]:
-        if self._loaded:
-            yield from bytes(self._data[: int(self._ends[-1])]).decode("utf-8").split("\n")
-        yield from self._tail
+        return iter(self._run(0, len(self)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str):

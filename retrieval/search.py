@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 import json
 import math
 import mmap
@@ -278,8 +277,7 @@ class _CaseRows:
             hashes, rows, done = self._table
             n = len(self._case_ids)
             if done < n:
-                new = np.fromiter((hash(c) for c in itertools.islice(self._case_ids, done, n)), dtype=np.int64,
-                                  count=n - done)
+                new = np.fromiter((hash(c) for c in self._case_ids[done:n]), dtype=np.int64, count=n - done)
                 hashes = np.concatenate([hashes, new])
                 rows = np.concatenate([rows, np.arange(done, n, dtype=np.int64)])
                 order = np.argsort(hashes, kind="stable")
@@ -741,10 +739,6 @@ class RetrievalIndex:
     def _filter_bases(self) -> FilterBases:
         """The bitmaps of :class:`FilterBases` for the current rows."""
         return self._of_rows("_bases", lambda: FilterBases(self._charge_order(), self.meta))
-
-    def warm(self) -> None:
-        """Build what the first searches would otherwise build: the charge order and the filter bases."""
-        self._filter_bases()
 
     def _filter(
         self,

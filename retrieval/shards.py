@@ -207,10 +207,6 @@ class ShardedIndex:
         return cohort_stats([q for q in queries if q is not None], profile, scope=province_scope,
                             min_n=self.settings.cohort_min_n)
 
-    def warm(self) -> None:
-        for shard in self.shards:
-            shard.warm()
-
     def indexed(self, case_id: str) -> bool:
         """Whether rows of this case are in any shard."""
         return any(s.indexed(case_id) for s in self.shards)

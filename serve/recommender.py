@@ -133,7 +133,6 @@ def load_bundle(model_dir: Path, index_dir: Path) -> Bundle:
         index = open_index(index_dir)  # one bundle, or the shards the distributed pipeline builds
     except Exception as exc:
         raise BundleError(f"index_dir {str(index_dir)!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
-    index.warm()  # before the bundle serves: the first requests would build the search filters' bitmaps
     bundle = Bundle(
         predictor=predictor,
         index=index,
@@ -165,8 +164,9 @@ def _validate(bundle: Bundle) -> None:
     try:
         predictions = bundle.predictor.predict_case(case)
         similar = bundle.index.search(case, case.defendants[0], k=3)
-        # the cohort too: besides checking it answers, this builds the index's one-off lookup
-        # tables (rows by charge, rows by case id; ~0.7 s at a million rows) before the first request
+        # the search and the cohort: besides checking they answer, they build the index's one-off
+        # lookup tables (rows by charge, the filters' per-charge and per-province bitmaps, rows by
+        # case id; ~0.7 s at a million rows) before the first request
         bundle.index.cohort(case, case.defendants[0], province_scope="any")
     except Exception as exc:
         raise BundleError(f"the bundle failed on the probe case: {type(exc).__name__}: {exc}") from exc

@@ -28,6 +28,11 @@ def test_round_trip_with_appends(tmp_path_factory: pytest.TempPathFactory, loade
     assert list(ids) == expected and ids == expected
     if expected:
         assert ids[-1] == expected[-1] and ids[1:3] == expected[1:3]
+    for start in range(len(expected) + 1):  # slices within, across and beyond the mapped ids
+        assert ids[start:] == expected[start:]
+        assert ids[:start] == expected[:start]
+        assert ids[start : start + 3] == expected[start : start + 3]
+    assert ids[::2] == expected[::2] and ids[5:2] == []
     again = tmp_path_factory.mktemp("ids") / "case_ids.txt"
     ids.save(again)
     assert list(CaseIds.load(again)) == expected

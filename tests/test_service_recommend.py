@@ -72,6 +72,15 @@ def test_ready_with_bundle(live) -> None:
     assert ready["ready"] is True and ready["model_version"] and ready["index_size"] > 0
 
 
+def test_a_loaded_bundle_has_built_its_search_tables(live) -> None:
+    """Validating a bundle searches the probe case: the filters' bitmaps and the rows by charge are
+    built then, before the first request, not by it."""
+    _, _, app, _ = live
+    index = app.state.service.current().index
+    assert index._bases is not None and index._order is not None
+    assert index._bases[0] == index._order[0] == index._generation
+
+
 def test_recommendation_contract(live) -> None:
     client, keys, _, _ = live
     res = client.post("/v1/recommendations", json=CASE, headers=_h(keys["prosecutor"]))

@@ -203,8 +203,8 @@ class LeafIndex:
             if not fast:
                 raise NativeBoosterError("LeafIndex is closed")
             for i in range(len(X)):
-                if predict(fast, x0 + i * row_bytes, out_len, out0 + i * out_bytes) != 0:
-                    raise RuntimeError(f"LightGBM leaf prediction failed: {_last_error(self._lib)}")
+                _check(self._lib, predict(fast, x0 + i * row_bytes, out_len, out0 + i * out_bytes),
+                       "LightGBM leaf prediction")
         if offsets is not None:
             out += offsets  # small integers: exact in float64
         return out.astype(np.int64)
