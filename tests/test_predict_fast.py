@@ -10,6 +10,7 @@ ONNX, onnxruntime) is trained for the module.
 from __future__ import annotations
 
 import json
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,9 +38,11 @@ from sentencing.demo_corpus import generate_cases
 from training.explain import PathExplainer
 from training.native_booster import LeafIndex, NativeBooster
 from training.predictor import (
+    CONTRIBUTIONS,
     Contribution,
     DefendantPrediction,
     LeafContributions,
+    ModelLoadError,
     RangePrediction,
     RangePredictor,
     comparable_pairs,
@@ -156,6 +159,36 @@ def test_leaf_contributions_equal_the_path_walk(predictor: RangePredictor, cases
     # Credits plus the bias are the booster's raw prediction.
     raw = booster.predict(X, raw_score=True, num_threads=1)
     np.testing.assert_allclose(fast.grouped(X).sum(axis=1) + fast.bias, raw, rtol=0, atol=1e-9)
+
+
+def test_served_credits_are_the_leaf_table_summed_in_onnx(predictor: RangePredictor, cases: list[Case]) -> None:
+    X = np.vstack([predictor.features(c)[0] for c in cases[:200] if c.defendants])
+    X[::7, 3] = np.nan  # missing values take the default direction in both
+    served = predictor.onnx.predict(X.astype(np.float32))[CONTRIBUTIONS]
+    reference = predictor._explainer.grouped(X)
+    assert np.abs(reference).max() > 0.1  # the credits are not all zero
+    np.testing.assert_allclose(served, reference, rtol=0, atol=1e-5)
+    # what predict_case shows: the same credits as the separate call, scaled to the adjusted point
+    case = next(c for c in cases if len(c.defendants) > 1)
+    X, _, _ = predictor.features(case)
+    months, _, credits = predictor._predict_rows(X)
+    np.testing.assert_array_equal(np.array(credits), predictor.onnx.predict(X.astype(np.float32))[CONTRIBUTIONS])
+    shown = predictor.contributions(X, months[:, 1])
+    for p, expected in zip(predictor.predict_case(case), shown, strict=True):
+        assert p.contributions == expected
+        assert abs(sum(c.months for c in expected) - p.range.point_months) < 0.06 * len(expected)
+
+
+def test_the_credit_graph_needs_the_point_models_own_trees(predictor: RangePredictor, model_dir: Path,
+                                                           tmp_path: Path) -> None:
+    low = (model_dir / predictor._models["term_low"]["onnx"]).read_bytes()
+    with pytest.raises(ValueError, match=r"tree 0, node \d+: "):
+        predictor._explainer.onnx_part(low)
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    (broken / predictor._models["term_point"]["onnx"]).write_bytes(low)
+    with pytest.raises(ModelLoadError, match=r"native point model unusable for explanations.*tree 0, node"):
+        RangePredictor.load(broken)
 
 
 def test_leaf_index_equals_lightgbm_pred_leaf(predictor: RangePredictor, cases: list[Case]) -> None:

@@ -52,7 +52,7 @@ def test_rows_equal_the_array_path(predictor: RangePredictor) -> None:
     months, proba = predictor.predict_matrix(X)
     for start in range(0, len(X), 3):  # request-sized batches, as served
         rows = X[start:start + 3]
-        m, p = predictor._predict_rows(rows)
+        m, p, _ = predictor._predict_rows(rows)
         _same(m, months[start:start + 3])
         _same(np.array(p, dtype=np.float64), proba[start:start + 3])
 

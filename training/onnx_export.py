@@ -105,16 +105,17 @@ class OnnxEnsemble:
     def run(self, X32: np.ndarray) -> list[np.ndarray]:
         """Raw outputs of every part, in :attr:`names` order, for C-contiguous float32 rows.
 
-        The serving call: no per-part reshaping. (n, 1) for regression, (n, k) for multiclass. (The
+        The serving call: no per-part reshaping. (n, 1) for regression, (n, k) for k targets or classes. (The
         session's private C++ binding would save the public wrapper's few µs of input checks; a
         private attribute is not worth them.)
         """
         return self.session.run(self._output_names, {INPUT_NAME: X32})
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Every part's output for float32 rows: (n,) for regression, (n, k) probabilities for multiclass."""
+        """Every part's output for float32 rows: (n,) for a one-target regression, (n, k) for k targets
+        (the explanation credits) and for a multiclass part's probabilities."""
         values = self.session.run(self._output_names, {INPUT_NAME: np.asarray(X, dtype=np.float32)})
         return {
-            name: (v if self._multiclass[name] else v.reshape(-1))
+            name: (v.reshape(-1) if not self._multiclass[name] and v.shape[-1] == 1 else v)
             for name, v in zip(self._names, values, strict=True)
         }

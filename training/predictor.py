@@ -4,13 +4,15 @@ Predicts through onnxruntime (one intra-op thread), all models in one merged gra
 are decision-path contributions of the native point booster (the Saabas credits of
 training.explain, exact, and far cheaper than ``pred_contrib``'s TreeSHAP). A row's credits depend
 only on the leaf it reaches in each tree, so they are tabulated per leaf at load, already summed
-by explanation group: explaining a case is one native leaf lookup per row and a sum over trees
-(:class:`LeafContributions`; timings in benchmarks/bench_predict.py). The booster is read through
-LightGBM's C library (:mod:`training.native_booster`), not the ``lightgbm`` package, which would
-bring scikit-learn, pandas, scipy and pyarrow into every server worker. ``predict_case`` turns the
-graph's outputs into calibrated ranges and form probabilities in plain floats (``_predict_rows``,
-at the confidence served, fixed at load): the same IEEE operations as the array path
-``predict_matrix`` that evaluation uses, without two dozen numpy calls on a 3 × 3 array.
+by explanation group (:class:`LeafContributions`), and the table joins the merged graph as one
+more tree ensemble: the point model's trees with a vector of group credits in each leaf. One
+``run`` gives ranges, form probabilities and explanations (timings in benchmarks/bench_predict.py).
+The booster's tree dump is read through LightGBM's C library (:mod:`training.native_booster`),
+not the ``lightgbm`` package, which would bring scikit-learn, pandas, scipy and pyarrow into every
+server worker. ``predict_case`` turns the graph's outputs into calibrated ranges, form
+probabilities and contributions in plain floats (``_predict_rows``, at the confidence served, fixed
+at load): the same IEEE operations as the array path ``predict_matrix`` that evaluation uses,
+without two dozen numpy calls on a 3 × 3 array.
 
 Within a case, an accessory's range never sits above the range of a principal of the same crime
 (从犯应当从轻、减轻处罚): predictions that would are lowered to the principal's and say so in
@@ -144,6 +146,16 @@ def enforce_role_consistency(case: Case, months: np.ndarray, resolve: Any) -> li
     return sorted(set(adjusted))
 
 
+CONTRIBUTIONS = "contributions"
+"""The merged graph's part that sums the point model's leaf credits by group (LeafContributions.onnx_part)."""
+
+
+def explanation_groups(spec: FeatureSpec) -> tuple[list[str], np.ndarray]:
+    """The explanation groups, sorted, and each feature's position among them."""
+    group_ids = sorted(set(spec.groups))
+    return group_ids, np.array([group_ids.index(g) for g in spec.groups], dtype=np.int64)
+
+
 def _contribution(group: str, label: str, months: float) -> Contribution:
     return trusted(Contribution, {"group": group, "label": label, "months": months})
 
@@ -155,7 +167,8 @@ class LeafContributions:
     the split feature; the credits of a row depend only on the leaf reached. So ``table[leaf]`` holds
     them per explanation group, and a row's contributions are a sum over its leaves — the same
     numbers as ``training.explain.PathExplainer(booster).contributions(X) @ group_matrix`` (to
-    rounding; tests/test_predict_fast.py checks it).
+    rounding; tests/test_predict_fast.py checks it). Serving sums them in ONNX (:meth:`onnx_part`);
+    :meth:`grouped` sums them in float64 through the native booster, as the reference.
     """
 
     def __init__(self, booster: NativeBooster, feature_groups: np.ndarray, n_groups: int) -> None:
@@ -189,15 +202,76 @@ class LeafContributions:
                     stack.append((child, step))
             offsets.append(len(rows))
             rows.extend(leaves[i] for i in range(len(leaves)))
+        self.booster = booster
+        self.n_groups = n_groups
         self.table = np.array(rows).reshape(len(rows), n_groups)
         self.offsets = np.array(offsets, dtype=np.int64)
         self._offsets_f = self.offsets.astype(np.float64)
+        self._trees = [tree["tree_structure"] for tree in trees]
         self.bias = float(np.array(roots).sum())
-        self.leaves: LeafIndex = booster.leaf_index(len(trees))
+        self._leaves: LeafIndex | None = None
 
     def grouped(self, X: np.ndarray) -> np.ndarray:
         """(n, n_groups) contributions of float64 rows; add ``bias`` for the raw prediction."""
-        return self.table.take(self.leaves(X, self._offsets_f), axis=0).sum(axis=1)
+        if self._leaves is None:
+            self._leaves = self.booster.leaf_index(len(self._trees))
+        return self.table.take(self._leaves(X, self._offsets_f), axis=0).sum(axis=1)
+
+    def onnx_part(self, point_onnx: bytes) -> bytes:
+        """An ONNX graph of the booster's trees whose leaves hold their group credits: (n, n_groups).
+
+        ``point_onnx`` is this booster converted to ONNX (onnxmltools' TreeEnsembleRegressor). Its
+        nodes are reused as they are, so a row reaches the leaves it reaches in the point model's
+        own part of the merged graph; only the leaf values change, from one number to a vector.
+        Raises ValueError when that graph's trees are not the dump's, split for split.
+        """
+        model = onnx.load_from_string(point_onnx)
+        ensembles = [n for n in model.graph.node if n.op_type == "TreeEnsembleRegressor"]
+        if len(ensembles) != 1:
+            raise ValueError(f"expected one TreeEnsembleRegressor in the point model, found {len(ensembles)}")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in ensembles[0].attribute}
+        where = {key: k for k, key in enumerate(zip(attrs["nodes_treeids"], attrs["nodes_nodeids"], strict=True))}
+        modes, features, values = attrs["nodes_modes"], attrs["nodes_featureids"], attrs["nodes_values"]
+        trues, falses = attrs["nodes_truenodeids"], attrs["nodes_falsenodeids"]
+        tree_ids: list[int] = []
+        node_ids: list[int] = []
+        group_ids: list[int] = []
+        weights: list[float] = []
+        for t, root in enumerate(self._trees):
+            stack: list[tuple[dict[str, Any], int]] = [(root, 0)]
+            while stack:
+                node, node_id = stack.pop()
+                k = where.get((t, node_id))
+                if k is None:
+                    raise ValueError(f"tree {t}: the ONNX graph has no node {node_id}")
+                if "leaf_value" in node:
+                    if modes[k] != b"LEAF":
+                        raise ValueError(f"tree {t}, node {node_id}: a leaf in LightGBM, a split in ONNX")
+                    credits = self.table[self.offsets[t] + int(node.get("leaf_index", 0))]
+                    nonzero = np.flatnonzero(credits).tolist() or [0]  # every leaf keeps an entry
+                    tree_ids += [t] * len(nonzero)
+                    node_ids += [node_id] * len(nonzero)
+                    group_ids += nonzero
+                    weights += credits[nonzero].tolist()
+                    continue
+                with np.errstate(over="ignore"):  # LightGBM writes ±1e300 for "all values", ONNX ±inf
+                    same = (modes[k] == b"BRANCH_LEQ" and features[k] == int(node["split_feature"])
+                            and np.float32(values[k]) == np.float32(node["threshold"]))
+                if not same:
+                    raise ValueError(f"tree {t}, node {node_id}: the ONNX split differs from LightGBM's")
+                stack.append((node["left_child"], trues[k]))  # x <= threshold: left, the ONNX true branch
+                stack.append((node["right_child"], falses[k]))
+        node_attrs = {name: value for name, value in attrs.items() if name.startswith("nodes_")}
+        ensemble = onnx.helper.make_node(
+            "TreeEnsembleRegressor", [model.graph.input[0].name], ["contributions"], domain="ai.onnx.ml",
+            n_targets=self.n_groups, post_transform="NONE", aggregate_function="SUM", target_treeids=tree_ids,
+            target_nodeids=node_ids, target_ids=group_ids, target_weights=weights, **node_attrs,
+        )
+        output = onnx.helper.make_tensor_value_info("contributions", onnx.TensorProto.FLOAT, [None, self.n_groups])
+        graph = onnx.helper.make_graph([ensemble], "contributions", [model.graph.input[0]], [output])
+        part = onnx.helper.make_model(graph, opset_imports=list(model.opset_import))
+        part.ir_version = model.ir_version
+        return part.SerializeToString()
 
 
 class RangePredictor:
@@ -206,7 +280,7 @@ class RangePredictor:
     def __init__(self, model_dir: Path, manifest: dict[str, Any], spec: FeatureSpec,
                  calibration: ConformalCalibration, catalogue: ChargeCatalogue,
                  onnx_models: OnnxEnsemble, models: dict[str, dict[str, Any]],
-                 contrib_booster: NativeBooster, text: TextEstimator | None = None, *,
+                 explainer: LeafContributions, text: TextEstimator | None = None, *,
                  guideline_cache_size: int = 0) -> None:
         self.model_dir = model_dir
         self.manifest = manifest
@@ -226,21 +300,18 @@ class RangePredictor:
         self._residual = rng["target"] == "residual"
         self._offset_column = int(rng["offset_column"])
         self._offset_fallback = float(rng["offset_fallback"])
-        self._contrib = contrib_booster
+        self._contrib = explainer.booster
         self.text = text
         self._text_column = spec.index("text_estimate")
-        self._group_ids = sorted(set(spec.groups))
+        self._group_ids, _ = explanation_groups(spec)
         self._group_labels = [group_label(g) for g in self._group_ids]
-        feature_groups = np.array([self._group_ids.index(g) for g in spec.groups], dtype=np.int64)
-        try:
-            self._explainer = LeafContributions(contrib_booster, feature_groups, len(self._group_ids))
-        except (NativeBoosterError, ValueError) as e:  # e.g. categorical splits: no leaf table
-            raise ModelLoadError(f"{model_dir}: native point model unusable for explanations ({e})") from None
+        self._explainer = explainer
         self._guideline_group = self._group_ids.index("guideline")
         # The serving path (_predict_rows, contributions) works on plain floats with these, fixed at load.
         self._margin = calibration.margin()
         parts = onnx_models.names
         self._term_slots = [parts.index(f"term_{q}") for q in QUANTILE_NAMES]
+        self._contributions_slot = parts.index(CONTRIBUTIONS)
         self._form_slots = {name: (parts.index(name) if name in parts else None, list(models[name]["present"]))
                             for name in ("form_severity", "form_custody")}
         bias = self._explainer.bias + self._init[1]
@@ -308,18 +379,24 @@ class RangePredictor:
                 raise ModelLoadError(f"{model_dir}: {entry['onnx']} is not a valid ONNX model ({e})") from None
             parts[name] = (data, entry["kind"] == "multiclass")
         try:
-            ensemble = OnnxEnsemble(parts)
-        except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
-            raise ModelLoadError(f"{model_dir}: the ONNX models do not load together ({e})") from None
-        if ensemble.n_features != spec.n_features:
-            raise ModelLoadError(f"{model_dir}: ONNX models expect {ensemble.n_features} features, "
-                                 f"spec has {spec.n_features}")
-        try:
             contrib = NativeBooster(model_dir / models["term_point"]["native"])
         except (NativeBoosterError, KeyError) as e:
             raise ModelLoadError(f"{model_dir}: native point model unreadable ({e})") from None
         if contrib.n_features != spec.n_features:
             raise ModelLoadError(f"{model_dir}: native point model has {contrib.n_features} features, "
+                                 f"spec has {spec.n_features}")
+        group_ids, feature_groups = explanation_groups(spec)
+        try:
+            explainer = LeafContributions(contrib, feature_groups, len(group_ids))
+            parts[CONTRIBUTIONS] = (explainer.onnx_part(parts["term_point"][0]), False)
+        except (NativeBoosterError, ValueError) as e:  # e.g. categorical splits: no leaf table
+            raise ModelLoadError(f"{model_dir}: native point model unusable for explanations ({e})") from None
+        try:
+            ensemble = OnnxEnsemble(parts)
+        except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
+            raise ModelLoadError(f"{model_dir}: the ONNX models do not load together ({e})") from None
+        if ensemble.n_features != spec.n_features:
+            raise ModelLoadError(f"{model_dir}: ONNX models expect {ensemble.n_features} features, "
                                  f"spec has {spec.n_features}")
         text: TextEstimator | None = None
         if manifest.get("text_model"):
@@ -331,7 +408,7 @@ class RangePredictor:
             from sentencing.config import load_settings
 
             guideline_cache_size = load_settings().guideline_cache_size
-        return cls(model_dir, manifest, spec, calibration, catalogue, ensemble, models, contrib, text,
+        return cls(model_dir, manifest, spec, calibration, catalogue, ensemble, models, explainer, text,
                    guideline_cache_size=guideline_cache_size)
 
     def lightgbm_booster(self) -> lgb.Booster:
@@ -368,8 +445,9 @@ class RangePredictor:
         custody = self._proba("form_custody", out, len(X))
         return months, combine_form_proba(severity, custody)
 
-    def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]]]:
-        """:meth:`predict_matrix` at the served confidence for a request's few rows: (n, 3) months, P(form) rows.
+    def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]], list[list[float]]]:
+        """:meth:`predict_matrix` at the served confidence for a request's few rows: (n, 3) months, P(form)
+        rows, and each row's credits by explanation group (log scale) for :meth:`_explain_rows`.
 
         The same IEEE operations in the same order as the array version (tests/test_predict_rows.py
         checks equality), on plain floats: for 3 rows, two dozen numpy calls cost more than the
@@ -396,7 +474,7 @@ class RangePredictor:
         for sev, cus in zip(severity, custody, strict=True):  # combine_form_proba
             term = sev[0]
             proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
-        return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba
+        return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba, out[self._contributions_slot].tolist()
 
     def _proba_rows(self, name: str, out: list[np.ndarray], n: int) -> list[list[float]]:
         slot, present = self._form_slots[name]
@@ -421,27 +499,36 @@ class RangePredictor:
 
     def contributions(self, X: np.ndarray, point_months: np.ndarray) -> list[list[Contribution]]:
         """Per-group contributions in months, summing with the 'base' entry to the point estimate."""
-        per_group = self._explainer.grouped(X)
-        if self._residual:
-            offset = X[:, self._offset_column]
-            known = np.isfinite(offset)
-            per_group[known, self._guideline_group] += offset[known] - self._offset_fallback
+        credits = self.onnx.run(np.ascontiguousarray(X, dtype=np.float32))[self._contributions_slot]
+        return self._explain_rows(X, credits.tolist(), np.asarray(point_months, dtype=np.float64).tolist())
+
+    def _explain_rows(self, X: np.ndarray, credits: list[list[float]], points: list[float]) -> list[list[Contribution]]:
+        """Each row's group credits scaled into months so that they and 'base' add up to its point;
+        the largest TOP_CONTRIBUTIONS by name, the rest as 其他因素, entries under 0.05 months left out.
+
+        Plain floats: for a request's few rows and a few dozen groups, numpy's per-call overhead
+        costs more than the arithmetic. ``credits`` rows are modified.
+        """
+        n_groups = len(self._group_ids)
         base = self._base
-        scales = [(p - base) / t if abs(t) > 1e-9 else 0.0
-                  for p, t in zip(np.asarray(point_months, dtype=np.float64).tolist(),
-                                  per_group.sum(axis=1).tolist(), strict=True)]
-        months = per_group * np.array(scales)[:, None]
-        orders = np.argsort(-np.abs(months), axis=1)
-        rests = months[np.arange(len(X))[:, None], orders[:, TOP_CONTRIBUTIONS:]].sum(axis=1).tolist()
         base_months = round(base, 2)
+        offsets = X[:, self._offset_column].tolist() if self._residual else [math.nan] * len(points)
+        guideline, fallback = self._guideline_group, self._offset_fallback
         ids, labels = self._group_ids, self._group_labels
         out: list[list[Contribution]] = []
-        for values, top, rest in zip(months.tolist(), orders[:, :TOP_CONTRIBUTIONS].tolist(), rests, strict=True):
+        for row, point, offset in zip(credits, points, offsets, strict=True):
+            if math.isfinite(offset):  # the residual's offset is the guideline's own contribution
+                row[guideline] += offset - fallback
+            total = math.fsum(row)
+            scale = (point - base) / total if abs(total) > 1e-9 else 0.0
+            months = [v * scale for v in row]
+            order = sorted(range(n_groups), key=lambda j: -abs(months[j]))
             items = [_contribution("base", "训练样本基准", base_months)]
-            for j in top:
-                v = values[j]
+            for j in order[:TOP_CONTRIBUTIONS]:
+                v = months[j]
                 if abs(v) >= 0.05:
                     items.append(_contribution(ids[j], labels[j], round(v, 2)))
+            rest = math.fsum(months[j] for j in order[TOP_CONTRIBUTIONS:])
             if abs(rest) >= 0.05:
                 items.append(_contribution("other", "其他因素", round(rest, 2)))
             out.append(items)
@@ -452,9 +539,10 @@ class RangePredictor:
         if not case.defendants:
             return []
         X, results, warnings = self.features(case)
-        months, proba = self._predict_rows(X)
+        months, proba, credits = self._predict_rows(X)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
-        explanations = self.contributions(X, months[:, 1]) if explain else [[] for _ in case.defendants]
+        explanations = (self._explain_rows(X, credits, months[:, 1].tolist()) if explain
+                        else [[] for _ in case.defendants])
         resolve = self.extractor.resolve
         confidence = self.confidence
         rounded = [[round(v, 1) for v in row] for row in months.tolist()]
