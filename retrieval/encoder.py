@@ -284,7 +284,7 @@ class StaticEncoder:
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        self._weights64 = self.weights.astype(np.float64)
+        self._weights64: np.ndarray | None = None  # made by the first batch encode (see encode)
         self.normalize = len(kinds) > 1
         self.dim = int(self.weights.shape[1])
         self.fingerprint = _fingerprint(weights_file, tokenizer_file)
@@ -300,11 +300,15 @@ class StaticEncoder:
             # float64 accumulation: a sum of ~1,000 float32 rows in another order than torch's
             # EmbeddingBag would otherwise drift by ~1e-5
             if len(chunk) == 1:  # a query: a gather and a mean, without building a sparse matrix
+                # float32 rows summed in float64: the same sums as of float64 rows, so a server keeps
+                # no float64 copy of the table (twice its size) for single queries
                 ids = np.array(self._query_ids(chunk[0]), dtype=np.int64)
-                pooled = (self._weights64[ids].sum(axis=0) / max(len(ids), 1)).reshape(1, -1)
+                pooled = (self.weights[ids].sum(axis=0, dtype=np.float64) / max(len(ids), 1)).reshape(1, -1)
             else:
                 from scipy import sparse  # not for a query: a server never imports scipy
 
+                if self._weights64 is None:  # for the sparse product; a process that encodes batches builds indexes
+                    self._weights64 = self.weights.astype(np.float64)
                 ids, lengths = self._batch_ids(chunk)
                 indptr = np.concatenate(([0], np.cumsum(lengths)))
                 weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)

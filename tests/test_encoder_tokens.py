@@ -62,3 +62,20 @@ def test_batch_vectors_equal_one_by_one(encoder: StaticEncoder, corpus: list[Cas
     batch = encoder.encode(docs)
     alone = np.vstack([encoder.encode([d]) for d in docs])
     assert np.abs(batch - alone).max() < 1e-6
+
+
+def test_a_query_is_the_float64_mean_of_its_token_rows_without_a_float64_table(
+    corpus: list[Case], encoder: StaticEncoder
+) -> None:
+    fresh = StaticEncoder(encoder.model_dir)  # nothing encoded yet
+    table = fresh.weights.astype(np.float64)
+    docs = [case_document(c, d) * repeat for c in corpus[:30] for d in c.defendants for repeat in (1, 4)]
+    for doc in docs:
+        ids = np.array(fresh._query_ids(doc), dtype=np.int64)
+        expected = np.asarray((table[ids].sum(axis=0) / max(len(ids), 1)).reshape(1, -1), dtype=np.float32)
+        if fresh.normalize:
+            expected /= np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-12)
+        np.testing.assert_array_equal(fresh.encode([doc]), expected)
+    assert fresh._weights64 is None  # a server encodes single queries: it holds no float64 copy of the table
+    fresh.encode(docs[:3])
+    assert fresh._weights64 is not None
