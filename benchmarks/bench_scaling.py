@@ -187,8 +187,9 @@ def main() -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     results: list[dict[str, Any]] = []
-    if args.out.is_file():  # keep sizes measured by an earlier invocation (state which in the report)
-        results = [r for r in json.loads(args.out.read_text()) if r["cases"] not in args.sizes]
+    if args.out.is_file():  # keep runs measured by an earlier invocation (state which in the report)
+        rerun = {(n, w) for n in args.sizes for w in args.workers}
+        results = [r for r in json.loads(args.out.read_text()) if (r["cases"], r["workers"]) not in rerun]
     for n in args.sizes:
         path = corpus(args.cache, n, args.seed)
         for w in args.workers:
