@@ -61,7 +61,7 @@ def _percentiles(ms: list[float], name: str) -> dict[str, float]:
 def query(directory: Path, n_queries: int, seed: int, stages: bool) -> dict[str, float]:
     import faiss
 
-    from retrieval.search import RetrievalIndex
+    from retrieval.search import RetrievalIndex, RowSelection
     from retrieval.text import case_document
     from sentencing.demo_corpus import generate_cases
     from sentencing.guideline import calculate
@@ -118,8 +118,7 @@ def query(directory: Path, n_queries: int, seed: int, stages: bool) -> dict[str,
             t1 = clock()
             vec = index.encoder.encode([case_document(qc, qd)])
             t2 = clock()
-            allowed = index._row_filter(profile, scope="other", same_charge=True, same_tier=False,
-                                        date_from=None, date_to=None)
+            allowed = index._row_filter(profile, RowSelection(scope="other", same_charge=True))
             if allowed.n_allowed:
                 index.vectors.search(vec, min(allowed.n_allowed, 200), allowed, index.knobs)
             t3 = clock()

@@ -93,6 +93,22 @@ SPILL_ROWS = 65_536
 VOCAB_NAMES = ("charges", "families", "provinces", "tiers", "courts")
 
 ProvinceScope = Literal["other", "own", "any"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowSelection:
+    """Which indexed rows a search ranks within: province scope, same charge, same tier, a date range."""
+
+    scope: str = "other"
+    same_charge: bool = True
+    same_tier: bool = False
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    @property
+    def by_columns(self) -> bool:
+        """Whether the filter compares metadata columns (tier, dates), beyond charge and province bitmaps."""
+        return self.same_tier or self.date_from is not None or self.date_to is not None
 Mode = Literal["hybrid", "dense", "sparse"]
 
 
@@ -682,8 +698,7 @@ class RetrievalIndex:
         date_to: dt.date | None = None,
     ) -> np.ndarray:
         """The boolean row mask a search with these filters ranks within (live rows only)."""
-        return self._filter(profile, scope=province_scope, same_charge=same_charge, same_tier=same_tier,
-                            date_from=date_from, date_to=date_to)
+        return self._filter(profile, RowSelection(province_scope, same_charge, same_tier, date_from, date_to))
 
     def _of_rows(self, slot: str, build: Callable[[], Any]) -> Any:
         """A value derived from the current rows, kept in ``slot`` with the generation it was built
@@ -716,22 +731,14 @@ class RetrievalIndex:
             )
         return self.vocab["provinces"].get(profile.province)
 
-    def _checked_scope(
-        self,
-        profile: DefendantProfile,
-        *,
-        scope: str,
-        same_charge: bool,
-        same_tier: bool,
-        date_from: dt.date | None,
-        date_to: dt.date | None,
-    ) -> int | None:
-        """The province id of the scope (``_scope_province``), once the filter's arguments are checked."""
-        pid = self._scope_province(profile, scope)
-        if same_charge and profile.charge is None:
+    def _checked_scope(self, profile: DefendantProfile, selection: RowSelection) -> int | None:
+        """The province id of the scope (``_scope_province``), once the selection is checked for this profile."""
+        pid = self._scope_province(profile, selection.scope)
+        if selection.same_charge and profile.charge is None:
             raise RetrievalQueryError("same_charge=True needs the defendant's charges, which are empty")
-        if same_tier and profile.tier is None:
+        if selection.same_tier and profile.tier is None:
             raise RetrievalQueryError("same_tier=True needs the statutory tier, which the guideline cannot place")
+        date_from, date_to = selection.date_from, selection.date_to
         if date_from is not None and date_to is not None and date_from > date_to:
             raise RetrievalQueryError(f"date_from {date_from} is after date_to {date_to}")
         return pid
@@ -740,26 +747,18 @@ class RetrievalIndex:
         """The bitmaps of :class:`FilterBases` for the current rows."""
         return self._of_rows("_bases", lambda: FilterBases(self._charge_order(), self.meta))
 
-    def _filter(
-        self,
-        profile: DefendantProfile,
-        *,
-        scope: str,
-        same_charge: bool,
-        same_tier: bool,
-        date_from: dt.date | None,
-        date_to: dt.date | None,
-    ) -> np.ndarray:
-        pid = self._checked_scope(profile, scope=scope, same_charge=same_charge, same_tier=same_tier,
-                                  date_from=date_from, date_to=date_to)
+    def _filter(self, profile: DefendantProfile, selection: RowSelection) -> np.ndarray:
+        """The boolean mask of the selected live rows, compared column by column."""
+        pid = self._checked_scope(profile, selection)
         # With the charge filter only the charge's rows are compared: its slice of the charge-grouped
         # columns (1/20 of the rows at a million), rather than every row of every column.
-        order = self._charge_order() if same_charge else None
+        order = self._charge_order() if selection.same_charge else None
         columns: Metadata | dict[str, np.ndarray] = self.meta
         if order is not None:
             span, columns = order.charge_columns(self.vocab["charges"].get(profile.charge))
-        keep = live_in_scope(columns, scope, pid)
-        if same_tier:
+        keep = live_in_scope(columns, selection.scope, pid)
+        date_from, date_to = selection.date_from, selection.date_to
+        if selection.same_tier:
             keep &= np.asarray(columns["tier"]) == self.vocab["tiers"].get(profile.tier)
         if date_from is not None or date_to is not None:
             days = np.asarray(columns["date"])
@@ -774,37 +773,25 @@ class RetrievalIndex:
         mask[order.rows[span][keep]] = True
         return mask
 
-    def _row_filter(
-        self,
-        profile: DefendantProfile,
-        *,
-        scope: str,
-        same_charge: bool,
-        same_tier: bool,
-        date_from: dt.date | None,
-        date_to: dt.date | None,
-    ) -> RowFilter:
+    def _row_filter(self, profile: DefendantProfile, selection: RowSelection) -> RowFilter:
         """:meth:`_filter` as a :class:`RowFilter`, cached: searches repeat a few hundred filters.
         A filter by charge and province scope (nearly every search) is composed from
         :class:`FilterBases` in a tenth of a millisecond, so the cache can be small; one by tier or
         dates is computed from the columns (1–3 ms at a million rows)."""
         province = self.vocab["provinces"].get(profile.province) if profile.province is not None else None
         key = (
-            self._generation, scope, province if scope != "any" else None,
-            self.vocab["charges"].get(profile.charge) if same_charge and profile.charge is not None else None,
-            self.vocab["tiers"].get(profile.tier) if same_tier and profile.tier is not None else None,
-            same_charge, same_tier, date_from, date_to,
+            self._generation, selection, province if selection.scope != "any" else None,
+            self.vocab["charges"].get(profile.charge) if selection.same_charge and profile.charge is not None else None,
+            self.vocab["tiers"].get(profile.tier) if selection.same_tier and profile.tier is not None else None,
         )
         cached = self._filters.get(key)
         if cached is None:
-            if not same_tier and date_from is None and date_to is None:
-                pid = self._checked_scope(profile, scope=scope, same_charge=same_charge, same_tier=False,
-                                          date_from=None, date_to=None)
-                charge = self.vocab["charges"].get(profile.charge) if same_charge else None
-                cached = self._filter_bases().compose(charge, scope, pid)
+            if selection.by_columns:
+                cached = RowFilter(self._filter(profile, selection))
             else:
-                cached = RowFilter(self._filter(profile, scope=scope, same_charge=same_charge, same_tier=same_tier,
-                                                date_from=date_from, date_to=date_to))
+                pid = self._checked_scope(profile, selection)
+                charge = self.vocab["charges"].get(profile.charge) if selection.same_charge else None
+                cached = self._filter_bases().compose(charge, selection.scope, pid)
             if len(self._filters) >= self._filter_slots():
                 self._filters.pop(next(iter(self._filters)), None)
             self._filters[key] = cached
@@ -843,10 +830,7 @@ class RetrievalIndex:
             note = self.manifest.get("sparse_note", "no sparse side in this index")
             raise RetrievalQueryError(f"mode='sparse': {note}")
         query_case, query_defendant, profile = self._query(case, defendant, guideline)
-        allowed = self._row_filter(
-            profile, scope=province_scope, same_charge=same_charge, same_tier=same_tier,
-            date_from=date_from, date_to=date_to,
-        )
+        allowed = self._row_filter(profile, RowSelection(province_scope, same_charge, same_tier, date_from, date_to))
         n_allowed = allowed.n_allowed
         if n_allowed == 0:
             return []

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from retrieval.index import FilterBases, RowFilter, pack_rows
-from retrieval.search import RetrievalIndex
+from retrieval.search import RetrievalIndex, RowSelection
 from sentencing.config import Settings
 from tests.retrieval_cases import make_cases
 
@@ -26,10 +26,9 @@ def _compare_all(index: RetrievalIndex) -> int:
             p = dataclasses.replace(profile, charges=(charge,), province=province)
             for scope in ("other", "own", "any"):
                 for same_charge in (True, False):
-                    composed = index._row_filter(p, scope=scope, same_charge=same_charge, same_tier=False,
-                                                 date_from=None, date_to=None)
-                    mask = index._filter(p, scope=scope, same_charge=same_charge, same_tier=False,
-                                         date_from=None, date_to=None)
+                    selection = RowSelection(scope=scope, same_charge=same_charge)
+                    composed = index._row_filter(p, selection)
+                    mask = index._filter(p, selection)
                     assert composed.n_allowed == int(mask.sum()), (charge, province, scope, same_charge)
                     assert np.array_equal(composed.mask, mask), (charge, province, scope, same_charge)
                     assert np.array_equal(composed.bitmap[: -(-len(mask) // 8)],
