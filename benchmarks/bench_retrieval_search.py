@@ -61,7 +61,7 @@ def _percentiles(ms: list[float], name: str) -> dict[str, float]:
 def query(directory: Path, n_queries: int, seed: int, stages: bool) -> dict[str, float]:
     import faiss
 
-    from retrieval.search import RetrievalIndex, RowSelection
+    from retrieval.search import RetrievalIndex
     from retrieval.text import case_document
     from sentencing.demo_corpus import generate_cases
     from sentencing.guideline import calculate
@@ -110,6 +110,8 @@ def query(directory: Path, n_queries: int, seed: int, stages: bool) -> dict[str,
         result |= _percentiles(timed(fn, name), name)
         result |= _percentiles(cpu[name], name + "_cpu")
     if stages:  # thread CPU ms of each stage, and of the whole search right after on the same query
+        from retrieval.search import RowSelection  # private stages: a baseline tree older than it fails here only
+
         parts: dict[str, list[float]] = {"profile": [], "encode": [], "faiss": [], "search": []}
         clock = time.thread_time
         for c, d, g in queries:
