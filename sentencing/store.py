@@ -77,6 +77,15 @@ class StoredCase:
     case: Case
 
 
+class StoredKey(NamedTuple):
+    """A stored case's identity without its body."""
+
+    seq: int
+    id: str
+    content_hash: str
+    synthetic: bool
+
+
 def _payload(case: Case) -> bytes:
     """The JSON that :meth:`Case.content_hash` hashes; stored compressed, so one dump serves both."""
     return case.model_dump_json(exclude={"schema_version"}).encode()
@@ -219,6 +228,27 @@ class CaseStore:
                 rows = self._conn.execute(f"SELECT id, body FROM cases WHERE id IN ({marks})", chunk).fetchall()
             found.update((i, _decode(b)) for i, b in rows)
         return [found[i] for i in ids if i in found]
+
+    def keys(self, *, upto: int) -> list[StoredKey]:
+        """Every case up to sequence ``upto`` without its body, in sequence order: enough to tell
+        which cases changed since a run, without decoding a million bodies."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, id, content_hash, synthetic FROM cases WHERE seq <= ? ORDER BY seq", (upto,)
+            ).fetchall()
+        return [StoredKey(seq, case_id, digest, bool(synthetic)) for seq, case_id, digest, synthetic in rows]
+
+    def iter_seqs(self, seqs: Sequence[int], *, batch_size: int = 500) -> Iterator[StoredCase]:
+        """The cases with these sequence numbers, in sequence order; numbers not in the store are left out."""
+        wanted = sorted(set(seqs))
+        for k in range(0, len(wanted), batch_size):
+            chunk = wanted[k:k + batch_size]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._conn.execute(f"SELECT seq, body FROM cases WHERE seq IN ({marks}) ORDER BY seq",
+                                          chunk).fetchall()
+            for seq, body in rows:
+                yield StoredCase(seq, _decode(body))
 
     def seq_of(self, case_id: str) -> int | None:
         """The case's sequence number (grows with every add or change)."""

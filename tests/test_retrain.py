@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from sentencing.demo_corpus import generate_cases
 from sentencing.store import CaseStore
 from training.predictor import RangePredictor
 from training.registry import ModelRegistry, RegistryError
-from training.retrain import PromotionRule, RetrainConfig, held_back, retrain
+from training.retrain import EvaluationSample, PromotionRule, RetrainConfig, held_back, retrain
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"LIANGXING_RETRIEVAL_EPOCHS": "0", "LIANGXING_RETRIEVAL_DIM": "64"}
@@ -58,6 +59,38 @@ def test_held_back_slice_is_fixed() -> None:
     assert 0.1 < sum(first) / len(first) < 0.3
 
 
+def test_evaluation_sample_is_bounded_stable_and_in_store_order() -> None:
+    cases = [c for c in generate_cases(600, 4) if held_back(c, 0.5)]
+    full = EvaluationSample(10**6)
+    capped = EvaluationSample(25)
+    for seq, case in enumerate(cases):
+        full.offer(seq, case.id, case)
+        capped.offer(seq, case.id, case)
+    assert [c.id for c in full.items()] == [c.id for c in cases]  # under the cap: the whole slice, in order
+    picked = capped.items()
+    assert len(picked) == 25
+    # The 25 lowest in the slice's hash order, whatever order they arrived in, listed in store order.
+    lowest = sorted(cases, key=lambda c: hashlib.sha256(c.id.encode()).digest()[:4])[:25]
+    assert {c.id for c in picked} == {c.id for c in lowest}
+    order = {c.id: i for i, c in enumerate(cases)}
+    assert [order[c.id] for c in picked] == sorted(order[c.id] for c in picked)
+    shuffled = EvaluationSample(25)
+    for seq, case in reversed(list(enumerate(cases))):
+        shuffled.offer(seq, case.id, case)
+    assert [c.id for c in shuffled.items()] == [c.id for c in picked]
+
+
+def test_retrain_scores_at_most_evaluate_max_cases(tmp_path: Path, fast_settings: Settings) -> None:
+    store = _store(tmp_path / "cases.sqlite", 400, 8)
+    report = retrain(store, ModelRegistry(tmp_path / "registry"),
+                     config=RetrainConfig(with_index=False, evaluate_max_cases=30), settings=fast_settings)
+    assert report.held_back_cases > 30  # the slice is still held out of training whole
+    assert report.trained_cases + report.held_back_cases == 400
+    evaluated = next(s for s in report.stages if s.stage == "evaluate")
+    assert evaluated.cases == 30
+    assert report.promoted and report.candidate_metrics["n_defendants"] >= 30
+
+
 def test_retrain_registers_promotes_and_updates_index_incrementally(tmp_path: Path, fast_settings: Settings) -> None:
     store = _store(tmp_path / "cases.sqlite", 600, 11)
     registry = ModelRegistry(tmp_path / "registry")
@@ -70,9 +103,14 @@ def test_retrain_registers_promotes_and_updates_index_incrementally(tmp_path: Pa
     nothing = retrain(store, registry, settings=fast_settings)
     assert nothing.version is None and "no case added" in nothing.reason
 
+    assert first.feature_cache == {"cached_cases": 0, "computed_cases": first.trained_cases, "segments": 1}
     store.add(generate_cases(100, 11, start=600))
     second = retrain(store, registry, config=RetrainConfig(encoder_growth=0.5), settings=fast_settings)
     assert second.new_cases == 100 and second.index_mode == "incremental"
+    # Only the new cases were featurised; the rest came back from the feature cache.
+    new_trained = second.trained_cases - first.trained_cases
+    assert second.feature_cache == {"cached_cases": first.trained_cases, "computed_cases": new_trained,
+                                    "segments": 2}
     info = registry.info(second.version)
     assert info.parent == first.version and info.store_seq == store.max_seq()
     from retrieval.search import RetrievalIndex
@@ -87,6 +125,23 @@ def test_retrain_registers_promotes_and_updates_index_incrementally(tmp_path: Pa
             registry.rollback()
     else:
         assert registry.current_id() == first.version
+
+
+def test_feature_cache_trains_the_same_model_as_streaming(tmp_path: Path, fast_settings: Settings) -> None:
+    store = _store(tmp_path / "cases.sqlite", 300, 13)
+    cached, streamed = ModelRegistry(tmp_path / "cached"), ModelRegistry(tmp_path / "streamed")
+    retrain(store, cached, config=RetrainConfig(with_index=False), settings=fast_settings)
+    retrain(store, streamed, config=RetrainConfig(with_index=False, feature_cache=False), settings=fast_settings)
+    store.add(generate_cases(40, 13, start=300))
+    a = retrain(store, cached, config=RetrainConfig(with_index=False), settings=fast_settings)
+    b = retrain(store, streamed, config=RetrainConfig(with_index=False, feature_cache=False), settings=fast_settings)
+    assert a.feature_cache is not None and a.feature_cache["computed_cases"] < 40 and b.feature_cache is None
+    assert (a.trained_cases, a.held_back_cases) == (b.trained_cases, b.held_back_cases)
+    assert a.candidate_metrics == b.candidate_metrics
+    model_a, model_b = (RangePredictor.load(r.model_dir(v.version)) for r, v in ((cached, a), (streamed, b)))
+    assert model_a.data_hash == model_b.data_hash
+    case = next(iter(generate_cases(1, 99)))
+    assert model_a.predict_case(case) == model_b.predict_case(case)
 
 
 def test_rejected_candidate_keeps_serving_version(tmp_path: Path, fast_settings: Settings) -> None:

@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--store", type=Path, required=True, help="SQLite case store (sentencing.store)")
     p.add_argument("--registry", type=Path, required=True, help="model registry directory")
     p.add_argument("--holdout-share", type=float, default=0.2, help="share of real cases held back for scoring")
+    p.add_argument("--evaluate-max", type=int, default=None, metavar="N",
+                   help="score on at most N held-back cases, the same ones every run (default 20,000)")
     p.add_argument("--no-index", action="store_true", help="train the range models only")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="train on a Dask cluster (tcp://host:8786, or local:N); see docs/distributed.md")
@@ -60,7 +62,8 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report = retrain(
         CaseStore(args.store), ModelRegistry(args.registry),
-        config=RetrainConfig(holdout_share=args.holdout_share, with_index=not args.no_index),
+        config=RetrainConfig(holdout_share=args.holdout_share, with_index=not args.no_index,
+                             **({} if args.evaluate_max is None else {"evaluate_max_cases": args.evaluate_max})),
         progress=lambda msg: logger.info(msg), scheduler=args.scheduler,
     )
     summary = report.model_dump(mode="json") | {"wall_s": round(time.perf_counter() - started, 2)}

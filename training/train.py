@@ -228,15 +228,20 @@ def train(cases: Iterable[Case], out_dir: Path, *, config: TrainConfig | None = 
 
     An existing model at ``out_dir`` is replaced only once the new one is completely written.
     """
+    t = time.perf_counter()
+    ds, spec = prepare(cases, catalogue or default_catalogue())
+    return train_dataset(ds, spec, out_dir, config=config, init_from=init_from,
+                         features_s=time.perf_counter() - t)
+
+
+def train_dataset(ds: Dataset, spec: FeatureSpec, out_dir: Path, *, config: TrainConfig | None = None,
+                  init_from: FittedModels | None = None, features_s: float | None = None) -> Path:
+    """:func:`train` on a dataset already built (e.g. read back from :mod:`training.feature_cache`)."""
     from training.artifacts import write_model_dir
 
-    config = config or TrainConfig()
-    catalogue = catalogue or default_catalogue()
-    t = time.perf_counter()
-    ds, spec = prepare(cases, catalogue)
-    t_features = time.perf_counter() - t
     if len(ds) == 0:
         raise ValueError("no sentenced defendant in the training cases")
-    fitted = fit_models(ds, spec, config, init_from=init_from)
-    fitted.timings_s["features"] = t_features
+    fitted = fit_models(ds, spec, config or TrainConfig(), init_from=init_from)
+    if features_s is not None:
+        fitted.timings_s["features"] = features_s
     return write_model_dir(fitted, ds, out_dir)

@@ -1,0 +1,278 @@
+"""Training rows kept between retrains (特征缓存), so a retrain featurises only the cases it has not seen.
+
+At a million stored cases the feature extraction of a retrain (guideline calculation, feature
+vector, facts text per defendant) costs about twenty minutes on one core, and a routine retrain adds
+a few thousand cases. The cache keeps :class:`~training.dataset.Dataset` rows as Parquet segments,
+one per run that computed rows, each row tagged with its case's store sequence number; each
+segment lists the cases it covers with their content hashes. A cached case is used only while the
+store holds it under the same sequence number and content hash: the store gives an edited case a
+new sequence number, and a deleted one has none, so neither can be served stale.
+
+The cache is keyed by the feature spec (its version, the rule-set version and the charge
+vocabulary) and by :data:`ROW_FORMAT`: rows computed under another spec sit in another folder
+and are never mixed in. The assembled dataset equals what :func:`training.dataset.build_dataset`
+gives on the same cases in store order (a test holds every field equal).
+
+Writers go to a temporary name and rename into place, the case list last: a run killed while
+writing leaves no segment that a later run would read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.extract import FeatureExtractor
+from features.spec import FeatureSpec
+from sentencing.case import Case
+from training.dataset import Dataset, build_dataset
+
+ROW_FORMAT = "1"
+"""Bump when what a row holds or how it is computed changes outside the feature spec."""
+
+_CHUNK = 5_000
+"""Cases featurised per :func:`build_dataset` call while filling the cache."""
+
+_STRING_FIELDS = ("forms", "case_ids", "names", "charges", "families", "provinces", "sources", "texts")
+
+
+@dataclass(frozen=True)
+class CacheUse:
+    """What one :meth:`FeatureCache.dataset` call took from the cache and what it computed."""
+
+    cached_cases: int
+    computed_cases: int
+    segments: int
+    seconds_computing: float
+
+
+class FeatureCache:
+    """Dataset rows of stored cases under one feature spec, in ``folder / <key>``."""
+
+    def __init__(self, folder: Path, spec: FeatureSpec, *, max_segments: int = 8) -> None:
+        key = hashlib.sha256((ROW_FORMAT + spec.model_dump_json()).encode()).hexdigest()[:16]
+        self.root = Path(folder)
+        self.folder = self.root / f"spec-{key}"
+        self.spec = spec
+        self.max_segments = max_segments
+
+    def dataset(
+        self,
+        wanted: Sequence[tuple[int, str]],
+        fetch: Callable[[Sequence[int]], Iterator[tuple[int, Case]]],
+        extractor: FeatureExtractor,
+        progress: Callable[[str], None] = lambda msg: None,
+    ) -> tuple[Dataset, CacheUse]:
+        """The training dataset of the cases ``wanted`` ((seq, content hash), in store order).
+
+        Cases the cache holds under the same seq and hash are read back; the rest are fetched
+        (``fetch(seqs)`` yields (seq, case) in seq order), featurised and written as a new segment.
+        """
+        import time
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._drop_foreign_specs()
+        segments = self._segments()
+        known = self._known(segments)
+        missing = [seq for seq, digest in wanted if known.get(seq, (None, None))[0] != digest]
+        t = time.perf_counter()
+        if missing:
+            progress(f"featurising {len(missing)} cases not in the feature cache ({len(wanted) - len(missing)} cached)")
+            segments.append(self._compute(missing, fetch, extractor))
+            known = self._known(segments)
+        computing = time.perf_counter() - t
+        ds, row_seqs = self._assemble(wanted, known, segments)
+        if len(segments) > self.max_segments:
+            self._compact(ds, row_seqs, wanted, segments)
+            segments = self._segments()
+        return ds, CacheUse(cached_cases=len(wanted) - len(missing), computed_cases=len(missing),
+                            segments=len(segments), seconds_computing=computing)
+
+    # segments -----------------------------------------------------------------------------------
+
+    def _segments(self) -> list[Path]:
+        """Complete segments (their case list written), oldest first."""
+        done = sorted(self.folder.glob("seg-*.cases.parquet"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return [p.with_name(p.name.replace(".cases.parquet", "")) for p in done
+                if p.with_name(p.name.replace(".cases.", ".rows.")).exists()]
+
+    @staticmethod
+    def _known(segments: list[Path]) -> dict[int, tuple[str, int]]:
+        """seq → (content hash, segment number); the oldest segment wins when two hold a case."""
+        known: dict[int, tuple[str, int]] = {}
+        for number, seg in enumerate(segments):
+            table = pq.read_table(_cases_path(seg), columns=["seq", "content_hash"])
+            for seq, digest in zip(table.column("seq").to_pylist(), table.column("content_hash").to_pylist(),
+                                   strict=True):
+                known.setdefault(seq, (digest, number))
+        return known
+
+    def _compute(self, seqs: Sequence[int], fetch: Callable[[Sequence[int]], Iterator[tuple[int, Case]]],
+                 extractor: FeatureExtractor) -> Path:
+        seg = self.folder / f"seg-{seqs[0]}-{seqs[-1]}-{uuid.uuid4().hex[:8]}"
+        writer: pq.ParquetWriter | None = None
+        tmp_rows = _tmp(_rows_path(seg))
+        case_seqs: list[int] = []
+        case_hashes: list[str] = []
+        case_rows: list[int] = []
+        try:
+            chunk: list[tuple[int, Case]] = []
+            for item in fetch(seqs):
+                chunk.append(item)
+                if len(chunk) == _CHUNK:
+                    writer = self._write_chunk(chunk, extractor, writer, tmp_rows, case_seqs, case_hashes, case_rows)
+                    chunk = []
+            if chunk or writer is None:
+                writer = self._write_chunk(chunk, extractor, writer, tmp_rows, case_seqs, case_hashes, case_rows)
+        finally:
+            if writer is not None:
+                writer.close()
+        if case_seqs != list(seqs):
+            tmp_rows.unlink(missing_ok=True)
+            raise RuntimeError(f"the store gave {len(case_seqs)} of the {len(seqs)} cases asked for: "
+                               "was it changed during the retrain?")
+        os.replace(tmp_rows, _rows_path(seg))
+        cases = pa.table({"seq": pa.array(case_seqs, pa.int64()), "content_hash": pa.array(case_hashes, pa.string()),
+                          "rows": pa.array(case_rows, pa.int32())})
+        _write_atomic(cases, _cases_path(seg))
+        return seg
+
+    def _write_chunk(self, chunk: list[tuple[int, Case]], extractor: FeatureExtractor,
+                     writer: pq.ParquetWriter | None, path: Path, case_seqs: list[int], case_hashes: list[str],
+                     case_rows: list[int]) -> pq.ParquetWriter:
+        ds = build_dataset((case for _, case in chunk), extractor)
+        per_case = np.bincount(ds.groups, minlength=0) if len(ds) else np.zeros(0, dtype=np.int64)
+        seq_of_group: list[int] = []
+        for seq, case in chunk:
+            n = sum(d.sentence is not None for d in case.defendants)
+            case_seqs.append(seq)
+            case_hashes.append(case.content_hash())
+            case_rows.append(n)
+            if n:
+                seq_of_group.append(seq)
+        if len(per_case) != len(seq_of_group):
+            raise AssertionError("build_dataset grouped the cases differently from their sentenced defendants")
+        row_seqs = np.asarray(seq_of_group, dtype=np.int64)[ds.groups] if len(ds) else np.zeros(0, dtype=np.int64)
+        table = _to_table(ds, row_seqs, self.spec.n_features)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+        writer.write_table(table)
+        return writer
+
+    def _assemble(self, wanted: Sequence[tuple[int, str]], known: dict[int, tuple[str, int]],
+                  segments: list[Path]) -> tuple[Dataset, np.ndarray]:
+        """The wanted cases' rows in store order, and the store seq of each row."""
+        want = dict(wanted)
+        tables = []
+        for number, seg in enumerate(segments):
+            take = [seq for seq, (digest, owner) in known.items() if owner == number and want.get(seq) == digest]
+            if not take:
+                continue
+            table = pq.read_table(_rows_path(seg))
+            mask = np.isin(table.column("seq").to_numpy(), np.asarray(take, dtype=np.int64))
+            tables.append(table if mask.all() else table.filter(pa.array(mask)))  # a filter copies: only if needed
+        table = pa.concat_tables(tables) if tables else _to_table(_empty(self.spec.n_features),
+                                                                   np.zeros(0, dtype=np.int64), self.spec.n_features)
+        order = np.lexsort((table.column("position").to_numpy(), table.column("seq").to_numpy()))
+        if not np.array_equal(order, np.arange(len(order))):  # segments are written in store order: rarely taken
+            table = table.take(pa.array(order))
+        row_seqs = table.column("seq").to_numpy()
+        hasher = hashlib.sha256()  # as build_dataset: the content hashes of the cases with rows, in order
+        for seq in np.unique(row_seqs).tolist():
+            hasher.update(want[seq].encode())
+        return _from_table(table, self.spec.n_features, hasher.hexdigest()), row_seqs
+
+    def _compact(self, ds: Dataset, row_seqs: np.ndarray, wanted: Sequence[tuple[int, str]],
+                 segments: list[Path]) -> None:
+        """Rewrite the rows ``ds`` holds as one segment and remove the others (rows of gone cases with them)."""
+        seg = self.folder / f"seg-{wanted[0][0]}-{wanted[-1][0]}-{uuid.uuid4().hex[:8]}"
+        _write_atomic(_to_table(ds, row_seqs, self.spec.n_features), _rows_path(seg))
+        seqs, counts = np.unique(row_seqs, return_counts=True)
+        per_case = dict(zip(seqs.tolist(), counts.tolist(), strict=True))
+        cases = pa.table({"seq": pa.array([seq for seq, _ in wanted], pa.int64()),
+                          "content_hash": pa.array([digest for _, digest in wanted], pa.string()),
+                          "rows": pa.array([per_case.get(seq, 0) for seq, _ in wanted], pa.int32())})
+        _write_atomic(cases, _cases_path(seg))
+        for old in segments:
+            _cases_path(old).unlink(missing_ok=True)  # the case list first: a half-removed segment is ignored
+            _rows_path(old).unlink(missing_ok=True)
+
+    def _drop_foreign_specs(self) -> None:
+        """Rows of other feature specs can never be used again by this code: free their space."""
+        for other in self.root.glob("spec-*"):
+            if other != self.folder and other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def _empty(n_features: int) -> Dataset:
+    return Dataset(X=np.zeros((0, n_features)), term_months=np.zeros(0, dtype=np.int64), forms=[],
+                   groups=np.zeros(0, dtype=np.int64), data_hash=hashlib.sha256().hexdigest())
+
+
+def _to_table(ds: Dataset, row_seqs: np.ndarray, n_features: int) -> pa.Table:
+    X = np.ascontiguousarray(ds.X, dtype=np.float64).reshape(-1)
+    cols: dict[str, pa.Array] = {
+        "seq": pa.array(row_seqs, pa.int64()),
+        "position": pa.array(ds.positions, pa.int64()),
+        "x": pa.FixedSizeListArray.from_arrays(pa.array(X, pa.float64()), n_features),
+        "term_months": pa.array(ds.term_months, pa.int64()),
+        "n_defendants": pa.array(ds.n_defendants, pa.int64()),
+        "g_low": pa.array(ds.guideline[:, 0], pa.float64()),
+        "g_point": pa.array(ds.guideline[:, 1], pa.float64()),
+        "g_high": pa.array(ds.guideline[:, 2], pa.float64()),
+        "g_cail": pa.array(ds.guideline_cail, pa.float64()),
+        "g_custodial": pa.array(ds.guideline_custodial, pa.bool_()),
+    }
+    for name in _STRING_FIELDS:
+        cols[name] = pa.array(getattr(ds, name), pa.string())
+    return pa.table(cols)
+
+
+def _from_table(table: pa.Table, n_features: int, data_hash: str) -> Dataset:
+    seqs = table.column("seq").to_numpy()
+    _, groups = np.unique(seqs, return_inverse=True)
+    X = np.empty((table.num_rows, n_features))  # one copy out of Arrow, chunk by chunk (a million rows: 3 GB)
+    at = 0
+    for chunk in table.column("x").chunks:
+        X[at:at + len(chunk)] = chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, n_features)
+        at += len(chunk)
+    return Dataset(
+        X=X,
+        term_months=table.column("term_months").to_numpy(),
+        groups=groups.astype(np.int64),
+        n_defendants=table.column("n_defendants").to_numpy(),
+        guideline=np.column_stack([table.column(c).to_numpy() for c in ("g_low", "g_point", "g_high")])
+        if table.num_rows else np.zeros((0, 3)),
+        guideline_cail=table.column("g_cail").to_numpy(),
+        guideline_custodial=table.column("g_custodial").to_pylist(),
+        positions=table.column("position").to_numpy(),
+        data_hash=data_hash,
+        **{name: table.column(name).to_pylist() for name in _STRING_FIELDS},
+    )
+
+
+def _rows_path(seg: Path) -> Path:
+    return seg.with_name(seg.name + ".rows.parquet")
+
+
+def _cases_path(seg: Path) -> Path:
+    return seg.with_name(seg.name + ".cases.parquet")
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    tmp = _tmp(path)
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
