@@ -95,7 +95,8 @@ def test_segments_are_compacted_and_leftovers_of_killed_writes_ignored(tmp_path:
     assert len(list(cache.folder.glob("seg-*.rows.parquet"))) == 1
 
     # What a run killed while writing leaves: a temporary file, and rows whose case list never came.
-    (cache.folder / ".tmp-deadbeef-seg-1-2-x.rows.parquet").write_bytes(b"partial")
+    partial = cache.folder / ".tmp-deadbeef-seg-1-2-x.rows.parquet"
+    partial.write_bytes(b"partial")
     rows = next(cache.folder.glob("seg-*.rows.parquet"))
     (cache.folder / "seg-9-9-orphan.rows.parquet").write_bytes(rows.read_bytes())
     other_spec = tmp_path / "cache" / "spec-0000000000000000"
@@ -105,6 +106,7 @@ def test_segments_are_compacted_and_leftovers_of_killed_writes_ignored(tmp_path:
     assert (use.cached_cases, use.computed_cases) == (70, 5)
     _assert_same(ds, _fresh(store))
     assert not other_spec.exists()  # rows of another feature spec can never be used: removed
+    assert not partial.exists()
 
 
 def test_another_feature_spec_gets_another_cache(tmp_path: Path) -> None:

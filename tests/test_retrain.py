@@ -144,6 +144,21 @@ def test_feature_cache_trains_the_same_model_as_streaming(tmp_path: Path, fast_s
     assert model_a.predict_case(case) == model_b.predict_case(case)
 
 
+def test_a_second_retrain_on_the_same_registry_is_refused(tmp_path: Path, fast_settings: Settings) -> None:
+    store = _store(tmp_path / "cases.sqlite", 200, 6)
+    registry = ModelRegistry(tmp_path / "registry")
+    with ModelRegistry(tmp_path / "registry").exclusive():  # what a run in progress holds
+        with pytest.raises(RegistryError, match="another retrain is running"):
+            retrain(store, registry, config=RetrainConfig(with_index=False), settings=fast_settings)
+        env = {**os.environ, **FAST}
+        cli = subprocess.run([sys.executable, "-m", "sentencing.cli", "retrain", "--store", str(store.path),
+                              "--registry", str(registry.root), "--no-index"], env=env, capture_output=True,
+                             text=True, cwd=REPO)
+        assert cli.returncode != 0 and "--registry: another retrain is running" in cli.stderr
+    assert registry.current_id() is None and not registry.versions()
+    assert retrain(store, registry, config=RetrainConfig(with_index=False), settings=fast_settings).promoted
+
+
 def test_rejected_candidate_keeps_serving_version(tmp_path: Path, fast_settings: Settings) -> None:
     store = _store(tmp_path / "cases.sqlite", 400, 5)
     registry = ModelRegistry(tmp_path / "registry")

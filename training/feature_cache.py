@@ -81,6 +81,8 @@ class FeatureCache:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         self._drop_foreign_specs()
+        for left in self.folder.glob(".tmp-*"):  # a killed run's half-written file (runs do not overlap: see
+            left.unlink(missing_ok=True)         # ModelRegistry.sweep)
         segments = self._segments()
         known = self._known(segments)
         missing = [seq for seq, digest in wanted if known.get(seq, (None, None))[0] != digest]

@@ -7,6 +7,8 @@ Layout::
     <registry>/versions/<id>/version.json  what the version is: parent, store sequence, metrics, decision
     <registry>/CURRENT                   the serving version's id (replaced atomically)
     <registry>/history.jsonl             append-only log of promotions and rollbacks
+    <registry>/feature-cache/            training rows kept between retrains (training.feature_cache)
+    <registry>/retrain.lock              held (flock) by the one retrain running on the registry
 
 A version directory appears only once it is complete (it is built under ``versions/.tmp-*`` and
 renamed), and ``CURRENT`` is swapped with ``os.replace``; so a run killed at any point leaves the
@@ -16,6 +18,7 @@ serving version and the registry consistent, with at most a ``.tmp-*`` folder to
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
@@ -32,6 +35,7 @@ from sentencing.atomic import fsync_dir, write_bytes_atomic
 CURRENT = "CURRENT"
 HISTORY = "history.jsonl"
 VERSION_FILE = "version.json"
+LOCK = "retrain.lock"
 
 
 class RegistryError(RuntimeError):
@@ -124,6 +128,26 @@ class ModelRegistry:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
         return removed
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the registry for one retrain. A second run would sweep the first one's staging folder and
+        feature-cache files as a killed run's leftovers, so it is refused instead; the lock (``flock``)
+        goes with the process, so a killed run never leaves the registry locked."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                raise RegistryError(f"another retrain is running on {self.root} (pid {holder}); try again once it "
+                                    "has finished") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     @contextmanager
     def staging(self, version_id: str) -> Iterator[Path]:

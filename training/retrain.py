@@ -176,6 +176,14 @@ def retrain(
     With ``scheduler`` (a Dask address, ``local:N`` or a Client) the training stage runs on the
     cluster (:mod:`training.distributed`); the index update and the evaluation stay here.
     """
+    with registry.exclusive():  # one run at a time: another would sweep this one's files as leftovers
+        return _retrain(store, registry, config or RetrainConfig(), settings or load_settings(), now, progress,
+                        scheduler)
+
+
+def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, settings: Settings,
+             now: Callable[[], dt.datetime], progress: Callable[[str], None], scheduler: str | Any | None,
+             ) -> RetrainReport:
     from features.extract import FeatureExtractor
     from features.spec import build_spec
     from sentencing.charges import default_catalogue
@@ -184,8 +192,6 @@ def retrain(
     from training.predictor import RangePredictor
     from training.train import train, train_dataset
 
-    config = config or RetrainConfig()
-    settings = settings or load_settings()
     swept = registry.sweep()
     if swept:
         log.info("swept incomplete versions left by a killed run: %s", ", ".join(swept))

@@ -47,7 +47,7 @@ class _JsonLog(logging.Formatter):
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
     from sentencing.store import CaseStore
-    from training.registry import ModelRegistry
+    from training.registry import ModelRegistry, RegistryError
     from training.retrain import RetrainConfig, retrain
 
     handler = logging.StreamHandler(sys.stderr)
@@ -60,12 +60,15 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     if args.scheduler and not (args.scheduler.startswith("local") or "://" in args.scheduler):
         raise SystemExit(f"--scheduler: {args.scheduler!r} is not an address (tcp://host:8786 or local:N)")
     started = time.perf_counter()
-    report = retrain(
-        CaseStore(args.store), ModelRegistry(args.registry),
-        config=RetrainConfig(holdout_share=args.holdout_share, with_index=not args.no_index,
-                             **({} if args.evaluate_max is None else {"evaluate_max_cases": args.evaluate_max})),
-        progress=lambda msg: logger.info(msg), scheduler=args.scheduler,
-    )
+    try:
+        report = retrain(
+            CaseStore(args.store), ModelRegistry(args.registry),
+            config=RetrainConfig(holdout_share=args.holdout_share, with_index=not args.no_index,
+                                 **({} if args.evaluate_max is None else {"evaluate_max_cases": args.evaluate_max})),
+            progress=lambda msg: logger.info(msg), scheduler=args.scheduler,
+        )
+    except RegistryError as e:
+        raise SystemExit(f"--registry: {e}") from None
     summary = report.model_dump(mode="json") | {"wall_s": round(time.perf_counter() - started, 2)}
     print(json.dumps(summary, ensure_ascii=False, indent=1))
     return 0
