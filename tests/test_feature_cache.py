@@ -109,6 +109,19 @@ def test_segments_are_compacted_and_leftovers_of_killed_writes_ignored(tmp_path:
     assert not partial.exists()
 
 
+def test_cases_featurised_out_of_store_order_come_back_in_store_order(tmp_path: Path) -> None:
+    # As when a store gets its first real case: synthetic cases held back until then join training.
+    store = CaseStore(tmp_path / "cases.db")
+    store.add(generate_cases(90, 12))
+    keys = [(k.seq, k.content_hash) for k in store.keys(upto=store.max_seq())]
+    cache = FeatureCache(tmp_path / "cache", SPEC)
+    fetch = lambda seqs: ((s.seq, s.case) for s in store.iter_seqs(seqs))  # noqa: E731
+    cache.dataset(keys[::3], fetch, EXTRACTOR)
+    ds, use = cache.dataset(keys, fetch, EXTRACTOR)
+    assert (use.cached_cases, use.computed_cases, use.segments) == (30, 60, 2)
+    _assert_same(ds, _fresh(store))
+
+
 def test_another_feature_spec_gets_another_cache(tmp_path: Path) -> None:
     changed = SPEC.model_copy(update={"ruleset_version": SPEC.ruleset_version + "-next"})
     assert FeatureCache(tmp_path, SPEC).folder != FeatureCache(tmp_path, changed).folder

@@ -42,6 +42,11 @@ ROW_FORMAT = "1"
 _CHUNK = 5_000
 """Cases featurised per :func:`build_dataset` call while filling the cache."""
 
+_READ_BATCH = 65_536
+"""Rows read back per Parquet batch."""
+
+_NUMBER_FIELDS = {"term_months": np.int64, "n_defendants": np.int64, "position": np.int64, "g_low": np.float64,
+                  "g_point": np.float64, "g_high": np.float64, "g_cail": np.float64}
 _STRING_FIELDS = ("forms", "case_ids", "names", "charges", "families", "provinces", "sources", "texts")
 
 
@@ -172,26 +177,50 @@ class FeatureCache:
 
     def _assemble(self, wanted: Sequence[tuple[int, str]], known: dict[int, tuple[str, int]],
                   segments: list[Path]) -> tuple[Dataset, np.ndarray]:
-        """The wanted cases' rows in store order, and the store seq of each row."""
+        """The wanted cases' rows in store order, and the store seq of each row.
+
+        Two passes, so no whole segment is ever in memory (at a million rows a segment read at once
+        takes several times the 3 GB of its matrix): the seq and position columns first, to place
+        every row kept; then the segments batch by batch, each row copied to its place.
+        """
         want = dict(wanted)
-        tables = []
+        picks: list[tuple[Path, np.ndarray]] = []  # per segment: which of its rows are kept
+        seq_parts, pos_parts = [], []
         for number, seg in enumerate(segments):
             take = [seq for seq, (digest, owner) in known.items() if owner == number and want.get(seq) == digest]
             if not take:
                 continue
-            table = pq.read_table(_rows_path(seg))
-            mask = np.isin(table.column("seq").to_numpy(), np.asarray(take, dtype=np.int64))
-            tables.append(table if mask.all() else table.filter(pa.array(mask)))  # a filter copies: only if needed
-        table = pa.concat_tables(tables) if tables else _to_table(_empty(self.spec.n_features),
-                                                                   np.zeros(0, dtype=np.int64), self.spec.n_features)
-        order = np.lexsort((table.column("position").to_numpy(), table.column("seq").to_numpy()))
-        if not np.array_equal(order, np.arange(len(order))):  # segments are written in store order: rarely taken
-            table = table.take(pa.array(order))
-        row_seqs = table.column("seq").to_numpy()
+            keys = pq.read_table(_rows_path(seg), columns=["seq", "position"])
+            seqs = keys.column("seq").to_numpy()
+            keep = np.isin(seqs, np.asarray(take, dtype=np.int64))
+            picks.append((seg, keep))
+            seq_parts.append(seqs[keep])
+            pos_parts.append(keys.column("position").to_numpy()[keep])
+        row_seqs = np.concatenate(seq_parts) if seq_parts else np.zeros(0, dtype=np.int64)
+        positions = np.concatenate(pos_parts) if pos_parts else np.zeros(0, dtype=np.int64)
+        order = np.lexsort((positions, row_seqs))
+        destination = np.empty(len(order), dtype=np.int64)
+        destination[order] = np.arange(len(order))  # kept row i (in reading order) goes to destination[i]
+
+        n, width = len(order), self.spec.n_features
+        out = _Columns(n, width)
+        at = 0
+        for seg, keep in picks:
+            start = 0
+            for batch in pq.ParquetFile(_rows_path(seg)).iter_batches(batch_size=_READ_BATCH):
+                kept = keep[start:start + batch.num_rows]
+                start += batch.num_rows
+                if not kept.any():
+                    continue
+                if not kept.all():
+                    batch = batch.filter(pa.array(kept))
+                out.put(destination[at:at + batch.num_rows], batch)
+                at += batch.num_rows
+        row_seqs = row_seqs[order]
         hasher = hashlib.sha256()  # as build_dataset: the content hashes of the cases with rows, in order
         for seq in np.unique(row_seqs).tolist():
             hasher.update(want[seq].encode())
-        return _from_table(table, self.spec.n_features, hasher.hexdigest()), row_seqs
+        return out.dataset(row_seqs, hasher.hexdigest()), row_seqs
 
     def _compact(self, ds: Dataset, row_seqs: np.ndarray, wanted: Sequence[tuple[int, str]],
                  segments: list[Path]) -> None:
@@ -215,11 +244,6 @@ class FeatureCache:
                 shutil.rmtree(other, ignore_errors=True)
 
 
-def _empty(n_features: int) -> Dataset:
-    return Dataset(X=np.zeros((0, n_features)), term_months=np.zeros(0, dtype=np.int64), forms=[],
-                   groups=np.zeros(0, dtype=np.int64), data_hash=hashlib.sha256().hexdigest())
-
-
 def _to_table(ds: Dataset, row_seqs: np.ndarray, n_features: int) -> pa.Table:
     X = np.ascontiguousarray(ds.X, dtype=np.float64).reshape(-1)
     cols: dict[str, pa.Array] = {
@@ -239,27 +263,40 @@ def _to_table(ds: Dataset, row_seqs: np.ndarray, n_features: int) -> pa.Table:
     return pa.table(cols)
 
 
-def _from_table(table: pa.Table, n_features: int, data_hash: str) -> Dataset:
-    seqs = table.column("seq").to_numpy()
-    _, groups = np.unique(seqs, return_inverse=True)
-    X = np.empty((table.num_rows, n_features))  # one copy out of Arrow, chunk by chunk (a million rows: 3 GB)
-    at = 0
-    for chunk in table.column("x").chunks:
-        X[at:at + len(chunk)] = chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, n_features)
-        at += len(chunk)
-    return Dataset(
-        X=X,
-        term_months=table.column("term_months").to_numpy(),
-        groups=groups.astype(np.int64),
-        n_defendants=table.column("n_defendants").to_numpy(),
-        guideline=np.column_stack([table.column(c).to_numpy() for c in ("g_low", "g_point", "g_high")])
-        if table.num_rows else np.zeros((0, 3)),
-        guideline_cail=table.column("g_cail").to_numpy(),
-        guideline_custodial=table.column("g_custodial").to_pylist(),
-        positions=table.column("position").to_numpy(),
-        data_hash=data_hash,
-        **{name: table.column(name).to_pylist() for name in _STRING_FIELDS},
-    )
+class _Columns:
+    """A dataset's columns filled row batch by row batch, each row at its place in store order."""
+
+    def __init__(self, n: int, width: int) -> None:
+        self.width = width
+        self.X = np.empty((n, width))
+        self.numbers = {name: np.empty(n, dtype=dtype) for name, dtype in _NUMBER_FIELDS.items()}
+        self.objects: dict[str, list[object]] = {name: [None] * n for name in (*_STRING_FIELDS, "g_custodial")}
+
+    def put(self, rows: np.ndarray | slice, batch: pa.RecordBatch) -> None:
+        if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+            rows = slice(int(rows[0]), int(rows[-1]) + 1)  # the usual case, segments in store order: no scatter
+        x = batch.column("x")
+        self.X[rows] = x.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.width)
+        for name, column in self.numbers.items():
+            column[rows] = batch.column(name).to_numpy(zero_copy_only=False)
+        for name, values in self.objects.items():
+            if isinstance(rows, slice):
+                values[rows] = batch.column(name).to_pylist()
+            else:
+                for row, value in zip(rows.tolist(), batch.column(name).to_pylist(), strict=True):
+                    values[row] = value
+
+    def dataset(self, row_seqs: np.ndarray, data_hash: str) -> Dataset:
+        _, groups = np.unique(row_seqs, return_inverse=True)
+        num, obj = self.numbers, self.objects
+        return Dataset(
+            X=self.X, term_months=num["term_months"], groups=groups.astype(np.int64),
+            n_defendants=num["n_defendants"],
+            guideline=np.column_stack([num["g_low"], num["g_point"], num["g_high"]]),
+            guideline_cail=num["g_cail"], guideline_custodial=obj["g_custodial"],  # type: ignore[arg-type]
+            positions=num["position"], data_hash=data_hash,
+            **{name: obj[name] for name in _STRING_FIELDS},  # type: ignore[arg-type]
+        )
 
 
 def _rows_path(seg: Path) -> Path:
