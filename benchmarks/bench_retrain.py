@@ -68,7 +68,8 @@ def main() -> int:
 
     def run(registry: ModelRegistry, config: RetrainConfig) -> tuple[float, object]:
         t0 = time.perf_counter()
-        report = retrain(store, registry, config=config, settings=settings, scheduler=args.scheduler)
+        report = retrain(store, registry, config=config, settings=settings, scheduler=args.scheduler,
+                         progress=lambda msg: print(f"  {time.perf_counter() - t0:7.1f} s  {msg}", flush=True))
         return time.perf_counter() - t0, report
 
     deployment = ModelRegistry(root / "registry")

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from features.extract import FeatureExtractor
 from features.spec import build_spec
@@ -13,6 +14,7 @@ from sentencing.case import Case
 from sentencing.charges import default_catalogue
 from sentencing.demo_corpus import generate_cases
 from sentencing.store import CaseStore
+from training import feature_cache
 from training.dataset import Dataset, build_dataset
 from training.feature_cache import FeatureCache
 
@@ -120,6 +122,20 @@ def test_cases_featurised_out_of_store_order_come_back_in_store_order(tmp_path: 
     ds, use = cache.dataset(keys, fetch, EXTRACTOR)
     assert (use.cached_cases, use.computed_cases, use.segments) == (30, 60, 2)
     _assert_same(ds, _fresh(store))
+
+
+def test_long_featurising_reports_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feature_cache, "_CHUNK", 10)
+    monkeypatch.setattr(feature_cache, "_PROGRESS_EVERY", 20)
+    store = CaseStore(tmp_path / "cases.db")
+    store.add(generate_cases(65, 2))
+    keys = [(k.seq, k.content_hash) for k in store.keys(upto=store.max_seq())]
+    said: list[str] = []
+    ds, _ = FeatureCache(tmp_path / "cache", SPEC).dataset(
+        keys, lambda seqs: ((s.seq, s.case) for s in store.iter_seqs(seqs)), EXTRACTOR, said.append)
+    assert said == ["featurising 65 cases not in the feature cache (0 cached)", "featurised 20 of 65 cases",
+                    "featurised 40 of 65 cases", "featurised 60 of 65 cases"]
+    _assert_same(ds, _fresh(store))  # chunk boundaries change nothing
 
 
 def test_another_feature_spec_gets_another_cache(tmp_path: Path) -> None:

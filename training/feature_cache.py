@@ -42,6 +42,9 @@ ROW_FORMAT = "1"
 _CHUNK = 5_000
 """Cases featurised per :func:`build_dataset` call while filling the cache."""
 
+_PROGRESS_EVERY = 50_000
+"""Cases featurised between two progress messages."""
+
 _READ_BATCH = 65_536
 """Rows read back per Parquet batch."""
 
@@ -94,7 +97,7 @@ class FeatureCache:
         t = time.perf_counter()
         if missing:
             progress(f"featurising {len(missing)} cases not in the feature cache ({len(wanted) - len(missing)} cached)")
-            segments.append(self._compute(missing, fetch, extractor))
+            segments.append(self._compute(missing, fetch, extractor, progress))
             known = self._known(segments)
         computing = time.perf_counter() - t
         ds, row_seqs = self._assemble(wanted, known, segments)
@@ -124,7 +127,7 @@ class FeatureCache:
         return known
 
     def _compute(self, seqs: Sequence[int], fetch: Callable[[Sequence[int]], Iterator[tuple[int, Case]]],
-                 extractor: FeatureExtractor) -> Path:
+                 extractor: FeatureExtractor, progress: Callable[[str], None]) -> Path:
         seg = self.folder / f"seg-{seqs[0]}-{seqs[-1]}-{uuid.uuid4().hex[:8]}"
         writer: pq.ParquetWriter | None = None
         tmp_rows = _tmp(_rows_path(seg))
@@ -138,6 +141,8 @@ class FeatureCache:
                 if len(chunk) == _CHUNK:
                     writer = self._write_chunk(chunk, extractor, writer, tmp_rows, case_seqs, case_hashes, case_rows)
                     chunk = []
+                    if len(case_seqs) % _PROGRESS_EVERY == 0:
+                        progress(f"featurised {len(case_seqs)} of {len(seqs)} cases")
             if chunk or writer is None:
                 writer = self._write_chunk(chunk, extractor, writer, tmp_rows, case_seqs, case_hashes, case_rows)
         finally:
