@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -85,15 +86,13 @@ class FeatureCache:
         Cases the cache holds under the same seq and hash are read back; the rest are fetched
         (``fetch(seqs)`` yields (seq, case) in seq order), featurised and written as a new segment.
         """
-        import time
-
         self.folder.mkdir(parents=True, exist_ok=True)
         self._drop_foreign_specs()
         for left in self.folder.glob(".tmp-*"):  # a killed run's half-written file (runs do not overlap: see
             left.unlink(missing_ok=True)         # ModelRegistry.sweep)
         segments = self._segments()
         known = self._known(segments)
-        missing = [seq for seq, digest in wanted if known.get(seq, (None, None))[0] != digest]
+        missing = [(seq, digest) for seq, digest in wanted if known.get(seq, (None, None))[0] != digest]
         t = time.perf_counter()
         if missing:
             progress(f"featurising {len(missing)} cases not in the feature cache ({len(wanted) - len(missing)} cached)")
@@ -126,8 +125,11 @@ class FeatureCache:
                 known.setdefault(seq, (digest, number))
         return known
 
-    def _compute(self, seqs: Sequence[int], fetch: Callable[[Sequence[int]], Iterator[tuple[int, Case]]],
+    def _compute(self, missing: Sequence[tuple[int, str]], fetch: Callable[[Sequence[int]], Iterator[tuple[int, Case]]],
                  extractor: FeatureExtractor, progress: Callable[[str], None]) -> Path:
+        """Featurise the ``missing`` cases ((seq, the store's content hash)) into a new segment."""
+        seqs = [seq for seq, _ in missing]
+        digests = dict(missing)
         seg = self.folder / f"seg-{seqs[0]}-{seqs[-1]}-{uuid.uuid4().hex[:8]}"
         writer: pq.ParquetWriter | None = None
         tmp_rows = _tmp(_rows_path(seg))
@@ -139,12 +141,14 @@ class FeatureCache:
             for item in fetch(seqs):
                 chunk.append(item)
                 if len(chunk) == _CHUNK:
-                    writer = self._write_chunk(chunk, extractor, writer, tmp_rows, case_seqs, case_hashes, case_rows)
+                    writer = self._write_chunk(chunk, digests, extractor, writer, tmp_rows, case_seqs, case_hashes,
+                                               case_rows)
                     chunk = []
                     if len(case_seqs) % _PROGRESS_EVERY == 0:
                         progress(f"featurised {len(case_seqs)} of {len(seqs)} cases")
             if chunk or writer is None:
-                writer = self._write_chunk(chunk, extractor, writer, tmp_rows, case_seqs, case_hashes, case_rows)
+                writer = self._write_chunk(chunk, digests, extractor, writer, tmp_rows, case_seqs, case_hashes,
+                                           case_rows)
         finally:
             if writer is not None:
                 writer.close()
@@ -158,7 +162,7 @@ class FeatureCache:
         _write_atomic(cases, _cases_path(seg))
         return seg
 
-    def _write_chunk(self, chunk: list[tuple[int, Case]], extractor: FeatureExtractor,
+    def _write_chunk(self, chunk: list[tuple[int, Case]], digests: dict[int, str], extractor: FeatureExtractor,
                      writer: pq.ParquetWriter | None, path: Path, case_seqs: list[int], case_hashes: list[str],
                      case_rows: list[int]) -> pq.ParquetWriter:
         ds = build_dataset((case for _, case in chunk), extractor)
@@ -167,7 +171,7 @@ class FeatureCache:
         for seq, case in chunk:
             n = sum(d.sentence is not None for d in case.defendants)
             case_seqs.append(seq)
-            case_hashes.append(case.content_hash())
+            case_hashes.append(digests[seq])  # the store's hash, which later runs compare with
             case_rows.append(n)
             if n:
                 seq_of_group.append(seq)
