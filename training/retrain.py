@@ -6,7 +6,8 @@ One run:
    number up to which it was trained;
 2. train the range models on every stored case up to the store's current sequence number, except
    the **held-back slice** (a fixed 20% of real cases, chosen by a hash of the case id, so it is the
-   same slice for every version and never trained on);
+   same slice for every version and never trained on); the rows of cases an earlier run featurised
+   come back from the registry's feature cache (:mod:`training.feature_cache`);
 3. update the retrieval index incrementally (copy the serving index, add the new cases), or
    rebuild it — retraining the encoder — when the corpus has grown past ``encoder_growth`` since the
    encoder was trained, or when no index exists yet;
@@ -127,7 +128,11 @@ def _slice_position(case_id: str) -> int:
 
 def held_back(case: Case, share: float) -> bool:
     """Whether a case belongs to the fixed evaluation slice: the same answer for every run and version."""
-    return _slice_position(case.id) < share * 2**32
+    return _in_slice(case.id, share)
+
+
+def _in_slice(case_id: str, share: float) -> bool:
+    return _slice_position(case_id) < share * 2**32
 
 
 class EvaluationSample(Generic[T]):
@@ -207,7 +212,7 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
 
     def in_slice(synthetic: bool, case_id: str) -> bool:
         # Held back from real cases when there are any; a synthetic-only store holds back synthetic ones.
-        return (synthetic != has_real) and _slice_position(case_id) < config.holdout_share * 2**32
+        return (synthetic != has_real) and _in_slice(case_id, config.holdout_share)
 
     created = now().replace(microsecond=0)
     version_id = f"v{created:%Y%m%dT%H%M%SZ}-s{upto}"
