@@ -165,7 +165,7 @@ class FeatureCache:
     def _write_chunk(self, chunk: list[tuple[int, Case]], digests: dict[int, str], extractor: FeatureExtractor,
                      writer: pq.ParquetWriter | None, path: Path, case_seqs: list[int], case_hashes: list[str],
                      case_rows: list[int]) -> pq.ParquetWriter:
-        ds = build_dataset((case for _, case in chunk), extractor)
+        ds = build_dataset((case for _, case in chunk), extractor, hash_cases=False)  # the store's hashes serve
         per_case = np.bincount(ds.groups, minlength=0) if len(ds) else np.zeros(0, dtype=np.int64)
         seq_of_group: list[int] = []
         for seq, case in chunk:
