@@ -17,6 +17,7 @@ from sentencing.store import CaseStore
 from training import feature_cache
 from training.dataset import Dataset, build_dataset
 from training.feature_cache import FeatureCache
+from training.train import TrainConfig, fit_models
 
 CATALOGUE = default_catalogue()
 SPEC = build_spec(CATALOGUE)
@@ -136,6 +137,26 @@ def test_long_featurising_reports_progress(tmp_path: Path, monkeypatch: pytest.M
     assert said == ["featurising 65 cases not in the feature cache (0 cached)", "featurised 20 of 65 cases",
                     "featurised 40 of 65 cases", "featurised 60 of 65 cases"]
     _assert_same(ds, _fresh(store))  # chunk boundaries change nothing
+
+
+def test_read_back_without_texts_and_with_shared_strings(tmp_path: Path) -> None:
+    store = CaseStore(tmp_path / "cases.db")
+    store.add(generate_cases(150, 17))
+    cache = FeatureCache(tmp_path / "cache", SPEC)
+    full, _ = _from_cache(cache, store)
+    keys = [(k.seq, k.content_hash) for k in store.keys(upto=store.max_seq())]
+    lean, _ = cache.dataset(keys, lambda seqs: ((s.seq, s.case) for s in store.iter_seqs(seqs)), EXTRACTOR,
+                            texts=False)
+    assert full.texts_loaded and not lean.texts_loaded and lean.texts == []
+    _assert_same(dataclasses.replace(lean, texts=full.texts, texts_loaded=True), full)
+    assert not lean.subset(np.arange(10)).texts_loaded
+    with pytest.raises(ValueError, match="read without them"):
+        fit_models(lean, SPEC, TrainConfig(text=True))
+    # One object per distinct value: co-defendants share their case's text, every row its province.
+    assert len({id(p) for p in full.provinces}) == len(set(full.provinces))
+    by_case = {}
+    for case_id, text in zip(full.case_ids, full.texts, strict=True):
+        assert by_case.setdefault(case_id, text) is text
 
 
 def test_another_feature_spec_gets_another_cache(tmp_path: Path) -> None:

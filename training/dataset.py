@@ -49,8 +49,11 @@ class Dataset:
     positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Index of the defendant within its case."""
     texts: list[str] = field(default_factory=list)
-    """The facts as known before judgment (for text baselines)."""
+    """The facts as known before judgment (for text baselines); empty when not ``texts_loaded``."""
     data_hash: str = ""
+    texts_loaded: bool = True
+    """False for a dataset read back without its texts (at a million rows they take 1.4 GiB, and only
+    the optional text model reads them): ``texts`` is then empty."""
 
     def __len__(self) -> int:
         return len(self.term_months)
@@ -75,7 +78,8 @@ class Dataset:
             n_defendants=self.n_defendants[pick], sources=[self.sources[i] for i in pick],
             guideline=self.guideline[pick], guideline_cail=self.guideline_cail[pick],
             guideline_custodial=[self.guideline_custodial[i] for i in pick], positions=self.positions[pick],
-            texts=[self.texts[i] for i in pick], data_hash=self.data_hash,
+            texts=[self.texts[i] for i in pick] if self.texts_loaded else [], data_hash=self.data_hash,
+            texts_loaded=self.texts_loaded,
         )
 
 
@@ -185,6 +189,8 @@ def concat(a: Dataset, b: Dataset) -> Dataset:
         guideline=np.vstack([a.guideline, b.guideline]),
         guideline_cail=np.concatenate([a.guideline_cail, b.guideline_cail]),
         guideline_custodial=a.guideline_custodial + b.guideline_custodial,
-        positions=np.concatenate([a.positions, b.positions]), texts=a.texts + b.texts,
+        positions=np.concatenate([a.positions, b.positions]),
+        texts=a.texts + b.texts if a.texts_loaded and b.texts_loaded else [],
+        texts_loaded=a.texts_loaded and b.texts_loaded,
         data_hash=hashlib.sha256((a.data_hash + b.data_hash).encode()).hexdigest(),
     )

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.extract import FeatureExtractor
@@ -80,8 +81,13 @@ class FeatureCache:
         fetch: Callable[[Sequence[int]], Iterator[tuple[int, Case]]],
         extractor: FeatureExtractor,
         progress: Callable[[str], None] = lambda msg: None,
+        *,
+        texts: bool = True,
     ) -> tuple[Dataset, CacheUse]:
         """The training dataset of the cases ``wanted`` ((seq, content hash), in store order).
+
+        ``texts=False`` leaves the facts' texts out (``Dataset.texts_loaded`` False): only the
+        optional text model reads them, and at a million rows they take 1.4 GiB.
 
         Cases the cache holds under the same seq and hash are read back; the rest are fetched
         (``fetch(seqs)`` yields (seq, case) in seq order), featurised and written as a new segment.
@@ -99,7 +105,7 @@ class FeatureCache:
             segments.append(self._compute(missing, fetch, extractor, progress))
             known = self._known(segments)
         computing = time.perf_counter() - t
-        ds, row_seqs = self._assemble(wanted, known, segments)
+        ds, row_seqs = self._assemble(wanted, known, segments, texts)
         if len(segments) > self.max_segments:
             self._compact(ds, row_seqs, wanted, segments)
             segments = self._segments()
@@ -185,7 +191,7 @@ class FeatureCache:
         return writer
 
     def _assemble(self, wanted: Sequence[tuple[int, str]], known: dict[int, tuple[str, int]],
-                  segments: list[Path]) -> tuple[Dataset, np.ndarray]:
+                  segments: list[Path], texts: bool = True) -> tuple[Dataset, np.ndarray]:
         """The wanted cases' rows in store order, and the store seq of each row.
 
         Two passes, so no whole segment is ever in memory (at a million rows a segment read at once
@@ -212,11 +218,11 @@ class FeatureCache:
         destination[order] = np.arange(len(order))  # kept row i (in reading order) goes to destination[i]
 
         n, width = len(order), self.spec.n_features
-        out = _Columns(n, width)
+        out = _Columns(n, width, texts)
         at = 0
         for seg, keep in picks:
             start = 0
-            for batch in pq.ParquetFile(_rows_path(seg)).iter_batches(batch_size=_READ_BATCH):
+            for batch in pq.ParquetFile(_rows_path(seg)).iter_batches(batch_size=_READ_BATCH, columns=out.columns):
                 kept = keep[start:start + batch.num_rows]
                 start += batch.num_rows
                 if not kept.any():
@@ -275,11 +281,14 @@ def _to_table(ds: Dataset, row_seqs: np.ndarray, n_features: int) -> pa.Table:
 class _Columns:
     """A dataset's columns filled row batch by row batch, each row at its place in store order."""
 
-    def __init__(self, n: int, width: int) -> None:
+    def __init__(self, n: int, width: int, texts: bool = True) -> None:
         self.width = width
+        self.texts = texts
         self.X = np.empty((n, width))
         self.numbers = {name: np.empty(n, dtype=dtype) for name, dtype in _NUMBER_FIELDS.items()}
-        self.objects: dict[str, list[object]] = {name: [None] * n for name in (*_STRING_FIELDS, "g_custodial")}
+        strings = _STRING_FIELDS if texts else tuple(f for f in _STRING_FIELDS if f != "texts")
+        self.objects: dict[str, list[object]] = {name: [None] * n for name in (*strings, "g_custodial")}
+        self.columns = ["x", *self.numbers, *self.objects]
 
     def put(self, rows: np.ndarray | slice, batch: pa.RecordBatch) -> None:
         if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
@@ -289,10 +298,11 @@ class _Columns:
         for name, column in self.numbers.items():
             column[rows] = batch.column(name).to_numpy(zero_copy_only=False)
         for name, values in self.objects.items():
+            got = _shared_values(batch.column(name))
             if isinstance(rows, slice):
-                values[rows] = batch.column(name).to_pylist()
+                values[rows] = got
             else:
-                for row, value in zip(rows.tolist(), batch.column(name).to_pylist(), strict=True):
+                for row, value in zip(rows.tolist(), got, strict=True):
                     values[row] = value
 
     def dataset(self, row_seqs: np.ndarray, data_hash: str) -> Dataset:
@@ -303,9 +313,20 @@ class _Columns:
             n_defendants=num["n_defendants"],
             guideline=np.column_stack([num["g_low"], num["g_point"], num["g_high"]]),
             guideline_cail=num["g_cail"], guideline_custodial=obj["g_custodial"],  # type: ignore[arg-type]
-            positions=num["position"], data_hash=data_hash,
-            **{name: obj[name] for name in _STRING_FIELDS},  # type: ignore[arg-type]
+            positions=num["position"], data_hash=data_hash, texts_loaded=self.texts,
+            **{name: obj.get(name, []) for name in _STRING_FIELDS},  # type: ignore[arg-type]
         )
+
+
+def _shared_values(column: pa.Array) -> list[object]:
+    """A column's values with one Python object per distinct value in the batch: a form, charge,
+    province or source repeats over a million rows, and co-defendants share their case's text
+    (70–90 bytes a row each as separate strings)."""
+    if pa.types.is_boolean(column.type):
+        return column.to_pylist()  # True, False and None are shared already
+    encoded = pc.dictionary_encode(column)
+    vocab = encoded.dictionary.to_pylist()
+    return [vocab[i] if i is not None else None for i in encoded.indices.to_pylist()]
 
 
 def _rows_path(seg: Path) -> Path:

@@ -195,7 +195,7 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
     from training.evaluate import evaluate
     from training.feature_cache import CacheUse, FeatureCache
     from training.predictor import RangePredictor
-    from training.train import train, train_dataset
+    from training.train import TrainConfig, train, train_dataset
 
     swept = registry.sweep()
     if swept:
@@ -245,12 +245,13 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
             catalogue = default_catalogue()
             spec = build_spec(catalogue)
             cache = FeatureCache(registry.root / FEATURE_CACHE, spec)
+            train_config = TrainConfig()
             ds, cache_use = cache.dataset(wanted, lambda seqs: ((s.seq, s.case) for s in store.iter_seqs(seqs)),
-                                          FeatureExtractor(spec, catalogue), progress)
+                                          FeatureExtractor(spec, catalogue), progress, texts=train_config.text)
             stages.append(StageTiming(stage="features", seconds=time.perf_counter() - t,
                                       cases=cache_use.computed_cases))
             t = time.perf_counter()
-            train_dataset(ds, spec, folder / "model")
+            train_dataset(ds, spec, folder / "model", config=train_config)
             del ds
             held = [stored.case for stored in store.iter_seqs(seq_sample.items())]
         else:

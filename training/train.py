@@ -203,6 +203,9 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
 
 def _stack_text(ds: Dataset, spec: FeatureSpec, config: TrainConfig) -> tuple[Dataset, TextEstimator]:
     """Fill the text-estimate column out-of-fold (3 case-grouped folds); fit the served estimator on all."""
+    if not ds.texts_loaded:
+        raise ValueError("TrainConfig.text needs the facts' texts, and this dataset was read without them "
+                         "(FeatureCache.dataset(texts=False))")
     col = spec.index("text_estimate")
     y = np.log1p(np.clip(ds.term_months, 0, None)).astype(np.float64)
     term = ds.has_term
