@@ -89,11 +89,15 @@ def test_segments_are_compacted_and_leftovers_of_killed_writes_ignored(tmp_path:
     store = CaseStore(tmp_path / "cases.db")
     cache = FeatureCache(tmp_path / "cache", SPEC, max_segments=2)
     start = 0
+    keys = lambda: [(k.seq, k.content_hash) for k in store.keys(upto=store.max_seq())]  # noqa: E731
+    fetch = lambda seqs: ((s.seq, s.case) for s in store.iter_seqs(seqs))  # noqa: E731
     for n in (50, 10, 10):
         store.add(generate_cases(n, 4, start=start))
         start += n
-        ds, use = _from_cache(cache, store)
+        _, use = cache.dataset(keys(), fetch, EXTRACTOR, texts=False)  # compaction keeps the texts all the same
     assert use.segments == 1  # the third segment made three: rewritten as one
+    ds, use = _from_cache(cache, store)
+    assert (use.cached_cases, use.computed_cases) == (70, 0)
     _assert_same(ds, _fresh(store))
     assert len(list(cache.folder.glob("seg-*.rows.parquet"))) == 1
 

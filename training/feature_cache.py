@@ -105,9 +105,9 @@ class FeatureCache:
             segments.append(self._compute(missing, fetch, extractor, progress))
             known = self._known(segments)
         computing = time.perf_counter() - t
-        ds, row_seqs = self._assemble(wanted, known, segments, texts)
+        ds = self._assemble(wanted, known, segments, texts)
         if len(segments) > self.max_segments:
-            self._compact(ds, row_seqs, wanted, segments)
+            self._compact(wanted, known, segments)
             segments = self._segments()
         return ds, CacheUse(cached_cases=len(wanted) - len(missing), computed_cases=len(missing),
                             segments=len(segments), seconds_computing=computing)
@@ -191,8 +191,8 @@ class FeatureCache:
         return writer
 
     def _assemble(self, wanted: Sequence[tuple[int, str]], known: dict[int, tuple[str, int]],
-                  segments: list[Path], texts: bool = True) -> tuple[Dataset, np.ndarray]:
-        """The wanted cases' rows in store order, and the store seq of each row.
+                  segments: list[Path], texts: bool = True) -> Dataset:
+        """The wanted cases' rows in store order.
 
         Two passes, so no whole segment is ever in memory (at a million rows a segment read at once
         takes several times the 3 GB of its matrix): the seq and position columns first, to place
@@ -235,18 +235,43 @@ class FeatureCache:
         hasher = hashlib.sha256()  # as build_dataset: the content hashes of the cases with rows, in order
         for seq in np.unique(row_seqs).tolist():
             hasher.update(want[seq].encode())
-        return out.dataset(row_seqs, hasher.hexdigest()), row_seqs
+        return out.dataset(row_seqs, hasher.hexdigest())
 
-    def _compact(self, ds: Dataset, row_seqs: np.ndarray, wanted: Sequence[tuple[int, str]],
+    def _compact(self, wanted: Sequence[tuple[int, str]], known: dict[int, tuple[str, int]],
                  segments: list[Path]) -> None:
-        """Rewrite the rows ``ds`` holds as one segment and remove the others (rows of gone cases with them)."""
+        """Rewrite the rows of the wanted cases as one segment, batch by batch, and remove the others
+        (with them the rows of cases gone from the store or held back)."""
+        if not wanted:
+            return
+        want = dict(wanted)
         seg = self.folder / f"seg-{wanted[0][0]}-{wanted[-1][0]}-{uuid.uuid4().hex[:8]}"
-        _write_atomic(_to_table(ds, row_seqs, self.spec.n_features), _rows_path(seg))
-        seqs, counts = np.unique(row_seqs, return_counts=True)
-        per_case = dict(zip(seqs.tolist(), counts.tolist(), strict=True))
+        tmp_rows = _tmp(_rows_path(seg))
+        writer: pq.ParquetWriter | None = None
+        rows_of: dict[int, int] = {}
+        try:
+            for number, old in enumerate(segments):
+                take = np.asarray([seq for seq, (digest, owner) in known.items()
+                                   if owner == number and want.get(seq) == digest], dtype=np.int64)
+                for batch in pq.ParquetFile(_rows_path(old)).iter_batches(batch_size=_READ_BATCH):
+                    seqs = batch.column("seq").to_numpy()
+                    keep = np.isin(seqs, take)
+                    if not keep.any():
+                        continue
+                    part = batch if keep.all() else batch.filter(pa.array(keep))
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp_rows, part.schema, compression="zstd")
+                    writer.write_batch(part)
+                    for seq in seqs[keep].tolist():
+                        rows_of[seq] = rows_of.get(seq, 0) + 1
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            return  # nothing of the wanted cases is cached: nothing to rewrite
+        os.replace(tmp_rows, _rows_path(seg))
         cases = pa.table({"seq": pa.array([seq for seq, _ in wanted], pa.int64()),
                           "content_hash": pa.array([digest for _, digest in wanted], pa.string()),
-                          "rows": pa.array([per_case.get(seq, 0) for seq, _ in wanted], pa.int32())})
+                          "rows": pa.array([rows_of.get(seq, 0) for seq, _ in wanted], pa.int32())})
         _write_atomic(cases, _cases_path(seg))
         for old in segments:
             _cases_path(old).unlink(missing_ok=True)  # the case list first: a half-removed segment is ignored
