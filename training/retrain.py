@@ -224,14 +224,7 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
         progress(f"training range models on cases up to sequence {upto}")
         t = time.perf_counter()
         counted = {"train": 0, "held": 0}
-        if scheduler is not None:
-            counted.update(_train_on_cluster(scheduler, store, folder, upto, config.holdout_share, has_real))
-            cases_sample: EvaluationSample[Case] = EvaluationSample(config.evaluate_max_cases)
-            for seq, case in _stream(store, upto=upto):
-                if in_slice(case.synthetic, case.id):
-                    cases_sample.offer(seq, case.id, case)
-            held = cases_sample.items()
-        elif config.feature_cache:
+        if scheduler is not None or config.feature_cache:
             # Which cases train and which are held back needs no case body: the store's key columns.
             seq_sample: EvaluationSample[int] = EvaluationSample(config.evaluate_max_cases)
             wanted: list[tuple[int, str]] = []
@@ -242,6 +235,10 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
                 else:
                     wanted.append((key.seq, key.content_hash))
             counted["train"] = len(wanted)
+        if scheduler is not None:
+            counted.update(_train_on_cluster(scheduler, store, folder, upto, config.holdout_share, has_real))
+            held = [stored.case for stored in store.iter_seqs(seq_sample.items())]
+        elif config.feature_cache:
             catalogue = default_catalogue()
             spec = build_spec(catalogue)
             cache = FeatureCache(registry.root / FEATURE_CACHE, spec)
