@@ -159,6 +159,16 @@ def test_a_second_retrain_on_the_same_registry_is_refused(tmp_path: Path, fast_s
     assert retrain(store, registry, config=RetrainConfig(with_index=False), settings=fast_settings).promoted
 
 
+@pytest.mark.parametrize(("option", "value"), [("--evaluate-max", "0"), ("--holdout-share", "1.5")])
+def test_retrain_cli_names_a_bad_option(tmp_path: Path, option: str, value: str) -> None:
+    store = _store(tmp_path / "cases.sqlite", 20, 3)
+    cli = subprocess.run([sys.executable, "-m", "sentencing.cli", "retrain", "--store", str(store.path),
+                          "--registry", str(tmp_path / "registry"), option, value], env={**os.environ, **FAST},
+                         capture_output=True, text=True, cwd=REPO)
+    assert cli.returncode != 0 and f"{option}: " in cli.stderr and "Traceback" not in cli.stderr
+    assert not (tmp_path / "registry").exists()  # refused before anything was written
+
+
 def test_rejected_candidate_keeps_serving_version(tmp_path: Path, fast_settings: Settings) -> None:
     store = _store(tmp_path / "cases.sqlite", 400, 5)
     registry = ModelRegistry(tmp_path / "registry")

@@ -45,7 +45,12 @@ class _JsonLog(logging.Formatter):
                            "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
 
 
+_CONFIG_OPTIONS = {"holdout_share": "--holdout-share", "evaluate_max_cases": "--evaluate-max"}
+
+
 def _cmd_retrain(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from sentencing.store import CaseStore
     from training.registry import ModelRegistry, RegistryError
     from training.retrain import RetrainConfig, retrain
@@ -59,14 +64,17 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
         raise SystemExit(f"--store: no case store at {args.store}")
     if args.scheduler and not (args.scheduler.startswith("local") or "://" in args.scheduler):
         raise SystemExit(f"--scheduler: {args.scheduler!r} is not an address (tcp://host:8786 or local:N)")
+    try:  # the bounds live on RetrainConfig; name the option that broke one
+        config = RetrainConfig(holdout_share=args.holdout_share, with_index=not args.no_index,
+                               **({} if args.evaluate_max is None else {"evaluate_max_cases": args.evaluate_max}))
+    except ValidationError as e:
+        first = e.errors()[0]
+        option = _CONFIG_OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise SystemExit(f"{option}: {first['msg']} (got {first['input']!r})") from None
     started = time.perf_counter()
     try:
-        report = retrain(
-            CaseStore(args.store), ModelRegistry(args.registry),
-            config=RetrainConfig(holdout_share=args.holdout_share, with_index=not args.no_index,
-                                 **({} if args.evaluate_max is None else {"evaluate_max_cases": args.evaluate_max})),
-            progress=lambda msg: logger.info(msg), scheduler=args.scheduler,
-        )
+        report = retrain(CaseStore(args.store), ModelRegistry(args.registry), config=config,
+                         progress=lambda msg: logger.info(msg), scheduler=args.scheduler)
     except RegistryError as e:
         raise SystemExit(f"--registry: {e}") from None
     summary = report.model_dump(mode="json") | {"wall_s": round(time.perf_counter() - started, 2)}
