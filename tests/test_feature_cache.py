@@ -85,6 +85,22 @@ def test_edited_and_deleted_cases_are_never_served_from_the_cache(tmp_path: Path
     assert ds.case_ids[-1] == edited.id  # in store order: an edit moves the case to the end
 
 
+def test_a_replaced_store_never_trains_on_the_old_rows(tmp_path: Path) -> None:
+    # The same sequence numbers, other cases: every row is featurised again and the new ones are used.
+    old = CaseStore(tmp_path / "old.db")
+    old.add(generate_cases(40, 1))
+    cache = FeatureCache(tmp_path / "cache", SPEC)
+    _from_cache(cache, old)
+    new = CaseStore(tmp_path / "new.db")
+    new.add(generate_cases(40, 2))
+    ds, use = _from_cache(cache, new)
+    assert (use.cached_cases, use.computed_cases) == (0, 40)
+    _assert_same(ds, _fresh(new))
+    ds, use = _from_cache(cache, new)  # and the next run reads them back
+    assert (use.cached_cases, use.computed_cases) == (40, 0)
+    _assert_same(ds, _fresh(new))
+
+
 def test_segments_are_compacted_and_leftovers_of_killed_writes_ignored(tmp_path: Path) -> None:
     store = CaseStore(tmp_path / "cases.db")
     cache = FeatureCache(tmp_path / "cache", SPEC, max_segments=2)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +62,6 @@ class CacheUse:
     cached_cases: int
     computed_cases: int
     segments: int
-    seconds_computing: float
 
 
 class FeatureCache:
@@ -99,18 +98,16 @@ class FeatureCache:
         segments = self._segments()
         known = self._known(segments)
         missing = [(seq, digest) for seq, digest in wanted if known.get(seq, (None, None))[0] != digest]
-        t = time.perf_counter()
         if missing:
             progress(f"featurising {len(missing)} cases not in the feature cache ({len(wanted) - len(missing)} cached)")
             segments.append(self._compute(missing, fetch, extractor, progress))
-            known = self._known(segments)
-        computing = time.perf_counter() - t
+            known.update((seq, (digest, len(segments) - 1)) for seq, digest in missing)  # what _known would read
         ds = self._assemble(wanted, known, segments, texts)
         if len(segments) > self.max_segments:
             self._compact(wanted, known, segments)
             segments = self._segments()
         return ds, CacheUse(cached_cases=len(wanted) - len(missing), computed_cases=len(missing),
-                            segments=len(segments), seconds_computing=computing)
+                            segments=len(segments))
 
     # segments -----------------------------------------------------------------------------------
 
@@ -122,13 +119,14 @@ class FeatureCache:
 
     @staticmethod
     def _known(segments: list[Path]) -> dict[int, tuple[str, int]]:
-        """seq → (content hash, segment number); the oldest segment wins when two hold a case."""
+        """seq → (content hash, segment number); the newest segment wins when two hold a case (a case
+        featurised again because the one cached under its number had another hash)."""
         known: dict[int, tuple[str, int]] = {}
         for number, seg in enumerate(segments):
             table = pq.read_table(_cases_path(seg), columns=["seq", "content_hash"])
             for seq, digest in zip(table.column("seq").to_pylist(), table.column("content_hash").to_pylist(),
                                    strict=True):
-                known.setdefault(seq, (digest, number))
+                known[seq] = (digest, number)
         return known
 
     def _compute(self, missing: Sequence[tuple[int, str]], fetch: Callable[[Sequence[int]], Iterator[tuple[int, Case]]],
@@ -172,18 +170,13 @@ class FeatureCache:
                      writer: pq.ParquetWriter | None, path: Path, case_seqs: list[int], case_hashes: list[str],
                      case_rows: list[int]) -> pq.ParquetWriter:
         ds = build_dataset((case for _, case in chunk), extractor, hash_cases=False)  # the store's hashes serve
-        per_case = np.bincount(ds.groups, minlength=0) if len(ds) else np.zeros(0, dtype=np.int64)
-        seq_of_group: list[int] = []
+        seq_of = {case.id: seq for seq, case in chunk}  # case ids are unique in a store
+        rows_of = Counter(ds.case_ids)  # build_dataset decides which defendants make rows
         for seq, case in chunk:
-            n = sum(d.sentence is not None for d in case.defendants)
             case_seqs.append(seq)
             case_hashes.append(digests[seq])  # the store's hash, which later runs compare with
-            case_rows.append(n)
-            if n:
-                seq_of_group.append(seq)
-        if len(per_case) != len(seq_of_group):
-            raise AssertionError("build_dataset grouped the cases differently from their sentenced defendants")
-        row_seqs = np.asarray(seq_of_group, dtype=np.int64)[ds.groups] if len(ds) else np.zeros(0, dtype=np.int64)
+            case_rows.append(rows_of[case.id])
+        row_seqs = np.asarray([seq_of[case_id] for case_id in ds.case_ids], dtype=np.int64)
         table = _to_table(ds, row_seqs, self.spec.n_features)
         if writer is None:
             writer = pq.ParquetWriter(path, table.schema, compression="zstd")
