@@ -93,13 +93,14 @@ SPILL_ROWS = 65_536
 VOCAB_NAMES = ("charges", "families", "provinces", "tiers", "courts")
 
 ProvinceScope = Literal["other", "own", "any"]
+Mode = Literal["hybrid", "dense", "sparse"]
 
 
 @dataclass(frozen=True, slots=True)
 class RowSelection:
     """Which indexed rows a search ranks within: province scope, same charge, same tier, a date range."""
 
-    scope: str = "other"
+    scope: ProvinceScope = "other"
     same_charge: bool = True
     same_tier: bool = False
     date_from: dt.date | None = None
@@ -109,7 +110,6 @@ class RowSelection:
     def by_columns(self) -> bool:
         """Whether the filter compares metadata columns (tier, dates), beyond charge and province bitmaps."""
         return self.same_tier or self.date_from is not None or self.date_to is not None
-Mode = Literal["hybrid", "dense", "sparse"]
 
 
 class RetrievalQueryError(ValueError):
