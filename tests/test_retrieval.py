@@ -159,6 +159,34 @@ def test_add_delete_save_reload(index: RetrievalIndex, corpus: list[Case]) -> No
     assert len(RetrievalIndex.load(index.directory, settings=SETTINGS)) == before + 4
 
 
+def test_display_rows_are_read_line_by_line_before_and_after_additions(
+    index: RetrievalIndex, corpus: list[Case]
+) -> None:
+    """Hits read their own line of rows.jsonl (pread): every row, the last one included, pending
+    rows before a save, rows appended by a save; a line cut off by a truncated file is an error."""
+    def lines() -> list[bytes]:
+        data = (index.directory / "rows.jsonl").read_bytes()
+        return [data[o : data.index(b"\n", o)] for o in map(int, index.rows.offsets)]
+
+    n = len(index.rows)
+    assert [index.rows.raw(r) for r in range(n)] == lines()
+    assert json.loads(index.rows.raw(n - 1))["case_id"] == index.case_ids[n - 1]
+    index.add([c.model_copy(update={"id": f"late-{i}"}) for i, c in enumerate(corpus[:3])])
+    pending = [index.rows.raw(r) for r in range(n, len(index.rows))]
+    assert [json.loads(x)["case_id"] for x in pending] == [index.case_ids[r] for r in range(n, len(index.rows))]
+    index.save()
+    assert [index.rows.raw(r) for r in range(n, len(index.rows))] == pending
+    reloaded = RetrievalIndex.load(index.directory, settings=SETTINGS)
+    assert [reloaded.rows.raw(r) for r in range(len(reloaded.rows))] == [
+        index.rows.raw(r) for r in range(len(index.rows))
+    ]
+    last = int(reloaded.rows.offsets[-1])
+    with open(reloaded.directory / "rows.jsonl", "r+b") as fh:
+        fh.truncate(last)
+    with pytest.raises(IndexFormatError, match="beyond the end"):
+        reloaded.rows.raw(len(reloaded.rows) - 1)
+
+
 def test_cached_filters_follow_additions_and_deletions(built: Path, corpus: list[Case], tmp_path: Path) -> None:
     """Searches reuse their row filters; a change to the rows must never be hidden by a cached one."""
     import shutil
