@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.encoder import _CLAUSE_PIECE, StaticEncoder
+from retrieval.encoder import _CLAUSE_PIECE, _QUERY_PIECE, StaticEncoder
 from retrieval.search import RetrievalIndex
 from retrieval.text import case_document
 from sentencing.case import Case
@@ -20,8 +20,11 @@ SETTINGS = Settings(retrieval_epochs=1, retrieval_dim=32)
 
 # Text built from what judgments hold, and from what could break a split at clause marks: every
 # clause mark in both widths, other punctuation, digits in both widths, blanks, Latin letters, a
-# combining accent, and characters NFKC rewrites (full-width letters, ㎏).
-_ALPHABET = "被告人张某盗窃罪判处有期徒刑年月日元克。，,；;：:、！？!?（）()“”.-%０１２３0123 \n\tABCabcＡｂ\u0301㎏"
+# combining accent, and characters NFKC rewrites (full-width letters, ㎏, ①, ²) or that count as
+# numerals (〇).
+_ALPHABET = (
+    "被告人张某盗窃罪判处有期徒刑年月日元克。，,；;：:、！？!?（）()“”.-%０１２３0123 \n\tABCabcＡｂ\u0301㎏①²〇"
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,19 @@ def test_clause_ids_are_the_ids_of_the_whole_text(encoder: StaticEncoder, text: 
     by_clause = [i for piece in _CLAUSE_PIECE.findall(text) for i in ids(piece)]
     assert by_clause == whole
     assert "".join(_CLAUSE_PIECE.findall(text)) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=_ALPHABET, max_size=80))
+def test_query_ids_are_the_ids_of_the_whole_text(encoder: StaticEncoder, text: str) -> None:
+    """A query is cut finer than a batch (between digits and ideographs, after 、), through the cache."""
+    assert encoder._query_ids(text) == encoder.tokenizer.encode(text, add_special_tokens=False).ids
+    assert "".join(_QUERY_PIECE.split(text)) == text
+
+
+def test_query_pieces_cut_numbers_and_listed_names_from_their_clause() -> None:
+    pieces = [p for p in _QUERY_PIECE.split("被告人周明伙同刘芳、徐涛，涉案金额人民币21700元。２０元") if p]
+    assert pieces == ["被告人周明伙同刘芳、", "徐涛，", "涉案金额人民币", "21700", "元。", "２０元"]
 
 
 @settings(max_examples=40, deadline=None)
