@@ -306,12 +306,14 @@ def pack_rows(mask: np.ndarray) -> np.ndarray:
 
 class FilterBases:
     """The bitmaps the common filters are composed of: each charge's live rows, each province's
-    rows, the rows of a known province, the live rows.
+    rows and the known rows of every other province, the rows of a known province, the live rows;
+    and the live rows counted by charge and province.
 
     A filter of a charge and a province scope (other provinces, own province, anywhere) is then
-    two or three word-wise ANDs and a population count, a tenth of a millisecond at 1.3M rows
-    against 1–3 ms to compare the columns: a filter seen for the first time costs little, so
-    the filter cache can stay small. About 60 bitmaps of 1 bit a row (10 MB at 1.3M rows).
+    one word-wise AND, its count a difference of two table entries: about 12 µs at 1.3M rows (85
+    µs with the "other provinces" bitmap and the count computed per filter), against 1–3 ms to
+    compare the columns. A filter seen for the first time costs little, so the filter cache can
+    stay small. About 90 bitmaps of 1 bit a row (15 MB at 1.3M rows).
     """
 
     def __init__(self, order: ChargeOrder, meta: Metadata) -> None:
@@ -319,36 +321,52 @@ class FilterBases:
         self.n_rows = n
         live = ~np.asarray(meta["deleted"], dtype=bool)
         provinces = np.asarray(meta["province"])
+        known = provinces >= 0
         self.live = pack_rows(live)
-        self.known = pack_rows(provinces >= 0)
+        self.known = pack_rows(known)
         self.empty = np.zeros_like(self.live)
+        # live rows by charge and province id + 1 (0: province unknown)
+        slots = int(provinces.max()) + 2 if n else 1
         self.charges: dict[int, np.ndarray] = {}
+        self._counts: dict[int, np.ndarray] = {}
+        ordered_live, ordered_provinces = ~order.columns["deleted"], order.columns["province"]
         mask = np.zeros(n, dtype=bool)
         for charge_id in order.charge_ids():
-            rows = order.rows[order.span(charge_id)]
+            span = order.span(charge_id)
+            rows = order.rows[span]
             mask[rows] = live[rows]
             self.charges[charge_id] = pack_rows(mask)
             mask[rows] = False
-        self.provinces = {int(p): pack_rows(provinces == p) for p in np.unique(provinces[provinces >= 0])}
-        for bitmap in (self.live, self.known, self.empty, *self.charges.values(), *self.provinces.values()):
+            in_span = ordered_provinces[span][ordered_live[span]].astype(np.int64) + 1
+            self._counts[charge_id] = np.bincount(in_span, minlength=slots)
+        self._counts_live = np.bincount(provinces[live].astype(np.int64) + 1, minlength=slots)
+        self._no_rows = np.zeros(slots, dtype=np.int64)
+        self.provinces: dict[int, np.ndarray] = {}
+        self.elsewhere: dict[int, np.ndarray] = {}
+        for p in np.unique(provinces[known]):
+            own = provinces == p
+            self.provinces[int(p)] = pack_rows(own)
+            self.elsewhere[int(p)] = pack_rows(known & ~own)
+        for bitmap in (self.live, self.known, self.empty, *self.charges.values(), *self.provinces.values(),
+                       *self.elsewhere.values()):
             bitmap.flags.writeable = False
 
     def compose(self, charge_id: int | None, scope: str, province_id: int | None) -> RowFilter:
         """Rows of ``charge_id`` (any charge if None), live, in ``scope`` relative to ``province_id``
         (``live_in_scope``'s rule; None for scope ``any``)."""
-        base = self.live if charge_id is None else self.charges.get(charge_id, self.empty)
-        words = base.view(np.uint64)
-        if province_id is None:
-            bitmap = base
+        if charge_id is None:
+            base, counts = self.live, self._counts_live
         else:
-            own = self.provinces.get(province_id, self.empty).view(np.uint64)
-            if scope == "own":
-                out = words & own
-            else:
-                out = words & self.known.view(np.uint64)
-                out &= ~own
-            bitmap = out.view(np.uint8)
-        return RowFilter.packed(bitmap, self.n_rows, int(np.bitwise_count(bitmap.view(np.uint64)).sum()))
+            base, counts = self.charges.get(charge_id, self.empty), self._counts.get(charge_id, self._no_rows)
+        if province_id is None:
+            return RowFilter.packed(base, self.n_rows, int(counts.sum()))
+        own = int(counts[province_id + 1]) if 0 <= province_id < len(counts) - 1 else 0
+        if scope == "own":
+            other, n_allowed = self.provinces.get(province_id, self.empty), own
+        else:
+            other, n_allowed = self.elsewhere.get(province_id, self.known), int(counts[1:].sum()) - own
+        bitmap = (base.view(np.uint64) & other.view(np.uint64)).view(np.uint8)
+        return RowFilter.packed(bitmap, self.n_rows, n_allowed)
 
 
 @dataclass(frozen=True)
