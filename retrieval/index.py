@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,13 +240,13 @@ class RowFilter:
     for the mask): only the sparse side and exact scans of a few rows read the mask, unpacked then.
     """
 
-    __slots__ = ("_bitmap", "_mask", "_params", "n_allowed", "n_rows")
+    __slots__ = ("_bitmap", "_mask", "n_allowed", "n_rows")
 
     @classmethod
     def packed(cls, bitmap: np.ndarray, n_rows: int, n_allowed: int) -> RowFilter:
         """A filter from its FAISS bitmap (``pack_rows``' layout; read-only from then on)."""
         out = cls.__new__(cls)
-        out.n_rows, out.n_allowed, out._mask, out._params = n_rows, n_allowed, None, {}
+        out.n_rows, out.n_allowed, out._mask = n_rows, n_allowed, None
         bitmap.flags.writeable = False
         out._bitmap = bitmap
         return out
@@ -257,7 +256,6 @@ class RowFilter:
         self.n_allowed = int(np.count_nonzero(mask))
         self._mask: np.ndarray | None = None
         self._bitmap: np.ndarray | None = None
-        self._params: dict[tuple, tuple[weakref.ref, Any]] = {}
         if freeze:  # a cached filter is shared by searches: nothing may change it
             self._bitmap = np.packbits(mask, bitorder="little")
             self._bitmap.flags.writeable = False
@@ -277,22 +275,6 @@ class RowFilter:
         if self._bitmap is None:
             self._bitmap = np.packbits(self.mask, bitorder="little")
         return self._bitmap
-
-    def search_params(self, owner: object, key: tuple, build: Callable[[], Any]) -> Any:
-        """FAISS search parameters with this filter's selector, built once per ``owner`` (the
-        VectorIndex searched) and ``key``: a cached filter serves hundreds of searches, and
-        building the SWIG parameter objects costs ~40 µs, a tenth of the approximate search.
-
-        FAISS only reads parameters, so concurrent searches share them. The owner is held weakly
-        (checked by identity, so a new index at a reused address builds its own)."""
-        cached = self._params.get(key)
-        if cached is not None and cached[0]() is owner:
-            return cached[1]
-        params = build()
-        if len(self._params) >= 8:
-            self._params.clear()
-        self._params[key] = (weakref.ref(owner), params)
-        return params
 
 
 def pack_rows(mask: np.ndarray) -> np.ndarray:
@@ -510,22 +492,34 @@ class VectorIndex:
         self, query: np.ndarray, k: int, allowed: np.ndarray | RowFilter | None, knobs: SearchKnobs
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, row ids) among the allowed rows (a boolean mask over rows), best first."""
-        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        return self.search_batch(np.asarray(query).reshape(1, -1), k, allowed, knobs)[0]
+
+    def search_batch(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | RowFilter | None, knobs: SearchKnobs
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`search` for each row of ``queries`` under the same filter, in one FAISS call."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        none = (np.empty(0, np.float32), np.empty(0, np.int64))
         if k <= 0 or self.ntotal == 0:
-            return np.empty(0, np.float32), np.empty(0, np.int64)
+            return [none] * len(queries)
         if allowed is None:
-            scores, ids = self.index.search(query, k, params=self._params(None, knobs, k))
+            scores, ids = self.index.search(queries, k, params=self._params(None, knobs, k))
         else:
             flt = allowed if isinstance(allowed, RowFilter) else RowFilter(np.asarray(allowed, bool), freeze=False)
             n_allowed = flt.n_allowed
             if n_allowed == 0:
-                return np.empty(0, np.float32), np.empty(0, np.int64)
+                return [none] * len(queries)
             if not self.exact and n_allowed <= knobs.exact_subset_max and self.can_reconstruct:
-                return self._scan(query[0], np.flatnonzero(flt.mask), k)
-            params = flt.search_params(self, (id(self), k, knobs), lambda: self._filtered_params(flt, knobs, k))
-            scores, ids = self.index.search(query, min(k, n_allowed), params=params)
-        keep = ids[0] >= 0
-        return scores[0][keep], ids[0][keep]
+                rows = np.flatnonzero(flt.mask)
+                return [self._scan(q, rows, k) for q in queries]
+            # built per call, never shared between threads: an IDMap's search swaps its own selector
+            # into the parameters while it runs
+            bitmap = flt.bitmap
+            selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+            params = self._params(selector, knobs, k, n_allowed)
+            scores, ids = self.index.search(queries, min(k, n_allowed), params=params)
+        keep = ids >= 0
+        return [(s[m], i[m]) for s, i, m in zip(scores, ids, keep, strict=True)]
 
     def _filtered_nprobe(self, nprobe: int, k: int, n_allowed: int) -> int:
         """More lists for a narrower filter, so that the probed lists still hold ~4k allowed rows.
@@ -571,11 +565,6 @@ class VectorIndex:
         top = np.argsort(-scores, kind="stable")[:k] if len(rows) <= k else np.argpartition(-scores, k)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return scores[top].astype(np.float32), rows[top].astype(np.int64)
-
-    def _filtered_params(self, flt: RowFilter, knobs: SearchKnobs, k: int) -> faiss.SearchParameters:
-        bitmap = flt.bitmap  # kept alive by the filter, which holds these parameters
-        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-        return self._params(selector, knobs, k, flt.n_allowed)
 
     def _params(
         self, selector: faiss.IDSelector | None, knobs: SearchKnobs, k: int, n_allowed: int | None = None

@@ -390,10 +390,11 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
     case = complete_facts(to_case(case_input, request_id), case_input)
     predictions = bundle.predictor.predict_case(case)
     scope = province_scope(case)
+    similar = bundle.index.search_many(case, case.defendants, k=k, province_scope=scope,
+                                       guidelines=[p.guideline for p in predictions])
     out: list[DefendantRecommendation] = []
-    for defendant, given, p in zip(case.defendants, case_input.defendants, predictions, strict=True):
+    for defendant, given, p, hits in zip(case.defendants, case_input.defendants, predictions, similar, strict=True):
         g = p.guideline
-        hits = bundle.index.search(case, defendant, k=k, province_scope=scope, guideline=g)
         cohort = bundle.cohorts.get(case, defendant, g)
         r = p.range
         out.append(DefendantRecommendation(

@@ -16,7 +16,7 @@ from retrieval.encoder import StaticEncoder
 from retrieval.index import IndexFormatError
 from retrieval.search import RetrievalIndex, RetrievalQueryError, SimilarCase
 from retrieval.text import case_document
-from sentencing.case import Case, Charge, Court, Defendant
+from sentencing.case import Case, Charge, Court, Defendant, Role
 from sentencing.config import Settings
 from sentencing.sentence import Sentence, SentenceKind
 from tests.retrieval_cases import make_cases
@@ -312,6 +312,39 @@ def test_large_corpus_switches_to_approximate_and_matches_exact(
     hnsw.delete([queries[0].id])  # HNSW cannot remove_ids: the tombstone must hide it (IVF removes it)
     hits = hnsw.search(queries[1], queries[1].defendants[0], k=100, same_charge=False, province_scope="any")
     assert queries[0].id not in {h.case_id for h in hits}
+
+
+@pytest.mark.parametrize("factory", [None, "IVF16,PQ32x4fsr,Refine(SQ8)"])
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_search_many_answers_each_defendant_as_alone(
+    tmp_path: Path, corpus: list[Case], built: Path, factory: str | None, mode: str
+) -> None:
+    """Co-defendants searched together (one FAISS call per shared filter) get what each gets alone:
+    a defendant with another charge, one with a charge no row has, the case's own rows left out."""
+    if factory is None:
+        index, settings = RetrievalIndex.load(built, settings=SETTINGS), SETTINGS
+    else:
+        settings = SETTINGS.model_copy(update={"retrieval_exact_max": 300, "retrieval_large_factory": factory})
+        index = RetrievalIndex.build(iter(corpus), tmp_path / "idx", settings=settings, encoder_dir=built / "encoder")
+    cases = [c for c in corpus if c.province][:6]
+    for case in cases:
+        first = case.defendants[0]
+        defendants = [
+            first,
+            first.model_copy(update={"name": "乙", "role": Role.ACCESSORY}),  # the same filter, another document
+            first.model_copy(update={"name": "丙", "charges": [Charge(name="故意伤害")]}),
+            first.model_copy(update={"name": "丁", "charges": [Charge(name="不存在的罪名")]}),  # no row to rank
+        ]
+        case = case.model_copy(update={"defendants": defendants})
+        together = index.search_many(case, defendants, k=7, mode=mode)
+        alone = [index.search(case, d, k=7, mode=mode) for d in defendants]
+        assert [[h.model_dump() for h in hits] for hits in together] == [
+            [h.model_dump() for h in hits] for hits in alone
+        ]
+        assert together[-1] == [] and all(together[:-1])
+        assert case.id not in {h.case_id for hits in together for h in hits}
+    with pytest.raises(ValueError, match="2 guideline results for 1 defendants"):
+        index.search_many(cases[0], cases[0].defendants[:1], guidelines=[None, None])
 
 
 def test_refined_index_replaces_and_deletes_by_tombstone_across_a_reload(tmp_path: Path, corpus: list[Case]) -> None:

@@ -26,7 +26,6 @@ from retrieval.index import (
     ChargeOrder,
     IndexFormatError,
     Metadata,
-    RowFilter,
     SearchKnobs,
     VectorIndex,
     Vocab,
@@ -71,27 +70,6 @@ def test_filtered_search_matches_numpy(factory: str) -> None:
             assert all(allowed[i] for i in ids)
             hits += len(set(ids.tolist()) & set(_exact_top(x, q, allowed, 10)))
         assert hits / 200 >= (1.0 if factory == "Flat" else 0.9)
-
-
-def test_a_cached_filter_builds_its_search_parameters_per_index_and_per_knobs() -> None:
-    """A frozen filter keeps the FAISS parameters it was searched with; another index searched with
-    the same filter (the benchmark swaps an exact one in), or other knobs, gets its own."""
-    x = _vectors(3000)
-    ivf = VectorIndex.create(32, "IVF16,PQ16x4fsr,Refine(SQfp16)")
-    ivf.train(x)
-    ivf.add(x, np.arange(3000))
-    flat = VectorIndex.create(32, "IDMap2,Flat")
-    flat.add(x, np.arange(3000))
-    allowed = np.random.default_rng(2).random(3000) < 0.4
-    flt = RowFilter(allowed)
-    for knobs in (SearchKnobs(nprobe=2), SearchKnobs(nprobe=16), SearchKnobs(nprobe=2)):
-        for q in x[:15]:
-            _s, ids = flat.search(q, 10, flt, knobs)
-            assert ids.tolist() == _exact_top(x, q, allowed, 10)
-            _s, cached = ivf.search(q, 10, flt, knobs)
-            _s, fresh = ivf.search(q, 10, RowFilter(allowed), knobs)
-            assert cached.tolist() == fresh.tolist() and all(allowed[i] for i in cached)
-    assert len(flt._params) == 4  # (flat, ivf) × two distinct knobs
 
 
 @pytest.mark.parametrize("factory", ["IVF8,Flat", "IDMap2,IVF8,SQ8", "Flat"])
