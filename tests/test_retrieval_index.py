@@ -3,14 +3,17 @@ the charge-grouped columns and the cohort statistics and rank fusion computed fr
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retrieval import index as index_module
 from retrieval.cohort import (
     HISTOGRAM_EDGES_MONTHS,
     KEY_MASK,
@@ -30,6 +33,7 @@ from retrieval.index import (
     VectorIndex,
     Vocab,
     default_factory,
+    set_search_threads,
 )
 from retrieval.pairs import PairItem, weak_pairs
 from retrieval.profile import DefendantProfile, circumstance_mask
@@ -70,6 +74,30 @@ def test_filtered_search_matches_numpy(factory: str) -> None:
             assert all(allowed[i] for i in ids)
             hits += len(set(ids.tolist()) & set(_exact_top(x, q, allowed, 10)))
         assert hits / 200 >= (1.0 if factory == "Flat" else 0.9)
+
+
+def test_search_threads_hold_in_every_thread_that_searches() -> None:
+    """OpenMP keeps its thread count per thread: the server's request threads searched on every
+    core (the OpenMP default), spinning between searches, though the service set one thread."""
+    x = _vectors(400)
+    flat = VectorIndex.create(32, "IDMap2,Flat")
+    flat.add(x, np.arange(400))
+    before = (index_module._search_threads, faiss.omp_get_max_threads())
+    seen: list[int] = []
+
+    def request() -> None:
+        flat.search_batch(x[:3], 5, np.ones(400, dtype=bool), SearchKnobs())
+        seen.append(faiss.omp_get_max_threads())
+
+    try:
+        set_search_threads(1)
+        worker = threading.Thread(target=request)
+        worker.start()
+        worker.join()
+        assert seen == [1]
+    finally:
+        index_module._search_threads = before[0]
+        faiss.omp_set_num_threads(before[1])
 
 
 @pytest.mark.parametrize("factory", ["IVF8,Flat", "IDMap2,IVF8,SQ8", "Flat"])
