@@ -189,6 +189,31 @@ class ShardedIndex:
                   for i, score in zip(ranked.tolist(), scores.tolist(), strict=True)]
         return self.spread(merged, k)
 
+    def search_many(
+        self,
+        case: Case,
+        defendants: Sequence[Defendant],
+        *,
+        k: int = 10,
+        province_scope: ProvinceScope = "other",
+        same_charge: bool = True,
+        same_tier: bool = False,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        mode: Mode = "dense",
+        guidelines: Sequence[GuidelineResult | None] | None = None,
+    ) -> list[list[SimilarCase]]:
+        """:meth:`search` for each defendant (as :meth:`RetrievalIndex.search_many`, which the
+        service calls): each search already fans out over the shards in parallel."""
+        guidelines = list(guidelines) if guidelines is not None else [None] * len(defendants)
+        if len(guidelines) != len(defendants):
+            raise ValueError(f"{len(guidelines)} guideline results for {len(defendants)} defendants")
+        return [
+            self.search(case, d, k=k, province_scope=province_scope, same_charge=same_charge, same_tier=same_tier,
+                        date_from=date_from, date_to=date_to, mode=mode, guideline=g)
+            for d, g in zip(defendants, guidelines, strict=True)
+        ]
+
     def cohort(
         self,
         case: Case,

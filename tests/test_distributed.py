@@ -122,6 +122,12 @@ def test_sharded_search_equals_one_index(run, whole) -> None:
             assert all(h.charges[0] == got[0].charges[0] for h in got)  # same_charge filter held
         hybrid = sharded.search(q, d, k=5, province_scope="any", mode="hybrid")
         assert hybrid and len({(h.case_id, h.defendant) for h in hybrid}) == len(hybrid)
+        # every defendant at once, as the service asks
+        got_all = sharded.search_many(q, q.defendants, k=5, province_scope="any", mode="dense")
+        want_all = whole.search_many(q, q.defendants, k=5, province_scope="any", mode="dense")
+        assert [[(h.case_id, h.defendant) for h in hits] for hits in got_all] == [
+            [(h.case_id, h.defendant) for h in hits] for hits in want_all
+        ]
     with pytest.raises(ValueError, match="k must be"):
         sharded.search(queries[0], queries[0].defendants[0], k=0)
 
