@@ -220,8 +220,8 @@ class _RowStore:
     A hit reads just its own line (``pread``, the file advised random access). Through a memory
     map, each row read brought the 64 KB around it into the process (the kernel maps pages around
     a fault), so after some thousands of searches every server worker held the whole file as
-    resident memory (200 MB of the 387 MB at a million rows, counted once per worker); a read
-    costs a system call, 1–2 µs.
+    resident memory (200 MB of the 387 MB at a million rows, counted once per worker). A read is a
+    system call: about 6 µs a row against 2 through the map, 0.2 ms of a 3-defendant request.
     """
 
     def __init__(self, path: Path, offsets: np.ndarray) -> None:
