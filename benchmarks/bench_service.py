@@ -23,6 +23,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from itertools import islice
 from pathlib import Path
@@ -190,6 +191,23 @@ class Server:
             pss += info.pss
         return rss / 2**20, pss / 2**20
 
+    def connections(self) -> list[int]:
+        """Established client connections held by each server process (workers only, with --workers):
+        each keep-alive connection stays with the worker that accepted it, and when a burst of them
+        arrives, one worker may accept most (all 32 in runs that gave half the throughput)."""
+        main = psutil.Process(self.proc.pid)
+        procs = [p for p in main.children(recursive=True) if p.pid != main.pid] or [main]
+        counts = []
+        for p in procs:
+            try:
+                conns = p.net_connections("tcp")
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            if any(c.status == psutil.CONN_LISTEN for c in conns) or len(procs) == 1:
+                counts.append(sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED
+                                  and c.laddr and c.laddr.port == self.port))
+        return counts
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
@@ -323,16 +341,22 @@ def main(argv: list[str] | None = None) -> int:
             load(server.port, "/v1/recommendations", key, bodies, 4 * args.workers, args.warmup)
             for c in levels:
                 cpu_before = server.cpu_s()
+                sampled: list[list[int]] = []
+                sampler = threading.Timer(args.duration / 2,
+                                          lambda out=sampled, srv=server: out.append(srv.connections()))
+                sampler.start()
                 result = load(server.port, "/v1/recommendations", key, bodies, c, args.duration)
+                sampler.join()
                 cpu_ms = (server.cpu_s() - cpu_before) * 1000 / max(result["requests"], 1)
                 rss, pss = server.memory_mb()
                 result.update(cases=n_cases, concurrency=c, rss_mb=rss, pss_mb=pss, floor_ms=floor,
                               healthz_p50_ms=health["p50_ms"], cpu_ms=cpu_ms)
                 rows.append(result)
+                spread = "/".join(map(str, sampled[0])) if sampled and sampled[0] else "?"
                 print(f"  c={c:<3} p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
                       f"{result['rps']:7.1f} req/s  errors {result['errors']}  server RSS {result['rss_mb']:.0f} MB "
                       f"(PSS {result['pss_mb']:.0f} MB)  "
-                      f"server CPU {cpu_ms:.1f} ms/request",
+                      f"server CPU {cpu_ms:.1f} ms/request  connections per worker {spread}",
                       flush=True)
         finally:
             server.stop()
