@@ -872,9 +872,7 @@ class RetrievalIndex:
         if mode == "sparse" and self.sparse is None:
             note = self.manifest.get("sparse_note", "no sparse side in this index")
             raise RetrievalQueryError(f"mode='sparse': {note}")
-        guidelines = list(guidelines) if guidelines is not None else [None] * len(defendants)
-        if len(guidelines) != len(defendants):
-            raise ValueError(f"{len(guidelines)} guideline results for {len(defendants)} defendants")
+        guidelines = guidelines_for(defendants, guidelines)
         selection = RowSelection(province_scope, same_charge, same_tier, date_from, date_to)
         queries = []
         for defendant, guideline in zip(defendants, guidelines, strict=True):
@@ -1108,6 +1106,17 @@ def _reasons(
     if province is not None and province == query.province:
         reasons.append("同省案件")
     return reasons
+
+
+def guidelines_for(
+    defendants: Sequence[Defendant], guidelines: Sequence[GuidelineResult | None] | None
+) -> list[GuidelineResult | None]:
+    """One guideline result (or None: computed when needed) per defendant of a ``search_many``."""
+    if guidelines is None:
+        return [None] * len(defendants)
+    if len(guidelines) != len(defendants):
+        raise ValueError(f"{len(guidelines)} guideline results for {len(defendants)} defendants")
+    return list(guidelines)
 
 
 def _chain(head: list[_Row], rest: Iterator[_Row]) -> Iterator[_Row]:

@@ -28,7 +28,14 @@ import numpy as np
 from retrieval.cohort import CohortStats, cohort_stats
 from retrieval.fusion import fuse
 from retrieval.index import IndexFormatError, write_json
-from retrieval.search import Mode, ProvinceScope, RetrievalIndex, RetrievalQueryError, SimilarCase
+from retrieval.search import (
+    Mode,
+    ProvinceScope,
+    RetrievalIndex,
+    RetrievalQueryError,
+    SimilarCase,
+    guidelines_for,
+)
 from sentencing.case import Case, Defendant
 from sentencing.config import Settings, load_settings
 from sentencing.guideline import GuidelineResult
@@ -205,13 +212,10 @@ class ShardedIndex:
     ) -> list[list[SimilarCase]]:
         """:meth:`search` for each defendant (as :meth:`RetrievalIndex.search_many`, which the
         service calls): each search already fans out over the shards in parallel."""
-        guidelines = list(guidelines) if guidelines is not None else [None] * len(defendants)
-        if len(guidelines) != len(defendants):
-            raise ValueError(f"{len(guidelines)} guideline results for {len(defendants)} defendants")
         return [
             self.search(case, d, k=k, province_scope=province_scope, same_charge=same_charge, same_tier=same_tier,
                         date_from=date_from, date_to=date_to, mode=mode, guideline=g)
-            for d, g in zip(defendants, guidelines, strict=True)
+            for d, g in zip(defendants, guidelines_for(defendants, guidelines), strict=True)
         ]
 
     def cohort(
