@@ -112,9 +112,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _start_workers(settings)
         print(f"Serving on http://{settings.host}:{settings.port} with {settings.workers} worker processes "
               "(API docs: /docs)", file=sys.stderr)
-        uvicorn.run("serve.app:create_app_from_env", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, log_level=args.log_level, access_log=False, **options)
-        return 0
+        from serve.supervisor import reuse_port_supported, run_workers
+
+        app = {"app": "serve.app:create_app_from_env", "factory": True, "log_level": args.log_level,
+               "access_log": False, **options}
+        if not reuse_port_supported():  # uvicorn's workers on one shared socket (serve.supervisor says why not)
+            uvicorn.run(workers=settings.workers, host=settings.host, port=settings.port, **app)
+            return 0
+        try:
+            return run_workers(settings.workers, settings.host, settings.port, app)
+        except OSError as exc:
+            print(f"sentencing serve: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+            return 1
     print(f"Serving on http://{settings.host}:{settings.port}  (API docs: /docs)", file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level,
                 access_log=False, **options)

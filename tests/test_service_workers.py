@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -11,12 +12,14 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from sentencing.config import Settings
 from sentencing.store import CaseStore
 from serve.auth import KeyRole, KeyStore, keys_path
 from serve.server import free_port
+from serve.supervisor import reuse_port_supported
 from serve.workers import SharedRateLimiter
 from tests.test_service_recommend import CASE, demo_home
 from training.train import TrainConfig, train
@@ -145,3 +148,60 @@ def test_a_server_computes_as_many_requests_at_once_as_its_request_threads(tmp_p
     with BackgroundServer(app) as url:
         assert httpx.get(f"{url}/_threads").status_code == 200
     assert seen == [3]
+
+
+@pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT spreading is Linux-only")
+def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """32 keep-alive connections opened at once: each worker holds some (with one shared socket,
+    the first worker to wake could accept all of them and leave the other idle). A second server on
+    the same port is refused, naming it, instead of silently taking half the connections; SIGTERM
+    stops every worker."""
+    built = demo_home(tmp_path_factory)
+    port = free_port()
+    exe = Path(sys.executable).with_name("sentencing")
+
+    def serve(home: Path) -> list[str]:
+        return [str(exe), "serve", "--workers", "2", "--port", str(port), "--home", str(home), "--model-dir",
+                str(built / "model"), "--index-dir", str(built / "index"), "--log-level", "warning"]
+
+    proc = subprocess.Popen(serve(tmp_path_factory.mktemp("spread-home")), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    sockets: list[socket.socket] = []
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 180
+        while len(workers := _workers(proc)) < 2 or not all(_listening(w, port) for w in workers):
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the workers did not start listening"
+            time.sleep(0.3)
+        for _ in range(32):
+            sockets.append(socket.create_connection(("127.0.0.1", port)))
+        for s in sockets:  # a request on each, so that every connection has been accepted
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        held = [sum(1 for c in w.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED
+                    and c.laddr.port == port) for w in workers]
+        assert sum(held) == 32 and min(held) > 0, held
+        second = subprocess.run(serve(tmp_path_factory.mktemp("second-home")), capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 1, second.stderr
+        assert f"cannot listen on 127.0.0.1:{port}: another liangxing server" in second.stderr
+    finally:
+        for s in sockets:
+            s.close()
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(proc.pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+
+
+def _listening(process: psutil.Process, port: int) -> bool:
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in process.net_connections("tcp"))
