@@ -30,7 +30,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,9 @@ from sentencing.case import Case
 from sentencing.config import Settings, load_settings
 from sentencing.store import CaseStore
 from training.registry import ModelRegistry, VersionInfo
+
+if TYPE_CHECKING:
+    from training.distributed.stages import HoldoutRule
 
 log = logging.getLogger("liangxing.retrain")
 T = TypeVar("T")
@@ -128,10 +131,11 @@ def _slice_position(case_id: str) -> int:
 
 def held_back(case: Case, share: float) -> bool:
     """Whether a case belongs to the fixed evaluation slice: the same answer for every run and version."""
-    return _in_slice(case.id, share)
+    return in_slice(case.id, share)
 
 
-def _in_slice(case_id: str, share: float) -> bool:
+def in_slice(case_id: str, share: float) -> bool:
+    """:func:`held_back` by the case id alone."""
     return _slice_position(case_id) < share * 2**32
 
 
@@ -192,6 +196,7 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
     from features.extract import FeatureExtractor
     from features.spec import build_spec
     from sentencing.charges import default_catalogue
+    from training.distributed.stages import HoldoutRule
     from training.evaluate import evaluate
     from training.feature_cache import CacheUse, FeatureCache
     from training.predictor import RangePredictor
@@ -209,10 +214,8 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
                              serving=serving.id, new_cases=0, trained_cases=0, held_back_cases=0,
                              held_back_real=False)
     has_real = store.count(synthetic=False) > 0
-
-    def in_slice(synthetic: bool, case_id: str) -> bool:
-        # Held back from real cases when there are any; a synthetic-only store holds back synthetic ones.
-        return (synthetic != has_real) and _in_slice(case_id, config.holdout_share)
+    # Held back from real cases when there are any; a synthetic-only store holds back synthetic ones.
+    holdout = HoldoutRule(config.holdout_share, has_real)
 
     created = now().replace(microsecond=0)
     version_id = f"v{created:%Y%m%dT%H%M%SZ}-s{upto}"
@@ -229,14 +232,14 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
             seq_sample: EvaluationSample[int] = EvaluationSample(config.evaluate_max_cases)
             wanted: list[tuple[int, str]] = []
             for key in store.keys(upto=upto):
-                if in_slice(key.synthetic, key.id):
+                if holdout.holds(key.synthetic, key.id):
                     counted["held"] += 1
                     seq_sample.offer(key.seq, key.id, key.seq)
                 else:
                     wanted.append((key.seq, key.content_hash))
             counted["train"] = len(wanted)
         if scheduler is not None:
-            counted.update(_train_on_cluster(scheduler, store, folder, upto, config.holdout_share, has_real))
+            counted.update(_train_on_cluster(scheduler, store, folder, upto, holdout))
             held = [stored.case for stored in store.iter_seqs(seq_sample.items())]
         elif config.feature_cache:
             catalogue = default_catalogue()
@@ -256,7 +259,7 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
 
             def training_cases() -> Iterator[Case]:  # one pass over the store: the sample fills as it goes
                 for seq, case in _stream(store, upto=upto):
-                    if in_slice(case.synthetic, case.id):
+                    if holdout.held(case):
                         counted["held"] += 1
                         stream_sample.offer(seq, case.id, case)
                     else:
@@ -309,16 +312,15 @@ def _retrain(store: CaseStore, registry: ModelRegistry, config: RetrainConfig, s
     )
 
 
-def _train_on_cluster(scheduler: str | Any, store: CaseStore, folder: Path, upto: int, share: float,
-                      has_real: bool) -> dict[str, int]:
+def _train_on_cluster(scheduler: str | Any, store: CaseStore, folder: Path, upto: int,
+                      holdout: HoldoutRule) -> dict[str, int]:
     """The training stage on a Dask cluster; returns the trained and held-back case counts."""
-    from training.distributed import HoldoutRule, close, connect, train_from_store
+    from training.distributed import close, connect, train_from_store
 
     client = connect(scheduler)
     work = folder / ".distributed-work"
     try:
-        done = train_from_store(client, store.path, folder / "model", upto=upto, holdout=HoldoutRule(share, has_real),
-                                work_dir=work)
+        done = train_from_store(client, store.path, folder / "model", upto=upto, holdout=holdout, work_dir=work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if client is not scheduler:

@@ -69,9 +69,14 @@ class HoldoutRule:
     """Held back from real cases when the store has any, else from synthetic ones."""
 
     def held(self, case: Case) -> bool:
-        from training.retrain import held_back
+        return self.holds(case.synthetic, case.id)
 
-        return (case.synthetic != self.real) and held_back(case, self.share)
+    def holds(self, synthetic: bool, case_id: str) -> bool:
+        """The rule on a case's key columns (``CaseStore.keys``): a retrain picks its slice without
+        decoding a case body."""
+        from training.retrain import in_slice
+
+        return (synthetic != self.real) and in_slice(case_id, self.share)
 
 
 def plan_input(fmt: str, paths: Sequence[Path | str], cases_per_partition: int) -> list[InputPartition]:
