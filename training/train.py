@@ -168,7 +168,7 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
     if len(folds) == 1 and model is not None:
         range_model = model  # split conformal: serve the model the holdout calibrated, no refit
     else:
-        range_model = _range_model(spec, config).fit(ds.X[term_rows], y, init_from=init_range)
+        range_model = _range_model(spec, config).fit(ds.X if term.all() else ds.X[term_rows], y, init_from=init_range)
     timings["range_model"] = time.perf_counter() - t
     t = time.perf_counter()
     form_rows = np.arange(len(ds))
