@@ -102,9 +102,10 @@ class FeatureCache:
             progress(f"featurising {len(missing)} cases not in the feature cache ({len(wanted) - len(missing)} cached)")
             segments.append(self._compute(missing, fetch, extractor, progress))
             known.update((seq, (digest, len(segments) - 1)) for seq, digest in missing)  # what _known would read
-        ds = self._assemble(wanted, known, segments, texts)
+        taken = _taken(wanted, known, len(segments))
+        ds = self._assemble(taken, wanted, segments, texts)
         if len(segments) > self.max_segments:
-            self._compact(wanted, known, segments)
+            self._compact(taken, wanted, segments)
             segments = self._segments()
         return ds, CacheUse(cached_cases=len(wanted) - len(missing), computed_cases=len(missing),
                             segments=len(segments))
@@ -183,8 +184,8 @@ class FeatureCache:
         writer.write_table(table)
         return writer
 
-    def _assemble(self, wanted: Sequence[tuple[int, str]], known: dict[int, tuple[str, int]],
-                  segments: list[Path], texts: bool = True) -> Dataset:
+    def _assemble(self, taken: list[np.ndarray], wanted: Sequence[tuple[int, str]], segments: list[Path],
+                  texts: bool = True) -> Dataset:
         """The wanted cases' rows in store order.
 
         Two passes, so no whole segment is ever in memory (at a million rows a segment read at once
@@ -194,13 +195,12 @@ class FeatureCache:
         want = dict(wanted)
         picks: list[tuple[Path, np.ndarray]] = []  # per segment: which of its rows are kept
         seq_parts, pos_parts = [], []
-        for number, seg in enumerate(segments):
-            take = [seq for seq, (digest, owner) in known.items() if owner == number and want.get(seq) == digest]
-            if not take:
+        for seg, take in zip(segments, taken, strict=True):
+            if not len(take):
                 continue
             keys = pq.read_table(_rows_path(seg), columns=["seq", "position"])
             seqs = keys.column("seq").to_numpy()
-            keep = np.isin(seqs, np.asarray(take, dtype=np.int64))
+            keep = np.isin(seqs, take)
             picks.append((seg, keep))
             seq_parts.append(seqs[keep])
             pos_parts.append(keys.column("position").to_numpy()[keep])
@@ -230,21 +230,17 @@ class FeatureCache:
             hasher.update(want[seq].encode())
         return out.dataset(row_seqs, hasher.hexdigest())
 
-    def _compact(self, wanted: Sequence[tuple[int, str]], known: dict[int, tuple[str, int]],
-                 segments: list[Path]) -> None:
+    def _compact(self, taken: list[np.ndarray], wanted: Sequence[tuple[int, str]], segments: list[Path]) -> None:
         """Rewrite the rows of the wanted cases as one segment, batch by batch, and remove the others
         (with them the rows of cases gone from the store or held back)."""
         if not wanted:
             return
-        want = dict(wanted)
         seg = self.folder / f"seg-{wanted[0][0]}-{wanted[-1][0]}-{uuid.uuid4().hex[:8]}"
         tmp_rows = _tmp(_rows_path(seg))
         writer: pq.ParquetWriter | None = None
-        rows_of: dict[int, int] = {}
+        rows_of: Counter[int] = Counter()
         try:
-            for number, old in enumerate(segments):
-                take = np.asarray([seq for seq, (digest, owner) in known.items()
-                                   if owner == number and want.get(seq) == digest], dtype=np.int64)
+            for old, take in zip(segments, taken, strict=True):
                 for batch in pq.ParquetFile(_rows_path(old)).iter_batches(batch_size=_READ_BATCH):
                     seqs = batch.column("seq").to_numpy()
                     keep = np.isin(seqs, take)
@@ -254,8 +250,7 @@ class FeatureCache:
                     if writer is None:
                         writer = pq.ParquetWriter(tmp_rows, part.schema, compression="zstd")
                     writer.write_batch(part)
-                    for seq in seqs[keep].tolist():
-                        rows_of[seq] = rows_of.get(seq, 0) + 1
+                    rows_of.update(seqs[keep].tolist())
         finally:
             if writer is not None:
                 writer.close()
@@ -334,6 +329,17 @@ class _Columns:
             positions=num["position"], data_hash=data_hash, texts_loaded=self.texts,
             **{name: obj.get(name, []) for name in _STRING_FIELDS},  # type: ignore[arg-type]
         )
+
+
+def _taken(wanted: Sequence[tuple[int, str]], known: dict[int, tuple[str, int]], n_segments: int) -> list[np.ndarray]:
+    """Per segment, the seqs of the wanted cases it serves: those ``known`` places in it under the
+    content hash the store has now (one pass over the cache's cases, for reading back and compacting)."""
+    want = dict(wanted)
+    per_segment: list[list[int]] = [[] for _ in range(n_segments)]
+    for seq, (digest, owner) in known.items():
+        if want.get(seq) == digest:
+            per_segment[owner].append(seq)
+    return [np.asarray(seqs, dtype=np.int64) for seqs in per_segment]
 
 
 def _shared_values(column: pa.Array) -> list[object]:
