@@ -194,9 +194,9 @@ class Server:
     def connections(self) -> list[int]:
         """Established client connections held by each server process (workers only, with --workers):
         each keep-alive connection stays with the worker that accepted it, and when a burst of them
-        arrives, one worker may accept most (all 32 in runs that gave half the throughput)."""
+        arrives, one worker may accept most (in runs that gave half the throughput, one worker sat idle)."""
         main = psutil.Process(self.proc.pid)
-        procs = [p for p in main.children(recursive=True) if p.pid != main.pid] or [main]
+        procs = main.children(recursive=True) or [main]
         counts = []
         for p in procs:
             try:

@@ -2,10 +2,10 @@
 
 uvicorn's own supervisor binds one socket that every worker accepts from. A keep-alive connection
 stays with the worker that accepted it, and when a burst of connections arrives (a client opening
-its pool), the first worker to wake accepts them all: in 2 of about 15 load runs at 1M cases, all
-32 connections sat on one of two workers, and the service ran at half its throughput with a core
-idle. Here each worker binds the address with ``SO_REUSEPORT``, and the kernel spreads new
-connections across the listening sockets by their address hash.
+its pool), the first worker to wake may accept them all: in 2 of about 15 load runs at 1M cases
+with 32 connections, one of two workers sat idle and the service ran at half its throughput.
+Here each worker binds the address with ``SO_REUSEPORT``, and the kernel spreads new connections
+across the listening sockets by their address hash.
 
 ``SO_REUSEPORT`` would also let a second server of the same user join the port and take half its
 connections, silently. So the supervisor holds an exclusive lock named after the address (a
