@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from sentencing.config import Settings
+from sentencing.config import Settings, load_settings
 from serve.auth import KeyRole, KeyStore, keys_path
 from serve.server import free_port
 
@@ -191,6 +191,29 @@ class Server:
             pss += info.pss
         return rss / 2**20, pss / 2**20
 
+    def memory_by_mapping(self, top: int = 6) -> list[tuple[str, float, float]]:
+        """The largest contributors to the RSS sum: (mapping, RSS MB, PSS MB) summed over the server's
+        processes, from ``/proc/PID/smaps`` (Linux; empty elsewhere). A mapped file is named by its
+        file name; anonymous memory (the heap, FAISS's in-memory lists, numpy arrays) is ``[anon]``."""
+        main = psutil.Process(self.proc.pid)
+        totals: dict[str, list[float]] = {}
+        for p in [main, *main.children(recursive=True)]:
+            try:
+                text = Path(f"/proc/{p.pid}/smaps").read_text()
+            except OSError:
+                continue
+            name = "[anon]"
+            for line in text.splitlines():
+                header = _SMAPS_HEADER.match(line)
+                if header:
+                    path = header.group(1)
+                    name = Path(path).name if path.startswith("/") else "[anon]"
+                elif line.startswith(("Rss:", "Pss:")):
+                    kb = float(line.split()[1])
+                    totals.setdefault(name, [0.0, 0.0])[line.startswith("Pss:")] += kb / 1024
+        ranked = sorted(totals.items(), key=lambda kv: -kv[1][0])[:top]
+        return [(name, rss, pss) for name, (rss, pss) in ranked]
+
     def connections(self) -> list[int]:
         """Established client connections held by each server process (workers only, with --workers):
         each keep-alive connection stays with the worker that accepted it, and when a burst of them
@@ -227,6 +250,10 @@ def compute_floor(model_dir: Path, index_dir: Path, bodies: list[bytes], n: int 
         rec.recommend(bundle, case, f"r{i}")
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
+
+
+_SMAPS_HEADER = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$")
+"""A mapping's first line in ``/proc/PID/smaps``: address range, permissions, offset, device, inode, path."""
 
 
 _FLOOR_CHILD = r"""
@@ -358,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"(PSS {result['pss_mb']:.0f} MB)  "
                       f"server CPU {cpu_ms:.1f} ms/request  connections per worker {spread}",
                       flush=True)
+            mappings = server.memory_by_mapping()
+            if mappings:
+                print("  RSS by mapping, summed over the server's processes (MB RSS / PSS): "
+                      + "; ".join(f"{name} {rss:.0f}/{pss:.0f}" for name, rss, pss in mappings), flush=True)
         finally:
             server.stop()
     print("\ncases     conc  p50_ms  p99_ms   req/s  errors  rss_MB  pss_MB  | in-process_ms  http/in-process  "
@@ -368,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['cases']:<9} {r['concurrency']:>4} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['rps']:7.1f} "
               f"{r['errors']:>7} {r['rss_mb']:7.0f} {r['pss_mb']:7.0f}  | {floor} {ratio:16.2f} "
               f"{r['healthz_p50_ms']:15.2f}")
-    print(f"server workers: {args.workers}; load average at the end {os.getloadavg()[0]:.1f}")
+    refine_reads = load_settings().retrieval_refine_reads  # the server reads the same environment
+    print(f"server workers: {args.workers}; retrieval_refine_reads {refine_reads!r}; "
+          f"load average at the end {os.getloadavg()[0]:.1f}")
     print("targets at 1M cases on 2 cores: p99 <= 50 ms at c=1, >= 200 req/s at c=32, 0 errors, RSS <= 2048 MB")
     return 0
 

@@ -612,7 +612,8 @@ class RetrievalIndex:
             raise IndexFormatError(f"{index_dir / 'encoder'}: {e}") from e
         if encoder.fingerprint != manifest["encoder_fingerprint"] or encoder.dim != manifest["dim"]:
             raise IndexFormatError(f"{index_dir}: the encoder does not match the one the index was built with")
-        vectors = VectorIndex.load(gen_dir / "vectors.faiss", manifest["factory"], mmap=mmap)
+        vectors = VectorIndex.load(gen_dir / "vectors.faiss", manifest["factory"], mmap=mmap,
+                                   refine_reads=settings.retrieval_refine_reads)
         meta = Metadata.load(gen_dir / "meta", mmap=mmap)
         offsets = _load_npy(gen_dir / "offsets.npy")
         if not (gen_dir / "case_ids.txt").is_file():
@@ -1053,7 +1054,8 @@ class RetrievalIndex:
         return int(len(self.meta) - np.count_nonzero(np.asarray(self.meta["deleted"])))
 
     def info(self) -> dict[str, Any]:
-        return {**self.manifest, "directory": str(self.directory), "mmapped": self.vectors.mmapped}
+        return {**self.manifest, "directory": str(self.directory), "mmapped": self.vectors.mmapped,
+                "refine_reads": "read" if self.vectors.refine_codes is not None else "map"}
 
 
 def _by_score(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -314,18 +314,28 @@ def test_large_corpus_switches_to_approximate_and_matches_exact(
     assert queries[0].id not in {h.case_id for h in hits}
 
 
-@pytest.mark.parametrize("factory", [None, "IVF16,PQ32x4fsr,Refine(SQ8)"])
+@pytest.mark.parametrize(("factory", "refine_reads"), [
+    (None, "map"), ("IVF16,PQ32x4fsr,Refine(SQ8)", "map"), ("IVF16,PQ32x4fsr,Refine(SQfp16)", "read"),
+])
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
 def test_search_many_answers_each_defendant_as_alone(
-    tmp_path: Path, corpus: list[Case], built: Path, factory: str | None, mode: str
+    tmp_path: Path, corpus: list[Case], built: Path, factory: str | None, refine_reads: str, mode: str
 ) -> None:
     """Co-defendants searched together (one FAISS call per shared filter) get what each gets alone:
-    a defendant with another charge, one with a charge no row has, the case's own rows left out."""
+    a defendant with another charge, one with a charge no row has, the case's own rows left out.
+    With ``retrieval_refine_reads="read"`` they also get what FAISS's own rescoring gives them."""
+    mapped = None
     if factory is None:
         index, settings = RetrievalIndex.load(built, settings=SETTINGS), SETTINGS
     else:
-        settings = SETTINGS.model_copy(update={"retrieval_exact_max": 300, "retrieval_large_factory": factory})
-        index = RetrievalIndex.build(iter(corpus), tmp_path / "idx", settings=settings, encoder_dir=built / "encoder")
+        settings = SETTINGS.model_copy(update={"retrieval_exact_max": 300, "retrieval_large_factory": factory,
+                                               "retrieval_refine_reads": refine_reads})
+        RetrievalIndex.build(iter(corpus), tmp_path / "idx", settings=settings, encoder_dir=built / "encoder")
+        index = RetrievalIndex.load(tmp_path / "idx", settings=settings)
+        assert index.info()["refine_reads"] == refine_reads
+        if refine_reads == "read":
+            mapped = RetrievalIndex.load(tmp_path / "idx", settings=settings.model_copy(
+                update={"retrieval_refine_reads": "map"}))
     cases = [c for c in corpus if c.province][:6]
     for case in cases:
         first = case.defendants[0]
@@ -341,6 +351,11 @@ def test_search_many_answers_each_defendant_as_alone(
         assert [[h.model_dump() for h in hits] for hits in together] == [
             [h.model_dump() for h in hits] for hits in alone
         ]
+        if mapped is not None:
+            by_faiss = mapped.search_many(case, defendants, k=7, mode=mode)
+            assert [[h.case_id for h in hits] for hits in together] == [[h.case_id for h in hits] for hits in by_faiss]
+            assert [h.score for hits in together for h in hits] == pytest.approx(
+                [h.score for hits in by_faiss for h in hits], abs=1e-5)
         assert together[-1] == [] and all(together[:-1])
         assert case.id not in {h.case_id for hits in together for h in hits}
     with pytest.raises(ValueError, match="2 guideline results for 1 defendants"):

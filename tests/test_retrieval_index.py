@@ -162,6 +162,58 @@ def test_refined_ivf_is_bare_positional_and_survives_mmap_load(tmp_path: Path) -
     assert ids.tolist() == [3]
 
 
+
+@pytest.mark.parametrize("refine", ["SQfp16", "SQ8"])
+def test_refine_reads_rescore_as_faiss_does_through_the_map(tmp_path: Path, refine: str) -> None:
+    """``refine_reads="read"``: candidates rescored from codes read with pread give FAISS's own answers,
+    one query or several at once, filtered or not; the codes are never touched through the map."""
+    x = _vectors(3000, seed=5)
+    factory = f"IVF16,PQ16x4fsr,Refine({refine})"
+    built = VectorIndex.create(32, factory)
+    built.train(x)
+    built.add(x, np.arange(3000))
+    built.save(tmp_path / "v.faiss")
+    mapped = VectorIndex.load(tmp_path / "v.faiss", factory, mmap=True)
+    read = VectorIndex.load(tmp_path / "v.faiss", factory, mmap=True, refine_reads="read")
+    assert mapped.refine_codes is None and read.refine_codes is not None
+    rng = np.random.default_rng(6)
+    queries = (x[rng.choice(3000, 12)] + rng.normal(0, 0.05, (12, 32))).astype(np.float32)
+    allowed = rng.random(3000) < 0.4
+    for knobs, k in ((SearchKnobs(nprobe=4), 10), (SearchKnobs(nprobe=16, refine_k_factor=3), 50)):
+        for flt in (None, allowed):
+            for batch in (queries[:1], queries[1:4], queries):
+                want = mapped.search_batch(batch, k, flt, knobs)
+                got = read.search_batch(batch, k, flt, knobs)
+                for (ws, wi), (gs, gi) in zip(want, got, strict=True):
+                    assert gi.tolist() == wi.tolist()
+                    np.testing.assert_allclose(gs, ws, rtol=0, atol=1e-5)
+                    assert flt is None or all(flt[i] for i in gi)
+
+
+def test_refine_reads_fall_back_to_the_map_for_a_file_laid_out_otherwise(tmp_path: Path) -> None:
+    """Where the codes lie is worked out from the file's end; bytes after FAISS's would shift it, and
+    the check against FAISS's decoding catches that: the index is rescored through the map."""
+    x = _vectors(900)
+    built = VectorIndex.create(32, "IVF8,PQ16x4fsr,Refine(SQfp16)")
+    built.train(x)
+    built.add(x, np.arange(900))
+    built.save(tmp_path / "v.faiss")
+    with open(tmp_path / "v.faiss", "ab") as fh:
+        fh.write(b"\0" * 512)  # one more "row" of trailing bytes: the offset lands a row late
+    loaded = VectorIndex.load(tmp_path / "v.faiss", built.factory, mmap=True, refine_reads="read")
+    assert loaded.refine_codes is None
+    _s, ids = loaded.search(x[7], 3, None, SearchKnobs(nprobe=8))
+    assert ids[0] == 7
+    flat = VectorIndex.create(32, "Flat")
+    flat.train(x)
+    flat.add(x, np.arange(900))
+    flat.save(tmp_path / "flat.faiss")
+    assert VectorIndex.load(tmp_path / "flat.faiss", "Flat", refine_reads="read").refine_codes is None
+    with pytest.raises(ValueError, match="refine_reads must be 'map' or 'read'"):
+        VectorIndex.load(tmp_path / "v.faiss", built.factory, refine_reads="pread")
+    loaded.add(x[:0], np.arange(900, 900))  # writable again (read into memory): rescored by FAISS
+    assert loaded.refine_codes is None and not loaded.mmapped
+
 def test_metadata_roundtrip_and_vocab(tmp_path: Path) -> None:
     meta = Metadata()
     vocab = Vocab()
