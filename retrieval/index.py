@@ -27,6 +27,7 @@ resident memory per process, more time per search.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import weakref
@@ -39,6 +40,8 @@ import faiss
 import numpy as np
 
 from sentencing.atomic import write_bytes_atomic
+
+log = logging.getLogger("liangxing.retrieval")
 
 DATE_UNKNOWN = np.iinfo(np.int32).min
 """Date column sentinel: days since 1970-01-01, or this when the judgment date is unknown."""
@@ -727,6 +730,9 @@ class VectorIndex:
         loaded = cls(index, factory, path, mmapped)
         if refine_reads == "read" and mmapped and loaded.refine is not None:
             loaded.refine_codes = RefineCodes.open(path, loaded.refine)
+            if loaded.refine_codes is None:
+                log.warning("retrieval_refine_reads='read': the refinement codes of %s are not where FAISS writes "
+                            "them; they are read through the memory map instead", path)
         return loaded
 
 

@@ -190,7 +190,9 @@ def test_refine_reads_rescore_as_faiss_does_through_the_map(tmp_path: Path, refi
                     assert flt is None or all(flt[i] for i in gi)
 
 
-def test_refine_reads_fall_back_to_the_map_for_a_file_laid_out_otherwise(tmp_path: Path) -> None:
+def test_refine_reads_fall_back_to_the_map_for_a_file_laid_out_otherwise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Where the codes lie is worked out from the file's end; bytes after FAISS's would shift it, and
     the check against FAISS's decoding catches that: the index is rescored through the map."""
     x = _vectors(900)
@@ -202,6 +204,7 @@ def test_refine_reads_fall_back_to_the_map_for_a_file_laid_out_otherwise(tmp_pat
         fh.write(b"\0" * 512)  # one more "row" of trailing bytes: the offset lands a row late
     loaded = VectorIndex.load(tmp_path / "v.faiss", built.factory, mmap=True, refine_reads="read")
     assert loaded.refine_codes is None
+    assert "read through the memory map instead" in caplog.text
     _s, ids = loaded.search(x[7], 3, None, SearchKnobs(nprobe=8))
     assert ids[0] == 7
     flat = VectorIndex.create(32, "Flat")
