@@ -595,17 +595,18 @@ class VectorIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One FAISS search (scores and ids, ``k`` a query, −1 padded); rescored here from
         :attr:`refine_codes` when it is set, as FAISS's ``IndexRefine`` would."""
-        if self.refine_codes is None:
+        codes, refine = self.refine_codes, self.refine  # one reading: an add() replaces both
+        if codes is None or refine is None:
             return self.index.search(queries, k, params=self._params(selector, knobs, k, n_allowed))
         params = self._base_params(selector, knobs, k, n_allowed)
-        _, candidates = self.refine.base_index.search(queries, k * self._k_factor(knobs, k), params=params)
+        _, candidates = refine.base_index.search(queries, k * self._k_factor(knobs, k), params=params)
         found = [c[c >= 0] for c in candidates]
         if len(queries) == 1:  # one query's candidates are distinct rows already
-            decoded = [self.refine_codes.vectors(found[0])]
+            decoded = [codes.vectors(found[0])]
         else:  # co-defendants share a few candidates: each row is read once
             rows = np.sort(np.concatenate(found))
             rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]  # np.unique: 8× longer here
-            every = self.refine_codes.vectors(rows)
+            every = codes.vectors(rows)
             decoded = [every[np.searchsorted(rows, f)] for f in found]
         # each query's candidates as one matrix in FAISS's order, whether searched alone or with
         # others: the products then do not depend on the batch (a matrix-matrix product would)
