@@ -708,7 +708,7 @@ class VectorIndex:
         self.path = path
 
     @classmethod
-    def load(cls, path: Path, factory: str, *, mmap: bool = True, refine_reads: str = "map") -> VectorIndex:
+    def load(cls, path: Path, factory: str, *, mmap: bool = True, refine_reads: str = "read") -> VectorIndex:
         """``refine_reads``: ``"read"`` rescores a memory-mapped refined index from codes read with
         ``pread`` (:class:`RefineCodes`), ``"map"`` leaves it to FAISS through the map."""
         if refine_reads not in ("map", "read"):

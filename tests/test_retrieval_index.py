@@ -173,7 +173,7 @@ def test_refine_reads_rescore_as_faiss_does_through_the_map(tmp_path: Path, refi
     built.train(x)
     built.add(x, np.arange(3000))
     built.save(tmp_path / "v.faiss")
-    mapped = VectorIndex.load(tmp_path / "v.faiss", factory, mmap=True)
+    mapped = VectorIndex.load(tmp_path / "v.faiss", factory, mmap=True, refine_reads="map")
     read = VectorIndex.load(tmp_path / "v.faiss", factory, mmap=True, refine_reads="read")
     assert mapped.refine_codes is None and read.refine_codes is not None
     rng = np.random.default_rng(6)
