@@ -133,9 +133,9 @@ class _VectorTee:
             tee.tokenize_s += time.perf_counter() - began
             return out
 
-        def timed_from_tokens(cls, tokens):  # type: ignore[no-untyped-def]
+        def timed_from_tokens(cls, tokens, groups=None):  # type: ignore[no-untyped-def]
             began = time.perf_counter()
-            out = from_tokens.__func__(cls, tokens)
+            out = from_tokens.__func__(cls, tokens, groups)
             tee.sparse_s += time.perf_counter() - began
             return out
 

@@ -63,7 +63,7 @@ from retrieval.profile import (
     circumstance_mask,
     profile_of,
 )
-from retrieval.sparse import SparseIndex
+from retrieval.sparse import NO_GROUP, SparseIndex, group_key
 from retrieval.text import case_document, masked_name, tokenize, tokenize_query
 from sentencing.atomic import replace_dir
 from sentencing.case import Case, Defendant, Role, trusted
@@ -445,7 +445,8 @@ class RetrievalIndex:
                 index.manifest["encoder_process_peak_rss_mb"] = round(child_peak)
             if batch:
                 sparse_tokens = index._ingest(batch, sparse_tokens, migrate=factory is None)
-            index.sparse = SparseIndex.from_tokens(sparse_tokens) if sparse_tokens is not None else None
+            index.sparse = (SparseIndex.from_tokens(sparse_tokens, index._sparse_groups())
+                            if sparse_tokens is not None else None)
             index.manifest["sparse"] = index.sparse is not None
             if index.sparse is None:
                 rows = f"{expected_rows} rows expected" if not wants_sparse and expected_rows else "more rows"
@@ -527,6 +528,14 @@ class RetrievalIndex:
             new.add(old[start : start + 65_536], ids[start : start + 65_536])
         self.vectors = new
         self.manifest["factory"] = new.factory
+
+    def _sparse_groups(self) -> np.ndarray:
+        """Each row's sparse group: its principal charge's :func:`group_key`."""
+        charges = np.asarray(self.meta["charge"])
+        names = self.vocab["charges"]
+        keys = np.array([group_key(names.name(i)) for i in range(int(charges.max(initial=-1)) + 1)] + [NO_GROUP],
+                        dtype=np.int64)
+        return keys[np.where(charges >= 0, charges, len(keys) - 1)]
 
     def _columns(self, batch: list[_Row]) -> dict[str, np.ndarray]:
         v = self.vocab
@@ -657,7 +666,7 @@ class RetrievalIndex:
         vecs = self.encoder.encode([r.doc for r in batch])
         tokens = [tokenize(r.doc) for r in batch] if self.sparse is not None else None
         new_sparse = (
-            self.sparse.extend(tokens)
+            self.sparse.extend(tokens, [group_key(r.profile.charge) for r in batch])
             if self.sparse is not None and tokens is not None
             and len(self.sparse) + len(batch) <= self.settings.retrieval_sparse_max_rows
             else None
@@ -904,8 +913,9 @@ class RetrievalIndex:
                 if mode == "dense":
                     ranked, scores = _by_score(dense_rows, sims)
             if mode in ("hybrid", "sparse") and self.sparse is not None:
+                group = group_key(profile.charge) if selection.same_charge else None
                 sparse_scores, sparse_rows = self.sparse.search(tokenize_query(doc), self._wanted(allowed, k),
-                                                                allowed.mask)
+                                                                allowed.mask, group)
                 if mode == "sparse":
                     ranked, scores = _by_score(sparse_rows, sparse_scores)
             if mode == "hybrid":

@@ -18,6 +18,11 @@ nothing into memory and a query touches only the documents that share a word wit
 postings of the query's words when the filter admits most rows, the CSR rows of the admitted
 documents when it admits few.
 
+Each word's postings are filed by the row's *group* (its principal charge, :func:`group_key`), rows
+in order within a group: a search restricted to one charge (the service's searches always are)
+reads only that charge's stretch of each word's postings, found by binary search. An index written
+without groups is scored over all postings, as before.
+
 IDF changes with every document, so the tokenised documents stay beside the matrices
 (``tokens.txt``, one row per line) and the matrices are rebuilt from them when rows are added;
 rebuilding from tokens is fast, re-segmenting with jieba is not. The tokens are read only then.
@@ -31,7 +36,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zlib
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +57,22 @@ MATRIX_FILES = (
     "tfidf_csr_data", "tfidf_csr_words", "tfidf_csr_ptr",
     "tfidf_idf",
 )
+GROUP_FILES = ("tfidf_csc_groups", "tfidf_row_groups")
+"""Optional: each posting's group (sorted within a word) and each row's; both or neither."""
+NO_GROUP = -1
 VOCAB_FILE = "tfidf_vocab.json"
 V1_VOCAB_FILE = "bm25_vocab.json"
 CSR_ENTRY_COST = 2
 """Weight of a CSR entry (gather, match, sum) against a CSC posting (added in place): at 130k demo rows
 an entry took 9–17 ns, a posting 5.8 ns (a filter admitting 3% of the rows: 3.0 ms by rows, 8.0 by
 postings; 10%: 14.4 against 8.1)."""
+
+
+def group_key(charge: str | None) -> int:
+    """The group a row's postings are filed under: its principal charge, as a stable 31-bit hash
+    (the sparse side keeps no vocabulary of charges; two charges sharing a hash only widen a
+    restricted search, whose filter still decides). ``NO_GROUP`` without a charge."""
+    return NO_GROUP if charge is None else zlib.crc32(charge.encode("utf-8")) & 0x7FFFFFFF
 
 
 class SparseIndex:
@@ -77,9 +94,13 @@ class SparseIndex:
         self._tokens_path = tokens_path
 
     @classmethod
-    def from_tokens(cls, tokens: list[list[str]]) -> SparseIndex:
-        """Index tokenised documents: sublinear TF × smooth IDF, each row scaled to unit length."""
+    def from_tokens(cls, tokens: list[list[str]], groups: Sequence[int] | np.ndarray | None = None) -> SparseIndex:
+        """Index tokenised documents: sublinear TF × smooth IDF, each row scaled to unit length;
+        ``groups`` (one :func:`group_key` a row) files each word's postings by group."""
         from scipy import sparse
+
+        if groups is not None and len(groups) != len(tokens):
+            raise ValueError(f"{len(groups)} groups for {len(tokens)} documents")
 
         vocab: dict[str, int] = {}
         lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
@@ -107,6 +128,15 @@ class SparseIndex:
             "tfidf_csr_ptr": csr.indptr.astype(np.int64),
             "tfidf_idf": idf,
         }
+        if groups is not None:
+            row_groups = np.asarray(groups, dtype=np.int32)
+            posting_groups = row_groups[matrices["tfidf_csc_rows"]]
+            word_of = np.repeat(np.arange(len(vocab), dtype=np.int32), np.diff(csc.indptr))
+            order = np.lexsort((posting_groups, word_of))  # stable: rows stay in order within a group
+            matrices["tfidf_csc_data"] = matrices["tfidf_csc_data"][order]
+            matrices["tfidf_csc_rows"] = matrices["tfidf_csc_rows"][order]
+            matrices["tfidf_csc_groups"] = posting_groups[order]
+            matrices["tfidf_row_groups"] = row_groups
         return cls(vocab, matrices, len(tokens), tokens=tokens)
 
     def __len__(self) -> int:
@@ -122,9 +152,13 @@ class SparseIndex:
                 self._tokens = [line.rstrip("\n").split() for line in fh]
         return self._tokens
 
-    def extend(self, tokens: list[list[str]]) -> SparseIndex:
-        """A new index over the old rows and these (the old one stays valid until replaced)."""
-        return SparseIndex.from_tokens(self.tokens + tokens)
+    def extend(self, tokens: list[list[str]], groups: Sequence[int] | None = None) -> SparseIndex:
+        """A new index over the old rows and these (the old one stays valid until replaced); filed by
+        group when this one is and ``groups`` gives the new rows'."""
+        row_groups = self.m.get("tfidf_row_groups")
+        if row_groups is None or groups is None:
+            return SparseIndex.from_tokens(self.tokens + tokens)
+        return SparseIndex.from_tokens(self.tokens + tokens, np.concatenate([row_groups, np.asarray(groups)]))
 
     def _query(self, query_tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(word ids, weights) of the query's words known to the corpus: (1 + ln tf) · idf."""
@@ -137,20 +171,26 @@ class SparseIndex:
         """Score of every row for the query (words unknown to the corpus are ignored)."""
         return self._all_scores(*self._query(query_tokens))
 
-    def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, rows) with a positive score among the allowed rows, best first."""
+    def search(
+        self, query_tokens: list[str], k: int, allowed: np.ndarray | None, group: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, rows) with a positive score among the allowed rows, best first.
+
+        ``group``: every allowed row is of this :func:`group_key` (a same-charge filter), so only
+        that group's postings are read where the index is filed by group.
+        """
         words, weights = self._query(query_tokens)
         if words.size == 0 or k <= 0:
             return np.empty(0, np.float32), np.empty(0, np.int64)
-        csc_ptr = self.m["tfidf_csc_ptr"]
-        csc_cost = int((csc_ptr[words + 1] - csc_ptr[words]).sum())
+        starts, ends = self._postings(words, group)
+        csc_cost = int((ends - starts).sum())
         rows = np.flatnonzero(allowed[: self.n_rows]) if allowed is not None else None
         csr_ptr = self.m["tfidf_csr_ptr"]
         if rows is not None and CSR_ENTRY_COST * int((csr_ptr[rows + 1] - csr_ptr[rows]).sum()) < csc_cost:
             scores = self._row_scores(rows, words, weights)
             candidates = rows
         else:
-            dense = self._all_scores(words, weights)
+            dense = self._all_scores(words, weights, starts, ends)
             if allowed is not None:
                 dense = np.where(allowed[: self.n_rows], dense, 0.0)
             candidates = np.flatnonzero(dense > 0)
@@ -162,18 +202,38 @@ class SparseIndex:
         order = positive[np.lexsort((candidates[positive], -scores[positive]))]
         return scores[order], candidates[order].astype(np.int64)
 
-    def _all_scores(self, words: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Scores of all rows, accumulated in float64 in query-word order.
+    def _postings(self, words: np.ndarray, group: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Where each word's postings start and end: all of them, or those of ``group`` only."""
+        ptr = self.m["tfidf_csc_ptr"]
+        starts, ends = ptr[words], ptr[words + 1]
+        groups = self.m.get("tfidf_csc_groups")
+        if group is None or groups is None:
+            return starts, ends
+        key = np.int32(group)
+        lo, hi = [], []
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            filed = groups[start:end]  # sorted: the word's postings by group
+            lo.append(start + int(np.searchsorted(filed, key, "left")))
+            hi.append(start + int(np.searchsorted(filed, key, "right")))
+        return np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+
+    def _all_scores(
+        self, words: np.ndarray, weights: np.ndarray, starts: np.ndarray | None = None, ends: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Scores of all rows (those outside ``starts``–``ends``, when given, left at 0), accumulated
+        in float64 in query-word order.
 
         Word by word, each word's postings added in place through their rows (a word's postings
         name each row once, so a buffered ``+=`` adds them all): no index array over every posting
         of the query. At 130k rows a query's 30 words hold 1.4M postings; this took 8 ms where
         gathering them end to end into one ``bincount`` took 21, for the same sums bit for bit.
         """
-        ptr, rows, data = self.m["tfidf_csc_ptr"], self.m["tfidf_csc_rows"], self.m["tfidf_csc_data"]
+        rows, data = self.m["tfidf_csc_rows"], self.m["tfidf_csc_data"]
+        if starts is None or ends is None:
+            starts, ends = self._postings(words, None)
         scores = np.zeros(self.n_rows, dtype=np.float64)
         factors = np.asarray(weights).astype(data.dtype)
-        for start, end, factor in zip(ptr[words].tolist(), ptr[words + 1].tolist(), factors, strict=True):
+        for start, end, factor in zip(starts.tolist(), ends.tolist(), factors, strict=True):
             scores[rows[start:end]] += data[start:end] * factor
         return scores.astype(np.float32)
 
@@ -204,8 +264,11 @@ class SparseIndex:
                     fh.write(" ".join(row) + "\n")
         os.replace(tmp, directory / TOKENS_FILE)
         self._tokens_path = directory / TOKENS_FILE
-        for name in MATRIX_FILES:
-            np.save(directory / f"{name}.npy", np.ascontiguousarray(self.m[name]))
+        for name in MATRIX_FILES + GROUP_FILES:
+            if name in self.m:
+                np.save(directory / f"{name}.npy", np.ascontiguousarray(self.m[name]))
+            else:
+                (directory / f"{name}.npy").unlink(missing_ok=True)
         (directory / VOCAB_FILE).write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
         meta = {"format_version": FORMAT_VERSION, "scoring": SCORING, "tokenizer_version": TOKENIZER_VERSION,
                 "rows": self.n_rows}
@@ -224,7 +287,10 @@ class SparseIndex:
             with path.open(encoding="utf-8") as fh:
                 return cls.from_tokens([line.rstrip("\n").split() for line in fh])
         matrices: dict[str, np.ndarray] = {}
-        for name in MATRIX_FILES:
+        present = [name for name in GROUP_FILES if (directory / f"{name}.npy").is_file()]
+        if present and len(present) != len(GROUP_FILES):
+            raise IndexFormatError(f"{directory}: {present[0]}.npy without the other group file")
+        for name in MATRIX_FILES + tuple(present):
             file = directory / f"{name}.npy"
             if not file.is_file():
                 raise IndexFormatError(f"sparse index matrix {file} is missing")
@@ -241,6 +307,9 @@ class SparseIndex:
         if len(matrices["tfidf_idf"]) != len(matrices["tfidf_csc_ptr"]) - 1:
             raise IndexFormatError(f"{directory}: IDF has {len(matrices['tfidf_idf'])} words, "
                                    f"the matrices {len(matrices['tfidf_csc_ptr']) - 1}")
+        if present and (len(matrices["tfidf_csc_groups"]) != len(matrices["tfidf_csc_rows"])
+                        or len(matrices["tfidf_row_groups"]) != n_rows):
+            raise IndexFormatError(f"{directory}: the group files do not match the matrices")
         return cls(vocab, matrices, n_rows, tokens_path=path)
 
 

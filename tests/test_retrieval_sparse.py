@@ -12,7 +12,7 @@ import pytest
 from retrieval.fusion import RRF_K, fuse
 from retrieval.index import IndexFormatError
 from retrieval.search import RetrievalIndex
-from retrieval.sparse import META_FILE, SparseIndex
+from retrieval.sparse import META_FILE, SparseIndex, group_key
 from retrieval.text import TOKENIZER_VERSION, case_document, field_tokens, tokenize, tokenize_query
 from sentencing.config import Settings
 from tests.retrieval_cases import make_cases
@@ -92,6 +92,52 @@ def test_save_load_and_refusal_of_other_formats(corpus_tokens: list[list[str]], 
         SparseIndex.load(tmp_path / "v2")
 
 
+
+def test_postings_filed_by_group_give_the_same_scores_reading_one_group(
+    corpus_tokens: list[list[str]], tmp_path: Path
+) -> None:
+    """Postings filed by group (the principal charge): a search told every allowed row is of one group
+    reads that group's postings only, and answers bit for bit as the search over all of them does,
+    by postings (broad filters) and by rows (narrow ones); saved, loaded and extended, they stay filed."""
+    rng = np.random.default_rng(7)
+    charges = ["盗窃", "诈骗", "故意伤害", None]
+    row_charges = [charges[i] for i in rng.integers(0, len(charges), len(corpus_tokens))]
+    groups = [group_key(c) for c in row_charges]
+    plain = SparseIndex.from_tokens(corpus_tokens)
+    filed = SparseIndex.from_tokens(corpus_tokens, groups)
+    assert np.array_equal(filed.scores(corpus_tokens[1]), plain.scores(corpus_tokens[1]))
+    for i, (charge, share) in enumerate([("盗窃", 1.0), ("诈骗", 0.6), ("故意伤害", 0.05), (None, 1.0)]):
+        allowed = (np.array([c == charge for c in row_charges])) & (rng.random(len(corpus_tokens)) < share)
+        query = corpus_tokens[i + 3]
+        full = np.where(allowed, plain.scores(query), 0.0)
+        expected = [r for r in np.lexsort((np.arange(len(full)), -full)) if full[r] > 0][:15]
+        got_scores, got_rows = filed.search(query, 15, allowed, group_key(charge))
+        assert got_rows.tolist() == expected
+        assert np.allclose(got_scores, full[expected], atol=1e-6)  # the path by rows sums in another order
+        words, weights = filed._query(query)
+        read = filed._postings(words, group_key(charge))
+        every = filed._postings(words, None)
+        assert (read[1] - read[0]).sum() < (every[1] - every[0]).sum()
+        by_group = filed._all_scores(words, weights, *read)
+        assert np.array_equal(by_group[allowed], plain.scores(query)[allowed])  # bit for bit
+    with pytest.raises(ValueError, match="3 groups for"):
+        SparseIndex.from_tokens(corpus_tokens, groups[:3])
+
+    filed.save(tmp_path / "filed")
+    loaded = SparseIndex.load(tmp_path / "filed")
+    assert np.array_equal(loaded.m["tfidf_row_groups"], np.asarray(groups))
+    grown = loaded.extend(corpus_tokens[:2], groups[:2])
+    assert len(grown.m["tfidf_row_groups"]) == len(corpus_tokens) + 2
+    allowed = np.array([c == "盗窃" for c in row_charges] + [False, False])
+    assert grown.search(corpus_tokens[0], 10, allowed, group_key("盗窃"))[1].tolist() \
+        == plain.search(corpus_tokens[0], 10, allowed[: len(corpus_tokens)])[1].tolist()
+    plain.save(tmp_path / "filed")  # the same folder, written without groups: the group files go
+    assert "tfidf_csc_groups" not in SparseIndex.load(tmp_path / "filed").m
+    filed.save(tmp_path / "half")
+    (tmp_path / "half" / "tfidf_row_groups.npy").unlink()
+    with pytest.raises(IndexFormatError, match="without the other group file"):
+        SparseIndex.load(tmp_path / "half")
+
 def _running_sum(rankings: list[list[int]], weights: list[float]) -> tuple[list[int], list[float]]:
     scores: Counter[int] = Counter()
     for ranking, w in zip(rankings, weights, strict=True):
@@ -141,3 +187,21 @@ def test_a_build_told_it_is_too_large_skips_the_sparse_side(tmp_path: Path) -> N
     assert told.sparse is None and told.manifest["sparse"] is False
     assert f"{rows + 1} rows expected" in told.manifest["sparse_note"]
     assert len(told) == len(fits) == rows  # the dense side is whole either way
+
+
+def test_the_index_files_sparse_postings_by_principal_charge(tmp_path: Path) -> None:
+    """A build files each row's postings under its principal charge, an add files the new rows'; the
+    service's same-charge searches then read only that charge's postings and rank as over all."""
+    corpus = make_cases(80, seed=9)
+    settings = Settings(retrieval_epochs=0, retrieval_dim=16)
+    index = RetrievalIndex.build(iter(corpus[:60]), tmp_path / "idx", settings=settings)
+    index.add(corpus[60:])
+    index.save()
+    index = RetrievalIndex.load(tmp_path / "idx", settings=settings)
+    names = [index.vocab["charges"].name(int(c)) for c in np.asarray(index.meta["charge"])]
+    assert index.sparse.m["tfidf_row_groups"].tolist() == [group_key(n) for n in names]
+    queries = [c for c in corpus if c.province][:12]
+    filed = [[h.case_id for h in index.search(q, q.defendants[0], k=8, mode="sparse")] for q in queries]
+    index.sparse = SparseIndex.from_tokens(index.sparse.tokens)  # the same rows, not filed by group
+    assert [[h.case_id for h in index.search(q, q.defendants[0], k=8, mode="sparse")] for q in queries] == filed
+    assert all(filed)
