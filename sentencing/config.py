@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         "rescores candidates with: 'read' with a system call a row (the page cache holds them, once); 'map' through "
         "FAISS's memory map, where each server worker comes to hold most of them as its own resident memory (600 MB "
         "at a million rows). At 1.3M rows with 2 workers, 'read' kept the server's RSS (summed over its processes) "
-        "at 1.07 GB against 2.18, for 1.6–1.8 ms more CPU a 3-defendant request. See docs/service.md"
+        "at 1.07 GB against 2.18, for 1.6–2.0 ms more CPU a 3-defendant request. See docs/service.md"
     )
     retrieval_search_threads: int = Field(
         default=1, ge=1, description="FAISS threads per query in the service (concurrent requests use the cores)"
