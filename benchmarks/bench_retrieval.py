@@ -282,10 +282,10 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
         sides = {"approx": approx, "exact": exact}
         if approx.refine is not None and approx.mmapped:
             # the same index file, its refinement codes read the other way (retrieval_refine_reads)
-            other = "map" if approx.refine_codes is not None else "read"
+            this = "read" if approx.refine_codes is not None else "map"
+            other = "map" if this == "read" else "read"
             sides[f"approx, codes {other}"] = VectorIndex.load(approx.path, approx.factory, refine_reads=other)
-            print(f"approx: refinement codes read by '{'read' if approx.refine_codes is not None else 'map'}' "
-                  f"(retrieval_refine_reads); also measured with '{other}'")
+            print(f"approx: refinement codes read by '{this}' (retrieval_refine_reads); also measured with '{other}'")
         results: dict[str, list[list[str]]] = {name: [] for name in sides}
         latency: dict[str, list[float]] = {name: [] for name in sides}
         for name, vectors in sides.items():

@@ -162,12 +162,15 @@ class Server:
                 raise RuntimeError("the server did not become ready")
             time.sleep(0.5)
 
+    def processes(self) -> list[psutil.Process]:
+        """The server's process and every process under it (supervisor, workers, helpers)."""
+        main = psutil.Process(self.proc.pid)
+        return [main, *main.children(recursive=True)]
+
     def cpu_s(self) -> float:
         """CPU seconds the server processes have used (all threads, workers included)."""
-        procs = [psutil.Process(self.proc.pid)]
-        procs += procs[0].children(recursive=True)
         total = 0.0
-        for p in procs:
+        for p in self.processes():
             try:
                 t = p.cpu_times()
             except psutil.NoSuchProcess:
@@ -180,9 +183,8 @@ class Server:
         workers share (the memory-mapped index, the rows file) once per worker, so it overstates
         the machine's use; PSS charges each shared page to its sharers in equal parts, so the PSS
         sum is the memory the server holds."""
-        main = psutil.Process(self.proc.pid)
         rss = pss = 0
-        for p in [main, *main.children(recursive=True)]:
+        for p in self.processes():
             try:
                 info = p.memory_full_info()
             except psutil.NoSuchProcess:
@@ -195,9 +197,8 @@ class Server:
         """The largest contributors to the RSS sum: (mapping, RSS MB, PSS MB) summed over the server's
         processes, from ``/proc/PID/smaps`` (Linux; empty elsewhere). A mapped file is named by its
         file name; anonymous memory (the heap, FAISS's in-memory lists, numpy arrays) is ``[anon]``."""
-        main = psutil.Process(self.proc.pid)
         totals: dict[str, list[float]] = {}
-        for p in [main, *main.children(recursive=True)]:
+        for p in self.processes():
             try:
                 text = Path(f"/proc/{p.pid}/smaps").read_text()
             except OSError:

@@ -733,9 +733,9 @@ class VectorIndex:
         loaded = cls(index, factory, path, mmapped)
         if refine_reads == "read" and mmapped and loaded.refine is not None:
             loaded.refine_codes = RefineCodes.open(path, loaded.refine)
-            if loaded.refine_codes is None:
-                log.warning("retrieval_refine_reads='read': the refinement codes of %s are not where FAISS writes "
-                            "them; they are read through the memory map instead", path)
+            if loaded.refine_codes is None and loaded.ntotal:
+                log.warning("retrieval_refine_reads='read': the refinement codes of %s could not be located in the "
+                            "file; they are read through the memory map instead", path)
         return loaded
 
 
