@@ -13,7 +13,6 @@ Training, ONNX export and the tests' reference computations keep using the ``lig
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib.util
 import json
@@ -164,8 +163,12 @@ class NativeBooster:
             self._call("LGBM_BoosterFree", handle)
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # at interpreter exit the library may be gone first
+        # At interpreter exit the library, and this module's globals, may be gone before this
+        # object: a bare try needs neither.
+        try:
             self.close()
+        except Exception:
+            pass
 
 
 class LeafIndex:
@@ -217,5 +220,9 @@ class LeafIndex:
                 _check(self._lib, self._lib.LGBM_FastConfigFree(fast), "LGBM_FastConfigFree")
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # at interpreter exit the library may be gone first
+        # At interpreter exit the library, and this module's globals, may be gone before this
+        # object: a bare try needs neither.
+        try:
             self.close()
+        except Exception:
+            pass
