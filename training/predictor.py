@@ -1,12 +1,13 @@
 """Serving a trained model: a case before judgment → one prediction per defendant.
 
-Predicts through onnxruntime (one intra-op thread), all models in one merged graph; explanations
-are decision-path contributions of the native point booster (the Saabas credits of
+Predicts through onnxruntime (one intra-op thread), all models fused into one tree ensemble;
+explanations are decision-path contributions of the native point booster (the Saabas credits of
 training.explain, exact, and far cheaper than ``pred_contrib``'s TreeSHAP). A row's credits depend
 only on the leaf it reaches in each tree, so they are tabulated per leaf at load, already summed
-by explanation group (:class:`LeafContributions`), and the table joins the merged graph as one
-more tree ensemble: the point model's trees with a vector of group credits in each leaf. One
-``run`` gives ranges, form probabilities and explanations (timings in benchmarks/bench_predict.py).
+by explanation group (:class:`LeafContributions`), and the table joins the fused ensemble as more
+columns written by the point model's own trees: a vector of group credits in each leaf. One
+``run``, one walk of each tree, gives ranges, form probabilities and explanations (timings in
+benchmarks/bench_predict.py).
 The booster's tree dump is read through LightGBM's C library (:mod:`training.native_booster`),
 not the ``lightgbm`` package, which would bring scikit-learn, pandas, scipy and pyarrow into every
 server worker. ``predict_case`` turns the graph's outputs into calibrated ranges, form
@@ -48,7 +49,7 @@ from training.models import (
     finish_quantiles,
 )
 from training.native_booster import LeafIndex, NativeBooster, NativeBoosterError
-from training.onnx_export import OnnxEnsemble
+from training.onnx_export import OnnxEnsemble, softmax_rows
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -147,7 +148,7 @@ def enforce_role_consistency(case: Case, months: np.ndarray, resolve: Any) -> li
 
 
 CONTRIBUTIONS = "contributions"
-"""The merged graph's part that sums the point model's leaf credits by group (LeafContributions.onnx_part)."""
+"""The fused ensemble's part that sums the point model's leaf credits by group (LeafContributions.onnx_part)."""
 
 
 def explanation_groups(spec: FeatureSpec) -> tuple[list[str], np.ndarray]:
@@ -222,7 +223,8 @@ class LeafContributions:
 
         ``point_onnx`` is this booster converted to ONNX (onnxmltools' TreeEnsembleRegressor). Its
         nodes are reused as they are, so a row reaches the leaves it reaches in the point model's
-        own part of the merged graph; only the leaf values change, from one number to a vector.
+        own graph, and the fused ensemble walks those trees once for both; only the leaf values
+        change, from one number to a vector.
         Raises ValueError when that graph's trees are not the dump's, split for split.
         """
         model = onnx.load_from_string(point_onnx)
@@ -309,10 +311,10 @@ class RangePredictor:
         self._guideline_group = self._group_ids.index("guideline")
         # The serving path (_predict_rows, contributions) works on plain floats with these, fixed at load.
         self._margin = calibration.margin()
-        parts = onnx_models.names
-        self._term_slots = [parts.index(f"term_{q}") for q in QUANTILE_NAMES]
-        self._contributions_slot = parts.index(CONTRIBUTIONS)
-        self._form_slots = {name: (parts.index(name) if name in parts else None, list(models[name]["present"]))
+        layout = onnx_models.layout
+        self._term_columns = [layout[f"term_{q}"].start for q in QUANTILE_NAMES]
+        self._contribution_columns = layout[CONTRIBUTIONS]
+        self._form_slots = {name: (layout.get(name), list(models[name]["present"]))
                             for name in ("form_severity", "form_custody")}
         bias = self._explainer.bias + self._init[1]
         if self._residual:
@@ -361,7 +363,7 @@ class RangePredictor:
         except (ValidationError, ValueError) as e:
             raise ModelLoadError(f"{model_dir}: feature spec or calibration invalid: {e}") from None
         models: dict[str, dict[str, Any]] = manifest["models"]
-        parts: dict[str, tuple[bytes, bool]] = {}
+        parts: dict[str, bytes] = {}
         for name in (*(f"term_{q}" for q in QUANTILE_NAMES), "form_severity", "form_custody"):
             entry = models.get(name)
             if entry is None:
@@ -377,7 +379,7 @@ class RangePredictor:
                 raise ModelLoadError(f"{model_dir}: model file {entry['onnx']} is missing") from None
             except Exception as e:  # protobuf raises its own DecodeError for corrupt files
                 raise ModelLoadError(f"{model_dir}: {entry['onnx']} is not a valid ONNX model ({e})") from None
-            parts[name] = (data, entry["kind"] == "multiclass")
+            parts[name] = data
         try:
             contrib = NativeBooster(model_dir / models["term_point"]["native"])
         except (NativeBoosterError, KeyError) as e:
@@ -388,13 +390,13 @@ class RangePredictor:
         group_ids, feature_groups = explanation_groups(spec)
         try:
             explainer = LeafContributions(contrib, feature_groups, len(group_ids))
-            parts[CONTRIBUTIONS] = (explainer.onnx_part(parts["term_point"][0]), False)
+            parts[CONTRIBUTIONS] = explainer.onnx_part(parts["term_point"])
         except (NativeBoosterError, ValueError) as e:  # e.g. categorical splits: no leaf table
             raise ModelLoadError(f"{model_dir}: native point model unusable for explanations ({e})") from None
         try:
             ensemble = OnnxEnsemble(parts)
         except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
-            raise ModelLoadError(f"{model_dir}: the ONNX models do not load together ({e})") from None
+            raise ModelLoadError(f"{model_dir}: the ONNX models do not fuse into one ensemble ({e})") from None
         if ensemble.n_features != spec.n_features:
             raise ModelLoadError(f"{model_dir}: ONNX models expect {ensemble.n_features} features, "
                                  f"spec has {spec.n_features}")
@@ -453,10 +455,10 @@ class RangePredictor:
         checks equality), on plain floats: for 3 rows, two dozen numpy calls cost more than the
         arithmetic they do.
         """
-        out = self.onnx.run(np.ascontiguousarray(X, dtype=np.float32))
-        low, point, high = (out[k].tolist() for k in self._term_slots)
+        rows = self.onnx.run(np.ascontiguousarray(X, dtype=np.float32)).tolist()
+        c_low, c_point, c_high = self._term_columns
         init_low, init_point, init_high = self._init.tolist()
-        n = len(X)
+        n = len(rows)
         if self._residual:
             fallback = self._offset_fallback
             offsets = [v if math.isfinite(v) else fallback for v in X[:, self._offset_column].tolist()]
@@ -464,29 +466,29 @@ class RangePredictor:
             offsets = [0.0] * n
         calibrate, margin = self.calibration.calibrate_logs, self._margin
         logs = []
-        for i in range(n):
-            o = offsets[i]
-            q = sorted(((low[i][0] + init_low) + o, (point[i][0] + init_point) + o, (high[i][0] + init_high) + o))
+        for row, o in zip(rows, offsets, strict=True):
+            q = sorted(((row[c_low] + init_low) + o, (row[c_point] + init_point) + o, (row[c_high] + init_high) + o))
             logs.append(calibrate(*[v if v > 0.0 or v != v else 0.0 for v in q], margin))  # np.maximum(q, 0)
-        severity = self._proba_rows("form_severity", out, n)
-        custody = self._proba_rows("form_custody", out, n)
+        severity = self._proba_rows("form_severity", rows)
+        custody = self._proba_rows("form_custody", rows)
         proba = []
         for sev, cus in zip(severity, custody, strict=True):  # combine_form_proba
             term = sev[0]
             proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
-        return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba, out[self._contributions_slot].tolist()
+        credits = self._contribution_columns
+        return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba, [row[credits] for row in rows]
 
-    def _proba_rows(self, name: str, out: list[np.ndarray], n: int) -> list[list[float]]:
-        slot, present = self._form_slots[name]
-        if slot is None:
-            return [[1.0 if c == present[0] else 0.0 for c in range(3)] for _ in range(n)]
-        rows = []
-        for values in out[slot].tolist():
+    def _proba_rows(self, name: str, rows: list[list[float]]) -> list[list[float]]:
+        columns, present = self._form_slots[name]
+        if columns is None:
+            return [[1.0 if c == present[0] else 0.0 for c in range(3)] for _ in rows]
+        out = []
+        for values in softmax_rows([row[columns] for row in rows]):
             row = [0.0, 0.0, 0.0]
             for c, v in zip(present, values, strict=True):
                 row[c] = v
-            rows.append(row)
-        return rows
+            out.append(row)
+        return out
 
     def _proba(self, name: str, out: dict[str, np.ndarray], n: int) -> np.ndarray:
         present = self._models[name]["present"]
@@ -499,7 +501,7 @@ class RangePredictor:
 
     def contributions(self, X: np.ndarray, point_months: np.ndarray) -> list[list[Contribution]]:
         """Per-group contributions in months, summing with the 'base' entry to the point estimate."""
-        credits = self.onnx.run(np.ascontiguousarray(X, dtype=np.float32))[self._contributions_slot]
+        credits = self.onnx.run(np.ascontiguousarray(X, dtype=np.float32))[:, self._contribution_columns]
         return self._explain_rows(X, credits.tolist(), np.asarray(point_months, dtype=np.float64).tolist())
 
     def _explain_rows(self, X: np.ndarray, credits: list[list[float]], points: list[float]) -> list[list[Contribution]]:
@@ -522,13 +524,14 @@ class RangePredictor:
             total = math.fsum(row)
             scale = (point - base) / total if abs(total) > 1e-9 else 0.0
             months = [v * scale for v in row]
-            order = sorted(range(n_groups), key=lambda j: -abs(months[j]))
+            # largest magnitude first, ties in group order (a stable sort, reversed, keeps ties' order)
+            order = sorted(range(n_groups), key=[abs(v) for v in months].__getitem__, reverse=True)
             items = [_contribution("base", "训练样本基准", base_months)]
             for j in order[:TOP_CONTRIBUTIONS]:
                 v = months[j]
                 if abs(v) >= 0.05:
                     items.append(_contribution(ids[j], labels[j], round(v, 2)))
-            rest = math.fsum(months[j] for j in order[TOP_CONTRIBUTIONS:])
+            rest = math.fsum(map(months.__getitem__, order[TOP_CONTRIBUTIONS:]))
             if abs(rest) >= 0.05:
                 items.append(_contribution("other", "其他因素", round(rest, 2)))
             out.append(items)
