@@ -200,7 +200,14 @@ def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
         children = psutil.Process(proc.pid).children()
     except psutil.NoSuchProcess:
         return []
-    return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+    return [c for c in children if "spawn_main" in _cmdline(c)]
+
+
+def _cmdline(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # gone, or a zombie not yet reaped, since children() listed it
+        return ""
 
 
 def _listening(process: psutil.Process, port: int) -> bool:
