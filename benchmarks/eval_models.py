@@ -7,11 +7,12 @@ retrieval index exists — the median of the top-10 similar cases.
 
     .venv/bin/python benchmarks/eval_models.py --folds 5 [--synthetic 3000] [--json out.json]
 
-Variants: ``log`` (the default model: ln months directly, monotone constraints), ``residual``
-(the residual over the guideline point), ``no_monotone``, ``text`` (plus the TF-IDF text estimate
-as a stacked feature, features.text), and with ``--synthetic N``: ``synthetic_concat``
-(synthetic demo cases added to each training fold) and ``synthetic_init`` (continue boosters
-pre-trained on the synthetic corpus).
+Variants: ``log`` (the default model: ln months directly, monotone constraints, drawn toward the
+guideline point by the weight its training fold's out-of-fold points choose), ``residual`` (the
+residual over the guideline point), ``no_monotone``, ``no_pull`` (not drawn toward the guideline:
+weight 0), ``text`` (plus the TF-IDF text estimate as a stacked feature, features.text), and with
+``--synthetic N``: ``synthetic_concat`` (synthetic demo cases added to each training fold) and
+``synthetic_init`` (continue boosters pre-trained on the synthetic corpus).
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synthetic", type=int, default=0, help="synthetic demo cases for the pre-training variants")
-    ap.add_argument("--variants", default="log,residual,no_monotone", help="the first is the reference model")
+    ap.add_argument("--variants", default="log,residual,no_monotone,no_pull",
+                    help="the first is the reference model")
     ap.add_argument("--json", type=Path, help="write all figures as JSON here")
     ap.add_argument("--no-retrieval", action="store_true", help="skip the top-10 similar cases baseline")
     args = ap.parse_args(argv)
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             "residual": TrainConfig(target="residual", seed=args.seed),
             "log": TrainConfig(target="log", seed=args.seed),
             "no_monotone": TrainConfig(monotone=False, seed=args.seed),
+            "no_pull": TrainConfig(guideline_weight=0.0, seed=args.seed),
             "text": TrainConfig(text=True, seed=args.seed),
         }[name]
     synth: Dataset | None = None
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline_records: list[Record] = []
     medians_pred: list[float] = []
     role_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    pulls: dict[str, list[float]] = defaultdict(list)
     timings: dict[str, float] = defaultdict(float)
     for f, test_rows in enumerate(folds):
         train_rows = np.setdiff1d(np.arange(len(ds)), test_rows)
@@ -189,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 fitted = fit_models(train, spec, config)
             months, proba = fitted.predict(fitted.with_text(test.X, test.texts))
             timings[name] += time.perf_counter() - t
+            pulls[name].append(fitted.range_model.guideline_weight_)
             stats = role_check(cases, ds, test_rows, months, resolve)
             role_stats[name][0] += stats[0]
             role_stats[name][1] += stats[1]
@@ -220,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         s = summarize(recs)
         s.pop("baselines")
         s["role_pairs_violating_before_enforcement"], s["defendants_adjusted"] = role_stats[name]
+        s["guideline_weight_by_fold"] = pulls[name]
         results["variants"][name] = s
     best = records[first]
     results["by_family"] = breakdown(best, lambda r: r.family)
@@ -236,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.folds}-fold CV on {len(ds)} real defendants (cases kept whole)")
     for name, m in results["variants"].items():
         print(line(f"model:{name}", m) + f"  role violations before enforcement: "
-              f"{m['role_pairs_violating_before_enforcement']} pairs")
+              f"{m['role_pairs_violating_before_enforcement']} pairs; guideline weight by fold "
+              f"{' '.join(f'{w:.1f}' for w in m['guideline_weight_by_fold'])}")
     for name, m in results["baselines"].items():
         print(line(f"baseline:{name}", m))
     print(f"\nby charge family (model:{first}):")

@@ -58,7 +58,8 @@ def cases() -> list[Case]:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, cases: list[Case]) -> Path:
     out = tmp_path_factory.mktemp("fast") / "model"
-    return train(generate_cases(400, seed=5), out, config=TrainConfig(target="residual"))
+    # a fixed pull toward the guideline, so that its credit is exercised whatever weight the data would choose
+    return train(generate_cases(400, seed=5), out, config=TrainConfig(target="residual", guideline_weight=0.4))
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +173,24 @@ def test_served_credits_are_the_leaf_table_summed_in_onnx(predictor: RangePredic
     case = next(c for c in cases if len(c.defendants) > 1)
     X, _, _ = predictor.features(case)
     months, _, credits = predictor._predict_rows(X)
-    np.testing.assert_array_equal(np.array(credits), predictor.onnx.predict(X.astype(np.float32))[CONTRIBUTIONS])
+    credits = np.array(credits)
+    onnx_credits = predictor.onnx.predict(X.astype(np.float32))[CONTRIBUTIONS]
+    guideline = predictor._guideline_group
+    others = np.arange(credits.shape[1]) != guideline
+    np.testing.assert_array_equal(credits[:, others], onnx_credits[:, others])
+    # the guideline's credit also holds its pull (draw_toward_guideline): with it the credits add up
+    # to the served point (ln(1 + months), before the residual's offset is credited in _explain_rows)
+    assert predictor._guideline_weight == 0.4
+    pull = credits[:, guideline] - onnx_credits[:, guideline]
+    assert np.abs(pull).max() > 0.01
+    offset = np.where(np.isfinite(X[:, predictor._offset_column]), X[:, predictor._offset_column],
+                      predictor._offset_fallback)
+    out = predictor.onnx.predict(X.astype(np.float32))
+    raw = np.column_stack([out["term_low"], out["term_point"], out["term_high"]]) + predictor._init
+    ordered = (raw[:, 0] <= raw[:, 1]) & (raw[:, 1] <= raw[:, 2])  # crossed quantiles are sorted: another point
+    assert ordered.any()
+    np.testing.assert_allclose((credits.sum(axis=1) + predictor._explainer.bias + predictor._init[1] + offset)[ordered],
+                               np.log1p(months[:, 1])[ordered], rtol=0, atol=1e-5)
     shown = predictor.contributions(X, months[:, 1])
     for p, expected in zip(predictor.predict_case(case), shown, strict=True):
         assert p.contributions == expected

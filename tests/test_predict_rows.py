@@ -2,8 +2,9 @@
 gives exactly the numbers of the array path (predict_matrix, to_months) that evaluation uses.
 
 Exact equality, not closeness: a served prediction must not depend on which path computed it.
-Two small real models (LightGBM → ONNX → onnxruntime): residual target, and log target trained
-without life/death sentences so the severity classifier is a constant with no ONNX graph.
+Two small real models (LightGBM → ONNX → onnxruntime): residual target drawn toward the guideline,
+and log target not drawn, trained without life/death sentences so the severity classifier is a
+constant with no ONNX graph.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def predictor(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         cases = [c for c in cases
                  if all(d.sentence is None or d.sentence.kind not in _SEVERE
                         for d in c.defendants)]
-    config = TrainConfig(target="residual" if request.param == "residual" else "log", n_estimators=30)
+    # both ways through draw_toward_guideline: a pull, and none
+    config = TrainConfig(target="residual" if request.param == "residual" else "log", n_estimators=30,
+                         guideline_weight=0.3 if request.param == "residual" else 0.0)
     out = train(cases, tmp_path_factory.mktemp(request.param) / "model", config=config)
     return RangePredictor.load(Path(out), guideline_cache_size=0)
 
@@ -55,6 +58,10 @@ def test_rows_equal_the_array_path(predictor: RangePredictor) -> None:
         m, p, _ = predictor._predict_rows(rows)
         _same(m, months[start:start + 3])
         _same(np.array(p, dtype=np.float64), proba[start:start + 3])
+
+
+def test_both_guideline_weight_paths_are_exercised(predictor: RangePredictor) -> None:
+    assert predictor._guideline_weight == (0.3 if predictor._residual else 0.0)
 
 
 def test_constant_classifier_path_is_exercised(predictor: RangePredictor) -> None:

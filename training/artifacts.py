@@ -96,6 +96,7 @@ def write_model_dir(fitted: Any, ds: Any, out_dir: Path) -> Path:
                 "target": fitted.range_model.target,
                 "offset_column": fitted.range_model.offset_column,
                 "offset_fallback": fitted.range_model.offset_fallback_,
+                "guideline_weight": fitted.range_model.guideline_weight_,
                 "confidence": fitted.calibration.confidence,
             },
             "models": models,
@@ -133,12 +134,19 @@ def model_card(manifest: dict[str, Any], fitted: Any) -> str:
         f"- LightGBM quantile boosters ({', '.join(f'{q:.2f}' for q in fitted.range_model.quantiles)}) on "
         f"ln(1 + months), target `{manifest['range']['target']}` (residual = over the guideline engine's point), "
         f"{'with' if cfg['monotone'] else 'without'} legal-direction monotone constraints.",
+        f"- The range is drawn toward the guideline engine's point by {fitted.range_model.guideline_weight_:.0%} "
+        "of the point's distance to it (" + ("set in the training config" if cfg.get("guideline_weight") is not None
+                                             else "the weight whose out-of-fold points scored best on the CAIL log "
+                                             "score: " + ", ".join(f"{float(w):.1f} → {v:.1f}" for w, v in
+                                                                   m.get("oof_cail_by_guideline_weight", {}).items()))
+        + ").",
         "- Conformalised quantile regression: the range is widened by the "
         f"{cfg['confidence']:.0%} quantile of held-out conformity scores ({fitted.calibration.source}, "
         f"n = {fitted.calibration.n}; margin {m.get('calibration_margin_log', float('nan')):+.3f} on the log scale).",
         "- Form: a severity classifier (term / life / death) on all defendants, and a custody classifier "
         "(non-custodial / probation / custody) on defendants whose source records the form.",
-        "- Served through onnxruntime; explanations from the native booster (`pred_contrib`).",
+        "- Served through onnxruntime; explanations are the point booster's decision-path credits, summed by "
+        "group and scaled to months (the guideline's pull credited to the guideline group).",
         "",
         "## Trained on",
         f"- {tr['cases']} cases, {tr['defendants']} defendants ({tr['defendants_with_term']} with a term); "

@@ -302,6 +302,7 @@ class RangePredictor:
         self._residual = rng["target"] == "residual"
         self._offset_column = int(rng["offset_column"])
         self._offset_fallback = float(rng["offset_fallback"])
+        self._guideline_weight = float(rng.get("guideline_weight", 0.0))  # models written before it: 0
         self._contrib = explainer.booster
         self.text = text
         self._text_column = spec.index("text_estimate")
@@ -341,6 +342,10 @@ class RangePredictor:
         for key in ("format_version", "version", "ruleset_version", "data_hash", "models", "range"):
             if key not in manifest:
                 raise ModelLoadError(f"{model_dir / MANIFEST}: field {key!r} is missing")
+        weight = manifest["range"].get("guideline_weight", 0.0) if isinstance(manifest["range"], dict) else None
+        if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0.0 <= weight <= 1.0:
+            raise ModelLoadError(f"{model_dir / MANIFEST}: range.guideline_weight must be a number from 0 to 1, "
+                                 f"got {weight!r}")
         if manifest["format_version"] != FORMAT_VERSION:
             raise ModelLoadError(
                 f"{model_dir}: model format {manifest['format_version']!r}, this code reads {FORMAT_VERSION!r}; retrain"
@@ -442,7 +447,9 @@ class RangePredictor:
             offset[~np.isfinite(offset)] = self._offset_fallback
         else:
             offset = np.zeros(len(X))
-        months = self.calibration.to_months(finish_quantiles(raw + self._init, offset), confidence)
+        guide = X[:, self._offset_column]
+        months = self.calibration.to_months(
+            finish_quantiles(raw + self._init, offset, guide, self._guideline_weight), confidence)
         severity = self._proba("form_severity", out, len(X))
         custody = self._proba("form_custody", out, len(X))
         return months, combine_form_proba(severity, custody)
@@ -465,18 +472,30 @@ class RangePredictor:
         else:
             offsets = [0.0] * n
         calibrate, margin = self.calibration.calibrate_logs, self._margin
+        weight = self._guideline_weight
+        guides = X[:, self._offset_column].tolist() if weight else offsets
+        credits = self._contribution_columns
+        guideline = self._guideline_group
         logs = []
-        for row, o in zip(rows, offsets, strict=True):
+        explained = []
+        for row, o, g in zip(rows, offsets, guides, strict=True):
             q = sorted(((row[c_low] + init_low) + o, (row[c_point] + init_point) + o, (row[c_high] + init_high) + o))
-            logs.append(calibrate(*[v if v > 0.0 or v != v else 0.0 for v in q], margin))  # np.maximum(q, 0)
+            q = [v if v > 0.0 or v != v else 0.0 for v in q]  # np.maximum(q, 0)
+            credit = row[credits]
+            if weight and math.isfinite(g):  # draw_toward_guideline, its pull credited to the guideline
+                kept, pulled = 1.0 - weight, weight * g
+                point = q[1]
+                q = [kept * v + pulled for v in q]
+                credit[guideline] += q[1] - point
+            logs.append(calibrate(*q, margin))
+            explained.append(credit)
         severity = self._proba_rows("form_severity", rows)
         custody = self._proba_rows("form_custody", rows)
         proba = []
         for sev, cus in zip(severity, custody, strict=True):  # combine_form_proba
             term = sev[0]
             proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
-        credits = self._contribution_columns
-        return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba, [row[credits] for row in rows]
+        return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba, explained
 
     def _proba_rows(self, name: str, rows: list[list[float]]) -> list[list[float]]:
         columns, present = self._form_slots[name]
@@ -501,8 +520,8 @@ class RangePredictor:
 
     def contributions(self, X: np.ndarray, point_months: np.ndarray) -> list[list[Contribution]]:
         """Per-group contributions in months, summing with the 'base' entry to the point estimate."""
-        credits = self.onnx.run(np.ascontiguousarray(X, dtype=np.float32))[:, self._contribution_columns]
-        return self._explain_rows(X, credits.tolist(), np.asarray(point_months, dtype=np.float64).tolist())
+        credits = self._predict_rows(X)[2]
+        return self._explain_rows(X, credits, np.asarray(point_months, dtype=np.float64).tolist())
 
     def _explain_rows(self, X: np.ndarray, credits: list[list[float]], points: list[float]) -> list[list[Contribution]]:
         """Each row's group credits scaled into months so that they and 'base' add up to its point;

@@ -23,7 +23,7 @@ from sentencing.case import Case
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from training.calibration import ConformalCalibration
 from training.dataset import Dataset, build_dataset
-from training.models import BoosterParams, FormClassifier, RangeModel
+from training.models import BoosterParams, FormClassifier, RangeModel, choose_guideline_weight, draw_toward_guideline
 
 
 class TrainConfig(BaseModel):
@@ -38,6 +38,12 @@ class TrainConfig(BaseModel):
     # "log" won the 5-fold CV on the real data (benchmarks/eval_models.py): same CAIL score as
     # "residual", lower MAE and a narrower calibrated range at the same coverage.
     monotone: bool = Field(default=True, description="legal-direction monotone constraints on the term models")
+    guideline_weight: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="draw the range toward the guideline engine's point by this share of the distance "
+        "(training.models.draw_toward_guideline); None: the weight of 0, 0.1, …, 1 whose out-of-fold points "
+        "score best on the CAIL log score",
+    )
     n_estimators: int = Field(default=150, ge=1)
     learning_rate: float = Field(default=0.08, gt=0.0)
     num_leaves: int = Field(default=15, ge=2)
@@ -160,6 +166,12 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
         pred = model.predict(ds.X[term_rows[fold]])
         low[fold], point[fold], high[fold] = pred[:, 0], pred[:, 1], pred[:, 2]
         held[fold] = True
+    guide = ds.X[term_rows, spec.index("guideline_point")]
+    oof_q = np.column_stack([low, point, high])[held]
+    weight, oof_cail = choose_guideline_weight(oof_q, guide[held], y[held])
+    if config.guideline_weight is not None:
+        weight = config.guideline_weight
+    low[held], point[held], high[held] = draw_toward_guideline(oof_q, guide[held], weight).T
     calibration = ConformalCalibration.fit(low[held], high[held], y[held], confidence=config.confidence,
                                            source=source)
     timings["calibration_folds"] = time.perf_counter() - t
@@ -169,6 +181,7 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
         range_model = model  # split conformal: serve the model the holdout calibrated, no refit
     else:
         range_model = _range_model(spec, config).fit(ds.X if term.all() else ds.X[term_rows], y, init_from=init_range)
+    range_model.guideline_weight_ = weight
     timings["range_model"] = time.perf_counter() - t
     t = time.perf_counter()
     form_rows = np.arange(len(ds))
@@ -195,6 +208,8 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
         "oof_coverage_calibrated": float(np.mean((lo_c <= y[held]) & (y[held] <= hi_c))),
         "oof_coverage_raw": float(np.mean((low[held] <= y[held]) & (y[held] <= high[held]))),
         "calibration_margin_log": calibration.margin(),
+        "guideline_weight": weight,
+        "oof_cail_by_guideline_weight": oof_cail,
     }
     return FittedModels(spec=spec, config=config, range_model=range_model, form_classifier=form_classifier,
                         calibration=calibration, charge_medians=medians, text=text_model, oof_metrics=oof,

@@ -7,7 +7,8 @@ The same model as :func:`training.train.fit_models`, trained on the feature Parq
   constraints), the same monotone constraints, init scores and booster parameters;
 * the conformal calibration (CQR) uses a 20% holdout of whole cases (by a hash of the case id),
   as ``fit_models`` does for large data: a fold model is fitted on the other 80% with Dask and
-  predicts the holdout on the workers;
+  predicts the holdout on the workers; the weight drawing the range toward the guideline
+  (``training.models.choose_guideline_weight``) is chosen on that holdout too;
 * the form classifier (severity and custody, two small multiclass boosters) is fitted **locally on
   a random sample** of at most ``form_sample`` defendants: it needs every class present and adds
   little; say so in the summary;
@@ -33,7 +34,14 @@ from features.spec import FeatureSpec
 from training.calibration import ConformalCalibration
 from training.dataset import Dataset
 from training.distributed.stages import feature_column
-from training.models import QUANTILE_NAMES, FormClassifier, RangeModel, as_regression_booster
+from training.models import (
+    QUANTILE_NAMES,
+    FormClassifier,
+    RangeModel,
+    as_regression_booster,
+    choose_guideline_weight,
+    draw_toward_guideline,
+)
 from training.train import FittedModels, TrainConfig, _range_model
 
 log = logging.getLogger("liangxing.distributed")
@@ -130,13 +138,19 @@ def fit_models_dask(client: Any, feature_paths: Sequence[Path | str], spec: Feat
     meta = pd.DataFrame({n: pd.Series(dtype="float64") for n in QUANTILE_NAMES})
     pred = held.map_partitions(_predict_part, fold, cols, meta=meta).compute()
     y_held = np.log1p(held["term_months"].astype("float64").compute().to_numpy())
-    low, point, high = (pred[n].to_numpy() for n in QUANTILE_NAMES)
+    guide = held[offset_col].astype("float64").compute().to_numpy()
+    q = np.column_stack([pred[n].to_numpy() for n in QUANTILE_NAMES])
+    weight, oof_cail = choose_guideline_weight(q, guide, y_held)
+    if config.guideline_weight is not None:
+        weight = config.guideline_weight
+    low, point, high = draw_toward_guideline(q, guide, weight).T
     calibration = ConformalCalibration.fit(low, high, y_held, confidence=config.confidence,
                                            source=f"{calibration_share:.0%} case holdout (distributed fold model)")
     timings["calibration_folds"] = time.perf_counter() - t
 
     t = time.perf_counter()
     range_model = fit_range_dask(client, ddf, spec, config, fallback, init)
+    range_model.guideline_weight_ = weight
     timings["range_model"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -162,6 +176,8 @@ def fit_models_dask(client: Any, feature_paths: Sequence[Path | str], spec: Feat
         "oof_coverage_calibrated": float(np.mean((lo_c <= y_held) & (y_held <= hi_c))),
         "oof_coverage_raw": float(np.mean((low <= y_held) & (y_held <= high))),
         "calibration_margin_log": calibration.margin(),
+        "guideline_weight": weight,
+        "oof_cail_by_guideline_weight": oof_cail,
         "form_sample_defendants": len(sample),
     }
     fitted = FittedModels(spec=spec, config=config, range_model=range_model, form_classifier=form_classifier,
