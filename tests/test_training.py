@@ -31,7 +31,7 @@ from sentencing.cli import main as cli_main
 from sentencing.demo_corpus import generate_cases
 from sentencing.sentence import SentenceForm
 from training.calibration import CalibrationError, ConformalCalibration
-from training.models import FormClassifier, RangeModel
+from training.models import FormClassifier, RangeModel, choose_guideline_weight, draw_toward_guideline
 from training.predictor import ModelLoadError, RangePredictor, enforce_role_consistency, role_violations
 from training.train import TrainConfig, train
 
@@ -207,6 +207,31 @@ def test_role_consistency_is_enforced_and_counted() -> None:
     recidivist = case.model_copy(deep=True)
     recidivist.defendants[1].circumstances.append(Circumstance(code=CircumstanceCode.RECIDIVIST))
     assert role_violations(recidivist, np.array([[6.0, 10.0, 14.0], [8.0, 12.0, 13.0]]), resolve) == []
+
+
+def test_draw_toward_guideline_and_its_weight() -> None:
+    q = np.log1p(np.array([[6.0, 10.0, 20.0], [6.0, 10.0, 20.0], [1.0, 2.0, 3.0]]))
+    guide = np.array([np.log1p(30.0), np.nan, np.log1p(2.0)])
+    drawn = draw_toward_guideline(q, guide, 0.25)
+    np.testing.assert_allclose(drawn[0], 0.75 * q[0] + 0.25 * guide[0], rtol=1e-15)
+    np.testing.assert_array_equal(drawn[1], q[1])  # no guideline: the model's own range
+    assert np.all(np.diff(drawn, axis=1) >= 0)
+    np.testing.assert_array_equal(draw_toward_guideline(q, guide, 0.0), q)
+    np.testing.assert_allclose(draw_toward_guideline(q, guide, 1.0)[0], guide[0], rtol=1e-15)
+    # more money, higher guideline and model alike: every bound stays ordered across rows at any weight
+    more = draw_toward_guideline(q[:1] + 0.5, guide[:1] + 0.1, 0.6)
+    assert np.all(more >= draw_toward_guideline(q[:1], guide[:1], 0.6))
+
+    # the model's points err by +2 on the log scale, the guideline's by -2: only halfway is exact
+    rng = np.random.default_rng(0)
+    y = np.log1p(rng.integers(24, 240, size=200).astype(float))
+    model = np.column_stack([y + 1.5, y + 2.0, y + 2.5])
+    weight, scores = choose_guideline_weight(model, y - 2.0, y)
+    assert weight == 0.5 and scores[0.5] == 100.0 and scores[0.0] < 100.0
+    assert set(scores) == {w / 10 for w in range(11)}
+    # a guideline no better than the model: ties go to the model's own point
+    weight, _ = choose_guideline_weight(model[:, [1, 1, 1]] - 0.5, y + 3.0, y, weights=(0.0, 0.01))
+    assert weight == 0.0
 
 
 def test_conformal_margin() -> None:
