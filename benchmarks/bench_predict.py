@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_predict.py latency [--cases 3000] [--repeat 3000]
     .venv/bin/python benchmarks/bench_predict.py ab --baseline-root /tmp/old-tree [--rounds 40] [--block 100]
+        [--train-config JSON]
     .venv/bin/python benchmarks/bench_predict.py train-scale --defendants 100000 [--pool 20000]
 
 ``latency`` trains the default model on the synthetic demo corpus (what the service does on first
@@ -15,7 +16,8 @@ the native LightGBM Booster and through the LightGBM scikit-learn wrapper, on th
 the baselines. Issue #4's target:
 ``predict_case`` with explanations, p99 ≤ 200 µs.
 
-``ab`` times the serving calls of another source tree (e.g. ``git worktree add /tmp/old-tree HEAD``)
+``ab`` times the serving calls of another source tree (e.g. ``git worktree add /tmp/old-tree HEAD``;
+``--train-config '{"guideline_weight": 0}'`` against a tree older than that setting)
 and of this one in one process, on the same model directory and case, alternating blocks of calls
 so both see the same load from other processes: on a shared machine, runs minutes apart are not
 comparable. Modules the baseline imports lazily, at call time, come from this tree.
@@ -239,7 +241,8 @@ def ab(args: argparse.Namespace) -> int:
 
     baseline = _import_tree(args.baseline_root.resolve())
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = train(list(generate_cases(args.cases, seed=20261127)), Path(tmp) / "model")
+        config = TrainConfig.model_validate_json(args.train_config)
+        model_dir = train(list(generate_cases(args.cases, seed=20261127)), Path(tmp) / "model", config=config)
         trees = {}
         for label, predictor_mod, case_mod in (
             ("baseline", baseline["training.predictor"], baseline["sentencing.case"]),
@@ -290,7 +293,8 @@ def ab(args: argparse.Namespace) -> int:
                     t = time.perf_counter_ns()
                     fn()
                     out.append((time.perf_counter_ns() - t, time.thread_time_ns() - c))
-    print(f"A/B in one process: baseline {args.baseline_root}, this tree {REPO}; model: default config on "
+    config = "default config" if args.train_config == "{}" else f"config {args.train_config}"
+    print(f"A/B in one process: baseline {args.baseline_root}, this tree {REPO}; model: {config} on "
           f"{args.cases} synthetic cases; {args.rounds} rounds of {args.block} calls per tree and step, alternating; "
           f"load average {min(loads):.2f}–{max(loads):.2f} over the run, {os.cpu_count()} CPUs")
     print(f"{'step (3-defendant case)':<42} {'base p50':>9} {'p99':>8} {'CPU p50':>8}   {'this p50':>9} {'p99':>8} "
@@ -347,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=3000)
     p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--block", type=int, default=100, help="calls per tree and step in each round")
+    p.add_argument("--train-config", default="{}", help="TrainConfig fields as JSON, e.g. '{\"guideline_weight\": "
+                   "0}' for a baseline that predates the weight: both trees must predict the same")
     p.set_defaults(func=ab)
     p = sub.add_parser("train-scale")
     p.add_argument("--defendants", type=int, default=100_000)
