@@ -296,6 +296,12 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某骗取被害人现金人民币三万五千元，后被告人张某退赔人民币二千元。",
          lambda q: q.amount_yuan.value == 35000),
         ("被告人张某盗窃财物价值共计人民币1.5万元，另被判处罚金人民币二万元。", lambda q: q.amount_yuan.value == 15000),
+        # the act after the amount; an appraisal; a loan obtained by fraud
+        ("被告人张某乘被害人试衣之机，将其衣服口袋里的150.5元盗走。", lambda q: q.amount_yuan.value == 150.5),
+        ("被告人张某将公司账户里的人民币94000元转到被告人张某的支付宝账户。", lambda q: q.amount_yuan.value == 94000),
+        ("被告人张某盗得手机一部，经价格认定为人民币1000元。", lambda q: q.amount_yuan.value == 1000),
+        ("被告人张某提供虚假证明，在银行办理贷款200000元。", lambda q: q.amount_yuan.value == 200000),
+        ("被告人张某在超市购买香烟50元后离开。", lambda q: q.amount_yuan is None),
     ],
 )
 def test_quantities(facts: str, check) -> None:

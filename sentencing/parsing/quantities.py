@@ -1,9 +1,9 @@
 """Quantities that select a statutory tier: amount, drug weight, injuries, deaths, occurrences, alcohol.
 
 Read from facts and reasoning, each with the sentence it came from. The crime amount prefers a
-stated total (``共计``, ``数额``), then amounts next to a crime verb (``骗取``, ``窃得``, ``价值``);
-amounts of fines, wages and compensation are not crime amounts and are skipped. Drug weights are
-kept per drug, the largest stated (a total is never below its parts).
+stated total (``共计``, ``数额``), then amounts next to a crime verb (``骗取``, ``窃得``, ``价值``
+before it, ``盗走`` after it); amounts of fines, wages and compensation are not crime amounts and
+are skipped. Drug weights are kept per drug, the largest stated (a total is never below its parts).
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ _TOTAL = with_first_char_filter(
 )
 _CRIME_VERB = with_first_char_filter(
     r"(?:价值|骗取|骗得|收取|诈得|获取|非法占有|索要|透支|尚欠|本金|借款|窃得|窃取|盗走|盗得|盗窃|诈骗|收受|索取|挪用|侵占|吸收|违法所得|非法获利|获利|赌资|抽头|"
-    r"涉案|销售金额|经营额|敲诈|勒索|抢劫|抢走|劫得|抢得|贪污|受贿|行贿|套取|虚开|票面|集资)[^，,。；;]{0,18}$"
+    r"涉案|销售金额|经营额|敲诈|勒索|抢劫|抢走|劫得|抢得|贪污|受贿|行贿|套取|虚开|票面|集资|贷款|价格认定|估价|"
+    r"认定为|鉴定为)[^，,。；;]{0,18}$"
+)
+# The act after the amount: ``将…口袋里的150.5元盗走``, ``将公司账户里的94000元转到被告人…``.
+_CRIME_VERB_AFTER = re.compile(
+    r"[^，,。；;]{0,6}?(?:盗走|窃走|偷走|骗走|拿走|取走|抢走|劫走|转走|据为己有|占为己有|转到被告人|转入被告人|转至被告人)"
 )
 _NOT_CRIME_AMOUNT = with_first_char_filter(
     r"(?:罚金|工资|赔偿|退赔|退赃|退缴|退还|赔付|补偿|谅解|保证金|取保|奖励|报酬|月薪|价格为每|单价|每克|每包)"
@@ -119,7 +124,7 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             continue
         if _TOTAL.search(head):
             score = 3 if source == "reasoning" else 2
-        elif _CRIME_VERB.search(head):
+        elif _CRIME_VERB.search(head) or _CRIME_VERB_AFTER.match(text, y.end()):
             score = 1
         else:
             continue
