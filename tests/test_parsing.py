@@ -302,6 +302,10 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某盗得手机一部，经价格认定为人民币1000元。", lambda q: q.amount_yuan.value == 1000),
         ("被告人张某提供虚假证明，在银行办理贷款200000元。", lambda q: q.amount_yuan.value == 200000),
         ("被告人张某在超市购买香烟50元后离开。", lambda q: q.amount_yuan is None),
+        # the court naming the statutory bracket: its lower bound, never its upper one
+        ("被告人张某销售伪劣烟草，价值在五十万以上不满二百万元。", lambda q: q.amount_yuan.value == 500000),
+        ("被告人张某销售金额达五万元以上不满二十万元。", lambda q: q.amount_yuan.value == 50000),
+        ("被告人张某销售金额不满五万元。", lambda q: q.amount_yuan is None),
     ],
 )
 def test_quantities(facts: str, check) -> None:

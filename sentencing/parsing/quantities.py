@@ -34,6 +34,10 @@ _CRIME_VERB = with_first_char_filter(
 _CRIME_VERB_AFTER = re.compile(
     r"[^，,。；;]{0,6}?(?:盗走|窃走|偷走|骗走|拿走|取走|抢走|劫走|转走|据为己有|占为己有|转到被告人|转入被告人|转至被告人)"
 )
+# A bracket, ``五十万以上不满二百万元`` (the court naming the statutory tier): its upper bound is no
+# amount; its lower bound, a number with or without 万/元, is the least the amount can be.
+_UPPER_BOUND = re.compile(r"(?:不满|不足|未满|低于)\s*$")
+_LOWER_BOUND_BEFORE = with_first_char_filter(rf"(?P<num>{_N})(?P<wan>万)?元?(?:以上|及以上)\s*$")
 _NOT_CRIME_AMOUNT = with_first_char_filter(
     r"(?:罚金|工资|赔偿|退赔|退赃|退缴|退还|赔付|补偿|谅解|保证金|取保|奖励|报酬|月薪|价格为每|单价|每克|每包)"
     r"[^，,。；;]{0,10}$"
@@ -114,6 +118,11 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         m = _NUMBER_BEFORE.search(text, max(0, y.start() - 20), y.start())
         if m is None:
             continue
+        bound = _UPPER_BOUND.search(text, max(0, m.start() - 4), m.start())
+        if bound is not None:
+            m = _LOWER_BOUND_BEFORE.search(text, max(0, bound.start() - 20), bound.start())
+            if m is None:
+                continue
         value = _number(m.group("num"))
         if value is None or value <= 0:
             continue
