@@ -234,6 +234,20 @@ def test_draw_toward_guideline_and_its_weight() -> None:
     assert weight == 0.0
 
 
+def test_a_term_label_of_zero_is_a_known_non_custodial_form() -> None:
+    from sentencing.sentence import sentence_from_term_months
+    from training.dataset import form_label
+    from training.models import TERM_UNKNOWN_FORM
+
+    case = Case(id="lb", source="lawbench", defendants=[Defendant(name="甲", charges=[Charge(name="盗窃")])])
+    assert form_label(case, sentence_from_term_months(0).form, 0) == SentenceForm.NON_CUSTODIAL.value
+    # months alone do not say custody or probation
+    assert form_label(case, sentence_from_term_months(8).form, 8) == TERM_UNKNOWN_FORM
+    assert form_label(case, sentence_from_term_months(-1).form, -1) == SentenceForm.LIFE.value
+    judged = case.model_copy(update={"source": "judge"})
+    assert form_label(judged, SentenceForm.PROBATION, 8) == SentenceForm.PROBATION.value
+
+
 def test_conformal_margin() -> None:
     y = np.linspace(0, 1, 99)
     cal = ConformalCalibration.fit(np.zeros(99), np.zeros(99), y, confidence=0.8)

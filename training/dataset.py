@@ -84,7 +84,11 @@ class Dataset:
 
 
 def form_label(case: Case, form: SentenceForm, term_months: int) -> str:
-    if case.source in FORM_UNKNOWN_SOURCES and term_months >= 0:
+    """The form to learn; a term label (CAIL, LawBench) does not say whether the term was suspended.
+
+    Its 0 does say something: no term at all, a non-custodial sentence.
+    """
+    if case.source in FORM_UNKNOWN_SOURCES and term_months > 0:
         return TERM_UNKNOWN_FORM
     return form.value
 

@@ -38,7 +38,8 @@ from features.spec import FeatureSpec
 from sentencing.case import Case
 from training.dataset import Dataset, build_dataset
 
-ROW_FORMAT = "1"
+ROW_FORMAT = "2"
+# 2: a CAIL or LawBench label of 0 months is the form non_custodial, no longer the unknown "term"
 """Bump when what a row holds or how it is computed changes outside the feature spec."""
 
 _CHUNK = 5_000
