@@ -172,6 +172,13 @@ def test_load_errors_are_clear(model_dir: Path, tmp_path: Path) -> None:
             (d / "feature_spec.json").unlink()
         elif edit == "json":
             (d / "manifest.json").write_text("{", encoding="utf-8")
+        elif edit.startswith("weight"):
+            m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+            if edit == "weight-absent":  # a model written before the setting existed
+                del m["range"]["guideline_weight"]
+            else:
+                m["range"]["guideline_weight"] = {"weight-big": 1.5, "weight-text": "0.5"}[edit]
+            (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
         return d
 
     with pytest.raises(ModelLoadError, match="rule set"):
@@ -182,6 +189,10 @@ def test_load_errors_are_clear(model_dir: Path, tmp_path: Path) -> None:
         RangePredictor.load(broken("spec"))
     with pytest.raises(ModelLoadError, match="JSON"):
         RangePredictor.load(broken("json"))
+    for edit in ("weight-big", "weight-text"):
+        with pytest.raises(ModelLoadError, match=r"range\.guideline_weight must be a number from 0 to 1"):
+            RangePredictor.load(broken(edit))
+    assert RangePredictor.load(broken("weight-absent"))._guideline_weight == 0.0
 
 
 def test_failed_training_keeps_the_stored_model(model_dir: Path, tmp_path: Path) -> None:

@@ -342,7 +342,9 @@ class RangePredictor:
         for key in ("format_version", "version", "ruleset_version", "data_hash", "models", "range"):
             if key not in manifest:
                 raise ModelLoadError(f"{model_dir / MANIFEST}: field {key!r} is missing")
-        weight = manifest["range"].get("guideline_weight", 0.0) if isinstance(manifest["range"], dict) else None
+        if not isinstance(manifest["range"], dict):
+            raise ModelLoadError(f"{model_dir / MANIFEST}: field 'range' must be an object")
+        weight = manifest["range"].get("guideline_weight", 0.0)  # models written before it: 0
         if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0.0 <= weight <= 1.0:
             raise ModelLoadError(f"{model_dir / MANIFEST}: range.guideline_weight must be a number from 0 to 1, "
                                  f"got {weight!r}")
@@ -456,7 +458,8 @@ class RangePredictor:
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]], list[list[float]]]:
         """:meth:`predict_matrix` at the served confidence for a request's few rows: (n, 3) months, P(form)
-        rows, and each row's credits by explanation group (log scale) for :meth:`_explain_rows`.
+        rows, and each row's credits by explanation group (log scale, the guideline's pull on the
+        range included in the guideline group's) for :meth:`_explain_rows`.
 
         The same IEEE operations in the same order as the array version (tests/test_predict_rows.py
         checks equality), on plain floats: for 3 rows, two dozen numpy calls cost more than the
