@@ -8,11 +8,12 @@ retrieval index exists — the median of the top-10 similar cases.
     .venv/bin/python benchmarks/eval_models.py --folds 5 [--synthetic 3000] [--json out.json]
 
 Variants: ``log`` (the default model: ln months directly, monotone constraints, drawn toward the
-guideline point by the weight its training fold's out-of-fold points choose), ``residual`` (the
-residual over the guideline point), ``no_monotone``, ``no_pull`` (not drawn toward the guideline:
-weight 0), ``text`` (plus the TF-IDF text estimate as a stacked feature, features.text), and with
-``--synthetic N``: ``synthetic_concat`` (synthetic demo cases added to each training fold) and
-``synthetic_init`` (continue boosters pre-trained on the synthetic corpus).
+guideline point by the weight its training fold's out-of-fold points choose, a conformal margin
+per charge family), ``residual`` (the residual over the guideline point), ``no_monotone``,
+``no_pull`` (not drawn toward the guideline: weight 0), ``one_margin`` (one conformal margin for
+every charge family), ``text`` (plus the TF-IDF text estimate as a stacked feature,
+features.text), and with ``--synthetic N``: ``synthetic_concat`` (synthetic demo cases added to
+each training fold) and ``synthetic_init`` (continue boosters pre-trained on the synthetic corpus).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synthetic", type=int, default=0, help="synthetic demo cases for the pre-training variants")
-    ap.add_argument("--variants", default="log,residual,no_monotone,no_pull",
+    ap.add_argument("--variants", default="log,residual,no_monotone,no_pull,one_margin",
                     help="the first is the reference model")
     ap.add_argument("--json", type=Path, help="write all figures as JSON here")
     ap.add_argument("--no-retrieval", action="store_true", help="skip the top-10 similar cases baseline")
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             "log": TrainConfig(target="log", seed=args.seed),
             "no_monotone": TrainConfig(monotone=False, seed=args.seed),
             "no_pull": TrainConfig(guideline_weight=0.0, seed=args.seed),
+            "one_margin": TrainConfig(calibrate_by_family=False, seed=args.seed),
             "text": TrainConfig(text=True, seed=args.seed),
         }[name]
     synth: Dataset | None = None
@@ -226,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         s.pop("baselines")
         s["role_pairs_violating_before_enforcement"], s["defendants_adjusted"] = role_stats[name]
         s["guideline_weight_by_fold"] = pulls[name]
+        s["coverage_by_family"] = {k: m["coverage"] for k, m in breakdown(recs, lambda r: r.family).items()
+                                   if "coverage" in m}
         results["variants"][name] = s
     best = records[first]
     results["by_family"] = breakdown(best, lambda r: r.family)
@@ -246,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{' '.join(f'{w:.1f}' for w in m['guideline_weight_by_fold'])}")
     for name, m in results["baselines"].items():
         print(line(f"baseline:{name}", m))
+    print("coverage of the range by charge family:")
+    for name, m in results["variants"].items():
+        cov = m["coverage_by_family"]
+        print(f"  model:{name:<14} {min(cov.values()):.1%}–{max(cov.values()):.1%} over {len(cov)} families; "
+              + ", ".join(f"{k} {v:.0%}" for k, v in sorted(cov.items())))
     print(f"\nby charge family (model:{first}):")
     for k, m in results["by_family"].items():
         print("  " + line(k, m) + f"  guideline CAIL {m['guideline_cail_score']:.1f}")

@@ -11,6 +11,9 @@ facts" is not "an amount of 0 yuan".
 
 from __future__ import annotations
 
+from functools import cached_property
+
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentencing.case import CIRCUMSTANCE_LABELS, CircumstanceCode
@@ -100,6 +103,26 @@ class FeatureSpec(BaseModel):
 
     def index(self, name: str) -> int:
         return self.names.index(name)
+
+    @cached_property
+    def family_columns(self) -> tuple[list[str], list[int]]:
+        """The charge families (with 其他) and the indices of their one-hot columns."""
+        labels = [*self.families, "其他"]
+        return labels, [self.names.index(f"charge_family_{f}") for f in labels]
+
+    def row_families(self, X: np.ndarray) -> list[str | None]:
+        """Each row's charge family, from its one-hot columns; None for a row with none or several
+        (a defendant convicted of crimes of two families belongs to neither)."""
+        return self.families_of(np.asarray(X)[:, self.family_columns[1]])
+
+    def families_of(self, flags: np.ndarray) -> list[str | None]:
+        """:meth:`row_families` from the family columns alone ((n, families + 1), in their order)."""
+        labels = self.family_columns[0]
+        out: list[str | None] = []
+        for row in np.asarray(flags).tolist():
+            hits = [labels[j] for j, v in enumerate(row) if v == 1.0]
+            out.append(hits[0] if len(hits) == 1 else None)
+        return out
 
     def check_compatible(self) -> None:
         """Raise ValueError when this (saved) spec is not what this code would lay out."""

@@ -64,6 +64,11 @@ def test_both_guideline_weight_paths_are_exercised(predictor: RangePredictor) ->
     assert predictor._guideline_weight == (0.3 if predictor._residual else 0.0)
 
 
+def test_margins_by_charge_family_are_exercised(predictor: RangePredictor) -> None:
+    margins = predictor.calibration.margins()
+    assert len(margins) > 2 and len(set(margins.values())) > 1  # families with margins of their own
+
+
 def test_constant_classifier_path_is_exercised(predictor: RangePredictor) -> None:
     slot, present = predictor._form_slots["form_severity"]
     if predictor._residual:

@@ -259,6 +259,39 @@ def test_a_term_label_of_zero_is_a_known_non_custodial_form() -> None:
     assert form_label(judged, SentenceForm.PROBATION, 8) == SentenceForm.PROBATION.value
 
 
+def test_conformal_margins_by_group() -> None:
+    from training.calibration import MIN_GROUP
+
+    rng = np.random.default_rng(1)
+    n = 3 * MIN_GROUP
+    y = rng.uniform(1, 4, size=n)
+    groups: list[str | None] = ["wide"] * MIN_GROUP + ["narrow"] * MIN_GROUP + ["few"] * 10 + [None] * (MIN_GROUP - 10)
+    spread = np.where(np.array([g == "wide" for g in groups]), 1.0, 0.1)
+    low, high = y - rng.uniform(-1, 1, size=n) * spread - 0.05, y + rng.uniform(-1, 1, size=n) * spread + 0.05
+    cal = ConformalCalibration.fit(low, high, y, confidence=0.8, groups=groups)
+    assert sorted(cal.group_scores) == ["narrow", "wide"]  # "few" has under MIN_GROUP scores
+    every = ConformalCalibration.fit(low, high, y, confidence=0.8)
+    assert cal.margin() == every.margin() and cal.scores == every.scores
+    assert cal.margin(group="wide") > cal.margin() > cal.margin(group="narrow")
+    assert cal.margin(group="few") == cal.margin(group=None) == cal.margin()
+    wide = [s for s, g in zip(np.maximum(low - y, y - high), groups, strict=True) if g == "wide"]
+    assert cal.margin(group="wide") == sorted(wide)[math.ceil(0.8 * (MIN_GROUP + 1)) - 1]
+    # each group's range covers about 80% of its own defendants
+    lo, hi = cal.apply(low, high, groups=groups)
+    for g in ("wide", "narrow"):
+        inside = [lo[i] <= y[i] <= hi[i] for i in range(n) if groups[i] == g]
+        assert 0.8 <= np.mean(inside) <= 0.9
+    # rows: the same numbers as the plain-float serving path with each row's margin
+    logs = np.sort(np.column_stack([low, y, high]), axis=1)
+    months = cal.to_months(logs, groups=groups)
+    margins = cal.margins()
+    rows = [cal.calibrate_logs(*row, margins.get(g, margins[None]))
+            for row, g in zip(logs.tolist(), groups, strict=True)]
+    assert np.expm1(np.array(rows)).tobytes() == months.tobytes()
+    with pytest.raises(CalibrationError, match="groups"):
+        ConformalCalibration.fit(low, high, y, confidence=0.8, groups=groups[:-1])
+
+
 def test_conformal_margin() -> None:
     y = np.linspace(0, 1, 99)
     cal = ConformalCalibration.fit(np.zeros(99), np.zeros(99), y, confidence=0.8)

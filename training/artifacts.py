@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import onnxruntime
 
 from sentencing.atomic import replace_dir
+from training.calibration import MIN_GROUP
 from training.models import CUSTODY_CLASSES, QUANTILE_NAMES, SEVERITY_CLASSES
 from training.onnx_export import booster_to_onnx
 
@@ -142,7 +143,11 @@ def model_card(manifest: dict[str, Any], fitted: Any) -> str:
         + ").",
         "- Conformalised quantile regression: the range is widened by the "
         f"{cfg['confidence']:.0%} quantile of held-out conformity scores ({fitted.calibration.source}, "
-        f"n = {fitted.calibration.n}; margin {m.get('calibration_margin_log', float('nan')):+.3f} on the log scale).",
+        f"n = {fitted.calibration.n}; margin {m.get('calibration_margin_log', float('nan')):+.3f} on the log scale)"
+        + ("; charge families with at least "
+           f"{MIN_GROUP} held-out defendants get their own margin: "
+           + ", ".join(f"{g} {fitted.calibration.margin(group=g):+.3f}" for g in fitted.calibration.group_scores)
+           if fitted.calibration.group_scores else "") + ".",
         "- Form: a severity classifier (term / life / death) on all defendants, and a custody classifier "
         "(non-custodial / probation / custody) on defendants whose source records the form.",
         "- Served through onnxruntime; explanations are the point booster's decision-path credits, summed by "

@@ -311,7 +311,7 @@ class RangePredictor:
         self._explainer = explainer
         self._guideline_group = self._group_ids.index("guideline")
         # The serving path (_predict_rows, contributions) works on plain floats with these, fixed at load.
-        self._margin = calibration.margin()
+        self._margins = calibration.margins()
         layout = onnx_models.layout
         self._term_columns = [layout[f"term_{q}"].start for q in QUANTILE_NAMES]
         self._contribution_columns = layout[CONTRIBUTIONS]
@@ -451,7 +451,8 @@ class RangePredictor:
             offset = np.zeros(len(X))
         guide = X[:, self._offset_column]
         months = self.calibration.to_months(
-            finish_quantiles(raw + self._init, offset, guide, self._guideline_weight), confidence)
+            finish_quantiles(raw + self._init, offset, guide, self._guideline_weight), confidence,
+            self._calibration_groups(X))
         severity = self._proba("form_severity", out, len(X))
         custody = self._proba("form_custody", out, len(X))
         return months, combine_form_proba(severity, custody)
@@ -474,14 +475,15 @@ class RangePredictor:
             offsets = [v if math.isfinite(v) else fallback for v in X[:, self._offset_column].tolist()]
         else:
             offsets = [0.0] * n
-        calibrate, margin = self.calibration.calibrate_logs, self._margin
+        calibrate, margins = self.calibration.calibrate_logs, self._margins
+        groups = self._calibration_groups(X) or [None] * n
         weight = self._guideline_weight
         guides = X[:, self._offset_column].tolist() if weight else offsets
         credits = self._contribution_columns
         guideline = self._guideline_group
         logs = []
         explained = []
-        for row, o, g in zip(rows, offsets, guides, strict=True):
+        for row, o, g, group in zip(rows, offsets, guides, groups, strict=True):
             q = sorted(((row[c_low] + init_low) + o, (row[c_point] + init_point) + o, (row[c_high] + init_high) + o))
             q = [v if v > 0.0 or v != v else 0.0 for v in q]  # np.maximum(q, 0)
             credit = row[credits]
@@ -490,7 +492,7 @@ class RangePredictor:
                 point = q[1]
                 q = [kept * v + pulled for v in q]
                 credit[guideline] += q[1] - point
-            logs.append(calibrate(*q, margin))
+            logs.append(calibrate(*q, margins.get(group, margins[None])))
             explained.append(credit)
         severity = self._proba_rows("form_severity", rows)
         custody = self._proba_rows("form_custody", rows)
@@ -499,6 +501,10 @@ class RangePredictor:
             term = sev[0]
             proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
         return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba, explained
+
+    def _calibration_groups(self, X: np.ndarray) -> list[str | None] | None:
+        """Each row's charge family when the calibration has margins by family (else None: one margin)."""
+        return self.spec.row_families(X) if self.calibration.group_scores else None
 
     def _proba_rows(self, name: str, rows: list[list[float]]) -> list[list[float]]:
         columns, present = self._form_slots[name]

@@ -44,6 +44,10 @@ class TrainConfig(BaseModel):
         "(training.models.draw_toward_guideline); None: the weight of 0, 0.1, …, 1 whose out-of-fold points "
         "score best on the CAIL log score",
     )
+    calibrate_by_family: bool = Field(
+        default=True, description="a charge family with enough held-out defendants gets its own conformal margin "
+        "(training.calibration.MIN_GROUP), so that the range's coverage holds family by family",
+    )
     n_estimators: int = Field(default=150, ge=1)
     learning_rate: float = Field(default=0.08, gt=0.0)
     num_leaves: int = Field(default=15, ge=2)
@@ -103,7 +107,8 @@ class FittedModels:
 
     def predict(self, X: np.ndarray, confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Native-LightGBM twin of ``RangePredictor.predict_matrix``: (n, 3) months, (n, 5) P(form)."""
-        months = self.calibration.to_months(self.range_model.predict(X), confidence)
+        groups = self.spec.row_families(X) if self.calibration.group_scores else None
+        months = self.calibration.to_months(self.range_model.predict(X), confidence, groups)
         return months, self.form_classifier.predict_proba(X)
 
 
@@ -172,8 +177,9 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
     if config.guideline_weight is not None:
         weight = config.guideline_weight
     low[held], point[held], high[held] = draw_toward_guideline(oof_q, guide[held], weight).T
+    families = spec.row_families(ds.X[term_rows[held]]) if config.calibrate_by_family else None
     calibration = ConformalCalibration.fit(low[held], high[held], y[held], confidence=config.confidence,
-                                           source=source)
+                                           source=source, groups=families)
     timings["calibration_folds"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -201,13 +207,14 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
     medians["*"] = float(np.median(months[months >= 0])) if (months >= 0).any() else 0.0
 
     yt = np.expm1(y[held])
-    lo_c, hi_c = calibration.apply(low[held], high[held])
+    lo_c, hi_c = calibration.apply(low[held], high[held], groups=families)
     oof = {
         "oof_defendants": int(held.sum()),
         "oof_mae_months": float(np.mean(np.abs(np.expm1(point[held]) - yt))),
         "oof_coverage_calibrated": float(np.mean((lo_c <= y[held]) & (y[held] <= hi_c))),
         "oof_coverage_raw": float(np.mean((low[held] <= y[held]) & (y[held] <= high[held]))),
         "calibration_margin_log": calibration.margin(),
+        "calibration_margin_log_by_family": {g: calibration.margin(group=g) for g in calibration.group_scores},
         "guideline_weight": weight,
         "oof_cail_by_guideline_weight": oof_cail,
     }

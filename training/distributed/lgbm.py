@@ -139,13 +139,17 @@ def fit_models_dask(client: Any, feature_paths: Sequence[Path | str], spec: Feat
     pred = held.map_partitions(_predict_part, fold, cols, meta=meta).compute()
     y_held = np.log1p(held["term_months"].astype("float64").compute().to_numpy())
     guide = held[offset_col].astype("float64").compute().to_numpy()
+    family_cols = [feature_column(i) for i in spec.family_columns[1]]
+    families = (spec.families_of(held[family_cols].compute().to_numpy(dtype=np.float64))
+                if config.calibrate_by_family else None)
     q = np.column_stack([pred[n].to_numpy() for n in QUANTILE_NAMES])
     weight, oof_cail = choose_guideline_weight(q, guide, y_held)
     if config.guideline_weight is not None:
         weight = config.guideline_weight
     low, point, high = draw_toward_guideline(q, guide, weight).T
     calibration = ConformalCalibration.fit(low, high, y_held, confidence=config.confidence,
-                                           source=f"{calibration_share:.0%} case holdout (distributed fold model)")
+                                           source=f"{calibration_share:.0%} case holdout (distributed fold model)",
+                                           groups=families)
     timings["calibration_folds"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -169,7 +173,7 @@ def fit_models_dask(client: Any, feature_paths: Sequence[Path | str], spec: Feat
                labels.groupby("charge")["term_months"] if (g >= 0).any()}
     medians["*"] = float(np.median(months[months >= 0])) if (months >= 0).any() else 0.0
 
-    lo_c, hi_c = calibration.apply(low, high)
+    lo_c, hi_c = calibration.apply(low, high, groups=families)
     oof = {
         "oof_defendants": len(y_held),
         "oof_mae_months": float(np.mean(np.abs(np.expm1(point) - np.expm1(y_held)))),
