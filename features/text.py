@@ -5,9 +5,12 @@ the structured ones (stacking), fitted out-of-fold during training so that the b
 an estimate made from their own labels. It captures what the extractors miss (the manner of the
 crime, the victim, the wording of the 本院认为 findings).
 
-Fitting uses scikit-learn; predicting re-implements its transform in plain Python over the saved
-weights (a linear model of an L2-normalised sublinear TF-IDF vector), so a model directory holds
-arrays and a vocabulary, no pickle.
+Fitting uses scikit-learn; predicting re-implements its transform over the saved weights (a
+linear model of an L2-normalised sublinear TF-IDF vector), so a model directory holds arrays and a
+vocabulary, no pickle. Each n-gram of at most three characters is one 63-bit integer (21 bits a
+code point), so a text's n-grams are counted and looked up in the vocabulary with a few numpy
+calls: 0.16 ms for a median real judgment (527 characters), against 0.86 ms for the plain-Python
+loop over a ``Counter`` of n-gram strings that it replaced.
 """
 
 from __future__ import annotations
@@ -34,6 +37,27 @@ def char_ngrams(text: str, n_max: int = 3) -> Counter[str]:
     return grams
 
 
+def gram_key(gram: str) -> int:
+    """An n-gram of at most three characters as one integer: (code point + 1) per 21 bits."""
+    return sum((ord(ch) + 1) << (21 * k) for k, ch in enumerate(gram))
+
+
+def text_gram_keys(text: str, n_max: int = 3) -> np.ndarray:
+    """The keys (:func:`gram_key`) of every 1…n_max-gram of ``text``, as :func:`char_ngrams` reads it."""
+    text = _SPACES.sub(" ", text.lower())
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + np.uint64(1)
+    parts = [codes]
+    length = len(codes)
+    for n in range(2, n_max + 1):
+        if length < n:
+            break
+        key = codes[: length - n + 1].copy()
+        for k in range(1, n):
+            key |= codes[k: length - n + 1 + k] << np.uint64(21 * k)
+        parts.append(key)
+    return np.concatenate(parts)
+
+
 class TextEstimator:
     """ln(1 + months) from the case text; ``predict`` is the serving path, ``fit`` the training one."""
 
@@ -44,8 +68,15 @@ class TextEstimator:
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = float(intercept)
         self.n_max = n_max
-        # Per n-gram: (idf, idf·coef) for the normalised dot product.
-        self._weights = {g: (float(self.idf[i]), float(self.idf[i] * self.coef[i])) for g, i in vocabulary.items()}
+        if n_max > 3:
+            raise ValueError(f"TextEstimator: n-grams of at most 3 characters (63-bit keys), got n_max={n_max}")
+        # The vocabulary as sorted n-gram keys, with each key's idf and idf·coef.
+        keys = np.array([gram_key(g) for g in vocabulary], dtype=np.uint64)
+        columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+        order = np.argsort(keys)
+        self._keys = keys[order]
+        self._idf = self.idf[columns[order]]
+        self._idf_coef = (self.idf * self.coef)[columns[order]]
 
     @classmethod
     def fit(cls, texts: Sequence[str], y_log: np.ndarray, *, max_features: int = 50_000, min_df: int = 2,
@@ -63,17 +94,16 @@ class TextEstimator:
         return cls(vocabulary, vec.idf_, ridge.coef_, float(ridge.intercept_), n_max)
 
     def predict_one(self, text: str) -> float:
-        dot = 0.0
-        norm = 0.0
-        weights = self._weights
-        for gram, count in char_ngrams(text, self.n_max).items():
-            w = weights.get(gram)
-            if w is None:
-                continue
-            tf = 1.0 + math.log(count)
-            norm += (tf * w[0]) ** 2
-            dot += tf * w[1]
-        return self.intercept + (dot / math.sqrt(norm) if norm > 0 else 0.0)
+        keys, counts = np.unique(text_gram_keys(text, self.n_max), return_counts=True)
+        at = np.searchsorted(self._keys, keys)
+        at[at == len(self._keys)] = 0
+        known = self._keys[at] == keys
+        if not known.any():
+            return self.intercept
+        at = at[known]
+        tf = 1.0 + np.log(counts[known])
+        norm = math.sqrt(float(np.dot(tf * self._idf[at], tf * self._idf[at])))
+        return self.intercept + float(np.dot(tf, self._idf_coef[at])) / norm
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         return np.array([self.predict_one(t) for t in texts], dtype=np.float64)

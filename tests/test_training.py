@@ -381,6 +381,18 @@ def test_text_estimate_matches_scikit_learn_and_round_trips(shared_data: Path, t
     np.testing.assert_allclose(TextEstimator.load(tmp_path).predict(texts[:5]), reference[:5], atol=1e-9)
 
 
+def test_text_gram_keys_are_the_character_ngrams() -> None:
+    from collections import Counter
+
+    from features.text import char_ngrams, gram_key, text_gram_keys
+
+    for text in ("", "盗", "AB", "被告人张某  窃取\n\t现金3,000元。", "Ab\u00e9😀\u4e00  x", "a" * 50):
+        for n_max in (1, 2, 3):
+            expected = Counter({gram_key(g): c for g, c in char_ngrams(text, n_max).items()})
+            assert Counter(text_gram_keys(text, n_max).tolist()) == expected, (text, n_max)
+    assert len({gram_key(g) for g in ("a", "aa", "aaa", "\x00", "\x00\x00", "𐀀")}) == 6  # no two grams share a key
+
+
 @pytest.mark.slow
 def test_model_with_text_feature_serves_it(tmp_path: Path) -> None:
     out = train(generate_cases(80, seed=21), tmp_path / "m", config=TrainConfig(text=True, n_estimators=30))
