@@ -346,6 +346,16 @@ def test_train_evaluate_predict_commands(tmp_path: Path, capsys: pytest.CaptureF
     assert set(first["range"]) == {"low_months", "point_months", "high_months", "confidence"}
     with pytest.raises(SystemExit, match="not a model directory"):
         cli_main(["predict", "--model", str(tmp_path), "--format", "cases", str(held)])
+    # the knobs of this session's range model, from the command line
+    fixed = tmp_path / "fixed"
+    assert cli_main(["train", "--store", str(tmp_path / "cases.sqlite"), "--out", str(fixed),
+                     "--guideline-weight", "0.25", "--one-margin"]) == 0
+    manifest = json.loads((fixed / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["range"]["guideline_weight"] == 0.25 and manifest["config"]["calibrate_by_family"] is False
+    assert json.loads((fixed / "calibration.json").read_text(encoding="utf-8"))["group_scores"] == {}
+    with pytest.raises(SystemExit, match=r"guideline_weight: Input should be less than or equal to 1"):
+        cli_main(["train", "--store", str(tmp_path / "cases.sqlite"), "--out", str(tmp_path / "bad"),
+                  "--guideline-weight", "1.5"])
 
 
 @pytest.mark.real_data

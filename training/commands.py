@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from sentencing.case import Case
 
 if TYPE_CHECKING:
@@ -47,8 +49,13 @@ def _cases(args: argparse.Namespace) -> Iterator[Case]:
 def _cmd_train(args: argparse.Namespace) -> int:
     from training.train import TrainConfig, train
 
-    config = TrainConfig(target=args.target, monotone=not args.no_monotone, confidence=args.confidence,
-                         text=args.text)
+    try:
+        config = TrainConfig(target=args.target, monotone=not args.no_monotone, confidence=args.confidence,
+                             text=args.text, guideline_weight=args.guideline_weight,
+                             calibrate_by_family=not args.one_margin)
+    except ValidationError as e:  # an option out of range: name it, no traceback
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise SystemExit(f"sentencing train: {problems}") from None
     out = train(_cases(args), args.out, config=config)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     print(json.dumps({"model_dir": str(out), "version": manifest["version"], "training": manifest["training"],
@@ -118,7 +125,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="ln(1+months) directly, or the residual over the guideline point")
     p.add_argument("--confidence", type=float, default=0.8)
     p.add_argument("--no-monotone", action="store_true", help="drop the legal-direction monotone constraints")
-    p.add_argument("--text", action="store_true", help="add the TF-IDF text estimate feature (slower)")
+    p.add_argument("--text", action="store_true",
+                   help="add the TF-IDF text estimate feature: better on real judgments, about 0.16 ms more a case")
+    p.add_argument("--guideline-weight", type=float, metavar="W",
+                   help="draw the range toward the guideline point by W (0–1); default: chosen on held-out rows")
+    p.add_argument("--one-margin", action="store_true",
+                   help="one conformal margin for every charge family (default: a margin per family with enough rows)")
     p.set_defaults(func=_cmd_train)
 
     p = subparsers.add_parser("evaluate", help="score a model on labelled cases against baselines")
