@@ -13,7 +13,8 @@ plain-float path serving uses), contributions (the credits turned into months; t
 table lookup is the float64 reference), and the whole ``predict_case`` with and without
 explanations (guideline cache warm, and cleared before every call); the same five models through
 the native LightGBM Booster and through the LightGBM scikit-learn wrapper, on the same 3 rows, are
-the baselines. Issue #4's target:
+the baselines; and the optional text estimate (``TrainConfig.text``) on a demo text of median
+length. Issue #4's target:
 ``predict_case`` with explanations, p99 ≤ 200 µs.
 
 ``ab`` times the serving calls of another source tree (e.g. ``git worktree add /tmp/old-tree HEAD``;
@@ -48,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from features.extract import guideline_results  # noqa: E402
+from features.text import TextEstimator, case_text  # noqa: E402
 from sentencing.case import (  # noqa: E402
     Case,
     Charge,
@@ -133,6 +135,11 @@ def latency(args: argparse.Namespace) -> int:
                                                                                 if k != "n_estimators"})
                 sk_models.append(clf.fit(ds.X, labels).predict_proba)
 
+    # The optional text feature (TrainConfig.text): fitted on the demo texts, timed on one of median length.
+    texts = [case_text(c.facts, c.reasoning) for c in cases]
+    text = sorted(texts, key=len)[len(texts) // 2]
+    terms = [max([d.sentence.term_months for d in c.defendants if d.sentence is not None] + [0]) for c in cases]
+    text_model = TextEstimator.fit(texts, np.log1p(terms))
     case = three_defendant_case()
     results, _ = guideline_results(case, predictor.catalogue)
     X, _, _ = predictor.features(case)
@@ -173,6 +180,7 @@ def latency(args: argparse.Namespace) -> int:
         "predict_case, with explanation": timeit(lambda: predictor.predict_case(case), args.repeat),
         "predict_case, no expl., cold guideline": timeit(cold(False), args.repeat),
         "predict_case, with expl., cold guideline": timeit(cold(True), args.repeat),
+        f"text estimate, one {len(text)}-character text": timeit(lambda: text_model.predict_one(text), args.repeat),
     }
     opts = predictor.onnx.session.get_session_options()
     print(f"model: default config on {args.cases} synthetic cases ({len(cases)} generated in {t_gen:.1f} s, "
