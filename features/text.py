@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,23 +27,14 @@ import numpy as np
 _SPACES = re.compile(r"\s\s+")
 
 
-def char_ngrams(text: str, n_max: int = 3) -> Counter[str]:
-    """Character 1…n_max-grams exactly as scikit-learn's ``analyzer="char"`` (lowercased)."""
-    text = _SPACES.sub(" ", text.lower())
-    grams: Counter[str] = Counter()
-    length = len(text)
-    for n in range(1, n_max + 1):
-        grams.update(text[i:i + n] for i in range(length - n + 1))
-    return grams
-
-
 def gram_key(gram: str) -> int:
     """An n-gram of at most three characters as one integer: (code point + 1) per 21 bits."""
     return sum((ord(ch) + 1) << (21 * k) for k, ch in enumerate(gram))
 
 
 def text_gram_keys(text: str, n_max: int = 3) -> np.ndarray:
-    """The keys (:func:`gram_key`) of every 1…n_max-gram of ``text``, as :func:`char_ngrams` reads it."""
+    """The keys (:func:`gram_key`) of every 1…n_max-gram of ``text``, read as scikit-learn's
+    ``analyzer="char"`` reads it: lowercased, each run of whitespace one space."""
     text = _SPACES.sub(" ", text.lower())
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + np.uint64(1)
     parts = [codes]
