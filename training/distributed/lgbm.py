@@ -137,11 +137,11 @@ def fit_models_dask(client: Any, feature_paths: Sequence[Path | str], spec: Feat
     cols = [feature_column(i) for i in range(spec.n_features)]
     meta = pd.DataFrame({n: pd.Series(dtype="float64") for n in QUANTILE_NAMES})
     pred = held.map_partitions(_predict_part, fold, cols, meta=meta).compute()
-    y_held = np.log1p(held["term_months"].astype("float64").compute().to_numpy())
-    guide = held[offset_col].astype("float64").compute().to_numpy()
     family_cols = [feature_column(i) for i in spec.family_columns[1]]
-    families = (spec.families_of(held[family_cols].compute().to_numpy(dtype=np.float64))
-                if config.calibrate_by_family else None)
+    truth = held[["term_months", offset_col, *family_cols]].compute()  # one pass over the holdout
+    y_held = np.log1p(truth["term_months"].to_numpy(dtype=np.float64))
+    guide = truth[offset_col].to_numpy(dtype=np.float64)
+    families = spec.families_of(truth[family_cols].to_numpy(dtype=np.float64)) if config.calibrate_by_family else None
     q = np.column_stack([pred[n].to_numpy() for n in QUANTILE_NAMES])
     weight, oof_cail = choose_guideline_weight(q, guide, y_held)
     if config.guideline_weight is not None:
