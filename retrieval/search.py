@@ -1064,8 +1064,10 @@ class RetrievalIndex:
         return int(len(self.meta) - np.count_nonzero(np.asarray(self.meta["deleted"])))
 
     def info(self) -> dict[str, Any]:
-        return {**self.manifest, "directory": str(self.directory), "mmapped": self.vectors.mmapped,
-                "refine_reads": "read" if self.vectors.refine_codes is not None else "map"}
+        vectors = self.vectors
+        reads = None if vectors.refine is None else "read" if vectors.refine_codes is not None else "map"
+        return {**self.manifest, "directory": str(self.directory), "mmapped": vectors.mmapped,
+                "refine_reads": reads}  # None: no refinement codes to read
 
 
 def _by_score(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -315,11 +315,11 @@ def test_large_corpus_switches_to_approximate_and_matches_exact(
 
 
 @pytest.mark.parametrize(("factory", "refine_reads"), [
-    (None, "map"), ("IVF16,PQ32x4fsr,Refine(SQ8)", "map"), ("IVF16,PQ32x4fsr,Refine(SQfp16)", "read"),
+    (None, None), ("IVF16,PQ32x4fsr,Refine(SQ8)", "map"), ("IVF16,PQ32x4fsr,Refine(SQfp16)", "read"),
 ])
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
 def test_search_many_answers_each_defendant_as_alone(
-    tmp_path: Path, corpus: list[Case], built: Path, factory: str | None, refine_reads: str, mode: str
+    tmp_path: Path, corpus: list[Case], built: Path, factory: str | None, refine_reads: str | None, mode: str
 ) -> None:
     """Co-defendants searched together (one FAISS call per shared filter) get what each gets alone:
     a defendant with another charge, one with a charge no row has, the case's own rows left out.
@@ -327,6 +327,7 @@ def test_search_many_answers_each_defendant_as_alone(
     mapped = None
     if factory is None:
         index, settings = RetrievalIndex.load(built, settings=SETTINGS), SETTINGS
+        assert index.info()["refine_reads"] is None  # an exact index has no refinement codes
     else:
         settings = SETTINGS.model_copy(update={"retrieval_exact_max": 300, "retrieval_large_factory": factory,
                                                "retrieval_refine_reads": refine_reads})
