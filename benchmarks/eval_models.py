@@ -235,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     results["by_family"] = breakdown(best, lambda r: r.family)
     results["by_defendants"] = breakdown(best, lambda r: "single" if r.n_defendants == 1 else "multi")
     results["by_source"] = breakdown(best, lambda r: r.source)
+    n_charges = dict(zip(zip(ds.case_ids, ds.names, strict=True), ds.X[:, spec.index("charges_count")].tolist(),
+                         strict=True))
+    results["by_source_and_charges"] = breakdown(
+        best, lambda r: f"{r.source}, {'one charge' if n_charges[(r.case_id, r.name)] <= 1 else 'several charges'}")
 
     def line(name: str, m: dict[str, Any]) -> str:
         cov = f"{m['coverage']:.1%}" if "coverage" in m else "-"
@@ -264,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nby source (model:{first}):")
     for k, m in results["by_source"].items():
         print("  " + line(k, m) + f"  guideline CAIL {m['guideline_cail_score']:.1f}")
+    print(f"\nby source and number of charges (model:{first}):")
+    for k, m in sorted(results["by_source_and_charges"].items()):
+        print("  " + line(k, m) + f"  guideline CAIL {m['guideline_cail_score']:.1f}  n {m['n_defendants']}")
     spent = json.dumps({k: round(v, 1) for k, v in timings.items()})
     print(f"\ntotal {time.perf_counter() - t0:.1f} s; timings {spent}")
     if args.json:
