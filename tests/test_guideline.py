@@ -194,6 +194,24 @@ def test_small_drug_sale_is_detention_and_probation_is_restricted() -> None:
     assert r.probation_eligible and r.form is SentenceForm.CUSTODY
 
 
+def test_selling_drugs_three_times_is_the_serious_tier() -> None:
+    # 法释〔2016〕8号 第四条(一): 多次贩卖 (three times or more) is 情节严重, 3–7 years, whatever the
+    # weight below 10 g. 0.5 g sold 3 times: start (36+48)/2 = 42, no weight increment in that tier;
+    # confession −15% → 35.7, below the tier floor of 36 without a mitigation that lowers it → 36.
+    d = defendant("贩卖毒品", circumstances=(C.CONFESSION,), drug_grams={"甲基苯丙胺": Measure(value=0.5)},
+                  occurrences=Measure(value=3))
+    r = calculate(d)
+    assert r.statutory is not None and r.statutory.tier_label == "情节严重"
+    assert r.statutory.min_months == 36 and r.statutory.max_months == 84
+    assert r.point_months == pytest.approx(36.0)
+    assert any(s.stage == "clamp" for s in r.steps)
+    twice = calculate(defendant("贩卖毒品", drug_grams={"甲基苯丙胺": Measure(value=0.5)},
+                                occurrences=Measure(value=2)))
+    assert twice.statutory is not None and twice.statutory.tier_label == "少量毒品"
+    heavy = calculate(defendant("贩卖毒品", drug_grams={"甲基苯丙胺": Measure(value=12)}, occurrences=Measure(value=3)))
+    assert heavy.statutory is not None and heavy.statutory.min_months == 84  # the heavier tier reached wins
+
+
 def test_huge_drug_quantity_is_life_not_a_month_count() -> None:
     # 2000 g heroin: tier ≥50 g (15y…death): 180 + (2000−50)/10 × 2 = 570 ≥ 180 + 24 → 无期徒刑.
     r = calculate(defendant("贩卖毒品", drug_grams={"海洛因": Measure(value=2000)}))

@@ -306,6 +306,19 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某销售伪劣烟草，价值在五十万以上不满二百万元。", lambda q: q.amount_yuan.value == 500000),
         ("被告人张某销售金额达五万元以上不满二十万元。", lambda q: q.amount_yuan.value == 50000),
         ("被告人张某销售金额不满五万元。", lambda q: q.amount_yuan is None),
+        # a weight the court names as a bound is no weight (杨莉: 85 months for 不满十克, sentenced to 6)
+        ("被告人张某向他人贩卖毒品甲基苯丙胺不满十克。", lambda q: q.drug_grams == {}),
+        ("被告人张某贩卖甲基苯丙胺10克以下。", lambda q: q.drug_grams == {}),
+        ("被告人张某贩卖甲基苯丙胺十克以上。", lambda q: q.drug_grams["甲基苯丙胺"].value == 10),
+        # 多次 is at least three times, for the acts where the count selects a tier
+        ("被告人张某多次向他人贩卖毒品甲基苯丙胺共计1.2克。",
+         lambda q: q.occurrences.value == 3 and q.drug_grams["甲基苯丙胺"].value == 1.2),
+        ("被告人张某多次指使他人贩卖毒品。", lambda q: q.occurrences.value == 3),
+        ("被告人张某多次秘密窃取他人财物。", lambda q: q.occurrences is None),
+        ("被告人张某共贩卖冰毒3次1.2克。", lambda q: q.occurrences.value == 3),
+        # counts in a clause about the record are not this crime's
+        ("被告人张某曾因盗窃2次被行政拘留。", lambda q: q.occurrences is None),
+        ("被告人张某曾多次贩卖毒品被行政处罚。", lambda q: q.occurrences is None),
     ],
 )
 def test_quantities(facts: str, check) -> None:

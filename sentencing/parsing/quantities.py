@@ -3,7 +3,11 @@
 Read from facts and reasoning, each with the sentence it came from. The crime amount prefers a
 stated total (``共计``, ``数额``), then amounts next to a crime verb (``骗取``, ``窃得``, ``价值``
 before it, ``盗走`` after it); amounts of fines, wages and compensation are not crime amounts and
-are skipped. Drug weights are kept per drug, the largest stated (a total is never below its parts).
+are skipped. Drug weights are kept per drug, the largest stated (a total is never below its parts);
+a weight the court names as a bound (``不满十克``, ``十克以下``) is no weight. Occurrences are a count
+of 次 next to a crime verb (``盗窃3次``, ``共贩卖冰毒3次``), or ``多次`` before an act whose count selects
+a tier (read as 3, the least it means); counts in a clause about the defendant's record (``曾因…被
+行政拘留``) are not this crime's.
 """
 
 from __future__ import annotations
@@ -83,9 +87,20 @@ _DEATH_CAUSE = with_first_char_filter(
 )
 _TIMES = re.compile(r"次")
 _OCCURRENCES = with_first_char_filter(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
-_OCC_VERB = re.compile(
-    r"[^。；;，,]{0,4}(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)"
-)
+_OCC_VERBS = r"(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)"
+_OCC_VERB = re.compile(rf"[^。；;，,]{{0,4}}{_OCC_VERBS}")
+# The act before the count, ``共贩卖冰毒3次``: the same verbs, a few words of object between.
+_OCC_VERB_BEFORE = re.compile(rf"{_OCC_VERBS}[^。；;，,]{{0,8}}$")
+# ``多次贩卖``: 多次 is three times or more in criminal law (法释〔2016〕8号 第四条 多次贩卖毒品 is
+# 情节严重; 刑法第263条 多次抢劫), so it counts as 3, the least it can mean. Only for acts where the
+# count selects a tier: a defendant's count applies to all their charges, and ``多次秘密窃取`` must
+# not make a co-charged rape 强奸多人.
+_MANY_TIMES = re.compile(r"多次[^。；;，,]{0,6}?(?:贩卖|走私|运输|制造|抢劫|抢夺|敲诈|勒索|容留)")
+_MANY_TIMES_VALUE = 3
+# A count in a clause about earlier punishment (``曾因盗窃2次被行政拘留``) is a record, not this crime.
+_RECORD = re.compile(r"曾|前科|被[^。；;，,]{0,8}(?:处罚|拘留|判处|劳动教养|劳教|强制隔离)")
+# A weight the court names as a bound (``甲基苯丙胺不满十克``, ``十克以下``) is no weight.
+_BELOW_AFTER = re.compile(r"\s*(?:以下|以内)")
 _ALCOHOL = with_first_char_filter(
     rf"(?:酒精|乙醇)(?:含量|浓度)?[^。；;，,\d]{{0,6}}?(?P<num>{_N})\s*(?P<unit>mg|毫克|MG)\s*[/／每]\s*(?P<per>100\s*(?:ml|mL|ML|毫升)|毫升|ml|mL)"
 )
@@ -106,6 +121,13 @@ def _number(text: str) -> float | None:
         return parse_number(text)
     except (NumeralError, ValueError):
         return None
+
+
+def _in_record(text: str, at: int) -> bool:
+    """Whether ``at`` lies in a clause about the defendant's record (its text up to the next mark)."""
+    start = max(text.rfind(ch, 0, at) for ch in "。；;，,") + 1
+    ends = [e for e in (text.find(ch, at) for ch in "。；;，,") if e >= 0]
+    return _RECORD.search(text, start, min(ends, default=len(text))) is not None
 
 
 def find_quantities(text: str, source: str, attributor: Attributor) -> list[QuantityFinding]:
@@ -146,6 +168,8 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             m = _NUMBER_BEFORE.search(text, max(0, u.start() - 16), u.start())
             if m is None or m.group("wan"):
                 continue
+            if _UPPER_BOUND.search(text, max(0, m.start() - 4), m.start()) or _BELOW_AFTER.match(text, u.end()):
+                continue
             value = _number(m.group("num"))
             if value is None or value <= 0:
                 continue
@@ -179,8 +203,13 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         if value is None or not 1 <= value <= 10_000:
             continue
         if not m.group("pre") and not _OCC_VERB.match(text, t.end()):
-            continue
+            verb = _OCC_VERB_BEFORE.search(text, max(0, m.start() - 12), m.start())
+            if verb is None or _in_record(text, m.start()):
+                continue
         add("occurrences", value, 1, m.start(), t.end())
+    for m in _MANY_TIMES.finditer(text) if "多次" in text else ():
+        if not _in_record(text, m.start()):
+            add("occurrences", _MANY_TIMES_VALUE, 1, m.start(), m.end())
     for m in _ALCOHOL.finditer(text) if "酒精" in text or "乙醇" in text else ():
         value = _number(m.group("num"))
         if value is None:
