@@ -5,12 +5,15 @@ With no store yet, the store is the synthetic demo corpus (合成示例数据); 
 
 Crash-safe: everything new is built inside ``<home>/.bootstrap-<id>/`` and renamed into place only
 when complete (store, then index, then model). A model or index left from an interrupted build is
-set aside (``*.incomplete-<time>``), never deleted, and built again.
+set aside (``*.incomplete-<time>``), never deleted, and built again. So is a model and index built
+under an older rule set (the charge catalogue's ``version``), which the predictor would refuse to
+load: they are set aside as ``*.ruleset-<time>`` and built again from the store, which is kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import time
@@ -39,8 +42,13 @@ def ensure_default(settings: Settings, log: Callable[[str], None] = lambda _: No
     home = Path(settings.home)
     home.mkdir(parents=True, exist_ok=True)
     if is_built(settings):
-        return False
-    _set_aside_partial(settings, log)
+        stale = _stale_ruleset(settings)
+        if stale is None:
+            return False
+        log(f"the model in {settings.model_path} was built under rule set {stale}; building it again")
+        _set_aside(settings, "ruleset", log)
+    else:
+        _set_aside(settings, "incomplete", log)
     build_dir = home / f".bootstrap-{uuid.uuid4().hex[:8]}"
     build_dir.mkdir()
     try:
@@ -58,14 +66,28 @@ def ensure_default(settings: Settings, log: Callable[[str], None] = lambda _: No
     return True
 
 
-def _set_aside_partial(settings: Settings, log: Callable[[str], None]) -> None:
-    """Move a model or index without its partner aside, so that nothing is lost and both are rebuilt."""
+def _stale_ruleset(settings: Settings) -> str | None:
+    """The rule set the built model was trained under when it is not the catalogue's, else None.
+
+    A manifest that cannot be read is left for the loader to report: it is not this check's to move.
+    """
+    from sentencing.charges import default_catalogue
+
+    try:
+        built = json.loads((settings.model_path / "manifest.json").read_text(encoding="utf-8"))["ruleset_version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None if built == default_catalogue().version else str(built)
+
+
+def _set_aside(settings: Settings, why: str, log: Callable[[str], None]) -> None:
+    """Move the model and index (or whichever of them exists) aside, so that nothing is lost and both are rebuilt."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     for path in (settings.index_path, settings.model_path):
         if path.exists():
-            aside = path.with_name(f"{path.name}.incomplete-{stamp}")
+            aside = path.with_name(f"{path.name}.{why}-{stamp}")
             os.replace(path, aside)
-            log(f"set aside an incomplete earlier build: {path} → {aside}")
+            log(f"set aside an earlier build ({why}): {path} → {aside}")
 
 
 def build_default(build_dir: Path, settings: Settings, log: Callable[[str], None], *,

@@ -296,3 +296,32 @@ def test_bootstrap_never_loses_what_is_there(tmp_path: Path) -> None:
     assert len(aside) == 1 and (aside[0] / "part").read_text() == "half an index"
     assert not settings.model_path.exists() and not settings.index_path.exists()
     assert not list(tmp_path.glob(".bootstrap-*"))
+
+
+def test_bootstrap_rebuilds_a_model_of_an_older_rule_set(tmp_path: Path) -> None:
+    """The predictor refuses a model trained under another rule set: the embedded default builds it again."""
+    import hashlib
+
+    from serve.bootstrap import ensure_default
+    from training.predictor import RangePredictor
+    from training.train import TrainConfig
+
+    settings = Settings(home=tmp_path, demo_cases=120, retrieval_epochs=0)
+    small = TrainConfig(n_estimators=10, calibration_folds=2)
+    assert ensure_default(settings, train_config=small)
+    assert not ensure_default(settings, train_config=small)  # built, current: nothing to do
+    store = hashlib.sha256(settings.store_path.read_bytes()).hexdigest()
+    manifest_path = settings.model_path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    current = manifest["ruleset_version"]
+    manifest_path.write_text(json.dumps({**manifest, "ruleset_version": "liangxing-guideline-1999.1.1"}),
+                             encoding="utf-8")
+    messages: list[str] = []
+    assert ensure_default(settings, messages.append, train_config=small)
+    assert any("liangxing-guideline-1999.1.1" in m for m in messages)
+    assert RangePredictor.load(settings.model_path).ruleset_version == current
+    (old_model,) = tmp_path.glob("model.ruleset-*")
+    assert json.loads((old_model / "manifest.json").read_text(encoding="utf-8"))["ruleset_version"] == \
+        "liangxing-guideline-1999.1.1"  # set aside, not deleted
+    assert len(list(tmp_path.glob("index.ruleset-*"))) == 1
+    assert hashlib.sha256(settings.store_path.read_bytes()).hexdigest() == store  # the store is kept as it was
