@@ -36,7 +36,7 @@ from sentencing.case import Case  # noqa: E402
 from training.dataset import Dataset, concat  # noqa: E402
 from training.evaluate import Record, breakdown, summarize  # noqa: E402
 from training.models import FORMS  # noqa: E402
-from training.predictor import enforce_role_consistency, role_violations  # noqa: E402
+from training.predictor import enforce_role_consistency, role_violations, set_unit_outcome  # noqa: E402
 from training.train import FittedModels, TrainConfig, fit_models, group_folds, prepare  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 fitted = fit_models(train, spec, config)
             months, proba = fitted.predict(fitted.with_text(test.X, test.texts))
+            set_unit_outcome(months, proba, np.flatnonzero(test.units).tolist())
             timings[name] += time.perf_counter() - t
             pulls[name].append(fitted.range_model.guideline_weight_)
             stats = role_check(cases, ds, test_rows, months, resolve)

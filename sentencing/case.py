@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections.abc import Set as AbstractSet
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -240,10 +241,25 @@ class ChargeSentence(BaseModel):
     evidence: Evidence | None = None
 
 
+_UNIT_NAME = re.compile(r"公司|厂|集团|中心|合作社|商行|商店|企业|单位|医院|学校|协会|银行")
+
+
+def looks_like_unit(name: str) -> bool:
+    """Whether a defendant's name is an organisation's (``扬州某某股份有限公司``), not a person's.
+
+    Judgments label a corporate defendant 被告单位 in their header; where only the name is known
+    (an API request, a name read from the judgment section) the name says it.
+    """
+    return len(name) >= 4 and _UNIT_NAME.search(name) is not None
+
+
 class Defendant(BaseModel):
     """One defendant (被告人) of a case."""
 
     name: str = Field(min_length=1, max_length=60)
+    is_unit: bool = False
+    """被告单位: a company or other organisation (刑法第三十条). The law punishes it with a fine only
+    (第三十一条), never a term, so neither the guideline arithmetic nor the learned model applies."""
     charges: list[Charge] = Field(default_factory=list)
     role: Role = Role.SOLE
     role_evidence: Evidence | None = None

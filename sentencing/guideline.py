@@ -127,9 +127,15 @@ class GuidelineResult(BaseModel):
             return -1
         return round(self.point_months or 0)
 
+    @property
+    def unit_outcome(self) -> bool:
+        """The result for a unit defendant (被告单位): a fine alone, which the engine gives no person."""
+        return self.kind is SentenceKind.FINE_ONLY
+
     def explain_text(self) -> str:
         """The calculation as readable Chinese, step by step."""
-        lines = [f"被告人{self.defendant}：{'、'.join(c + '罪' for c in self.charges) or '（无罪名）'}"]
+        who = "被告单位" if self.unit_outcome else "被告人"
+        lines = [f"{who}{self.defendant}：{'、'.join(c + '罪' for c in self.charges) or '（无罪名）'}"]
         for i, step in enumerate(self.steps, 1):
             label = _STAGE_LABELS[step.stage]
             change = ""
@@ -146,6 +152,8 @@ class GuidelineResult(BaseModel):
     def summary_text(self) -> str:
         if self.kind in (SentenceKind.LIFE, SentenceKind.DEATH, SentenceKind.DEATH_SUSPENDED):
             text = f"建议判处{self.kind.label}"
+        elif self.unit_outcome:
+            text = "建议对被告单位判处罚金"
         elif self.point_months is None:
             text = "无法计算刑期"
         else:
@@ -1196,6 +1204,8 @@ def calculate(
     """
     catalogue = catalogue or default_catalogue()
     plan = _plan_of(catalogue)
+    if defendant.is_unit:
+        return _unit_result(defendant, plan, catalogue)
     province = case.known_province if case is not None else None
     warnings: list[_Warning] = []
     facts = _Facts(defendant, plan)
@@ -1342,6 +1352,61 @@ def calculate(
     )
 
 
+UNIT_TIER_LABEL = "单位犯罪，对单位判处罚金"
+"""The statutory tier (法定刑幅度) of every unit defendant: 刑法第三十一条 fixes the penalty, whatever the charge."""
+
+_UNIT_BASIS = "刑法第30条、第31条"
+
+
+def _unit_result(defendant: Defendant, plan: _Plan, catalogue: ChargeCatalogue) -> GuidelineResult:
+    """被告单位: the law fines the unit and imposes no term (刑法第三十一条), so there is no tier,
+    starting point, adjustment or discretion band to compute. The fine's amount is the court's
+    (the catalogue's fine rules are for persons); the persons responsible are separate defendants."""
+    resolved = list(plan.resolve(defendant.charge_names))
+    names = list(dict.fromkeys(key for _, _, key in resolved))
+    spec = next((s for _, s, _ in resolved if s is not None), None)
+    statutory = None
+    if names:
+        statutory = trusted(StatutoryRange, {
+            "charge": spec.name if spec is not None else names[0],
+            "article": spec.article if spec is not None else "31",
+            "tier_label": UNIT_TIER_LABEL,
+            "min_months": None,
+            "max_months": None,
+            "min_kind": SentenceKind.FINE_ONLY,
+            "max_kind": SentenceKind.FINE_ONLY,
+        }, _ALL_STATUTORY)
+    warnings: list[_Warning] = [] if defendant.charges else [("no_charges", "charges", "被告单位没有罪名，无法计算")]
+    steps = [
+        _step(_BASIC, "tier",
+              "被告单位犯罪：对单位判处罚金，不判处自由刑；对直接负责的主管人员和其他直接责任人员另行判处刑罚",
+              _UNIT_BASIS),
+        _step(_BASIC, "form", "单处罚金（非监禁刑）；罚金数额由法院根据犯罪情节决定，本规则集不作测算",
+              _UNIT_BASIS + "；刑法第52条"),
+    ]
+    return trusted(
+        GuidelineResult,
+        {
+            "defendant": defendant.name,
+            "charges": names,
+            "statutory": statutory,
+            "charge_results": [],
+            "low_months": 0.0,
+            "point_months": 0.0,
+            "high_months": 0.0,
+            "kind": SentenceKind.FINE_ONLY,
+            "form": SentenceForm.NON_CUSTODIAL,
+            "probation_eligible": False,
+            "fine_yuan": None,
+            "steps": steps,
+            "warnings": _warning_models(warnings),
+            "ruleset_version": catalogue.version,
+            "band": 0.0,
+        },
+        _ALL_RESULT,
+    )
+
+
 def statutory_tier(
     defendant: Defendant, case: Case | None = None, *, catalogue: ChargeCatalogue | None = None
 ) -> tuple[str, str] | None:
@@ -1355,7 +1420,7 @@ def statutory_tier(
     catalogue = catalogue or default_catalogue()
     plan = _plan_of(catalogue)
     resolved = {key: spec for _, spec, key in plan.resolve(defendant.charge_names)}
-    if len(resolved) == 1:
+    if len(resolved) == 1 and not defendant.is_unit:
         ((name, spec),) = resolved.items()
         if spec is not None:  # (a charge outside the catalogue gets the fallback tier of the calculation)
             cp = plan.charge(spec, case.known_province if case is not None else None)

@@ -17,7 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrieval.profile import profile_of
-from sentencing.case import Case, Charge, Circumstance, Court, Defendant, Injury, Measure, Quantities, Role, trusted
+from sentencing.case import (
+    Case,
+    Charge,
+    Circumstance,
+    Court,
+    Defendant,
+    Injury,
+    Measure,
+    Quantities,
+    Role,
+    looks_like_unit,
+    trusted,
+)
 from sentencing.guideline import _STAGE_LABELS as STAGE_LABELS
 from sentencing.parsing import extract_defendant_facts
 from sentencing.sentence import SentenceForm, format_sentence
@@ -224,6 +236,7 @@ def _quantities(q: QuantitiesInput) -> Quantities:
 def _defendant(d: DefendantInput) -> Defendant:
     return Defendant(
         name=d.name,
+        is_unit=d.unit if d.unit is not None else looks_like_unit(d.name),
         charges=[Charge(name=c) for c in d.charges],
         role=d.role or Role.SOLE,
         circumstances=[Circumstance(code=c) for c in d.circumstances or []],
@@ -365,6 +378,8 @@ def _facts_used(defendant: Defendant, given: DefendantInput) -> ExtractedFacts:
     role_source = "input" if given.role is not None else ("extracted" if defendant.role_evidence else "default")
     circ_source = "input" if given.circumstances is not None else "extracted"
     return ExtractedFacts(
+        unit=defendant.is_unit,
+        unit_source="input" if given.unit is not None else "name",
         role=defendant.role,
         role_label=defendant.role.label,
         age=defendant.age,

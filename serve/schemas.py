@@ -97,6 +97,9 @@ class DefendantInput(_Input):
     facts with their text spans; given (even empty) they are taken as stated."""
 
     name: ShortText
+    unit: bool | None = Field(default=None, description=(
+        "被告单位 (a company or other organisation): fined only, never a term (刑法第三十一条). "
+        "null: read from the name (有限公司, 厂, 合作社…)"))
     charges: list[ChargeName] = Field(min_length=1, max_length=20)
     role: Role | None = None
     circumstances: list[CircumstanceCode] | None = Field(default=None, max_length=len(CircumstanceCode))
@@ -263,6 +266,8 @@ class ExtractedCircumstance(_Output):
 class ExtractedFacts(_Output):
     """What the recommendation was computed from, and where each fact came from."""
 
+    unit: bool = Field(default=False, description="被告单位: the outcome is a fine alone (刑法第三十一条)")
+    unit_source: Literal["input", "name"] = "name"
     role: Role
     role_label: str
     age: int | None = None

@@ -115,7 +115,7 @@ def test_guideline_cache_is_bounded_and_can_be_off(predictor: RangePredictor) ->
 
 def test_guideline_key_covers_every_input_field() -> None:
     """Fails when Defendant or Quantities gain a field: decide whether guideline_key must read it."""
-    read = {"name", "charges", "role", "age", "circumstances", "quantities"}
+    read = {"name", "is_unit", "charges", "role", "age", "circumstances", "quantities"}
     ignored = {"role_evidence", "sentence", "sentence_evidence", "charge_sentences"}
     assert set(Defendant.model_fields) == read | ignored
     assert set(Quantities.model_fields) == {"amount_yuan", "drug_grams", "injuries", "occurrences", "deaths",
@@ -129,7 +129,7 @@ def test_guideline_key_covers_every_input_field() -> None:
 def test_guideline_key_changes_with_each_input() -> None:
     base = Defendant(name="甲", charges=[Charge(name="盗窃")], age=30)
     edits = [
-        {"name": "乙"}, {"charges": [Charge(name="诈骗")]}, {"role": Role.ACCESSORY}, {"age": 17},
+        {"name": "乙"}, {"is_unit": True}, {"charges": [Charge(name="诈骗")]}, {"role": Role.ACCESSORY}, {"age": 17},
         {"circumstances": [Circumstance(code=CircumstanceCode.SURRENDER)]},
         {"quantities": Quantities(amount_yuan=Measure(value=1.0))},
         {"quantities": Quantities(drug_grams={"海洛因": Measure(value=1.0)})},

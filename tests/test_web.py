@@ -68,11 +68,20 @@ def test_page_recommends_and_shows_the_work(site) -> None:
         second = page.locator("#defendants .defendant").nth(1)
         second.locator(".d-auto").uncheck()
         second.locator("input.d-circ[value=plea_agreement]").check()
+        # A company as a third defendant: recognised by its name, fined only (刑法第三十一条).
+        page.click("#add-defendant")
+        third = page.locator("#defendants .defendant").nth(2)
+        third.locator(".d-name").fill("南京某物流有限公司")
+        third.locator(".d-charges").fill("盗窃")
         page.click("#submit")
-        page.wait_for_selector("article.card >> nth=1")
+        page.wait_for_selector("article.card >> nth=2")
 
         cards = page.locator("article.card")
-        assert cards.count() == 2
+        assert cards.count() == 3
+        unit = cards.nth(2).inner_text()
+        assert "被告单位 南京某物流有限公司" in unit and "单处罚金" in unit and "被告单位（按名称识别）" in unit
+        assert "建议刑期区间" not in unit and cards.nth(2).locator(".rangebar").count() == 0
+        assert cards.nth(2).locator("select.dc-kind").input_value() == "fine_only"
         first = cards.nth(0)
         assert "被告人 张三" in first.inner_text()
         assert "建议刑期区间" in first.inner_text()

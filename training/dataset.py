@@ -48,6 +48,9 @@ class Dataset:
     guideline_custodial: list[bool | None] = field(default_factory=list)
     positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Index of the defendant within its case."""
+    units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Unit defendants (被告单位): the law fixes their outcome (a fine, no term), so models never learn
+    from them, and evaluation scores them with that outcome (training.predictor.set_unit_outcome)."""
     texts: list[str] = field(default_factory=list)
     """The facts as known before judgment (for text baselines); empty when not ``texts_loaded``."""
     data_hash: str = ""
@@ -78,7 +81,8 @@ class Dataset:
             n_defendants=self.n_defendants[pick], sources=[self.sources[i] for i in pick],
             guideline=self.guideline[pick], guideline_cail=self.guideline_cail[pick],
             guideline_custodial=[self.guideline_custodial[i] for i in pick], positions=self.positions[pick],
-            texts=[self.texts[i] for i in pick] if self.texts_loaded else [], data_hash=self.data_hash,
+            units=self.units[pick], texts=[self.texts[i] for i in pick] if self.texts_loaded else [],
+            data_hash=self.data_hash,
             texts_loaded=self.texts_loaded,
         )
 
@@ -110,6 +114,7 @@ def build_dataset(cases: Iterable[Case], extractor: FeatureExtractor, *, hash_ca
     guide_cail: list[float] = []
     guide_custodial: list[bool | None] = []
     positions: list[int] = []
+    units: list[bool] = []
     hasher = hashlib.sha256()
     n_cases = 0
     for case in cases:
@@ -144,6 +149,7 @@ def build_dataset(cases: Iterable[Case], extractor: FeatureExtractor, *, hash_ca
             guide_cail.append(cail)
             guide_custodial.append(custodial)
             positions.append(i)
+            units.append(d.is_unit)
         n_cases += 1
     n_features = extractor.spec.n_features
     return Dataset(
@@ -156,6 +162,7 @@ def build_dataset(cases: Iterable[Case], extractor: FeatureExtractor, *, hash_ca
         guideline_cail=np.array(guide_cail, dtype=np.float64),
         guideline_custodial=guide_custodial,
         positions=np.array(positions, dtype=np.int64),
+        units=np.array(units, dtype=bool),
         data_hash=hasher.hexdigest() if hash_cases else "",
         **meta,
     )
@@ -194,6 +201,7 @@ def concat(a: Dataset, b: Dataset) -> Dataset:
         guideline_cail=np.concatenate([a.guideline_cail, b.guideline_cail]),
         guideline_custodial=a.guideline_custodial + b.guideline_custodial,
         positions=np.concatenate([a.positions, b.positions]),
+        units=np.concatenate([a.units, b.units]),
         texts=a.texts + b.texts if a.texts_loaded and b.texts_loaded else [],
         texts_loaded=a.texts_loaded and b.texts_loaded,
         data_hash=hashlib.sha256((a.data_hash + b.data_hash).encode()).hexdigest(),

@@ -38,8 +38,9 @@ from features.spec import FeatureSpec
 from sentencing.case import Case
 from training.dataset import Dataset, build_dataset
 
-ROW_FORMAT = "2"
+ROW_FORMAT = "3"
 # 2: a CAIL or LawBench label of 0 months is the form non_custodial, no longer the unknown "term"
+# 3: rows say whether the defendant is a unit (被告单位)
 """Bump when what a row holds or how it is computed changes outside the feature spec."""
 
 _CHUNK = 5_000
@@ -51,8 +52,8 @@ _PROGRESS_EVERY = 50_000
 _READ_BATCH = 65_536
 """Rows read back per Parquet batch."""
 
-_NUMBER_FIELDS = {"term_months": np.int64, "n_defendants": np.int64, "position": np.int64, "g_low": np.float64,
-                  "g_point": np.float64, "g_high": np.float64, "g_cail": np.float64}
+_NUMBER_FIELDS = {"term_months": np.int64, "n_defendants": np.int64, "position": np.int64, "unit": np.bool_,
+                  "g_low": np.float64, "g_point": np.float64, "g_high": np.float64, "g_cail": np.float64}
 _STRING_FIELDS = ("forms", "case_ids", "names", "charges", "families", "provinces", "sources", "texts")
 
 
@@ -278,6 +279,7 @@ def _to_table(ds: Dataset, row_seqs: np.ndarray, n_features: int) -> pa.Table:
     cols: dict[str, pa.Array] = {
         "seq": pa.array(row_seqs, pa.int64()),
         "position": pa.array(ds.positions, pa.int64()),
+        "unit": pa.array(ds.units, pa.bool_()),
         "x": pa.FixedSizeListArray.from_arrays(pa.array(X, pa.float64()), n_features),
         "term_months": pa.array(ds.term_months, pa.int64()),
         "n_defendants": pa.array(ds.n_defendants, pa.int64()),
@@ -327,7 +329,7 @@ class _Columns:
             n_defendants=num["n_defendants"],
             guideline=np.column_stack([num["g_low"], num["g_point"], num["g_high"]]),
             guideline_cail=num["g_cail"], guideline_custodial=obj["g_custodial"],  # type: ignore[arg-type]
-            positions=num["position"], data_hash=data_hash, texts_loaded=self.texts,
+            positions=num["position"], units=num["unit"], data_hash=data_hash, texts_loaded=self.texts,
             **{name: obj.get(name, []) for name in _STRING_FIELDS},  # type: ignore[arg-type]
         )
 

@@ -18,6 +18,10 @@ without two dozen numpy calls on a 3 × 3 array.
 Within a case, an accessory's range never sits above the range of a principal of the same crime
 (从犯应当从轻、减轻处罚): predictions that would are lowered to the principal's and say so in
 ``warnings``.
+
+A unit defendant (被告单位) is fined and given no term (刑法第三十一条): the law, not a model,
+decides its outcome, so its prediction is that outcome (:func:`set_unit_outcome`) and it takes no
+part in the role comparison.
 """
 
 from __future__ import annotations
@@ -92,19 +96,31 @@ _FORM_SOURCES = [(True, CUSTODY_CLASSES.index(f)) if f in CUSTODY_CLASSES else (
 """Where each form's probability comes from: P(term)·P(custody class j), or severity class j."""
 
 
+_NON_CUSTODIAL = FORMS.index(SentenceForm.NON_CUSTODIAL.value)
+UNIT_EXPLANATION = "被告单位依法只判处罚金，不判处刑期（刑法第三十一条）"
+
+
+def set_unit_outcome(months: np.ndarray, proba: np.ndarray | list[list[float]], rows: list[int]) -> None:
+    """Give the ``rows`` that are unit defendants (被告单位) the outcome the law fixes: no term (0 months)
+    and the non-custodial form with certainty, whatever a model learned from persons would say."""
+    for i in rows:
+        months[i] = 0.0
+        proba[i] = [1.0 if j == _NON_CUSTODIAL else 0.0 for j in range(len(FORMS))]
+
+
 def comparable_pairs(case: Case, resolve: Any) -> list[tuple[int, int]]:
     """(accessory, principal) index pairs to which 从犯 ≤ 主犯 applies, whatever the prediction.
 
-    A pair is comparable when both are charged with a common crime and the accessory has no
-    aggravating circumstance (累犯, 前科) the principal lacks.
+    A pair is comparable when both are persons charged with a common crime and the accessory has no
+    aggravating circumstance (累犯, 前科) the principal lacks (a unit's fine is no term to compare).
     """
     ds = case.defendants
-    principals = [i for i, d in enumerate(ds) if d.role is Role.PRINCIPAL]
+    principals = [i for i, d in enumerate(ds) if d.role is Role.PRINCIPAL and not d.is_unit]
     if not principals:
         return []
     out: list[tuple[int, int]] = []
     for a, d in enumerate(ds):
-        if d.role not in _LESSER_ROLES:
+        if d.role not in _LESSER_ROLES or d.is_unit:
             continue
         charges_a = {resolve(c.name)[0] or c.name for c in d.charges}
         for p in principals:
@@ -571,9 +587,13 @@ class RangePredictor:
             return []
         X, results, warnings = self.features(case)
         months, proba, credits = self._predict_rows(X)
+        units = [i for i, d in enumerate(case.defendants) if d.is_unit]
+        set_unit_outcome(months, proba, units)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
         explanations = (self._explain_rows(X, credits, months[:, 1].tolist()) if explain
                         else [[] for _ in case.defendants])
+        for i in units:
+            explanations[i] = [_contribution("unit", UNIT_EXPLANATION, 0.0)] if explain else []
         resolve = self.extractor.resolve
         confidence = self.confidence
         rounded = [[round(v, 1) for v in row] for row in months.tolist()]
@@ -585,7 +605,7 @@ class RangePredictor:
             w = [m for m in warnings if m.startswith(prefix)]
             if i in adjusted:
                 w.append("从犯/胁从犯的幅度已调整为不高于同案主犯")
-            for c in d.charges:
+            for c in d.charges if not d.is_unit else ():
                 if resolve(c.name)[0] is None:
                     w.append(f"罪名“{c.name}”不在规则库中：仅按学习模型预测，幅度可信度低")
             g = results[i]

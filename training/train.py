@@ -137,6 +137,8 @@ def fit_models(ds: Dataset, spec: FeatureSpec, config: TrainConfig | None = None
                init_from: FittedModels | None = None) -> FittedModels:
     """Fit range model, form classifier and calibration; ``init_from`` continues a pre-trained model."""
     config = config or TrainConfig()
+    if ds.units.any():  # 被告单位: the law fixes the outcome (a fine), nothing for the models to learn
+        ds = ds.subset(~ds.units)
     timings: dict[str, float] = {}
     text_model: TextEstimator | None = None
     if config.text:

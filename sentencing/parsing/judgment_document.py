@@ -19,6 +19,7 @@ from sentencing.case import (
     Defendant,
     Evidence,
     Role,
+    looks_like_unit,
     trusted,
 )
 from sentencing.parsing.circumstances import Finding
@@ -47,7 +48,7 @@ _EARLIER_SENTENCE = with_first_char_filter(
 )
 _CLAUSE_ENDS = "，,；;。"
 # The fields a defendant records as given (``model_fields_set``), as its validating constructor would.
-_GIVEN = frozenset({"name", "charges", "age", "circumstances", "quantities"})
+_GIVEN = frozenset({"name", "is_unit", "charges", "age", "circumstances", "quantities"})
 _GIVEN_ROLE = frozenset({"role", "role_evidence"})
 _GIVEN_OUTCOME = frozenset({"sentence", "sentence_evidence", "charge_sentences"})
 _NONE: frozenset[str] = frozenset()
@@ -152,6 +153,7 @@ def _defendant(
     # 1 to 60 (the patterns that read them), an age of 0 to 120 (above).
     return trusted(Defendant, {
         "name": name,
+        "is_unit": (person is not None and person.is_unit) or looks_like_unit(name),
         "charges": charges,
         "role": role,
         "role_evidence": role_evidence,

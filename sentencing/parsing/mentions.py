@@ -12,12 +12,13 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 
+from sentencing.case import looks_like_unit
+
 _SENTENCE_ENDS = "。；;！？!?\n"
 _ALL = re.compile(
     r"[两二三四五六七八九十多数各]名?被告人|各被告|上述被告人|全体被告人|本案被告人均|被告人均|被告人等均"
 )
 _CLAUSE_BREAK = re.compile(r"[，,：:]")
-_UNIT = re.compile(r"公司|厂|集团|中心|合作社|商行|商店|企业|单位|医院|学校|协会|银行")
 _GROUP_GLUE = re.compile(r"^[、，,和及与\s]*(?:被告人|被告单位)?$")
 
 
@@ -63,7 +64,7 @@ class NameFinder:
     def __init__(self, names: Sequence[str]) -> None:
         self.names = list(dict.fromkeys(n for n in names if n))
         # ``被告单位`` stands for the one corporate defendant when there is exactly one.
-        units = [n for n in self.names if _UNIT.search(n)]
+        units = [n for n in self.names if looks_like_unit(n)]
         self.aliases = {"被告单位": units[0]} if len(units) == 1 else {}
         self._search = sorted({*self.names, *self.aliases}, key=lambda n: (-len(n), n))
 

@@ -24,7 +24,7 @@ const CIRCUMSTANCES = [
 
 const FORM_LABEL = { custody: "实刑", probation: "缓刑", non_custodial: "非监禁刑", life: "无期徒刑", death: "死刑" };
 const ROLE_LABEL = { principal: "主犯", accessory: "从犯", coerced: "胁从犯", instigator: "教唆犯", sole: "单独犯罪" };
-const SOURCE_LABEL = { input: "录入", extracted: "自动识别", default: "默认" };
+const SOURCE_LABEL = { input: "录入", extracted: "自动识别", default: "默认", name: "按名称识别" };
 
 const EXAMPLE = {
   facts: "经审理查明：2023年5月12日，被告人张三伙同被告人李四在本市某商场内，趁被害人王某不备，窃取其手机一部及现金，" +
@@ -241,23 +241,29 @@ function renderWarnings(warnings) {
 function renderDefendant(d, requestId) {
   const r = d.range;
   const form = d.form;
+  const unit = d.facts_used.unit;  // 被告单位: fined only (刑法第三十一条), no term to chart
   const head = el("div", { class: "card-head" },
-    el("h3", { text: `被告人 ${d.name}` }),
+    el("h3", { text: `${unit ? "被告单位" : "被告人"} ${d.name}` }),
     el("span", { class: "charges", text: d.charges.map((c) => `${c}罪`).join("、") + (d.statutory ? ` · 法定刑幅度：${d.statutory.tier_label}（刑法第${d.statutory.article}条）` : "") }),
   );
-  const headline = el("div", { class: "headline" },
-    kpi("建议刑期区间", `${months(r.low_months)} 至 ${months(r.high_months)}`, `置信水平 ${pct(r.confidence)}`),
-    kpi("点估计", months(r.point_months), "有期徒刑/拘役", true),
-    kpi("刑罚执行方式", FORM_LABEL[form.predicted] || form.label, `概率 ${pct(form.probabilities[form.predicted] || 0)}`),
-    kpi("罚金估计", yuan(d.fine_yuan), ""),
-  );
+  const headline = unit
+    ? el("div", { class: "headline" },
+      kpi("建议刑罚", "单处罚金", "刑法第三十一条：对单位判处罚金，不判处刑期", true),
+      kpi("罚金数额", yuan(d.fine_yuan), "由法院根据犯罪情节决定"),
+    )
+    : el("div", { class: "headline" },
+      kpi("建议刑期区间", `${months(r.low_months)} 至 ${months(r.high_months)}`, `置信水平 ${pct(r.confidence)}`),
+      kpi("点估计", months(r.point_months), "有期徒刑/拘役", true),
+      kpi("刑罚执行方式", FORM_LABEL[form.predicted] || form.label, `概率 ${pct(form.probabilities[form.predicted] || 0)}`),
+      kpi("罚金估计", yuan(d.fine_yuan), ""),
+    );
   const probs = el("div", { class: "probs" }, Object.entries(form.probabilities).sort((a, b) => b[1] - a[1]).map(([k, v]) =>
     el("span", { class: "prob" }, FORM_LABEL[k] || k, el("span", { class: "bar" }, el("span", { style: `width:${Math.round(v * 100)}%` })), pct(v))));
 
   const body = el("div", { class: "card-body" },
     headline,
-    el("div", { class: "rangebar" }, rangeBar(d)),
-    probs,
+    unit ? null : el("div", { class: "rangebar" }, rangeBar(d)),
+    unit ? null : probs,
     d.warnings.length ? renderWarnings(d.warnings) : null,
     el("div", { class: "section-title", text: "量刑指导意见计算步骤" }),
     d.guideline ? el("p", { class: "summary", text: d.guideline.summary_text }) : null,
@@ -319,6 +325,7 @@ function factsUsed(f) {
   return el("div", {},
     el("div", { class: "section-title", text: "认定的量刑事实" }),
     el("div", {},
+      f.unit ? el("span", { class: "tag", title: "刑法第三十一条" }, `被告单位（${SOURCE_LABEL[f.unit_source]}）`) : null,
       el("span", { class: f.role_evidence ? "tag evidence" : "tag", title: f.role_evidence ? `原文：“${f.role_evidence.text}”` : SOURCE_LABEL[f.role_source] }, `${f.role_label}（${SOURCE_LABEL[f.role_source]}）`),
       amount, tags.length ? tags : el("span", { class: "tag", text: "无其他量刑情节" })),
   );
@@ -394,6 +401,7 @@ function cohortText(c) {
 
 function decisionForm(d, requestId) {
   const kind = el("select", { class: "dc-kind" }, [["fixed_term", "有期徒刑"], ["detention", "拘役"], ["surveillance", "管制"], ["fine_only", "单处罚金"], ["exempt", "免予刑事处罚"]].map(([v, t]) => el("option", { value: v, text: t })));
+  if (d.facts_used.unit) kind.value = "fine_only";
   const m = el("input", { type: "number", min: 1, max: 300, class: "dc-months", value: Math.round(d.range.point_months) || "" });
   const prob = el("input", { type: "number", min: 0, max: 60, class: "dc-probation", placeholder: "不适用" });
   const fine = el("input", { type: "number", min: 0, class: "dc-fine", value: d.fine_yuan ? Math.round(d.fine_yuan) : "" });

@@ -189,5 +189,6 @@ def fit_models_dask(client: Any, feature_paths: Sequence[Path | str], spec: Feat
     codes, _ = pd.factorize(labels["case_id"])
     ds = Dataset(X=np.zeros((n_all, 0)), term_months=months.astype(np.int64), forms=labels["form"].tolist(),
                  groups=codes.astype(np.int64), case_ids=labels["case_id"].tolist(),
-                 charges=labels["charge"].tolist(), sources=labels["source"].tolist(), data_hash=data_hash)
+                 charges=labels["charge"].tolist(), sources=labels["source"].tolist(),
+                 units=np.zeros(n_all, dtype=bool), data_hash=data_hash)
     return fitted, ds

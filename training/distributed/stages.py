@@ -208,6 +208,8 @@ def features_partition(cases_path: Path, out: Path, holdout: HoldoutRule | None 
         else:
             kept.append(case)
     ds, spec = prepare(kept)
+    if ds.units.any():  # the law fixes a unit defendant's outcome: nothing for the models to learn
+        ds = ds.subset(~ds.units)
     cols: dict[str, Any] = {feature_column(i): ds.X[:, i] for i in range(spec.n_features)}
     cols |= {
         "term_months": ds.term_months, "form": ds.forms, "case_id": ds.case_ids, "charge": ds.charges,
