@@ -225,6 +225,10 @@ class ChargeSpec(BaseModel):
             raise ValueError("a charge needs at least one tier")
         if self.default_tier >= len(self.tiers):
             raise ValueError(f"default_tier {self.default_tier} but only {len(self.tiers)} tiers")
+        labels = [t.label for t in self.tiers]
+        if len(set(labels)) != len(labels):
+            # The label names the tier wherever one is shown or grouped on (the cohort of similar cases).
+            raise ValueError(f"two tiers share a label: {labels}")
         for tier in self.tiers:
             names = [c.threshold for c in tier.when] + [i.above_threshold for i in tier.increments]
             for name in names:

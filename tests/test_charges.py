@@ -100,6 +100,22 @@ def test_tiers_are_ordered_lightest_first(catalogue: ChargeCatalogue) -> None:
         assert floors == sorted(floors), spec.name
 
 
+def test_tier_labels_name_their_tier(catalogue: ChargeCatalogue) -> None:
+    """A label is shown to prosecutors and groups the cohort of similar cases: one per tier, in the
+    article's words or 基本犯, never a fragment cut out of a clause (``或者进行非法活动的``)."""
+    fragment = ("或者", "是", "对犯", "过失犯前款", "没收", "差额部分", "帮助犯罪分子逃避", "将境外", "获取该",
+                "对单位判")
+    for spec in catalogue.charges():
+        labels = [t.label for t in spec.tiers]
+        assert len(set(labels)) == len(labels), spec.name
+        for label in labels:
+            assert not label.startswith(fragment) and not label.endswith(("、", "或者", "，")), (spec.name, label)
+    with pytest.raises(ValueError, match="share a label"):
+        theft = catalogue.resolve("盗窃")
+        assert theft is not None
+        type(theft).model_validate({**theft.model_dump(), "tiers": [theft.tiers[0].model_dump()] * 2})
+
+
 def test_theft_tiers_are_the_statutory_ones(catalogue: ChargeCatalogue) -> None:
     theft = catalogue.resolve("盗窃")
     assert theft is not None
