@@ -32,7 +32,15 @@ from sentencing.demo_corpus import generate_cases
 from sentencing.sentence import SentenceForm
 from training.calibration import CalibrationError, ConformalCalibration
 from training.models import FormClassifier, RangeModel, choose_guideline_weight, draw_toward_guideline
-from training.predictor import ModelLoadError, RangePredictor, enforce_role_consistency, role_violations
+from sentencing.guideline import calculate
+from training.predictor import (
+    ModelLoadError,
+    RangePredictor,
+    bounds_warnings,
+    enforce_role_consistency,
+    role_violations,
+    statutory_bounds,
+)
 from training.train import TrainConfig, train
 
 N_TRAIN = 500
@@ -109,6 +117,47 @@ def test_more_money_never_lowers_and_surrender_never_raises(predictor: RangePred
     surrendered = predictor.predict_case(_theft(40_000, (CircumstanceCode.SURRENDER,)))[0].range
     assert surrendered.point_months <= plain.point_months + 1e-6
     assert surrendered.high_months <= plain.high_months + 1e-6
+
+
+def _seller(grams: float, *codes: CircumstanceCode, role: Role = Role.SOLE) -> Defendant:
+    return Defendant(name="刘某", charges=[Charge(name="贩卖毒品")], role=role,
+                     circumstances=[Circumstance(code=c) for c in codes],
+                     quantities=Quantities(drug_grams={"甲基苯丙胺": Measure(value=grams)}))
+
+
+def test_statutory_bounds_are_those_the_guideline_is_sure_of() -> None:
+    # 12.5 g of methamphetamine: 刑法第347条 seven to fifteen years; 坦白 is no ground to go below seven.
+    assert statutory_bounds(calculate(_seller(12.5, CircumstanceCode.CONFESSION))) == (84, 180)
+    # 自首 (可以减轻) or an accessory's role (应当从轻、减轻) lift the floor, never the ceiling.
+    assert statutory_bounds(calculate(_seller(12.5, CircumstanceCode.SURRENDER))) == (None, 180)
+    assert statutory_bounds(calculate(_seller(12.5, role=Role.ACCESSORY))) == (None, 180)
+    # No weight known: the tier is a guess, so is every bound; the top tier reaches death: no ceiling.
+    assert statutory_bounds(calculate(Defendant(name="刘某", charges=[Charge(name="贩卖毒品")]))) == (None, None)
+    assert statutory_bounds(calculate(_seller(80.0))) == (180, None)
+    assert statutory_bounds(None) == (None, None)
+    g = calculate(_seller(12.5, CircumstanceCode.CONFESSION))
+    low, high = bounds_warnings(54.3, 190.0, g)
+    assert "四年六个月" in low and "七年" in low and "刑法第63条" in low
+    assert "十五年" in high and "法定最高刑" in high
+    assert bounds_warnings(84.0, 180.0, g) == [] and bounds_warnings(83.6, 180.4, g) == []
+
+
+def test_a_range_leaving_the_statutory_tier_says_so(predictor: RangePredictor) -> None:
+    checked = 0
+    for grams in (10.5, 12.5, 20.0, 45.0, 60.0, 200.0):
+        for codes in ((), (CircumstanceCode.CONFESSION,), (CircumstanceCode.SURRENDER,)):
+            case = Case(id=f"drug-{grams}", province="ZJ", defendants=[_seller(grams, *codes)])
+            (p,) = predictor.predict_case(case)
+            floor, ceiling = statutory_bounds(p.guideline)
+            r = p.range
+            if r.low_months is None:
+                continue
+            checked += 1
+            below = floor is not None and r.low_months < floor - 0.5
+            above = ceiling is not None and r.high_months > ceiling + 0.5
+            assert any("低于法定刑幅度下限" in w for w in p.warnings) == below, (grams, codes, r, floor)
+            assert any("高于法定刑幅度上限" in w for w in p.warnings) == above, (grams, codes, r, ceiling)
+    assert checked >= 12
 
 
 def test_unknown_charge_warns_instead_of_crashing(predictor: RangePredictor) -> None:

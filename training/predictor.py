@@ -41,7 +41,7 @@ from features.text import TextEstimator, case_text
 from sentencing.case import Case, CircumstanceCode, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.guideline import GuidelineResult
-from sentencing.sentence import SentenceForm
+from sentencing.sentence import SentenceForm, SentenceKind, format_duration
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
 from training.models import (
@@ -98,6 +98,44 @@ _FORM_SOURCES = [(True, CUSTODY_CLASSES.index(f)) if f in CUSTODY_CLASSES else (
 
 _NON_CUSTODIAL = FORMS.index(SentenceForm.NON_CUSTODIAL.value)
 UNIT_EXPLANATION = "被告单位依法只判处罚金，不判处刑期（刑法第三十一条）"
+
+
+def statutory_bounds(g: GuidelineResult | None) -> tuple[float | None, float | None]:
+    """The term bounds the law sets this defendant when the guideline is sure of them, else None each.
+
+    Sure: one charge, its tier selected without a missing or conflicting fact (no widening warning).
+    The tier's ceiling binds always (a single crime is never sentenced above it); its floor binds
+    unless a statutory mitigation (减轻处罚, 刑法第63条) applies. Only fixed-term bounds count: a
+    floor of 拘役 or 管制 is no bound in months worth stating.
+    """
+    if g is None or len(g.charge_results) != 1 or g.statutory is None:
+        return None, None
+    if any(w.code != "derived_rule" for w in g.warnings):
+        return None, None
+    st = g.statutory
+    fixed = SentenceKind.FIXED_TERM
+    floor = st.min_months if st.min_kind is fixed and not g.charge_results[0].mitigation else None
+    ceiling = st.max_months if st.max_kind is fixed else None
+    return floor, ceiling
+
+
+def bounds_warnings(low: float, high: float, g: GuidelineResult | None) -> list[str]:
+    """Say where a learned range leaves the statutory tier the guideline is sure of.
+
+    The range is not clamped: on the real dev data a quarter of the defendants whose tier the
+    guideline calls certain were sentenced below its floor (facts the text does not state: 情节较轻,
+    a mitigation), so a clamp would be wrong as often as it would be right. The prosecutor is told
+    instead, with the rule.
+    """
+    floor, ceiling = statutory_bounds(g)
+    out = []
+    if floor is not None and low < floor - 0.5:
+        out.append(f"学习模型区间下限（{format_duration(round(low))}）低于法定刑幅度下限（{format_duration(round(floor))}）："
+                   "未认定法定减轻处罚情节的，宣告刑不得低于该下限（刑法第63条）")
+    if ceiling is not None and high > ceiling + 0.5:
+        out.append(f"学习模型区间上限（{format_duration(round(high))}）高于法定刑幅度上限（{format_duration(round(ceiling))}）："
+                   "一罪的宣告刑不得超过法定最高刑")
+    return out
 
 
 def set_unit_outcome(months: np.ndarray, proba: np.ndarray | list[list[float]], rows: list[int]) -> None:
@@ -618,6 +656,8 @@ class RangePredictor:
                 lo, pt, hi = rounded[i]
                 rng = trusted(RangePrediction, {"low_months": lo, "point_months": pt, "high_months": hi,
                                                 "confidence": confidence})
+                if not d.is_unit:
+                    w.extend(bounds_warnings(lo, hi, g))
             out.append(trusted(DefendantPrediction, {
                 "name": d.name, "range": rng, "form": form, "form_probabilities": probs,
                 "contributions": explanations[i], "guideline": g, "warnings": w,
