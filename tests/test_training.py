@@ -29,10 +29,10 @@ from sentencing.case import (
 )
 from sentencing.cli import main as cli_main
 from sentencing.demo_corpus import generate_cases
+from sentencing.guideline import calculate
 from sentencing.sentence import SentenceForm
 from training.calibration import CalibrationError, ConformalCalibration
 from training.models import FormClassifier, RangeModel, choose_guideline_weight, draw_toward_guideline
-from sentencing.guideline import calculate
 from training.predictor import (
     ModelLoadError,
     RangePredictor,
