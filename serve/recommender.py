@@ -32,6 +32,7 @@ from sentencing.case import (
 )
 from sentencing.guideline import _STAGE_LABELS as STAGE_LABELS
 from sentencing.parsing import extract_defendant_facts
+from sentencing.parsing.recidivism import drug_reoffence_hint, recidivism_hint
 from sentencing.sentence import SentenceForm, format_sentence
 from serve.masking import mask_name, mask_text
 from serve.schemas import (
@@ -291,6 +292,16 @@ def _warnings(prediction: Any) -> list[WarningOut]:
     return out
 
 
+def _recidivism_warning(case: Case, defendant: Defendant) -> list[WarningOut]:
+    """A stated prior record that may make it 累犯 or 毒品再犯 (sentencing.parsing.recidivism)."""
+    out = []
+    if hint := recidivism_hint(case, defendant):
+        out.append(WarningOut(code="possible_recidivist", field="circumstances", message=hint.message))
+    if drugs := drug_reoffence_hint(defendant):
+        out.append(WarningOut(code="drug_reoffender", field="circumstances", message=drugs))
+    return out
+
+
 def _guideline(result: Any) -> GuidelineOut | None:
     if result is None:
         return None
@@ -426,7 +437,7 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
             similar_cases=[similar_case_out(h) for h in hits],
             cohort=cohort,
             facts_used=_facts_used(defendant, given),
-            warnings=_warnings(p),
+            warnings=_warnings(p) + _recidivism_warning(case, defendant),
         ))
     return RecommendationResponse(request_id=request_id, model_version=bundle.model_version,
                                   ruleset_version=bundle.ruleset_version, case_id=case_input.id, defendants=out)

@@ -113,6 +113,26 @@ def test_recommendation_contract(live) -> None:
     assert wang["facts_used"]["quantities_source"] == "input"
 
 
+def test_a_prior_record_that_may_be_recidivism_is_a_named_warning(live) -> None:
+    client, keys, _, _ = live
+    case = {"facts": "经审理查明：2022年3月12日，被告人刘某某在杭州市某小区盗窃电动车一辆，价值人民币4000元。"
+                     "被告人刘某某曾因犯盗窃罪于2019年5月被判处有期徒刑一年，2020年5月3日刑满释放。",
+            "province": "ZJ", "defendants": [{"name": "刘某某", "charges": ["盗窃"]}]}
+    (d,) = client.post("/v1/recommendations", json=case, headers=_h(keys["prosecutor"])).json()["defendants"]
+    assert [c["code"] for c in d["facts_used"]["circumstances"]] == ["prior_record"]
+    (w,) = [w for w in d["warnings"] if w["code"] == "possible_recidivist"]
+    assert w["field"] == "circumstances" and "2020年5月3日" in w["message"] and "刑法第65条" in w["message"]
+    case["defendants"][0]["circumstances"] = ["recidivist", "prior_record"]  # stated: nothing to check
+    (d,) = client.post("/v1/recommendations", json=case, headers=_h(keys["prosecutor"])).json()["defendants"]
+    assert not [w for w in d["warnings"] if w["code"] == "possible_recidivist"]
+    drugs = {"facts": "经审理查明：2022年3月12日，被告人刘某某向吸毒人员贩卖甲基苯丙胺0.5克。"
+                      "被告人刘某某曾因犯贩卖毒品罪于2010年被判处有期徒刑三年，2013年刑满释放。",
+             "province": "ZJ", "defendants": [{"name": "刘某某", "charges": ["贩卖毒品"]}]}
+    (d,) = client.post("/v1/recommendations", json=drugs, headers=_h(keys["prosecutor"])).json()["defendants"]
+    assert [w["code"] for w in d["warnings"] if w["code"] in ("possible_recidivist", "drug_reoffender")] == [
+        "drug_reoffender"]  # released nine years before: no 累犯, but 毒品再犯 has no time limit
+
+
 def test_unknown_charge_is_a_named_warning_not_an_error(live) -> None:
     client, keys, _, _ = live
     case = {"facts": "被告人赵六实施了某种行为。", "province": "ZJ",
