@@ -302,6 +302,13 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某盗得手机一部，经价格认定为人民币1000元。", lambda q: q.amount_yuan.value == 1000),
         ("被告人张某提供虚假证明，在银行办理贷款200000元。", lambda q: q.amount_yuan.value == 200000),
         ("被告人张某在超市购买香烟50元后离开。", lambda q: q.amount_yuan is None),
+        # what was taken, though its name is a compensation's; the victim's loss; money diverted
+        ("被告人张某利用假批复签订协议，骗取动迁补偿款人民币214120.2元。", lambda q: q.amount_yuan.value == 214120.2),
+        ("被告人张某对被害人的赔偿款人民币5000元予以退还。", lambda q: q.amount_yuan is None),
+        ("民警在被告人张某家中搜查到被盗的3250元现金。", lambda q: q.amount_yuan.value == 3250),
+        ("被害人基于恐惧心理给付被告人张某人民币8万元。", lambda q: q.amount_yuan.value == 80000),
+        ("被告人张某利用职务之便，将其代收的25万元货款挪作他用。", lambda q: q.amount_yuan.value == 250000),
+        ("被告人张某擅自将该人民币641900元转入由其控制的公司账户。", lambda q: q.amount_yuan.value == 641900),
         # the court naming the statutory bracket: its lower bound, never its upper one
         ("被告人张某销售伪劣烟草，价值在五十万以上不满二百万元。", lambda q: q.amount_yuan.value == 500000),
         ("被告人张某销售金额达五万元以上不满二十万元。", lambda q: q.amount_yuan.value == 50000),
