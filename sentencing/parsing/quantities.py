@@ -4,9 +4,10 @@ Read from facts and reasoning, each with the sentence it came from. The crime am
 stated total (``共计``, ``数额``), then amounts next to a crime verb (``骗取``, ``窃得``, ``价值``,
 ``被盗的`` before it, ``盗走``, ``挪作他用`` after it); amounts of fines, wages and compensation are
 not crime amounts and are skipped, unless they are what was taken (``骗取动迁补偿款``). Drug
-weights are kept per drug, the largest stated (a total is never below its parts); the court names as a bound (``不满十克``, ``十克以下``) is no weight. Occurrences are a count
-of 次 next to a crime verb (``盗窃3次``, ``共贩卖冰毒3次``), or ``多次`` before an act whose count selects
-a tier (read as 3, the least it means); counts in a clause about the defendant's record (``曾因…被
+weights are kept per drug, the largest stated (a total is never below its parts); a weight the
+court names as a bound (``不满十克``, ``十克以下``) is no weight. Occurrences are a count of 次 next
+to a crime verb (``盗窃3次``, ``共贩卖冰毒3次``), or ``多次`` before an act whose count selects a
+tier (read as 3, the least it means); counts in a clause about the defendant's record (``曾因…被
 行政拘留``) are not this crime's.
 """
 
