@@ -241,14 +241,20 @@ class ChargeSentence(BaseModel):
     evidence: Evidence | None = None
 
 
-_UNIT_NAME = re.compile(r"公司|厂|集团|中心|合作社|商行|商店|企业|单位|医院|学校|协会|银行")
+# An organisation's name ends with its kind, before any parenthesised form (``（普通合伙）``).
+_UNIT_NAME = re.compile(
+    r"(?:公司|厂|集团|中心|合作社|商行|商店|企业|单位|医院|学校|协会|银行|事务所|研究所|研究院|酒店|宾馆|超市|"
+    r"门市部|经营部|工作室|加工点|养殖场|农场|林场|矿|站)(?:[（(][^）)]{1,12}[）)])?$"
+)
 
 
 def looks_like_unit(name: str) -> bool:
     """Whether a defendant's name is an organisation's (``扬州某某股份有限公司``), not a person's.
 
     Judgments label a corporate defendant 被告单位 in their header; where only the name is known
-    (an API request, a name read from the judgment section) the name says it.
+    (an API request, a name read from the judgment section) the name says it: an organisation's
+    name ends with its kind (公司, 厂, 合作社…). A person's name of four characters or more ending
+    so is rare; the API response says when the name decided, and the request's ``unit`` overrides.
     """
     return len(name) >= 4 and _UNIT_NAME.search(name) is not None
 

@@ -56,7 +56,9 @@ def test_the_header_label_and_the_name_mark_a_unit() -> None:
     assert not by_name["王某"].is_unit
     assert by_name["扬州某建材有限公司"].sentence == Sentence(kind=SentenceKind.FINE_ONLY, fine_yuan=300_000)
     assert looks_like_unit("郑州某机动车辆检测有限公司") and looks_like_unit("某县农机合作社")
+    assert looks_like_unit("北京某律师事务所（普通合伙）") and looks_like_unit("某某加油站")
     assert not looks_like_unit("王厂") and not looks_like_unit("阿不力克木·模沙")
+    assert not looks_like_unit("张公司长") and not looks_like_unit("刘某某")  # the kind must end the name
 
 
 @pytest.mark.usefixtures("shared_data")
