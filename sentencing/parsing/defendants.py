@@ -87,7 +87,11 @@ def parse_header_defendants(text: str, start: int, end: int) -> list[HeaderDefen
         if "判处" in body or "刑满释放" in body or "服刑" in body:
             for p in _PRIOR.finditer(text, m.end(), entry_end):
                 if not _NOT_PRIOR.search(p.group(0)):
-                    person.prior_record = Evidence.of("document", p.start(), p.end(), p.group(0))
+                    # The whole statement, through the term and the release (刑满释放) that follow the
+                    # match: what a reader, and the 累犯 check (parsing.recidivism), need of it.
+                    stop = text.find("。", p.end(), entry_end)
+                    end = stop if stop >= 0 else entry_end
+                    person.prior_record = Evidence.of("document", p.start(), end, text[p.start():end])
                     break
         out[name] = person
     return list(out.values())

@@ -25,7 +25,8 @@ from sentencing.case import Case, CircumstanceCode, Defendant
 from sentencing.charges import ChargeCatalogue, default_catalogue
 
 _DATE = re.compile(r"(?P<y>(?:19|20)\d{2})年(?:(?P<m>1[0-2]|0?[1-9])月(?:(?P<d>3[01]|[12]\d|0?[1-9])日)?)?")
-_RELEASED = re.compile(r"刑满释放|刑满出狱|执行完毕")
+_RELEASED = re.compile(r"刑满释放|刑满出狱|执行完毕|减刑释放")
+_STATEMENT_BREAK = re.compile(r"[；;。]")
 _PRIOR_CRIME = re.compile(r"(?:因犯?|犯)(?P<crime>[^，,。；;、]{1,30}?)罪")
 _NOT_SERVED = re.compile(r"缓刑|免予刑事处罚|单处罚金|拘役|管制|假释")
 _SERVED_TERM = re.compile(r"有期徒刑|无期徒刑|死刑")
@@ -67,8 +68,9 @@ def recidivism_hint(case: Case, defendant: Defendant,
                     catalogue: ChargeCatalogue | None = None) -> RecidivismHint | None:
     """A hint when ``defendant``'s stated prior record may be 累犯, else None.
 
-    Reads the prior record's evidence (the sentence that states it) for a served sentence and its
-    release date, and the facts for the first date after that release: the new crime. Says nothing
+    Reads the prior record's evidence (the sentence that states it) for its last release, the
+    statement of that sentence (``…；因犯盗窃罪，于2011年被判处有期徒刑六年，2016年12月7日刑满释放``,
+    not an earlier one), and the facts for the first date after that release: the new crime. Says nothing
     when the defendant is already a recidivist, is a unit, has no dated release, the prior sentence
     was not one that counts (缓刑, 拘役, 管制…), either crime is negligent, or the dates are more
     than five years apart, whichever way their precision (year, month, day) is read.
@@ -78,23 +80,32 @@ def recidivism_hint(case: Case, defendant: Defendant,
     prior = next((c for c in defendant.circumstances if c.code is CircumstanceCode.PRIOR_RECORD), None)
     if prior is None or prior.evidence is None:
         return None
-    text = prior.evidence.text
-    released = _RELEASED.search(text)
-    if released is None or _NOT_SERVED.search(text, 0, released.start()):
+    text, skip = prior.evidence.text, (0, 0)
+    if prior.evidence.source == "facts":
+        # Extraction cuts its evidence at a 分号, and a record of several sentences runs on past one.
+        start = prior.evidence.start
+        stop = case.facts.find("。", start)
+        text = case.facts[start:stop if stop >= 0 else len(case.facts)]
+        skip = (start, start + len(text))
+    releases = list(_RELEASED.finditer(text))
+    if not releases:
         return None
-    term_stated = _SERVED_TERM.search(text, 0, released.start()) is not None
-    dates = [m for m in _DATE.finditer(text, 0, released.end()) if released.start() - m.end() <= 2]
+    released = releases[-1]
+    begin = max((m.end() for m in _STATEMENT_BREAK.finditer(text, 0, released.start())), default=0)
+    if _NOT_SERVED.search(text, begin, released.start()):
+        return None
+    term_stated = _SERVED_TERM.search(text, begin, released.start()) is not None
+    dates = [m for m in _DATE.finditer(text, begin, released.end()) if released.start() - m.end() <= 3]
     if not dates:
         return None
     release_early, release_late = _bounds(dates[-1])
     catalogue = catalogue or default_catalogue()
-    crimes = [m.group("crime") for m in _PRIOR_CRIME.finditer(text, 0, released.start())]
+    crimes = [m.group("crime") for m in _PRIOR_CRIME.finditer(text, begin, released.start())]
     for name in [*crimes, *defendant.charge_names]:
         spec = catalogue.resolve(name)
         if "过失" in name or (spec is not None and not spec.intentional):
             return None
     facts = case.facts
-    skip = (prior.evidence.start, prior.evidence.end) if prior.evidence.source == "facts" else (0, 0)
     offence = None
     for m in _DATE.finditer(facts):
         if skip[0] <= m.start() < skip[1]:
