@@ -160,6 +160,19 @@ def test_a_range_leaving_the_statutory_tier_says_so(predictor: RangePredictor) -
     assert checked >= 12
 
 
+def test_a_recidivist_is_never_given_probation(predictor: RangePredictor) -> None:
+    """刑法第74条: 累犯不适用缓刑. Without the circumstance the same small theft is likely suspended."""
+    plain = _theft(3000)
+    recidivist = _theft(3000, (CircumstanceCode.RECIDIVIST,))
+    assert predictor.predict_case(plain)[0].form_probabilities["probation"] > 0.05
+    (p,) = predictor.predict_case(recidivist)
+    assert p.form_probabilities["probation"] == 0.0 and p.form is SentenceForm.CUSTODY
+    assert abs(sum(p.form_probabilities.values()) - 1.0) < 1e-9
+    X, _, _ = predictor.features(recidivist)
+    _, proba = predictor.predict_matrix(X)
+    assert proba[0][1] == 0.0 and abs(proba[0].sum() - 1.0) < 1e-9
+
+
 def test_unknown_charge_warns_instead_of_crashing(predictor: RangePredictor) -> None:
     case = Case(id="x", defendants=[Defendant(name="某", charges=[Charge(name="穿越时空")])])
     (p,) = predictor.predict_case(case)

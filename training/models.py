@@ -298,6 +298,20 @@ class FormClassifier:
         return [SentenceForm(FORMS[i]) for i in self.predict_proba(X).argmax(axis=1)]
 
 
+_PROBATION = FORMS.index(SentenceForm.PROBATION.value)
+_CUSTODY = FORMS.index(SentenceForm.CUSTODY.value)
+RECIDIVIST_FEATURE = "circ_recidivist"
+
+
+def without_probation(proba: np.ndarray | list[list[float]], rows: Sequence[int]) -> None:
+    """累犯 are never suspended (刑法第74条): each of ``rows`` has its P(probation) moved to custody (实刑),
+    in place, whatever a classifier that learned it as merely rare gives it."""
+    for i in rows:
+        row = proba[i]
+        row[_CUSTODY] += row[_PROBATION]
+        row[_PROBATION] = 0.0
+
+
 def combine_form_proba(severity: np.ndarray, custody: np.ndarray) -> np.ndarray:
     """P(form) = P(term)·P(custody form | term) for the three term forms, P(life), P(death)."""
     term = severity[:, 0:1]

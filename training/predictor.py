@@ -19,6 +19,8 @@ Within a case, an accessory's range never sits above the range of a principal of
 (从犯应当从轻、减轻处罚): predictions that would are lowered to the principal's and say so in
 ``warnings``.
 
+A recidivist (累犯) is never given probation (刑法第七十四条): the form classifier learned that as
+rare, the law makes it impossible, so its probability is moved to custody (``without_probation``).
 A unit defendant (被告单位) is fined and given no term (刑法第三十一条): the law, not a model,
 decides its outcome, so its prediction is that outcome (:func:`set_unit_outcome`) and it takes no
 part in the role comparison.
@@ -48,9 +50,11 @@ from training.models import (
     CUSTODY_CLASSES,
     FORMS,
     QUANTILE_NAMES,
+    RECIDIVIST_FEATURE,
     SEVERITY_CLASSES,
     combine_form_proba,
     finish_quantiles,
+    without_probation,
 )
 from training.native_booster import LeafIndex, NativeBooster, NativeBoosterError
 from training.onnx_export import OnnxEnsemble, softmax_rows
@@ -360,6 +364,7 @@ class RangePredictor:
         self._contrib = explainer.booster
         self.text = text
         self._text_column = spec.index("text_estimate")
+        self._recidivist_column = spec.index(RECIDIVIST_FEATURE)
         self._group_ids, _ = explanation_groups(spec)
         self._group_labels = [group_label(g) for g in self._group_ids]
         self._explainer = explainer
@@ -509,7 +514,9 @@ class RangePredictor:
             self._calibration_groups(X))
         severity = self._proba("form_severity", out, len(X))
         custody = self._proba("form_custody", out, len(X))
-        return months, combine_form_proba(severity, custody)
+        proba = combine_form_proba(severity, custody)
+        without_probation(proba, np.flatnonzero(X[:, self._recidivist_column] == 1).tolist())
+        return months, proba
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]], list[list[float]]]:
         """:meth:`predict_matrix` at the served confidence for a request's few rows: (n, 3) months, P(form)
@@ -554,6 +561,8 @@ class RangePredictor:
         for sev, cus in zip(severity, custody, strict=True):  # combine_form_proba
             term = sev[0]
             proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
+        recidivist = self._recidivist_column
+        without_probation(proba, [i for i, v in enumerate(X[:, recidivist].tolist()) if v == 1.0])
         return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba, explained
 
     def _calibration_groups(self, X: np.ndarray) -> list[str | None] | None:

@@ -23,7 +23,15 @@ from sentencing.case import Case
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from training.calibration import ConformalCalibration
 from training.dataset import Dataset, build_dataset
-from training.models import BoosterParams, FormClassifier, RangeModel, choose_guideline_weight, draw_toward_guideline
+from training.models import (
+    RECIDIVIST_FEATURE,
+    BoosterParams,
+    FormClassifier,
+    RangeModel,
+    choose_guideline_weight,
+    draw_toward_guideline,
+    without_probation,
+)
 
 
 class TrainConfig(BaseModel):
@@ -110,7 +118,9 @@ class FittedModels:
         """Native-LightGBM twin of ``RangePredictor.predict_matrix``: (n, 3) months, (n, 5) P(form)."""
         groups = self.spec.row_families(X) if self.calibration.group_scores else None
         months = self.calibration.to_months(self.range_model.predict(X), confidence, groups)
-        return months, self.form_classifier.predict_proba(X)
+        proba = self.form_classifier.predict_proba(X)
+        without_probation(proba, np.flatnonzero(X[:, self.spec.index(RECIDIVIST_FEATURE)] == 1).tolist())
+        return months, proba
 
 
 def _range_model(spec: FeatureSpec, config: TrainConfig) -> RangeModel:
