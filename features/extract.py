@@ -23,7 +23,7 @@ from features.spec import CIRCUMSTANCE_DIRECTION, DRUGS, ROLE_RANK, FeatureSpec
 from sentencing.case import Case, Defendant, Role
 from sentencing.charges import ChargeCatalogue
 from sentencing.guideline import calculate
-from sentencing.sentence import SentenceForm
+from sentencing.sentence import TERM_BOUNDS_MONTHS, SentenceForm, SentenceKind
 
 _NAN = math.nan
 _OTHER_DRUG = "其他"
@@ -45,6 +45,18 @@ _SCALAR_COLUMNS = (
 """Columns the extractor writes by name (looked up once per spec, as attributes of ``FeatureExtractor._c``)."""
 _GUIDELINE_MEMO_SIZE = 256
 """Guideline results whose columns are remembered by identity (a cached result is reused across requests)."""
+
+
+LIFE_AS_MONTHS = float(TERM_BOUNDS_MONTHS[SentenceKind.FIXED_TERM][1])
+"""A guideline result of 无期徒刑 as a term: the heaviest fixed term of one crime (15 years).
+
+As NaN it read as "no guideline at all" (a charge outside the catalogue, mostly light), and a
+defendant whose guideline said life got a range of a few months. As the heaviest fixed term it is
+what it means to the term model: above every fixed-term result (the monotone direction of the
+guideline columns holds), and the range a court gives when it stops short of life."""
+
+
+_LIFE_LOG = math.log1p(LIFE_AS_MONTHS)
 
 
 def log_months(months: float | None) -> float:
@@ -219,7 +231,10 @@ class FeatureExtractor:
             return memo[1]
         col = self._c
         row: dict[int, float] = {col.guideline_known: 1.0}
-        low, point, high = log_months(g.low_months), log_months(g.point_months), log_months(g.high_months)
+        if g.kind is SentenceKind.LIFE:
+            low = point = high = _LIFE_LOG
+        else:
+            low, point, high = log_months(g.low_months), log_months(g.point_months), log_months(g.high_months)
         row[col.guideline_low] = low
         row[col.guideline_point] = point
         row[col.guideline_high] = high
@@ -228,7 +243,8 @@ class FeatureExtractor:
         if results:
             row[col.guideline_starting_point] = _max_log(r.starting_point_months for r in results)
             row[col.guideline_baseline] = _max_log(r.baseline_months for r in results)
-            row[col.guideline_adjusted] = _max_log(r.adjusted_months for r in results)
+            row[col.guideline_adjusted] = _max_log(LIFE_AS_MONTHS if r.kind is SentenceKind.LIFE else r.adjusted_months
+                                                   for r in results)
         form = g.form
         if form is not None:
             row[self._form_cols[SentenceForm(form)]] = 1.0

@@ -21,7 +21,9 @@ from sentencing.charges import ChargeCatalogue, Family
 from sentencing.regions import PROVINCES
 from sentencing.sentence import SentenceForm
 
-FEATURE_SPEC_VERSION = "1"
+FEATURE_SPEC_VERSION = "2"
+# 2: a guideline result of 无期徒刑 fills the guideline term columns with the heaviest fixed term
+#    (features.extract.LIFE_AS_MONTHS), no longer NaN, the value of "no guideline at all"
 
 # Drugs with their own weight feature; every other drug is summed into "other" (其他毒品).
 DRUGS: tuple[str, ...] = ("海洛因", "甲基苯丙胺", "氯胺酮", "大麻", "可卡因", "其他")

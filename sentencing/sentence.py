@@ -92,6 +92,8 @@ COMBINED_CAP_MONTHS = {
     SentenceKind.DETENTION: 12,
     SentenceKind.SURVEILLANCE: 36,
 }
+PROBATION_MAX_MONTHS = 36
+"""缓刑 suspends 拘役 or 有期徒刑 of at most three years, no longer (刑法第72条)."""
 CAIL_LIFE = -1
 CAIL_DEATH = -2
 
@@ -128,7 +130,7 @@ class Sentence(BaseModel):
         if self.probation_months is not None:
             if self.kind not in (SentenceKind.FIXED_TERM, SentenceKind.DETENTION):
                 raise ValueError("only 有期徒刑 or 拘役 can be suspended (缓刑)")
-            if self.kind is SentenceKind.FIXED_TERM and (self.months or 0) > 36:
+            if self.kind is SentenceKind.FIXED_TERM and (self.months or 0) > PROBATION_MAX_MONTHS:
                 raise ValueError("缓刑 applies only to 有期徒刑 of at most 3 years")
         return self
 

@@ -32,7 +32,14 @@ from sentencing.demo_corpus import generate_cases
 from sentencing.guideline import calculate
 from sentencing.sentence import SentenceForm
 from training.calibration import CalibrationError, ConformalCalibration
-from training.models import FormClassifier, RangeModel, choose_guideline_weight, draw_toward_guideline
+from training.models import (
+    FormClassifier,
+    RangeModel,
+    cap_terms,
+    choose_guideline_weight,
+    draw_toward_guideline,
+    probation_impossible,
+)
 from training.predictor import (
     ModelLoadError,
     RangePredictor,
@@ -171,6 +178,33 @@ def test_a_recidivist_is_never_given_probation(predictor: RangePredictor) -> Non
     X, _, _ = predictor.features(recidivist)
     _, proba = predictor.predict_matrix(X)
     assert proba[0][1] == 0.0 and abs(proba[0].sum() - 1.0) < 1e-9
+    # Nor a range that starts above three years (刑法第72条), recidivist or not.
+    for amount in (2_000, 40_000, 600_000, 3_000_000):
+        (q,) = predictor.predict_case(_theft(amount))
+        if q.range.low_months is not None and q.range.low_months > 36.5:
+            assert q.form_probabilities["probation"] == 0.0, (amount, q.range)
+    (big,) = predictor.predict_case(_theft(3_000_000))
+    assert big.range.low_months is None or big.range.low_months > 36.5
+
+
+def test_a_life_level_guideline_gives_the_heaviest_terms_not_a_few_months(predictor: RangePredictor) -> None:
+    """3,000,000 yuan stolen: the guideline says 无期徒刑. Its term columns once read as "no guideline"
+    (NaN, the light unknown charges) and the range came out at 2–23 months; and no range of one
+    crime reaches past 15 years (刑法第45条), nor of several past 25 (第69条)."""
+    (q,) = predictor.predict_case(_theft(3_000_000))
+    assert q.guideline is not None and q.guideline.kind.value == "life"
+    assert q.range.point_months is None or (q.range.point_months >= 120 and q.range.high_months <= 180)
+    for amount in (40_000, 600_000, 1_500_000, 30_000_000):
+        r = predictor.predict_case(_theft(amount))[0].range
+        assert r.high_months is None or r.high_months <= 180, (amount, r)
+
+
+def test_the_law_s_caps_on_terms_and_probation() -> None:
+    months = np.array([[100.0, 200.0, 400.0], [100.0, 150.0, 170.0], [250.0, 280.0, 320.0]])
+    cap_terms(months, [1.0, 1.0, 2.0])
+    assert months.tolist() == [[100.0, 180.0, 180.0], [100.0, 150.0, 170.0], [250.0, 280.0, 300.0]]
+    # 累犯 (刑法第74条), or a range starting above three years (第72条): no probation.
+    assert probation_impossible([0.0, 1.0, 0.0, 0.0], [12.0, 12.0, 36.4, 37.0]) == [1, 3]
 
 
 def test_unknown_charge_warns_instead_of_crashing(predictor: RangePredictor) -> None:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from sentencing.metrics import cail_score
-from sentencing.sentence import SentenceForm
+from sentencing.sentence import (
+    COMBINED_CAP_MONTHS,
+    PROBATION_MAX_MONTHS,
+    TERM_BOUNDS_MONTHS,
+    SentenceForm,
+    SentenceKind,
+)
 
 if TYPE_CHECKING:  # serving imports this module: the lightgbm package would bring sklearn, pandas…
     import lightgbm as lgb
@@ -303,9 +309,33 @@ _CUSTODY = FORMS.index(SentenceForm.CUSTODY.value)
 RECIDIVIST_FEATURE = "circ_recidivist"
 
 
+CHARGES_COUNT_FEATURE = "charges_count"
+_ONE_CRIME_CAP = float(TERM_BOUNDS_MONTHS[SentenceKind.FIXED_TERM][1])
+_COMBINED_CAP = float(COMBINED_CAP_MONTHS[SentenceKind.FIXED_TERM])
+
+
+def cap_terms(months: np.ndarray, charges_count: Sequence[float]) -> None:
+    """No range reaches past the longest fixed term the law allows (in place): 15 years for one crime
+    (刑法第45条), 25 for several (第69条). Beyond that a sentence is 无期徒刑, a form, not months."""
+    for i, count in enumerate(charges_count):
+        cap = _ONE_CRIME_CAP if count <= 1 else _COMBINED_CAP
+        if months[i, 2] > cap:
+            np.minimum(months[i], cap, out=months[i])
+
+
+def probation_impossible(recidivist: Sequence[float], low_months: Sequence[float]) -> list[int]:
+    """The rows the law forbids a suspended sentence (缓刑): a recidivist (累犯, 刑法第74条), or a
+    range whose low end is already above three years (第72条: no sentence in it can be suspended).
+
+    ``recidivist``: each row's ``circ_recidivist`` feature; ``low_months``: its calibrated low.
+    """
+    limit = PROBATION_MAX_MONTHS + 0.5
+    return [i for i, (r, low) in enumerate(zip(recidivist, low_months, strict=True)) if r == 1.0 or low > limit]
+
+
 def without_probation(proba: np.ndarray | list[list[float]], rows: Sequence[int]) -> None:
-    """累犯 are never suspended (刑法第74条): each of ``rows`` has its P(probation) moved to custody (实刑),
-    in place, whatever a classifier that learned it as merely rare gives it."""
+    """Each of ``rows`` (:func:`probation_impossible`) has its P(probation) moved to custody (实刑), in
+    place, whatever a classifier that learned the rule as a mere tendency gives it."""
     for i in rows:
         row = proba[i]
         row[_CUSTODY] += row[_PROBATION]

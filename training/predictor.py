@@ -19,8 +19,9 @@ Within a case, an accessory's range never sits above the range of a principal of
 (从犯应当从轻、减轻处罚): predictions that would are lowered to the principal's and say so in
 ``warnings``.
 
-A recidivist (累犯) is never given probation (刑法第七十四条): the form classifier learned that as
-rare, the law makes it impossible, so its probability is moved to custody (``without_probation``).
+A recidivist (累犯) is never given probation (刑法第七十四条), nor is a range whose low end is above
+three years (第七十二条): the form classifier learned these as tendencies, the law makes them
+rules, so such a row's P(probation) is moved to custody (``probation_impossible``).
 A unit defendant (被告单位) is fined and given no term (刑法第三十一条): the law, not a model,
 decides its outcome, so its prediction is that outcome (:func:`set_unit_outcome`) and it takes no
 part in the role comparison.
@@ -47,13 +48,16 @@ from sentencing.sentence import SentenceForm, SentenceKind, format_duration
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
 from training.models import (
+    CHARGES_COUNT_FEATURE,
     CUSTODY_CLASSES,
     FORMS,
     QUANTILE_NAMES,
     RECIDIVIST_FEATURE,
     SEVERITY_CLASSES,
+    cap_terms,
     combine_form_proba,
     finish_quantiles,
+    probation_impossible,
     without_probation,
 )
 from training.native_booster import LeafIndex, NativeBooster, NativeBoosterError
@@ -365,6 +369,7 @@ class RangePredictor:
         self.text = text
         self._text_column = spec.index("text_estimate")
         self._recidivist_column = spec.index(RECIDIVIST_FEATURE)
+        self._charges_column = spec.index(CHARGES_COUNT_FEATURE)
         self._group_ids, _ = explanation_groups(spec)
         self._group_labels = [group_label(g) for g in self._group_ids]
         self._explainer = explainer
@@ -512,10 +517,11 @@ class RangePredictor:
         months = self.calibration.to_months(
             finish_quantiles(raw + self._init, offset, guide, self._guideline_weight), confidence,
             self._calibration_groups(X))
+        cap_terms(months, X[:, self._charges_column].tolist())
         severity = self._proba("form_severity", out, len(X))
         custody = self._proba("form_custody", out, len(X))
         proba = combine_form_proba(severity, custody)
-        without_probation(proba, np.flatnonzero(X[:, self._recidivist_column] == 1).tolist())
+        without_probation(proba, probation_impossible(X[:, self._recidivist_column].tolist(), months[:, 0].tolist()))
         return months, proba
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]], list[list[float]]]:
@@ -561,9 +567,10 @@ class RangePredictor:
         for sev, cus in zip(severity, custody, strict=True):  # combine_form_proba
             term = sev[0]
             proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
-        recidivist = self._recidivist_column
-        without_probation(proba, [i for i, v in enumerate(X[:, recidivist].tolist()) if v == 1.0])
-        return np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3)), proba, explained
+        months = np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3))
+        cap_terms(months, X[:, self._charges_column].tolist())
+        without_probation(proba, probation_impossible(X[:, self._recidivist_column].tolist(), months[:, 0].tolist()))
+        return months, proba, explained
 
     def _calibration_groups(self, X: np.ndarray) -> list[str | None] | None:
         """Each row's charge family when the calibration has margins by family (else None: one margin)."""
