@@ -28,6 +28,9 @@ from sentencing.sentence import (
 if TYPE_CHECKING:  # serving imports this module: the lightgbm package would bring sklearn, pandas…
     import lightgbm as lgb
 
+    from features.spec import FeatureSpec
+    from sentencing.charges import ChargeCatalogue
+
 Target = Literal["log", "residual"]
 QUANTILE_NAMES = ("low", "point", "high")
 SEVERITY_CLASSES = ("term", SentenceForm.LIFE.value, SentenceForm.DEATH.value)
@@ -321,6 +324,51 @@ def cap_terms(months: np.ndarray, charges_count: Sequence[float]) -> None:
         cap = _ONE_CRIME_CAP if count <= 1 else _COMBINED_CAP
         if months[i, 2] > cap:
             np.minimum(months[i], cap, out=months[i])
+
+
+_TERM, _LIFE, _DEATH = 0, 1, 2
+_LIFE_FORM = FORMS.index(SentenceForm.LIFE.value)
+_DEATH_FORM = FORMS.index(SentenceForm.DEATH.value)
+
+
+def severest_by_charge_column(spec: FeatureSpec, catalogue: ChargeCatalogue) -> tuple[slice, list[int]]:
+    """The charge one-hot columns of ``spec`` (consecutive: a slice) and the severest penalty each
+    charge's tiers reach (0 a term, 1 无期徒刑, 2 死刑); a charge outside the catalogue (``charge_其他``)
+    may reach death."""
+    names = [*spec.charges, "其他"]
+    first = spec.index(f"charge_{names[0]}")
+    if [spec.index(f"charge_{n}") for n in names] != list(range(first, first + len(names))):
+        raise ValueError("the charge columns of the feature spec are not consecutive")
+    levels = []
+    for name in names:
+        charge = catalogue.resolve(name) if name != "其他" else None
+        level = _DEATH
+        if charge is not None:
+            kinds = {t.max_kind for t in charge.tiers}
+            level = _DEATH if SentenceKind.DEATH in kinds else _LIFE if SentenceKind.LIFE in kinds else _TERM
+        levels.append(level)
+    return slice(first, first + len(names)), levels
+
+
+def within_statutory_maximum(proba: np.ndarray | list[list[float]], X: np.ndarray,
+                             severest: tuple[slice, list[int]]) -> None:
+    """No P(死刑) for a defendant none of whose charges carries death, no P(无期徒刑) for one whose
+    charges stop at a fixed term: the mass moves to the severest form the charges allow (in place).
+    A row without any charge column set is left as it is."""
+    columns, levels = severest
+    tops = [-1] * len(X)
+    for i, j in zip(*np.nonzero(X[:, columns] == 1), strict=True):
+        tops[i] = max(tops[i], levels[j])
+    for i, top in enumerate(tops):
+        if top < 0 or top == _DEATH:
+            continue
+        row = proba[i]
+        if top < _DEATH:
+            row[_LIFE_FORM if top == _LIFE else _CUSTODY] += row[_DEATH_FORM]
+            row[_DEATH_FORM] = 0.0
+        if top < _LIFE:
+            row[_CUSTODY] += row[_LIFE_FORM]
+            row[_LIFE_FORM] = 0.0
 
 
 def probation_impossible(recidivist: Sequence[float], low_months: Sequence[float]) -> list[int]:

@@ -21,7 +21,11 @@ Within a case, an accessory's range never sits above the range of a principal of
 
 A recidivist (累犯) is never given probation (刑法第七十四条), nor is a range whose low end is above
 three years (第七十二条): the form classifier learned these as tendencies, the law makes them
-rules, so such a row's P(probation) is moved to custody (``probation_impossible``).
+rules, so such a row's P(probation) is moved to custody (``probation_impossible``). No range
+reaches past the longest fixed term (15 years for one crime, 25 for several: ``cap_terms``), and
+no defendant gets a probability of 死刑 or 无期徒刑 that none of their charges carries
+(``within_statutory_maximum``).
+
 A unit defendant (被告单位) is fined and given no term (刑法第三十一条): the law, not a model,
 decides its outcome, so its prediction is that outcome (:func:`set_unit_outcome`) and it takes no
 part in the role comparison.
@@ -58,6 +62,8 @@ from training.models import (
     combine_form_proba,
     finish_quantiles,
     probation_impossible,
+    severest_by_charge_column,
+    within_statutory_maximum,
     without_probation,
 )
 from training.native_booster import LeafIndex, NativeBooster, NativeBoosterError
@@ -370,6 +376,7 @@ class RangePredictor:
         self._text_column = spec.index("text_estimate")
         self._recidivist_column = spec.index(RECIDIVIST_FEATURE)
         self._charges_column = spec.index(CHARGES_COUNT_FEATURE)
+        self._severest = severest_by_charge_column(spec, catalogue)
         self._group_ids, _ = explanation_groups(spec)
         self._group_labels = [group_label(g) for g in self._group_ids]
         self._explainer = explainer
@@ -522,6 +529,7 @@ class RangePredictor:
         custody = self._proba("form_custody", out, len(X))
         proba = combine_form_proba(severity, custody)
         without_probation(proba, probation_impossible(X[:, self._recidivist_column].tolist(), months[:, 0].tolist()))
+        within_statutory_maximum(proba, X, self._severest)
         return months, proba
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]], list[list[float]]]:
@@ -570,6 +578,7 @@ class RangePredictor:
         months = np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3))
         cap_terms(months, X[:, self._charges_column].tolist())
         without_probation(proba, probation_impossible(X[:, self._recidivist_column].tolist(), months[:, 0].tolist()))
+        within_statutory_maximum(proba, X, self._severest)
         return months, proba, explained
 
     def _calibration_groups(self, X: np.ndarray) -> list[str | None] | None:

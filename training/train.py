@@ -33,6 +33,8 @@ from training.models import (
     choose_guideline_weight,
     draw_toward_guideline,
     probation_impossible,
+    severest_by_charge_column,
+    within_statutory_maximum,
     without_probation,
 )
 
@@ -125,6 +127,9 @@ class FittedModels:
         proba = self.form_classifier.predict_proba(X)
         recidivist = X[:, self.spec.index(RECIDIVIST_FEATURE)].tolist()
         without_probation(proba, probation_impossible(recidivist, months[:, 0].tolist()))
+        catalogue = default_catalogue()
+        if catalogue.version == self.spec.ruleset_version:  # (another rule set: the served predictor applies it)
+            within_statutory_maximum(proba, X, severest_by_charge_column(self.spec, catalogue))
         return months, proba
 
 
