@@ -9,6 +9,7 @@ original text so that values read from it can point back to it (provenance).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -171,3 +172,33 @@ def _date_numbers(groups: tuple[str, ...]) -> tuple[int, int, int] | None:
     except ValueError:
         return None
     return y, mo, d
+
+
+# Dates of year, month or day precision in Arabic digits (``2022年3月``, ``2020年5月3日``, ``2019年``),
+# as facts give the time of an act: each read as the earliest and the latest day it may mean.
+_PARTIAL_DATE = re.compile(r"(?P<y>(?:19|20)\d{2})年(?:(?P<m>1[0-2]|0?[1-9])月(?:(?P<d>3[01]|[12]\d|0?[1-9])日)?)?")
+
+
+@dataclass(frozen=True, slots=True)
+class DateSpan:
+    start: int
+    end: int
+    text: str
+    earliest: dt.date
+    latest: dt.date
+
+
+def find_date_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[DateSpan]:
+    """Dates of any precision in ``text[start:end]``, in order, each with the days it may mean."""
+    for m in _PARTIAL_DATE.finditer(text, start, len(text) if end is None else end):
+        y = int(m.group("y"))
+        if m.group("m") is None:
+            early, late = dt.date(y, 1, 1), dt.date(y, 12, 31)
+        else:
+            mo = int(m.group("m"))
+            last = (dt.date(y + (mo == 12), mo % 12 + 1, 1) - dt.timedelta(days=1))
+            if m.group("d") is not None:
+                early = late = dt.date(y, mo, min(int(m.group("d")), last.day))
+            else:
+                early, late = dt.date(y, mo, 1), last
+        yield DateSpan(m.start(), m.end(), m.group(0), early, late)

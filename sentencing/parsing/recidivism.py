@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from sentencing.case import Case, CircumstanceCode, Defendant
 from sentencing.charges import ChargeCatalogue, default_catalogue
+from sentencing.parsing.document import find_date_spans
 
-_DATE = re.compile(r"(?P<y>(?:19|20)\d{2})年(?:(?P<m>1[0-2]|0?[1-9])月(?:(?P<d>3[01]|[12]\d|0?[1-9])日)?)?")
 _RELEASED = re.compile(r"刑满释放|刑满出狱|执行完毕|减刑释放")
 _STATEMENT_BREAK = re.compile(r"[；;。]")
 _PRIOR_CRIME = re.compile(r"(?:因犯?|犯)(?P<crime>[^，,。；;、]{1,30}?)罪")
@@ -42,19 +42,6 @@ class RecidivismHint:
     released: str
     offence: str
     message: str
-
-
-def _bounds(m: re.Match[str]) -> tuple[dt.date, dt.date]:
-    """The earliest and latest day a date of year, month or day precision may mean."""
-    y = int(m.group("y"))
-    if m.group("m") is None:
-        return dt.date(y, 1, 1), dt.date(y, 12, 31)
-    mo = int(m.group("m"))
-    if m.group("d") is not None:
-        day = dt.date(y, mo, min(int(m.group("d")), 28 if mo == 2 else 30 if mo in (4, 6, 9, 11) else 31))
-        return day, day
-    last = (dt.date(y + (mo == 12), mo % 12 + 1, 1) - dt.timedelta(days=1))
-    return dt.date(y, mo, 1), last
 
 
 def _five_years_after(day: dt.date) -> dt.date:
@@ -95,10 +82,10 @@ def recidivism_hint(case: Case, defendant: Defendant,
     if _NOT_SERVED.search(text, begin, released.start()):
         return None
     term_stated = _SERVED_TERM.search(text, begin, released.start()) is not None
-    dates = [m for m in _DATE.finditer(text, begin, released.end()) if released.start() - m.end() <= 3]
+    dates = [d for d in find_date_spans(text, begin, released.end()) if released.start() - d.end <= 3]
     if not dates:
         return None
-    release_early, release_late = _bounds(dates[-1])
+    release_early, release_late = dates[-1].earliest, dates[-1].latest
     catalogue = catalogue or default_catalogue()
     crimes = [m.group("crime") for m in _PRIOR_CRIME.finditer(text, begin, released.start())]
     for name in [*crimes, *defendant.charge_names]:
@@ -106,20 +93,11 @@ def recidivism_hint(case: Case, defendant: Defendant,
         if "过失" in name or (spec is not None and not spec.intentional):
             return None
     facts = case.facts
-    offence = None
-    for m in _DATE.finditer(facts):
-        if skip[0] <= m.start() < skip[1]:
-            continue
-        early, late = _bounds(m)
-        if early > release_late:
-            offence = (m, early, late)
-            break
-    if offence is None:
+    offence = next((d for d in find_date_spans(facts)
+                    if not skip[0] <= d.start < skip[1] and d.earliest > release_late), None)
+    if offence is None or offence.latest >= _five_years_after(release_early):
         return None
-    m, _, offence_late = offence
-    if offence_late >= _five_years_after(release_early):
-        return None
-    release_text, offence_text = dates[-1].group(0), m.group(0)
+    release_text, offence_text = dates[-1].text, offence.text
     return RecidivismHint(
         released=release_text, offence=offence_text,
         message=(f"前科刑满释放于{release_text}，本案犯罪时间{offence_text}在其后五年以内：若"
