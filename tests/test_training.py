@@ -207,18 +207,20 @@ def test_the_law_s_caps_on_terms_and_probation() -> None:
     assert months.tolist() == [[100.0, 180.0, 180.0], [100.0, 150.0, 170.0], [250.0, 280.0, 300.0]]
     # 累犯 (刑法第74条), or a range starting above three years (第72条): no probation.
     assert probation_impossible([0.0, 1.0, 0.0, 0.0], [12.0, 12.0, 36.4, 37.0]) == [1, 3]
-    # 盗窃 reaches 无期徒刑 at most, 危险驾驶 拘役, 故意杀人 死刑; a charge outside the catalogue anything.
+    # 盗窃 reaches 无期徒刑 at most, 危险驾驶 拘役, 故意杀人 死刑 — but not for a juvenile (刑法第49条);
+    # a charge outside the catalogue, or none known, anything.
     from features.spec import build_spec
     from sentencing.charges import default_catalogue
 
     spec = build_spec(default_catalogue())
-    X = np.zeros((5, spec.n_features))
-    for i, charge in enumerate(("盗窃", "危险驾驶", "故意杀人", "其他")):
+    X = np.zeros((6, spec.n_features))
+    for i, charge in enumerate(("盗窃", "危险驾驶", "故意杀人", "其他", "故意杀人")):
         X[i, spec.index(f"charge_{charge}")] = 1.0
-    proba = np.tile([0.1, 0.1, 0.5, 0.2, 0.1], (5, 1))
+    X[4, spec.index("circ_juvenile")] = 1.0
+    proba = np.tile([0.1, 0.1, 0.5, 0.2, 0.1], (6, 1))
     within_statutory_maximum(proba, X, severest_by_charge_column(spec, default_catalogue()))
     assert np.allclose(proba, [[0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.1, 0.8, 0.0, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1],
-                               [0.1, 0.1, 0.5, 0.2, 0.1], [0.1, 0.1, 0.5, 0.2, 0.1]])
+                               [0.1, 0.1, 0.5, 0.2, 0.1], [0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1]])
 
 
 def test_unknown_charge_warns_instead_of_crashing(predictor: RangePredictor) -> None:

@@ -331,10 +331,19 @@ _LIFE_FORM = FORMS.index(SentenceForm.LIFE.value)
 _DEATH_FORM = FORMS.index(SentenceForm.DEATH.value)
 
 
-def severest_by_charge_column(spec: FeatureSpec, catalogue: ChargeCatalogue) -> tuple[slice, list[int]]:
+@dataclass(frozen=True)
+class StatutoryMaximum:
+    """Where a feature row says how severe a sentence the law allows: its charge columns and the
+    severest penalty each charge reaches (0 a term, 1 无期徒刑, 2 死刑), and its juvenile column."""
+
+    charges: slice
+    levels: list[int]
+    juvenile: int
+
+
+def severest_by_charge_column(spec: FeatureSpec, catalogue: ChargeCatalogue) -> StatutoryMaximum:
     """The charge one-hot columns of ``spec`` (consecutive: a slice) and the severest penalty each
-    charge's tiers reach (0 a term, 1 无期徒刑, 2 死刑); a charge outside the catalogue (``charge_其他``)
-    may reach death."""
+    charge's tiers reach; a charge outside the catalogue (``charge_其他``) may reach death."""
     names = [*spec.charges, "其他"]
     first = spec.index(f"charge_{names[0]}")
     if [spec.index(f"charge_{n}") for n in names] != list(range(first, first + len(names))):
@@ -347,20 +356,23 @@ def severest_by_charge_column(spec: FeatureSpec, catalogue: ChargeCatalogue) -> 
             kinds = {t.max_kind for t in charge.tiers}
             level = _DEATH if SentenceKind.DEATH in kinds else _LIFE if SentenceKind.LIFE in kinds else _TERM
         levels.append(level)
-    return slice(first, first + len(names)), levels
+    return StatutoryMaximum(slice(first, first + len(names)), levels, spec.index("circ_juvenile"))
 
 
 def within_statutory_maximum(proba: np.ndarray | list[list[float]], X: np.ndarray,
-                             severest: tuple[slice, list[int]]) -> None:
-    """No P(死刑) for a defendant none of whose charges carries death, no P(无期徒刑) for one whose
-    charges stop at a fixed term: the mass moves to the severest form the charges allow (in place).
-    A row without any charge column set is left as it is."""
-    columns, levels = severest
+                             maximum: StatutoryMaximum) -> None:
+    """No P(死刑) for a defendant none of whose charges carries death, or who was under eighteen at
+    the time of the crime (刑法第49条); no P(无期徒刑) for one whose charges stop at a fixed term: the
+    mass moves to the severest form allowed (in place). Without a charge column set, any form is."""
     tops = [-1] * len(X)
-    for i, j in zip(*np.nonzero(X[:, columns] == 1), strict=True):
+    levels = maximum.levels
+    for i, j in zip(*np.nonzero(X[:, maximum.charges] == 1), strict=True):
         tops[i] = max(tops[i], levels[j])
-    for i, top in enumerate(tops):
-        if top < 0 or top == _DEATH:
+    for i, juvenile in enumerate(X[:, maximum.juvenile].tolist()):
+        top = tops[i] if tops[i] >= 0 else _DEATH
+        if juvenile == 1.0:
+            top = min(top, _LIFE)
+        if top == _DEATH:
             continue
         row = proba[i]
         if top < _DEATH:

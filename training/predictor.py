@@ -23,8 +23,8 @@ A recidivist (累犯) is never given probation (刑法第七十四条), nor is a
 three years (第七十二条): the form classifier learned these as tendencies, the law makes them
 rules, so such a row's P(probation) is moved to custody (``probation_impossible``). No range
 reaches past the longest fixed term (15 years for one crime, 25 for several: ``cap_terms``), and
-no defendant gets a probability of 死刑 or 无期徒刑 that none of their charges carries
-(``within_statutory_maximum``).
+no defendant gets a probability of 死刑 or 无期徒刑 that none of their charges carries, nor of
+死刑 when a juvenile (``within_statutory_maximum``).
 
 A unit defendant (被告单位) is fined and given no term (刑法第三十一条): the law, not a model,
 decides its outcome, so its prediction is that outcome (:func:`set_unit_outcome`) and it takes no
