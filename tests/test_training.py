@@ -34,13 +34,10 @@ from sentencing.sentence import SentenceForm
 from training.calibration import CalibrationError, ConformalCalibration
 from training.models import (
     FormClassifier,
+    LegalLimits,
     RangeModel,
-    cap_terms,
     choose_guideline_weight,
     draw_toward_guideline,
-    probation_impossible,
-    severest_by_charge_column,
-    within_statutory_maximum,
 )
 from training.predictor import (
     ModelLoadError,
@@ -201,26 +198,40 @@ def test_a_life_level_guideline_gives_the_heaviest_terms_not_a_few_months(predic
         assert r.high_months is None or r.high_months <= 180, (amount, r)
 
 
-def test_the_law_s_caps_on_terms_and_probation() -> None:
-    months = np.array([[100.0, 200.0, 400.0], [100.0, 150.0, 170.0], [250.0, 280.0, 320.0]])
-    cap_terms(months, [1.0, 1.0, 2.0])
-    assert months.tolist() == [[100.0, 180.0, 180.0], [100.0, 150.0, 170.0], [250.0, 280.0, 300.0]]
-    # 累犯 (刑法第74条), or a range starting above three years (第72条): no probation.
-    assert probation_impossible([0.0, 1.0, 0.0, 0.0], [12.0, 12.0, 36.4, 37.0]) == [1, 3]
-    # 盗窃 reaches 无期徒刑 at most, 危险驾驶 拘役, 故意杀人 死刑 — but not for a juvenile (刑法第49条);
-    # a charge outside the catalogue, or none known, anything.
+def test_the_law_s_limits_on_terms_and_forms() -> None:
     from features.spec import build_spec
     from sentencing.charges import default_catalogue
 
     spec = build_spec(default_catalogue())
-    X = np.zeros((6, spec.n_features))
-    for i, charge in enumerate(("盗窃", "危险驾驶", "故意杀人", "其他", "故意杀人")):
-        X[i, spec.index(f"charge_{charge}")] = 1.0
-    X[4, spec.index("circ_juvenile")] = 1.0
-    proba = np.tile([0.1, 0.1, 0.5, 0.2, 0.1], (6, 1))
-    within_statutory_maximum(proba, X, severest_by_charge_column(spec, default_catalogue()))
-    assert np.allclose(proba, [[0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.1, 0.8, 0.0, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1],
-                               [0.1, 0.1, 0.5, 0.2, 0.1], [0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1]])
+    limits = LegalLimits(spec, default_catalogue())
+    rows = [  # (charges, charges_count, recidivist, juvenile, low/point/high months)
+        (("盗窃",), 1, 0, 0, (100.0, 200.0, 400.0)),  # one crime: 15 years at most (刑法第45条); no death;
+        # and a range starting above three years: no probation
+        (("危险驾驶",), 1, 0, 0, (1.0, 2.0, 3.0)),  # 拘役 at most: neither life nor death
+        (("故意杀人",), 1, 0, 0, (12.0, 30.0, 40.0)),  # every form
+        (("故意杀人",), 1, 0, 1, (12.0, 30.0, 40.0)),  # a juvenile: no death (第49条)
+        (("盗窃",), 1, 1, 0, (12.0, 20.0, 30.0)),  # 累犯: no probation (第74条)
+        (("盗窃", "诈骗"), 2, 0, 0, (36.4, 280.0, 320.0)),  # several crimes: 25 years (第69条)
+        (("盗窃",), 1, 0, 0, (37.0, 40.0, 50.0)),  # a range above three years: no probation (第72条)
+        (("其他",), 1, 0, 0, (12.0, 30.0, 40.0)),  # a charge outside the catalogue: every form
+        ((), 0, 0, 0, (12.0, 30.0, 40.0)),  # no charge known: every form
+    ]
+    X = np.zeros((len(rows), spec.n_features))
+    months = np.array([m for *_, m in rows])
+    for i, (charges, count, recidivist, juvenile, _) in enumerate(rows):
+        for c in charges:
+            X[i, spec.index(f"charge_{c}")] = 1.0
+        X[i, spec.index("charges_count")] = count
+        X[i, spec.index("circ_recidivist")] = recidivist
+        X[i, spec.index("circ_juvenile")] = juvenile
+    proba = np.tile([0.1, 0.1, 0.5, 0.2, 0.1], (len(rows), 1))  # non_custodial, probation, custody, life, death
+    limits.apply(months, proba, X)
+    assert months[0].tolist() == [100.0, 180.0, 180.0] and months[5].tolist() == [36.4, 280.0, 300.0]
+    assert months[1].tolist() == [1.0, 2.0, 3.0]
+    assert np.allclose(proba, [
+        [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.8, 0.0, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1],
+        [0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.5, 0.3, 0.0],
+        [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1], [0.1, 0.1, 0.5, 0.2, 0.1]])
 
 
 def test_unknown_charge_warns_instead_of_crashing(predictor: RangePredictor) -> None:

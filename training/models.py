@@ -309,97 +309,69 @@ class FormClassifier:
 
 _PROBATION = FORMS.index(SentenceForm.PROBATION.value)
 _CUSTODY = FORMS.index(SentenceForm.CUSTODY.value)
-RECIDIVIST_FEATURE = "circ_recidivist"
 
 
-CHARGES_COUNT_FEATURE = "charges_count"
 _ONE_CRIME_CAP = float(TERM_BOUNDS_MONTHS[SentenceKind.FIXED_TERM][1])
 _COMBINED_CAP = float(COMBINED_CAP_MONTHS[SentenceKind.FIXED_TERM])
-
-
-def cap_terms(months: np.ndarray, charges_count: Sequence[float]) -> None:
-    """No range reaches past the longest fixed term the law allows (in place): 15 years for one crime
-    (刑法第45条), 25 for several (第69条). Beyond that a sentence is 无期徒刑, a form, not months."""
-    for i, count in enumerate(charges_count):
-        cap = _ONE_CRIME_CAP if count <= 1 else _COMBINED_CAP
-        if months[i, 2] > cap:
-            np.minimum(months[i], cap, out=months[i])
-
-
-_TERM, _LIFE, _DEATH = 0, 1, 2
+_PROBATION_LIMIT = PROBATION_MAX_MONTHS + 0.5
 _LIFE_FORM = FORMS.index(SentenceForm.LIFE.value)
 _DEATH_FORM = FORMS.index(SentenceForm.DEATH.value)
 
 
-@dataclass(frozen=True)
-class StatutoryMaximum:
-    """Where a feature row says how severe a sentence the law allows: its charge columns and the
-    severest penalty each charge reaches (0 a term, 1 无期徒刑, 2 死刑), and its juvenile column."""
+class LegalLimits:
+    """What the law makes impossible whatever the facts, applied to a model's outputs in place.
 
-    charges: slice
-    levels: list[int]
-    juvenile: int
+    - No range passes the longest fixed term: 15 years for one crime (刑法第45条), 25 for several
+      (第69条). Beyond that a sentence is 无期徒刑, a form, not months.
+    - No probation (缓刑) for a recidivist (累犯, 第74条), nor for a range whose low end is above
+      three years (第72条: no sentence in it can be suspended).
+    - No 死刑 for a defendant none of whose charges carries it, or who was under eighteen at the
+      time of the crime (第49条); no 无期徒刑 where every charge stops at a fixed term. A charge
+      outside the catalogue (``charge_其他``) may reach death.
 
-
-def severest_by_charge_column(spec: FeatureSpec, catalogue: ChargeCatalogue) -> StatutoryMaximum:
-    """The charge one-hot columns of ``spec`` (consecutive: a slice) and the severest penalty each
-    charge's tiers reach; a charge outside the catalogue (``charge_其他``) may reach death."""
-    names = [*spec.charges, "其他"]
-    first = spec.index(f"charge_{names[0]}")
-    if [spec.index(f"charge_{n}") for n in names] != list(range(first, first + len(names))):
-        raise ValueError("the charge columns of the feature spec are not consecutive")
-    levels = []
-    for name in names:
-        charge = catalogue.resolve(name) if name != "其他" else None
-        level = _DEATH
-        if charge is not None:
-            kinds = {t.max_kind for t in charge.tiers}
-            level = _DEATH if SentenceKind.DEATH in kinds else _LIFE if SentenceKind.LIFE in kinds else _TERM
-        levels.append(level)
-    return StatutoryMaximum(slice(first, first + len(names)), levels, spec.index("circ_juvenile"))
-
-
-def within_statutory_maximum(proba: np.ndarray | list[list[float]], X: np.ndarray,
-                             maximum: StatutoryMaximum) -> None:
-    """No P(死刑) for a defendant none of whose charges carries death, or who was under eighteen at
-    the time of the crime (刑法第49条); no P(无期徒刑) for one whose charges stop at a fixed term: the
-    mass moves to the severest form allowed (in place). Without a charge column set, any form is."""
-    tops = [-1] * len(X)
-    levels = maximum.levels
-    for i, j in zip(*np.nonzero(X[:, maximum.charges] == 1), strict=True):
-        tops[i] = max(tops[i], levels[j])
-    for i, juvenile in enumerate(X[:, maximum.juvenile].tolist()):
-        top = tops[i] if tops[i] >= 0 else _DEATH
-        if juvenile == 1.0:
-            top = min(top, _LIFE)
-        if top == _DEATH:
-            continue
-        row = proba[i]
-        if top < _DEATH:
-            row[_LIFE_FORM if top == _LIFE else _CUSTODY] += row[_DEATH_FORM]
-            row[_DEATH_FORM] = 0.0
-        if top < _LIFE:
-            row[_CUSTODY] += row[_LIFE_FORM]
-            row[_LIFE_FORM] = 0.0
-
-
-def probation_impossible(recidivist: Sequence[float], low_months: Sequence[float]) -> list[int]:
-    """The rows the law forbids a suspended sentence (缓刑): a recidivist (累犯, 刑法第74条), or a
-    range whose low end is already above three years (第72条: no sentence in it can be suspended).
-
-    ``recidivist``: each row's ``circ_recidivist`` feature; ``low_months``: its calibrated low.
+    A classifier learns these as tendencies (a recidivist kept 3–5% probation, a theft 0.8% death);
+    a removed probability moves to the severest form still allowed. Read from the feature row
+    alone, so that every prediction path (served rows, ``predict_matrix``, the native twin in
+    evaluation) applies them alike, in one pass over the few columns they need.
     """
-    limit = PROBATION_MAX_MONTHS + 0.5
-    return [i for i, (r, low) in enumerate(zip(recidivist, low_months, strict=True)) if r == 1.0 or low > limit]
 
+    def __init__(self, spec: FeatureSpec, catalogue: ChargeCatalogue) -> None:
+        names = [*spec.charges, "其他"]
+        first = spec.index(f"charge_{names[0]}")
+        if [spec.index(f"charge_{n}") for n in names] != list(range(first, first + len(names))):
+            raise ValueError("the charge columns of the feature spec are not consecutive")
+        self.charges = slice(first, first + len(names))
+        # Each charge column's severest penalty as indicator columns (term, life, death): the row's
+        # severest is read with one product instead of a scan of every charge column.
+        severest = np.zeros((len(names), 3))
+        for k, name in enumerate(names):
+            charge = catalogue.resolve(name) if name != "其他" else None
+            kinds = {t.max_kind for t in charge.tiers} if charge is not None else {SentenceKind.DEATH}
+            severest[k, 2 if SentenceKind.DEATH in kinds else 1 if SentenceKind.LIFE in kinds else 0] = 1.0
+        self.severest = severest
+        self.columns = [spec.index(n) for n in ("charges_count", "circ_recidivist", "circ_juvenile")]
 
-def without_probation(proba: np.ndarray | list[list[float]], rows: Sequence[int]) -> None:
-    """Each of ``rows`` (:func:`probation_impossible`) has its P(probation) moved to custody (实刑), in
-    place, whatever a classifier that learned the rule as a mere tendency gives it."""
-    for i in rows:
-        row = proba[i]
-        row[_CUSTODY] += row[_PROBATION]
-        row[_PROBATION] = 0.0
+    def apply(self, months: np.ndarray, proba: np.ndarray | list[list[float]], X: np.ndarray) -> None:
+        """Cap ``months`` ((n, 3) low/point/high) and move the impossible forms' ``proba`` (in place)."""
+        reached = (X[:, self.charges] == 1.0) @ self.severest
+        for i, ((count, recidivist, juvenile), (term, life, death)) in enumerate(
+                zip(X[:, self.columns].tolist(), reached.tolist(), strict=True)):
+            cap = _ONE_CRIME_CAP if count <= 1 else _COMBINED_CAP
+            if months[i, 2] > cap:
+                np.minimum(months[i], cap, out=months[i])
+            row = proba[i]
+            if recidivist == 1.0 or months[i, 0] > _PROBATION_LIMIT:
+                row[_CUSTODY] += row[_PROBATION]
+                row[_PROBATION] = 0.0
+            known = term + life + death > 0
+            may_die = (death > 0 or not known) and juvenile != 1.0
+            may_life = life > 0 or death > 0 or not known
+            if not may_die:
+                row[_LIFE_FORM if may_life else _CUSTODY] += row[_DEATH_FORM]
+                row[_DEATH_FORM] = 0.0
+            if not may_life:
+                row[_CUSTODY] += row[_LIFE_FORM]
+                row[_LIFE_FORM] = 0.0
 
 
 def combine_form_proba(severity: np.ndarray, custody: np.ndarray) -> np.ndarray:

@@ -21,10 +21,9 @@ Within a case, an accessory's range never sits above the range of a principal of
 
 A recidivist (累犯) is never given probation (刑法第七十四条), nor is a range whose low end is above
 three years (第七十二条): the form classifier learned these as tendencies, the law makes them
-rules, so such a row's P(probation) is moved to custody (``probation_impossible``). No range
-reaches past the longest fixed term (15 years for one crime, 25 for several: ``cap_terms``), and
-no defendant gets a probability of 死刑 or 无期徒刑 that none of their charges carries, nor of
-死刑 when a juvenile (``within_statutory_maximum``).
+rules, so such a row's P(probation) is moved to custody. No range reaches past the longest fixed
+term (15 years for one crime, 25 for several), and no defendant gets a probability of 死刑 or
+无期徒刑 that none of their charges carries, nor of 死刑 when a juvenile (``LegalLimits``).
 
 A unit defendant (被告单位) is fined and given no term (刑法第三十一条): the law, not a model,
 decides its outcome, so its prediction is that outcome (:func:`set_unit_outcome`) and it takes no
@@ -52,19 +51,13 @@ from sentencing.sentence import SentenceForm, SentenceKind, format_duration
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
 from training.models import (
-    CHARGES_COUNT_FEATURE,
     CUSTODY_CLASSES,
     FORMS,
     QUANTILE_NAMES,
-    RECIDIVIST_FEATURE,
     SEVERITY_CLASSES,
-    cap_terms,
+    LegalLimits,
     combine_form_proba,
     finish_quantiles,
-    probation_impossible,
-    severest_by_charge_column,
-    within_statutory_maximum,
-    without_probation,
 )
 from training.native_booster import LeafIndex, NativeBooster, NativeBoosterError
 from training.onnx_export import OnnxEnsemble, softmax_rows
@@ -374,9 +367,7 @@ class RangePredictor:
         self._contrib = explainer.booster
         self.text = text
         self._text_column = spec.index("text_estimate")
-        self._recidivist_column = spec.index(RECIDIVIST_FEATURE)
-        self._charges_column = spec.index(CHARGES_COUNT_FEATURE)
-        self._severest = severest_by_charge_column(spec, catalogue)
+        self._limits = LegalLimits(spec, catalogue)
         self._group_ids, _ = explanation_groups(spec)
         self._group_labels = [group_label(g) for g in self._group_ids]
         self._explainer = explainer
@@ -524,12 +515,10 @@ class RangePredictor:
         months = self.calibration.to_months(
             finish_quantiles(raw + self._init, offset, guide, self._guideline_weight), confidence,
             self._calibration_groups(X))
-        cap_terms(months, X[:, self._charges_column].tolist())
         severity = self._proba("form_severity", out, len(X))
         custody = self._proba("form_custody", out, len(X))
         proba = combine_form_proba(severity, custody)
-        without_probation(proba, probation_impossible(X[:, self._recidivist_column].tolist(), months[:, 0].tolist()))
-        within_statutory_maximum(proba, X, self._severest)
+        self._limits.apply(months, proba, X)
         return months, proba
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]], list[list[float]]]:
@@ -576,9 +565,7 @@ class RangePredictor:
             term = sev[0]
             proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
         months = np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3))
-        cap_terms(months, X[:, self._charges_column].tolist())
-        without_probation(proba, probation_impossible(X[:, self._recidivist_column].tolist(), months[:, 0].tolist()))
-        within_statutory_maximum(proba, X, self._severest)
+        self._limits.apply(months, proba, X)
         return months, proba, explained
 
     def _calibration_groups(self, X: np.ndarray) -> list[str | None] | None:

@@ -24,18 +24,12 @@ from sentencing.charges import ChargeCatalogue, default_catalogue
 from training.calibration import ConformalCalibration
 from training.dataset import Dataset, build_dataset
 from training.models import (
-    CHARGES_COUNT_FEATURE,
-    RECIDIVIST_FEATURE,
     BoosterParams,
     FormClassifier,
+    LegalLimits,
     RangeModel,
-    cap_terms,
     choose_guideline_weight,
     draw_toward_guideline,
-    probation_impossible,
-    severest_by_charge_column,
-    within_statutory_maximum,
-    without_probation,
 )
 
 
@@ -123,13 +117,10 @@ class FittedModels:
         """Native-LightGBM twin of ``RangePredictor.predict_matrix``: (n, 3) months, (n, 5) P(form)."""
         groups = self.spec.row_families(X) if self.calibration.group_scores else None
         months = self.calibration.to_months(self.range_model.predict(X), confidence, groups)
-        cap_terms(months, X[:, self.spec.index(CHARGES_COUNT_FEATURE)].tolist())
         proba = self.form_classifier.predict_proba(X)
-        recidivist = X[:, self.spec.index(RECIDIVIST_FEATURE)].tolist()
-        without_probation(proba, probation_impossible(recidivist, months[:, 0].tolist()))
         catalogue = default_catalogue()
         if catalogue.version == self.spec.ruleset_version:  # (another rule set: the served predictor applies it)
-            within_statutory_maximum(proba, X, severest_by_charge_column(self.spec, catalogue))
+            LegalLimits(self.spec, catalogue).apply(months, proba, X)
         return months, proba
 
 
