@@ -141,7 +141,7 @@ class GuidelineResult(BaseModel):
             change = ""
             if step.months is not None and step.stage not in ("starting_point", "tier", "discretion"):
                 change = f"（{step.months:+.1f}个月）"
-            value = f" → {_months_text(step.value_months)}" if step.value_months is not None else ""
+            value = f" → {months_text(step.value_months)}" if step.value_months is not None else ""
             lines.append(f"{i}. 【{label}】{step.rule}{change}{value}。依据：{step.basis}")
         lines.append("结论：" + self.summary_text())
         for w in self.warnings:
@@ -158,8 +158,8 @@ class GuidelineResult(BaseModel):
             text = "无法计算刑期"
         else:
             text = (
-                f"建议判处{self.kind.label}{_months_text(self.point_months)}"
-                f"（幅度{_months_text(self.low_months)}至{_months_text(self.high_months)}）"
+                f"建议判处{self.kind.label}{months_text(self.point_months)}"
+                f"（幅度{months_text(self.low_months)}至{months_text(self.high_months)}）"
             )
             text += (
                 "，可适用缓刑"
@@ -174,7 +174,8 @@ class GuidelineResult(BaseModel):
 
 
 
-def _months_text(months: float | None) -> str:
+def months_text(months: float | None) -> str:
+    """Months as a judgment writes them (``一年六个月``); under one month as a decimal (``0.3个月``)."""
     if months is None:
         return "—"
     whole = round(months)
@@ -456,9 +457,9 @@ class _TierPlan:
         if tier.start_point is None and hi > lo:
             basis += f"；{method.start_position_source}"
         if hi > lo:
-            rule = f"在{_months_text(lo)}至{_months_text(hi)}幅度内确定量刑起点"
+            rule = f"在{months_text(lo)}至{months_text(hi)}幅度内确定量刑起点"
         else:
-            rule = f"量刑起点为{_months_text(lo)}"
+            rule = f"量刑起点为{months_text(lo)}"
         if self.derived:
             rule += "（推定：指导意见未规定该罪，起点由法定刑幅度推定）"
         self.start_rule, self.start_basis = rule, basis
@@ -1085,7 +1086,7 @@ def _calculate_charge(
             _step(
                 _VALUED_OF_CHARGE,
                 "clamp",
-                f"调节结果{_months_text(value)}超过有期徒刑上限十五年，本档可判处无期徒刑",
+                f"调节结果{months_text(value)}超过有期徒刑上限十五年，本档可判处无期徒刑",
                 tp.life_basis,
                 value_months=None,
                 charge=name,
@@ -1102,7 +1103,7 @@ def _calculate_charge(
             _step(
                 _MOVED_OF_CHARGE,
                 "clamp",
-                f"{why}：{_months_text(value)} → {_months_text(clamped)}",
+                f"{why}：{months_text(value)} → {months_text(clamped)}",
                 tp.mitigated_clamp_basis if mitigation else tp.clamp_basis,
                 months=clamped - value,
                 value_months=clamped,
@@ -1183,8 +1184,8 @@ def _combine(plan: _Plan, calcs: list[ChargeCalculation]) -> tuple[SentenceKind,
             _MOVED,
             "combine",
             (
-                f"总和刑期{_months_text(total)}以下、数刑中最高刑期{_months_text(highest)}以上"
-                f"（上限{_months_text(cap)}），酌定执行刑期"
+                f"总和刑期{months_text(total)}以下、数刑中最高刑期{months_text(highest)}以上"
+                f"（上限{months_text(cap)}），酌定执行刑期"
             ),
             f"刑法第69条；{method.combine_source}",
             months=point - highest,
@@ -1315,7 +1316,7 @@ def calculate(
             _step(
                 _DISCRETION,
                 "discretion",
-                f"宣告刑幅度：在调节结果上下{_percent(band)}以内（{_months_text(low)}至{_months_text(high)}）",
+                f"宣告刑幅度：在调节结果上下{_percent(band)}以内（{months_text(low)}至{months_text(high)}）",
                 method.discretion_source
                 + ("；每项提示加宽幅度 (derived)" if widening else "")
                 + ("；推定起点加宽幅度 (derived)" if derived else ""),

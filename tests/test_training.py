@@ -146,6 +146,9 @@ def test_statutory_bounds_are_those_the_guideline_is_sure_of() -> None:
     assert "四年六个月" in low and "七年" in low and "刑法第63条" in low
     assert "十五年" in high and "法定最高刑" in high
     assert bounds_warnings(84.0, 180.0, g) == [] and bounds_warnings(83.6, 180.4, g) == []
+    # A low under one month is said as such (it once raised: a duration is at least one month).
+    (under,) = bounds_warnings(0.3, 100.0, g)
+    assert "0.3个月" in under and "七年" in under
 
 
 def test_a_range_leaving_the_statutory_tier_says_so(predictor: RangePredictor) -> None:

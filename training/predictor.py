@@ -46,8 +46,8 @@ from features.spec import FeatureSpec, group_label
 from features.text import TextEstimator, case_text
 from sentencing.case import Case, CircumstanceCode, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
-from sentencing.guideline import GuidelineResult
-from sentencing.sentence import SentenceForm, SentenceKind, format_duration
+from sentencing.guideline import GuidelineResult, months_text
+from sentencing.sentence import SentenceForm, SentenceKind
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
 from training.models import (
@@ -137,10 +137,10 @@ def bounds_warnings(low: float, high: float, g: GuidelineResult | None) -> list[
     floor, ceiling = statutory_bounds(g)
     out = []
     if floor is not None and low < floor - 0.5:
-        out.append(f"学习模型区间下限（{format_duration(round(low))}）低于法定刑幅度下限（{format_duration(round(floor))}）："
+        out.append(f"学习模型区间下限（{months_text(low)}）低于法定刑幅度下限（{months_text(floor)}）："
                    "未认定法定减轻处罚情节的，宣告刑不得低于该下限（刑法第63条）")
     if ceiling is not None and high > ceiling + 0.5:
-        out.append(f"学习模型区间上限（{format_duration(round(high))}）高于法定刑幅度上限（{format_duration(round(ceiling))}）："
+        out.append(f"学习模型区间上限（{months_text(high)}）高于法定刑幅度上限（{months_text(ceiling)}）："
                    "一罪的宣告刑不得超过法定最高刑")
     return out
 
