@@ -309,8 +309,6 @@ class FormClassifier:
 
 _PROBATION = FORMS.index(SentenceForm.PROBATION.value)
 _CUSTODY = FORMS.index(SentenceForm.CUSTODY.value)
-
-
 _ONE_CRIME_CAP = float(TERM_BOUNDS_MONTHS[SentenceKind.FIXED_TERM][1])
 _COMBINED_CAP = float(COMBINED_CAP_MONTHS[SentenceKind.FIXED_TERM])
 _PROBATION_LIMIT = PROBATION_MAX_MONTHS + 0.5

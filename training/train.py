@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -118,10 +119,16 @@ class FittedModels:
         groups = self.spec.row_families(X) if self.calibration.group_scores else None
         months = self.calibration.to_months(self.range_model.predict(X), confidence, groups)
         proba = self.form_classifier.predict_proba(X)
-        catalogue = default_catalogue()
-        if catalogue.version == self.spec.ruleset_version:  # (another rule set: the served predictor applies it)
-            LegalLimits(self.spec, catalogue).apply(months, proba, X)
+        if self.legal_limits is not None:
+            self.legal_limits.apply(months, proba, X)
         return months, proba
+
+    @cached_property
+    def legal_limits(self) -> LegalLimits | None:
+        """The law's limits for this spec's rule set, when it is the bundled one (for another rule set
+        the served predictor, which loads its catalogue, applies them); built once, not per call."""
+        catalogue = default_catalogue()
+        return LegalLimits(self.spec, catalogue) if catalogue.version == self.spec.ruleset_version else None
 
 
 def _range_model(spec: FeatureSpec, config: TrainConfig) -> RangeModel:

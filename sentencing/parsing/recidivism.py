@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sentencing.case import Case, CircumstanceCode, Defendant
+from sentencing.case import Case, Circumstance, CircumstanceCode, Defendant
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.parsing.document import find_date_spans
 
@@ -44,6 +44,13 @@ class RecidivismHint:
     message: str
 
 
+def _stated_prior_record(defendant: Defendant) -> Circumstance | None:
+    """The defendant's prior record (前科), unless a unit (no person's record) or none is stated."""
+    if defendant.is_unit:
+        return None
+    return next((c for c in defendant.circumstances if c.code is CircumstanceCode.PRIOR_RECORD), None)
+
+
 def _five_years_after(day: dt.date) -> dt.date:
     try:
         return day.replace(year=day.year + _WINDOW_YEARS)
@@ -62,9 +69,9 @@ def recidivism_hint(case: Case, defendant: Defendant,
     was not one that counts (缓刑, 拘役, 管制…), either crime is negligent, or the dates are more
     than five years apart, whichever way their precision (year, month, day) is read.
     """
-    if defendant.is_unit or defendant.has(CircumstanceCode.RECIDIVIST):
+    if defendant.has(CircumstanceCode.RECIDIVIST):
         return None
-    prior = next((c for c in defendant.circumstances if c.code is CircumstanceCode.PRIOR_RECORD), None)
+    prior = _stated_prior_record(defendant)
     if prior is None or prior.evidence is None:
         return None
     text, skip = prior.evidence.text, (0, 0)
@@ -110,9 +117,7 @@ def recidivism_hint(case: Case, defendant: Defendant,
 def drug_reoffence_hint(defendant: Defendant, catalogue: ChargeCatalogue | None = None) -> str | None:
     """A hint when a stated prior record is a sentence for 走私、贩卖、运输、制造 or 非法持有毒品 and a
     present charge is of the drug section: 毒品再犯 (刑法第356条), to be punished more heavily."""
-    if defendant.is_unit:
-        return None
-    prior = next((c for c in defendant.circumstances if c.code is CircumstanceCode.PRIOR_RECORD), None)
+    prior = _stated_prior_record(defendant)
     if prior is None or prior.evidence is None:
         return None
     catalogue = catalogue or default_catalogue()
