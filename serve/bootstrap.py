@@ -5,15 +5,16 @@ With no store yet, the store is the synthetic demo corpus (合成示例数据); 
 
 Crash-safe: everything new is built inside ``<home>/.bootstrap-<id>/`` and renamed into place only
 when complete (store, then index, then model). A model or index left from an interrupted build is
-set aside (``*.incomplete-<time>``), never deleted, and built again. So is a model and index built
-under an older rule set (the charge catalogue's ``version``), which the predictor would refuse to
-load: they are set aside as ``*.ruleset-<time>`` and built again from the store, which is kept.
+set aside (``*.incomplete-<time>``), never deleted, and built again. So is a model and index this
+code cannot serve: built under an older rule set (the charge catalogue's ``version``), feature spec
+or file format, or failing the probe case. Whether it can serve is asked of the loader the service
+itself uses (``serve.recommender.load_bundle``), not of a list of version fields kept here: they are
+set aside as ``*.stale-<time>`` and built again from the store, which is kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import time
@@ -42,11 +43,11 @@ def ensure_default(settings: Settings, log: Callable[[str], None] = lambda _: No
     home = Path(settings.home)
     home.mkdir(parents=True, exist_ok=True)
     if is_built(settings):
-        stale = _stale_ruleset(settings)
-        if stale is None:
+        why = _unservable(settings)
+        if why is None:
             return False
-        log(f"the model in {settings.model_path} was built under rule set {stale}; building it again")
-        _set_aside(settings, "ruleset", log)
+        log(f"the embedded default in {settings.home} cannot serve ({why}); building it again")
+        _set_aside(settings, "stale", log)
     else:
         _set_aside(settings, "incomplete", log)
     build_dir = home / f".bootstrap-{uuid.uuid4().hex[:8]}"
@@ -66,18 +67,20 @@ def ensure_default(settings: Settings, log: Callable[[str], None] = lambda _: No
     return True
 
 
-def _stale_ruleset(settings: Settings) -> str | None:
-    """The rule set the built model was trained under when it is not the catalogue's, else None.
+def _unservable(settings: Settings) -> str | None:
+    """Why the built model and index cannot serve with this code, or None when they can.
 
-    A manifest that cannot be read is left for the loader to report: it is not this check's to move.
+    An upgrade that changes the rule set, the feature spec or a file format leaves a default the
+    service would refuse at every start (never ready). The embedded default is this module's to
+    rebuild, and it is set aside rather than deleted, so asking the real loader is safe and exact.
     """
-    from sentencing.charges import default_catalogue
+    from serve.recommender import BundleError, load_bundle
 
     try:
-        built = json.loads((settings.model_path / "manifest.json").read_text(encoding="utf-8"))["ruleset_version"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return None if built == default_catalogue().version else str(built)
+        load_bundle(settings.model_path, settings.index_path)
+    except BundleError as exc:
+        return str(exc)
+    return None
 
 
 def _set_aside(settings: Settings, why: str, log: Callable[[str], None]) -> None:

@@ -298,8 +298,13 @@ def test_bootstrap_never_loses_what_is_there(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".bootstrap-*"))
 
 
-def test_bootstrap_rebuilds_a_model_of_an_older_rule_set(tmp_path: Path) -> None:
-    """The predictor refuses a model trained under another rule set: the embedded default builds it again."""
+@pytest.mark.parametrize(("file", "field", "old"), [
+    ("manifest.json", "ruleset_version", "liangxing-guideline-1999.1.1"),
+    ("feature_spec.json", "version", "0"),
+])
+def test_bootstrap_rebuilds_a_default_this_code_cannot_serve(tmp_path: Path, file: str, field: str, old: str) -> None:
+    """An upgrade that changes the rule set or the feature spec: the embedded default is built again, not left
+    unloadable (a service that never gets ready), and the old one is set aside, not deleted."""
     import hashlib
 
     from serve.bootstrap import ensure_default
@@ -311,17 +316,17 @@ def test_bootstrap_rebuilds_a_model_of_an_older_rule_set(tmp_path: Path) -> None
     assert ensure_default(settings, train_config=small)
     assert not ensure_default(settings, train_config=small)  # built, current: nothing to do
     store = hashlib.sha256(settings.store_path.read_bytes()).hexdigest()
-    manifest_path = settings.model_path / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    current = manifest["ruleset_version"]
-    manifest_path.write_text(json.dumps({**manifest, "ruleset_version": "liangxing-guideline-1999.1.1"}),
-                             encoding="utf-8")
+    path = settings.model_path / file
+    written = json.loads(path.read_text(encoding="utf-8"))
+    current = written[field]
+    path.write_text(json.dumps({**written, field: old}), encoding="utf-8")
     messages: list[str] = []
     assert ensure_default(settings, messages.append, train_config=small)
-    assert any("liangxing-guideline-1999.1.1" in m for m in messages)
-    assert RangePredictor.load(settings.model_path).ruleset_version == current
-    (old_model,) = tmp_path.glob("model.ruleset-*")
-    assert json.loads((old_model / "manifest.json").read_text(encoding="utf-8"))["ruleset_version"] == \
-        "liangxing-guideline-1999.1.1"  # set aside, not deleted
-    assert len(list(tmp_path.glob("index.ruleset-*"))) == 1
+    assert any("cannot serve" in m and old in m for m in messages), messages
+    assert json.loads(path.read_text(encoding="utf-8"))[field] == current
+    RangePredictor.load(settings.model_path)
+    (old_model,) = tmp_path.glob("model.stale-*")
+    assert json.loads((old_model / file).read_text(encoding="utf-8"))[field] == old  # set aside, not deleted
+    assert len(list(tmp_path.glob("index.stale-*"))) == 1
     assert hashlib.sha256(settings.store_path.read_bytes()).hexdigest() == store  # the store is kept as it was
+    assert not ensure_default(settings, train_config=small)  # and now it serves
