@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,24 @@ def test_no_crash_on_lecard_and_lecardv2_queries(shared_data: Path) -> None:
     for q in v1:
         case = extract_defendant_facts(Case(id=f"lecard:{q['ridx']}", facts=strip_recommendation(q["q"])))
         assert case.facts
+
+
+@pytest.mark.real_data
+def test_lecardv2_parties_named_in_passing_keep_their_names_and_charges(shared_data: Path) -> None:
+    """LeCaRDv2 headers are often procedural only (appeals, summary trials): ``原审被告人韩某不服``,
+    ``被告人叶某到庭参加了诉讼``, ``被告人彭某及其辩护人李某``. Before the name cut learnt those words, 72 of
+    595 names held them and 80 defendants had no charge; now no name does, and at least 98% have their
+    indicted charges (696 defendants, 10 without: a charge stated without 罪 or a name spelt two ways)."""
+    procedural = re.compile(r"不服|到庭|及其|辩护|诉讼代表人|暨|提起|涉嫌")
+    v2 = [q for path in sorted((shared_data / "lecardv2").glob("*_query.json")) for q in _records(path)]
+    defendants = [
+        d for q in v2
+        for d in parse_judgment_document(q["query"] + q.get("fact", ""), case_id=f"lecardv2:{q['id']}",
+                                         source="lecardv2").defendants
+    ]
+    assert len(defendants) >= 650
+    assert not [d.name for d in defendants if procedural.search(d.name)]
+    assert sum(bool(d.charges) for d in defendants) / len(defendants) >= 0.98
 
 
 @pytest.mark.real_data

@@ -201,20 +201,27 @@ def parse_judgment_document(text: str, *, case_id: str, source: str = "judge", s
     reasoning = strip_sentence_statements(strip_recommendation(parts.part("reasoning").strip()))
     header_start = number.end if number else (court.evidence.end if court and court.evidence else 0)
     header = parse_header_defendants(text, header_start, max(header_start, parts.header.end or parts.procedure.end))
-    indicted = parse_indictment(text, parts.procedure.start, parts.facts.end)
+    # From the header on: a private prosecution states its charge (自诉人…以被告人…犯…罪) before the procedure.
+    indicted = parse_indictment(text, header_start, parts.facts.end)
     outcomes = {o.name: o for o in parse_judgment_section(judgment)}
     people = {p.name: p for p in header}
     _reconcile_names(outcomes, people)
     names = list(people)
+    if names and not any(p.birth_date or p.sex for p in header) and all(indicted.of(n) for n in names):
+        # A short procedural header names only some parties in passing (``被告人彭某及其辩护人王某、被告人
+        # 李某到庭``), with no particulars: when the indictment spells every name found the same way, it
+        # lists the rest. A full header lists the parties to this judgment (an appeal's may be fewer).
+        known = {indicted.aliases.get(n, n) for n in names}
+        names += [n for n in indicted.names if n not in known]
     for name in outcomes:
-        if name not in people:
+        if name not in names:
             names.append(name)
     if not names:
-        names = list(indicted)
+        names = indicted.names
     texts = [(source, part) for source, part in (("facts", facts), ("reasoning", reasoning)) if part]
     findings, quantity_findings = analyse_texts(names, texts) if names else ([], [])
     defendants = [
-        _defendant(people.get(n), n, indicted.get(n, []), outcomes.get(n), judgment, facts, findings, quantity_findings)
+        _defendant(people.get(n), n, indicted.of(n), outcomes.get(n), judgment, facts, findings, quantity_findings)
         for n in names
     ]
     return Case(
