@@ -55,7 +55,7 @@ _ACCUSED = re.compile(
     r"(?P<charges>(?!罪)(?:(?!被告)[^，,。；;：:])+?罪(?:[、和及](?:(?!被告)[^，,。；;：:])+?罪)*)"
     r"(?=[，,。；;：:\s（(]|一案|于|向|的|并|[、及暨和]?(?:指控|(?:原审)?(?:附带|被告))|$)"
 )
-_ONE_OF_THEM = re.compile(r"^(?P<name>[^犯]{1,12})犯(?P<charge>.+)$")
+_SOME_OF_THEM = re.compile(r"^(?P<names>[^犯罪]{1,60})犯(?P<charge>.+)$")
 # ``临沂明珠化工有限公司（以下简称明珠化工公司）``: the header and the facts may use either name.
 _ALIAS = re.compile(r"^(?P<name>.+?)[（(]以下简称[“\"]?(?P<alias>[^”\"）)]+)[”\"]?[）)]$")
 _CHARGE_SPLIT = re.compile(r"罪[、和及]")
@@ -180,11 +180,14 @@ def parse_indictment(text: str, start: int, end: int) -> Indictment:
                 found.charges.setdefault(name, [])
             accused = [name for name, _ in names]
             for charge in split_charges(m.group("charges")):
-                # ``…犯诈骗罪、王力犯行贿罪、妨害作证罪``: from there on, the charges are that one's alone.
-                if (one := _ONE_OF_THEM.match(charge)) and one.group("name") in accused:
-                    accused, charge = [one.group("name")], one.group("charge")
+                # ``…犯诈骗罪、王力犯行贿罪、妨害作证罪``: from there on, the charges are that one's alone;
+                # ``…犯组织卖淫罪、孟凯、朱某犯协助组织卖淫罪``: those others', named without their label.
+                if (some := _SOME_OF_THEM.match(charge)) and default_catalogue().resolve(charge) is None:
+                    who = re.split(r"[、，,]", some.group("names"))
+                    if all(2 <= len(n) <= 12 for n in who):
+                        accused, charge = who, some.group("charge")
                 for name in accused:
-                    have = found.charges[name]
+                    have = found.charges.setdefault(name, [])
                     if all(c.name != charge for c in have):  # split_charges keeps names of 1 to 60 characters
                         have.append(trusted(Charge, {"name": charge, "evidence": ev}))
         if found.charges:
