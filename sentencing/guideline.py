@@ -16,6 +16,7 @@ holds every result identical to the original implementation; benchmarks/bench_gu
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 from weakref import WeakKeyDictionary
 
@@ -191,6 +192,43 @@ def months_text(months: float | None) -> str:
 
 _DURATION_TEXT: dict[int, str] = {}
 """format_duration by whole months: pure, and the same few hundred values recur."""
+
+
+def undetermined_tiers(result: GuidelineResult, catalogue: ChargeCatalogue) -> list[tuple[str, str]]:
+    """(charge, message) for each charge whose statutory tier no fact decided between it and another.
+
+    A tier with no condition the facts can meet (``情节较轻的``, ``情节严重的``, ``数额巨大的`` of a charge
+    with no amount standard in the catalogue) can be neither selected nor ruled out: the tier used
+    is then the article's first (or the basic one), and its range may be the wrong one (挪用资金 of
+    9 million yuan priced as 基本犯). A statement about a result, so the calculation is unchanged.
+    """
+    out: list[tuple[str, str]] = []
+    for cr in result.charge_results:
+        if cr.recognised and (message := _open_tiers(catalogue, cr.charge, cr.statutory.tier_label)):
+            out.append((cr.charge, message))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _open_tiers(catalogue: ChargeCatalogue, charge: str, tier_label: str) -> str | None:
+    spec = catalogue.resolve(charge)
+    if spec is None or len(spec.tiers) < 2:
+        return None
+    chosen = next((i for i, t in enumerate(spec.tiers) if t.label == tier_label), None)
+    if chosen is None:
+        return None
+    # Open: a tier with no condition, other than the basic one. When facts chose a tier above the basic
+    # one, only heavier open tiers could still apply (the heaviest tier reached is the one).
+    picked = spec.tiers[chosen]
+    floor = (picked.ceiling_months, picked.floor_months) if chosen != spec.default_tier else (-1.0, -1.0)
+    open_tiers = [t for i, t in enumerate(spec.tiers)
+                  if i not in (chosen, spec.default_tier) and not t.when
+                  and (t.ceiling_months, t.floor_months) > floor]
+    if not open_tiers:
+        return None
+    others = "、".join(f"“{t.label}”（{_tier_text(t)}）" for t in open_tiers)
+    return (f"{spec.label}：法定刑幅度按“{tier_label}”（{_tier_text(picked)}）计算；另有{others}，"
+            "其适用取决于事实未能认定的情节或数额标准，请核对")
 
 
 def _percent(share: float) -> str:

@@ -31,6 +31,7 @@ from sentencing.case import (
     trusted,
 )
 from sentencing.guideline import _STAGE_LABELS as STAGE_LABELS
+from sentencing.guideline import undetermined_tiers
 from sentencing.parsing import extract_defendant_facts
 from sentencing.parsing.recidivism import drug_reoffence_hint, recidivism_hint
 from sentencing.sentence import SentenceForm, format_sentence
@@ -292,6 +293,14 @@ def _warnings(prediction: Any) -> list[WarningOut]:
     return out
 
 
+def _tier_warnings(bundle: Bundle, guideline: Any) -> list[WarningOut]:
+    """A statutory tier no fact decided (sentencing.guideline.undetermined_tiers): its range may be the wrong one."""
+    if guideline is None:
+        return []
+    return [WarningOut(code="tier_undetermined", field="charges", message=message)
+            for _, message in undetermined_tiers(guideline, bundle.predictor.catalogue)]
+
+
 def _recidivism_warning(case: Case, defendant: Defendant) -> list[WarningOut]:
     """A stated prior record that may make it 累犯 or 毒品再犯 (sentencing.parsing.recidivism)."""
     out = []
@@ -437,7 +446,7 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
             similar_cases=[similar_case_out(h) for h in hits],
             cohort=cohort,
             facts_used=_facts_used(defendant, given),
-            warnings=_warnings(p) + _recidivism_warning(case, defendant),
+            warnings=_warnings(p) + _tier_warnings(bundle, g) + _recidivism_warning(case, defendant),
         ))
     return RecommendationResponse(request_id=request_id, model_version=bundle.model_version,
                                   ruleset_version=bundle.ruleset_version, case_id=case_input.id, defendants=out)

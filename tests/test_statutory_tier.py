@@ -57,3 +57,27 @@ def test_equals_the_calculation_on_edge_cases(charges: list[str], yuan: float | 
     case = Case(id="t", province=province, defendants=[d])
     assert statutory_tier(d, case) == _expected(d, case)
     assert statutory_tier(d) == _expected(d, Case(id="t"))
+
+
+def test_a_tier_no_fact_can_decide_is_named_and_one_the_facts_decide_is_not() -> None:
+    from sentencing.charges import default_catalogue
+    from sentencing.guideline import undetermined_tiers
+
+    catalogue = default_catalogue()
+
+    def open_tiers(charges: list[str], yuan: float | None = None) -> list[tuple[str, str]]:
+        d = Defendant(name="甲", charges=[Charge(name=c) for c in charges],
+                      quantities=Quantities(amount_yuan=Measure(value=yuan) if yuan else None))
+        return undetermined_tiers(calculate(d, Case(id="t", defendants=[d])), catalogue)
+
+    # 挪用资金: no amount standard for 数额巨大 in the catalogue, so 9 million yuan cannot select it.
+    ((charge, message),) = open_tiers(["挪用资金"], 9_434_000)
+    assert charge == "挪用资金" and "“基本犯”" in message and "数额巨大" in message and "数额特别巨大" in message
+    # 故意杀人 is priced in its first tier; 情节较轻 rests on 情节 the guideline does not read.
+    ((_, message),) = open_tiers(["故意杀人"])
+    assert "情节较轻" in message and "三年" in message
+    # Tiers the amount decides (盗窃), in either direction, leave nothing open; several charges: one each.
+    assert open_tiers(["盗窃"], 5000) == [] and open_tiers(["盗窃"], 500_000) == []
+    assert [c for c, _ in open_tiers(["诈骗", "寻衅滋事"], 50_000)] == ["寻衅滋事"]
+    # A charge the catalogue does not know has no tiers to speak of.
+    assert open_tiers(["不存在的罪名"]) == []

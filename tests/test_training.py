@@ -141,6 +141,10 @@ def test_statutory_bounds_are_those_the_guideline_is_sure_of() -> None:
     assert statutory_bounds(calculate(Defendant(name="刘某", charges=[Charge(name="贩卖毒品")]))) == (None, None)
     assert statutory_bounds(calculate(_seller(80.0))) == (180, None)
     assert statutory_bounds(None) == (None, None)
+    # 故意杀人: whether 情节较轻 (three to ten years) applies is no fact the guideline reads: no bound is sure.
+    killer = Defendant(name="赵某", charges=[Charge(name="故意杀人")])
+    assert calculate(killer).statutory.tier_label == "故意杀人的"
+    assert statutory_bounds(calculate(killer)) == (None, None)
     g = calculate(_seller(12.5, CircumstanceCode.CONFESSION))
     low, high = bounds_warnings(54.3, 190.0, g)
     assert "四年六个月" in low and "七年" in low and "刑法第63条" in low

@@ -46,7 +46,7 @@ from features.spec import FeatureSpec, group_label
 from features.text import TextEstimator, case_text
 from sentencing.case import Case, CircumstanceCode, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
-from sentencing.guideline import GuidelineResult, months_text
+from sentencing.guideline import GuidelineResult, months_text, undetermined_tiers
 from sentencing.sentence import SentenceForm, SentenceKind
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
@@ -107,10 +107,12 @@ _NON_CUSTODIAL = FORMS.index(SentenceForm.NON_CUSTODIAL.value)
 UNIT_EXPLANATION = "被告单位依法只判处罚金，不判处刑期（刑法第三十一条）"
 
 
-def statutory_bounds(g: GuidelineResult | None) -> tuple[float | None, float | None]:
+def statutory_bounds(g: GuidelineResult | None,
+                     catalogue: ChargeCatalogue | None = None) -> tuple[float | None, float | None]:
     """The term bounds the law sets this defendant when the guideline is sure of them, else None each.
 
-    Sure: one charge, its tier selected without a missing or conflicting fact (no widening warning).
+    Sure: one charge, its tier selected without a missing or conflicting fact (no widening warning),
+    and no other tier of the charge left open by facts that cannot decide it (undetermined_tiers).
     The tier's ceiling binds always (a single crime is never sentenced above it); its floor binds
     unless a statutory mitigation (减轻处罚, 刑法第63条) applies. Only fixed-term bounds count: a
     floor of 拘役 or 管制 is no bound in months worth stating.
@@ -119,6 +121,8 @@ def statutory_bounds(g: GuidelineResult | None) -> tuple[float | None, float | N
         return None, None
     if any(w.code != "derived_rule" for w in g.warnings):
         return None, None
+    if undetermined_tiers(g, catalogue or default_catalogue()):
+        return None, None
     st = g.statutory
     fixed = SentenceKind.FIXED_TERM
     floor = st.min_months if st.min_kind is fixed and not g.charge_results[0].mitigation else None
@@ -126,7 +130,8 @@ def statutory_bounds(g: GuidelineResult | None) -> tuple[float | None, float | N
     return floor, ceiling
 
 
-def bounds_warnings(low: float, high: float, g: GuidelineResult | None) -> list[str]:
+def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
+                    catalogue: ChargeCatalogue | None = None) -> list[str]:
     """Say where a learned range leaves the statutory tier the guideline is sure of.
 
     The range is not clamped: on the real dev data a quarter of the defendants whose tier the
@@ -134,7 +139,7 @@ def bounds_warnings(low: float, high: float, g: GuidelineResult | None) -> list[
     a mitigation), so a clamp would be wrong as often as it would be right. The prosecutor is told
     instead, with the rule.
     """
-    floor, ceiling = statutory_bounds(g)
+    floor, ceiling = statutory_bounds(g, catalogue)
     out = []
     if floor is not None and low < floor - 0.5:
         out.append(f"学习模型区间下限（{months_text(low)}）低于法定刑幅度下限（{months_text(floor)}）："
@@ -669,7 +674,7 @@ class RangePredictor:
                 rng = trusted(RangePrediction, {"low_months": lo, "point_months": pt, "high_months": hi,
                                                 "confidence": confidence})
                 if not d.is_unit:
-                    w.extend(bounds_warnings(lo, hi, g))
+                    w.extend(bounds_warnings(lo, hi, g, self.catalogue))
             out.append(trusted(DefendantPrediction, {
                 "name": d.name, "range": rng, "form": form, "form_probabilities": probs,
                 "contributions": explanations[i], "guideline": g, "warnings": w,
