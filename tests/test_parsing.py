@@ -310,6 +310,13 @@ def test_circumstance_attribution_in_multi_defendant_text() -> None:
         ("被告人张某的辩护人提出“张某应认定为犯罪中止”的辩护意见。经查，张某已着手实行。故该辩护意见本院不予采纳。",
          C.DISCONTINUATION),
         ("责令被告人张某退赔被害人损失。", C.RESTITUTION),
+        # A victim's suicide attempt is no attempted crime of the defendant's.
+        ("被告人张某多次向被害人索要钱财。次日，被害人迫于心理压力跳桥自杀未遂。", C.ATTEMPT),
+        # Items of a numbered defence argument are claims, as its lead-in says, until the court accepts them.
+        ("被告人张某及其辩护人的上诉及辩护意见为：一、原判认定的数额有误。二、有四万元由他人控制，该部分应认定为犯罪未遂。"
+         "三、张某认罪态度好。综上，请求从轻处罚。", C.ATTEMPT),
+        ("被告人张某的辩护人辩称:1.被告人张某具有自首情节。2.被告人具有立功表现，在抗洪抢险中表现突出。"
+         "综上，建议从轻处罚。", C.MERITORIOUS),
     ],
 )
 def test_negated_circumstances_are_dropped(text: str, absent: CircumstanceCode) -> None:

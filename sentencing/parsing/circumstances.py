@@ -48,7 +48,7 @@ _CUES: tuple[tuple[CircumstanceCode, tuple[str, ...]], ...] = (
     (C.COMPENSATION, ("赔偿", "赔付")),
     (C.FORGIVENESS, ("谅解",)),
     (C.RECONCILIATION, ("刑事和解", "达成(?:了)?和解", "和解协议")),
-    (C.ATTEMPT, ("未遂", "未得逞")),
+    (C.ATTEMPT, ("未遂(?<!自杀未遂)(?<!轻生未遂)", "未得逞")),  # a victim's 自杀未遂 is no attempted crime
     (C.DISCONTINUATION, ("犯罪中止", "中止犯", "系中止", "属中止")),
     (C.PREPARATION, ("犯罪预备", "预备犯", "系预备")),
     (C.JUVENILE, ("未成年", "未满十八周岁", "不满十八周岁", "已满十[四六]周岁不满十八周岁")),
@@ -81,6 +81,7 @@ _DEFENCE = with_first_char_filter(
     r"辩护意见|辩护人(?:提出|认为|称|辩称|的)|辩称|辩解|上诉理由|上诉称|上诉提出|被告人[^，,。；;]{0,8}提出"
     r"|辩护人[^，,。；;]{0,8}(?:提出|所提|认为|称)"
 )
+_ITEM = re.compile(r"\s*(?:[一二三四五六七八九十]{1,3}、|\d{1,2}[、.．]|[（(][一二三四五六七八九十\d]{1,3}[）)])")
 _VERDICT = with_first_char_filter(
     r"(?P<reject>不予采纳|不予支持|不能成立|不予认可|不予采信|不成立|与(?:查明的)?事实不符|理由不足|不予认定)"
     r"|(?P<accept>予以采纳|予以支持|本院采纳|酌予采纳|酌情采纳|应予采纳|予以采信|本院予以|理由成立|意见成立)"
@@ -129,7 +130,15 @@ def _negated(text: str, start: int, end: int, sent_start: int, sent_end: int) ->
     if _NEG_AFTER.match(text, end, min(sent_end, end + 14)):
         return True
     period = text.rfind("。", 0, start) + 1
-    if _DEFENCE.search(text, min(period, sent_start), start):
+    claimed = _DEFENCE.search(text, min(period, sent_start), start)
+    if not claimed and _ITEM.match(text, period):
+        # An item of a numbered list (``上诉及辩护意见为：一、…。二、…应认定为犯罪未遂。``): the lead-in
+        # before the colon that opens the list says whose words these are.
+        lo = max(0, period - 1500)
+        colon = max(text.rfind("：", lo, period), text.rfind(":", lo, period))
+        if colon >= 0 and _ITEM.match(text, colon + 1):
+            claimed = _DEFENCE.search(text, max(0, colon - 30), colon + 1)
+    if claimed:
         verdict = _VERDICT.search(text, end, min(len(text), end + 400))
         return verdict is None or verdict.group("reject") is not None
     return False
