@@ -306,7 +306,7 @@ def _recidivism_warning(case: Case, defendant: Defendant) -> list[WarningOut]:
     out = []
     if hint := recidivism_hint(case, defendant):
         out.append(WarningOut(code="possible_recidivist", field="circumstances", message=hint.message))
-    if drugs := drug_reoffence_hint(defendant):
+    if drugs := drug_reoffence_hint(case, defendant):
         out.append(WarningOut(code="drug_reoffender", field="circumstances", message=drugs))
     return out
 

@@ -94,7 +94,7 @@ def test_on_real_judgments_it_rarely_fires_where_the_court_found_no_recidivism(s
 def _drug_hint(facts: str, charge: str) -> str | None:
     case = extract_defendant_facts(Case(id="r", facts=facts, defendants=[
         Defendant(name="刘某某", charges=[Charge(name=charge)])]))
-    return drug_reoffence_hint(case.defendants[0])
+    return drug_reoffence_hint(case, case.defendants[0])
 
 
 def test_a_prior_drug_sentence_and_a_drug_charge_are_a_drug_reoffence_whenever_it_was() -> None:
@@ -106,6 +106,10 @@ def test_a_prior_drug_sentence_and_a_drug_charge_are_a_drug_reoffence_whenever_i
     # A prior theft, or a drug prior and a theft now: no 毒品再犯.
     assert _drug_hint("经审理查明：2022年3月，被告人刘某某贩卖甲基苯丙胺12.5克。" + PRIOR, "贩卖毒品") is None
     assert _drug_hint("经审理查明：2022年3月，被告人刘某某盗窃手机一部。" + prior, "盗窃") is None
+    # The drug sentence is the record's second statement, past a 分号: the whole record is read.
+    two = ("被告人刘某某曾因犯盗窃罪于2006年被判处有期徒刑一年；2012年因犯贩卖毒品罪被判处有期徒刑三年，"
+           "2015年刑满释放。")
+    assert _drug_hint("经审理查明：2022年3月，被告人刘某某容留他人吸食甲基苯丙胺。" + two, "容留他人吸毒") is not None
 
 
 @pytest.mark.usefixtures("shared_data")
@@ -114,7 +118,7 @@ def test_drug_reoffence_hint_on_real_judgments(shared_data: Path) -> None:
 
     errors: list = []
     cases = list(read_cases("judge", [shared_data / "judge" / "judgments.jsonl"], errors))
-    hinted = [c for c in cases for d in c.defendants if drug_reoffence_hint(d)]
+    hinted = [c for c in cases for d in c.defendants if drug_reoffence_hint(c, d)]
     # Measured: 12 defendants, 10 of whose judgments name 毒品再犯; read by hand, the other two are
     # one in substance (曾因犯贩卖毒品罪被判过刑，此次又犯贩卖毒品罪，依法应当从重处罚) and one whose
     # court said nothing of it (a prior 贩卖毒品 sentence, 贩卖毒品 again).

@@ -51,6 +51,22 @@ def _stated_prior_record(defendant: Defendant) -> Circumstance | None:
     return next((c for c in defendant.circumstances if c.code is CircumstanceCode.PRIOR_RECORD), None)
 
 
+def _record_text(case: Case, prior: Circumstance) -> tuple[str, tuple[int, int]]:
+    """The whole statement of a prior record, and where it lies in the facts ((0, 0) elsewhere).
+
+    Extraction cuts its evidence at a 分号, and a record of several sentences runs on past one
+    (``曾因犯盗窃罪被判处有期徒刑一年；2015年因犯贩卖毒品罪被判处有期徒刑三年``): the rest of the
+    sentence is read too.
+    """
+    assert prior.evidence is not None
+    if prior.evidence.source != "facts":
+        return prior.evidence.text, (0, 0)
+    start = prior.evidence.start
+    stop = case.facts.find("。", start)
+    text = case.facts[start:stop if stop >= 0 else len(case.facts)]
+    return text, (start, start + len(text))
+
+
 def _five_years_after(day: dt.date) -> dt.date:
     try:
         return day.replace(year=day.year + _WINDOW_YEARS)
@@ -74,13 +90,7 @@ def recidivism_hint(case: Case, defendant: Defendant,
     prior = _stated_prior_record(defendant)
     if prior is None or prior.evidence is None:
         return None
-    text, skip = prior.evidence.text, (0, 0)
-    if prior.evidence.source == "facts":
-        # Extraction cuts its evidence at a 分号, and a record of several sentences runs on past one.
-        start = prior.evidence.start
-        stop = case.facts.find("。", start)
-        text = case.facts[start:stop if stop >= 0 else len(case.facts)]
-        skip = (start, start + len(text))
+    text, skip = _record_text(case, prior)
     releases = list(_RELEASED.finditer(text))
     if not releases:
         return None
@@ -114,7 +124,7 @@ def recidivism_hint(case: Case, defendant: Defendant,
     )
 
 
-def drug_reoffence_hint(defendant: Defendant, catalogue: ChargeCatalogue | None = None) -> str | None:
+def drug_reoffence_hint(case: Case, defendant: Defendant, catalogue: ChargeCatalogue | None = None) -> str | None:
     """A hint when a stated prior record is a sentence for 走私、贩卖、运输、制造 or 非法持有毒品 and a
     present charge is of the drug section: 毒品再犯 (刑法第356条), to be punished more heavily."""
     prior = _stated_prior_record(defendant)
@@ -125,7 +135,7 @@ def drug_reoffence_hint(defendant: Defendant, catalogue: ChargeCatalogue | None 
                 if (spec := catalogue.resolve(name)) is not None]
     if not any(a.isdigit() and int(a) in _DRUG_SECTION for a in articles):
         return None
-    for m in _PRIOR_CRIME.finditer(prior.evidence.text):
+    for m in _PRIOR_CRIME.finditer(_record_text(case, prior)[0]):
         spec = catalogue.resolve(m.group("crime"))
         if spec is not None and spec.name in _PRIOR_DRUG_CRIMES:
             return (f"前科为{spec.name}罪，又犯毒品犯罪：构成毒品再犯（刑法第356条），应当从重处罚；"
