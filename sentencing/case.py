@@ -231,6 +231,10 @@ class Charge(BaseModel):
 
     name: str = Field(min_length=1, max_length=60)
     evidence: Evidence | None = None
+    tier: str | None = Field(default=None, min_length=1, max_length=200, exclude_if=lambda v: v is None)
+    """The statutory tier (法定刑幅度) the prosecutor holds applies, by its catalogue label (``情节严重的``):
+    for the tiers no fact the guideline reads can select (情节较轻, 情节严重…). None: the facts select it,
+    and the field is left out of dumps, so stored cases and their content hashes are as they were."""
 
 
 class ChargeSentence(BaseModel):

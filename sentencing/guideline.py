@@ -194,16 +194,24 @@ _DURATION_TEXT: dict[int, str] = {}
 """format_duration by whole months: pure, and the same few hundred values recur."""
 
 
-def undetermined_tiers(result: GuidelineResult, catalogue: ChargeCatalogue) -> list[tuple[str, str]]:
+def undetermined_tiers(result: GuidelineResult, catalogue: ChargeCatalogue,
+                       defendant: Defendant | None = None) -> list[tuple[str, str]]:
     """(charge, message) for each charge whose statutory tier no fact decided between it and another.
 
     A tier with no condition the facts can meet (``情节较轻的``, ``情节严重的``, ``数额巨大的`` of a charge
     with no amount standard in the catalogue) can be neither selected nor ruled out: the tier used
     is then the article's first (or the basic one), and its range may be the wrong one (挪用资金 of
     9 million yuan priced as 基本犯). A statement about a result, so the calculation is unchanged.
+    A tier the prosecutor stated (``Charge.tier`` of ``defendant``) is decided: nothing is said of it.
     """
+    stated = _stated_tiers(defendant) if defendant is not None else None
+    decided = {spec.name for name, label in stated.items()
+               if (spec := catalogue.resolve(name)) is not None and any(t.label == label for t in spec.tiers)
+               } if stated else ()
     out: list[tuple[str, str]] = []
     for cr in result.charge_results:
+        if cr.charge in decided:
+            continue
         if cr.recognised and (message := _open_tiers(catalogue, cr.charge, cr.statutory.tier_label)):
             out.append((cr.charge, message))
     return out
@@ -228,7 +236,7 @@ def _open_tiers(catalogue: ChargeCatalogue, charge: str, tier_label: str) -> str
         return None
     others = "、".join(f"“{t.label}”（{_tier_text(t)}）" for t in open_tiers)
     return (f"{spec.label}：法定刑幅度按“{tier_label}”（{_tier_text(picked)}）计算；另有{others}，"
-            "其适用取决于事实未能认定的情节或数额标准，请核对")
+            "其适用取决于事实未能认定的情节或数额标准，请核对；认定适用的，可在请求中写明该幅度（tiers）")
 
 
 def _percent(share: float) -> str:
@@ -589,6 +597,7 @@ class _ChargePlan:
                 f"{spec.label}：已知事实未达到“{basic.label}”的标准（{conds}），可能另有入罪依据（如入户、扒窃、情节），按该档计算",
             )
         self._tier_rules: dict[tuple[int, str], str] = {}
+        self.tier_index = {t.label: i for i, t in enumerate(spec.tiers)}
 
     def tier_rule(self, index: int, reason: str) -> str:
         key = (index, reason)
@@ -939,8 +948,19 @@ def _plan_of(catalogue: ChargeCatalogue) -> _Plan:
 # --------------------------------------------------------------------------- the calculation
 
 
-def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning]) -> tuple[int, str]:
-    """The statutory tier the facts select (the heaviest one reached), and why; warns when unsure."""
+STATED_TIER_REASON = "检察官认定"
+"""Why a tier applies that the prosecutor stated (``Charge.tier``) rather than the facts selected."""
+
+
+def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
+                 stated: str | None = None) -> tuple[int, str]:
+    """The statutory tier stated for the charge, else the one the facts select (the heaviest one
+    reached), and why; warns when unsure."""
+    if stated is not None:
+        index = cp.tier_index.get(stated)
+        if index is not None:
+            return index, STATED_TIER_REASON
+        _warn(warnings, ("unknown_tier", "charges", f"{cp.spec.label}没有“{stated}”这一法定刑幅度：按事实选择"))
     values = facts.values
     chosen = cp.default
     reason = cp.default_reason
@@ -977,10 +997,11 @@ def _calculate_charge(
     *,
     recognised: bool,
     name: str,
+    stated: str | None = None,
 ) -> tuple[ChargeCalculation, _TierPlan]:
     spec = cp.spec
     if recognised:
-        index, reason = _select_tier(cp, facts, warnings)
+        index, reason = _select_tier(cp, facts, warnings, stated)
         tp = cp.tiers[index]
         tier_step = _step(_OF_CHARGE, "tier", cp.tier_rule(index, reason), spec.statutory_source, charge=name)
     else:
@@ -1254,6 +1275,7 @@ def calculate(
     for warning in settled.warnings:
         _warn(warnings, warning)
 
+    stated = _stated_tiers(defendant)
     names: list[str] = []
     seen: set[str] = set()
     calcs: list[ChargeCalculation] = []
@@ -1282,7 +1304,8 @@ def calculate(
             calc, tier = _calculate_charge(plan, cp, facts, settled, warnings, recognised=False, name=key)
         else:
             cp = plan.charge(spec, province)
-            calc, tier = _calculate_charge(plan, cp, facts, settled, warnings, recognised=True, name=spec.name)
+            calc, tier = _calculate_charge(plan, cp, facts, settled, warnings, recognised=True, name=spec.name,
+                                           stated=stated.get(_bare(given)) if stated else None)
         calcs.append(calc)
         tiers.append(tier)
         plans.append(cp)
@@ -1458,15 +1481,28 @@ def statutory_tier(
     """
     catalogue = catalogue or default_catalogue()
     plan = _plan_of(catalogue)
-    resolved = {key: spec for _, spec, key in plan.resolve(defendant.charge_names)}
+    resolved = {key: (given, spec) for given, spec, key in plan.resolve(defendant.charge_names)}
     if len(resolved) == 1 and not defendant.is_unit:
-        ((name, spec),) = resolved.items()
+        ((name, (given, spec)),) = resolved.items()
         if spec is not None:  # (a charge outside the catalogue gets the fallback tier of the calculation)
             cp = plan.charge(spec, case.known_province if case is not None else None)
-            index, _ = _select_tier(cp, _Facts(defendant, plan), [])
+            stated = _stated_tiers(defendant)
+            index, _ = _select_tier(cp, _Facts(defendant, plan), [], stated.get(_bare(given)) if stated else None)
             return name, cp.tiers[index].statutory["tier_label"]
     statutory = calculate(defendant, case, catalogue=catalogue).statutory
     return (statutory.charge, statutory.tier_label) if statutory is not None else None
+
+
+def _stated_tiers(defendant: Defendant) -> dict[str, str] | None:
+    """The tiers stated by charge name as given (``Charge.tier``); None when none is (the common case)."""
+    if not any(c.tier for c in defendant.charges):
+        return None
+    return {_bare(c.name): c.tier for c in defendant.charges if c.tier}
+
+
+def _bare(name: str) -> str:
+    """A charge name as resolution compares it (``盗窃罪`` → ``盗窃``)."""
+    return name.strip().removesuffix("罪")
 
 
 def _severity(calc: ChargeCalculation) -> tuple[int, float]:

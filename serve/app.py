@@ -311,6 +311,10 @@ def _check_defendants(service: Service, case: CaseInput, prefix: str = "") -> No
     if len(case.defendants) > limit:
         raise ApiError(422, "validation_error", f"too many defendants: {len(case.defendants)} > {limit}",
                        [FieldError(field=f"{prefix}defendants", message=f"at most {limit} defendants per case")])
+    if any(d.tiers for d in case.defendants):  # a stated tier must be one of its charge's in the served rule set
+        if errors := rec.tier_errors(service.bundle().predictor.catalogue, case):
+            raise ApiError(422, "validation_error", "; ".join(f"{f}: {m}" for f, m in errors[:5]),
+                           [FieldError(field=prefix + f, message=m) for f, m in errors])
 
 
 def _recommend(service: Service, principal: Principal, case: CaseInput) -> RecommendationResponse:

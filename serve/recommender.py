@@ -63,6 +63,7 @@ from serve.schemas import (
 
 if TYPE_CHECKING:
     from retrieval.search import SimilarCase
+    from sentencing.charges import ChargeCatalogue
 
 
 class BundleError(Exception):
@@ -239,7 +240,7 @@ def _defendant(d: DefendantInput) -> Defendant:
     return Defendant(
         name=d.name,
         is_unit=d.unit if d.unit is not None else looks_like_unit(d.name),
-        charges=[Charge(name=c) for c in d.charges],
+        charges=[Charge(name=c, tier=(d.tiers or {}).get(c)) for c in d.charges],
         role=d.role or Role.SOLE,
         circumstances=[Circumstance(code=c) for c in d.circumstances or []],
         quantities=_quantities(d.quantities) if d.quantities else Quantities(),
@@ -293,12 +294,27 @@ def _warnings(prediction: Any) -> list[WarningOut]:
     return out
 
 
-def _tier_warnings(bundle: Bundle, guideline: Any) -> list[WarningOut]:
+def _tier_warnings(bundle: Bundle, guideline: Any, defendant: Defendant) -> list[WarningOut]:
     """A statutory tier no fact decided (sentencing.guideline.undetermined_tiers): its range may be the wrong one."""
     if guideline is None:
         return []
-    return [WarningOut(code="tier_undetermined", field="charges", message=message)
-            for _, message in undetermined_tiers(guideline, bundle.predictor.catalogue)]
+    return [WarningOut(code="tier_undetermined", field="tiers", message=message)
+            for _, message in undetermined_tiers(guideline, bundle.predictor.catalogue, defendant)]
+
+
+def tier_errors(catalogue: ChargeCatalogue, case_input: CaseInput) -> list[tuple[str, str]]:
+    """(field, problem) for each stated tier (``tiers``) that is not a tier of its charge in ``catalogue``."""
+    out = []
+    for i, d in enumerate(case_input.defendants):
+        for charge, label in (d.tiers or {}).items():
+            spec = catalogue.resolve(charge)
+            field = f"defendants.{i}.tiers.{charge}"
+            if spec is None:
+                out.append((field, f"罪名“{charge}”不在罪名目录（{catalogue.version}）中，不能指定法定刑幅度"))
+            elif all(t.label != label for t in spec.tiers):
+                labels = "、".join(f"“{t.label}”" for t in spec.tiers)
+                out.append((field, f"“{label}”不是{spec.label}的法定刑幅度；可选：{labels}"))
+    return out
 
 
 def _recidivism_warning(case: Case, defendant: Defendant) -> list[WarningOut]:
@@ -446,7 +462,7 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
             similar_cases=[similar_case_out(h) for h in hits],
             cohort=cohort,
             facts_used=_facts_used(defendant, given),
-            warnings=_warnings(p) + _tier_warnings(bundle, g) + _recidivism_warning(case, defendant),
+            warnings=_warnings(p) + _tier_warnings(bundle, g, defendant) + _recidivism_warning(case, defendant),
         ))
     return RecommendationResponse(request_id=request_id, model_version=bundle.model_version,
                                   ruleset_version=bundle.ruleset_version, case_id=case_input.id, defendants=out)

@@ -11,7 +11,7 @@ import datetime as dt
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from sentencing.case import CircumstanceCode, Evidence, InjuryGrade, Quantities, Role
 from sentencing.regions import UnknownProvince, province
@@ -61,6 +61,8 @@ ShortText = Annotated[str, Field(min_length=1, max_length=60), AfterValidator(_n
 ChargeName = Annotated[str, Field(min_length=1, max_length=60), AfterValidator(_no_control_characters),
                        AfterValidator(_charge_name)]
 ProvinceCode = Annotated[str | None, Field(default=None, max_length=20), AfterValidator(_province_code)]
+TierLabel = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters),
+                      AfterValidator(_not_blank)]
 
 
 class _Input(BaseModel):
@@ -105,6 +107,19 @@ class DefendantInput(_Input):
     circumstances: list[CircumstanceCode] | None = Field(default=None, max_length=len(CircumstanceCode))
     quantities: QuantitiesInput | None = None
     age: int | None = Field(default=None, ge=0, le=120, description="age at the time of the crime")
+    tiers: dict[ChargeName, TierLabel] | None = Field(default=None, max_length=20, description=(
+        "法定刑幅度 the prosecutor holds applies, by charge (one of ``charges``): the tier's label as the "
+        "recommendation's statutory.tier_label or a tier_undetermined warning writes it (情节严重的, 情节较轻的…). "
+        "For the tiers no fact can select; left out, the facts select the tier"))
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_of_own_charges(cls, tiers: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
+        charges = info.data.get("charges") or []
+        for charge in tiers or {}:
+            if charge not in charges:
+                raise ValueError(f"{charge!r} is not one of this defendant's charges {charges}")
+        return tiers
 
 
 class CaseInput(_Input):

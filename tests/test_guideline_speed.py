@@ -180,6 +180,8 @@ def input_key(defendant: Defendant, case: Case | None) -> str:
     ]
     if defendant.is_unit:  # a unit's outcome is the law's (刑法第31条), not the original engine's: no golden entry
         facts.append("unit")
+    if any(c.tier for c in defendant.charges):  # a stated tier (Charge.tier) postdates the original engine too
+        facts.append(["tiers", [c.tier for c in defendant.charges]])
     return _digest(facts)
 
 

@@ -123,13 +123,14 @@ def test_guideline_key_covers_every_input_field() -> None:
     assert set(Measure.model_fields) == {"value", "evidence"}
     assert set(Injury.model_fields) == {"grade", "count", "evidence"}
     assert set(Circumstance.model_fields) == {"code", "evidence"}
-    assert set(Charge.model_fields) == {"name", "evidence"}
+    assert set(Charge.model_fields) == {"name", "evidence", "tier"}
 
 
 def test_guideline_key_changes_with_each_input() -> None:
     base = Defendant(name="甲", charges=[Charge(name="盗窃")], age=30)
     edits = [
         {"name": "乙"}, {"is_unit": True}, {"charges": [Charge(name="诈骗")]}, {"role": Role.ACCESSORY}, {"age": 17},
+        {"charges": [Charge(name="盗窃", tier="数额巨大")]},
         {"circumstances": [Circumstance(code=CircumstanceCode.SURRENDER)]},
         {"quantities": Quantities(amount_yuan=Measure(value=1.0))},
         {"quantities": Quantities(drug_grams={"海洛因": Measure(value=1.0)})},

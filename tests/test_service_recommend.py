@@ -142,12 +142,46 @@ def test_a_statutory_tier_no_fact_decides_is_a_named_warning(live) -> None:
             "province": "ZJ", "defendants": [{"name": "钱某某", "charges": ["挪用资金"]}]}
     (d,) = client.post("/v1/recommendations", json=case, headers=_h(keys["prosecutor"])).json()["defendants"]
     (w,) = [w for w in d["warnings"] if w["code"] == "tier_undetermined"]
-    assert w["field"] == "charges" and "“基本犯”" in w["message"] and "数额特别巨大" in w["message"]
+    assert w["field"] == "tiers" and "“基本犯”" in w["message"] and "数额特别巨大" in w["message"]
     assert not [w for w in d["warnings"] if w["code"] == "model"]  # no bound is stated of a tier that may be wrong
     theft = {"facts": "经审理查明：被告人孙某在某超市盗窃财物，价值人民币5000元。", "province": "ZJ",
              "defendants": [{"name": "孙某", "charges": ["盗窃"]}]}
     (d,) = client.post("/v1/recommendations", json=theft, headers=_h(keys["prosecutor"])).json()["defendants"]
     assert not [w for w in d["warnings"] if w["code"] == "tier_undetermined"]  # the amount decides 盗窃's tier
+
+
+def test_the_prosecutor_states_a_tier_no_fact_decides(live) -> None:
+    """``tiers``: the 法定刑幅度 the prosecutor holds applies; the guideline prices in it and says so."""
+    client, keys, _, _ = live
+    heavy = "纠集他人多次实施，严重破坏社会秩序"
+    case = {"facts": "经审理查明：2021年至2022年，被告人周某纠集他人多次在公共场所随意殴打他人，严重破坏社会秩序。",
+            "province": "ZJ", "defendants": [{"name": "周某", "charges": ["寻衅滋事罪"]}]}
+    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    (plain,) = post(case).json()["defendants"]
+    assert plain["statutory"]["tier_label"] == "基本犯"
+    assert [w for w in plain["warnings"] if w["code"] == "tier_undetermined" and heavy in w["message"]]
+    case["defendants"][0]["tiers"] = {"寻衅滋事罪": heavy}  # 罪 or not, as in charges
+    (stated,) = post(case).json()["defendants"]
+    assert stated["statutory"]["tier_label"] == heavy and stated["statutory"]["min_months"] == 60
+    assert "检察官认定" in stated["guideline"]["steps"][0]["rule"]
+    assert stated["guideline"]["point_months"] > plain["guideline"]["point_months"]
+    assert not [w for w in stated["warnings"] if w["code"] == "tier_undetermined"]
+    # A label the charge does not have, and a charge the defendant is not charged with: 422, naming the field.
+    case["defendants"][0]["tiers"] = {"寻衅滋事": "情节特别严重"}
+    res = post(case)
+    assert res.status_code == 422, res.text
+    (err,) = res.json()["error"]["fields"]
+    assert err["field"] == "defendants.0.tiers.寻衅滋事" and "基本犯" in err["message"] and heavy in err["message"]
+    case["defendants"][0]["tiers"] = {"盗窃": "数额巨大或者有其他严重情节"}
+    res = post(case)
+    assert res.status_code == 422 and any("tiers" in f["field"] for f in res.json()["error"]["fields"]), res.text
+    # In a batch, the bad item fails alone.
+    good = {**case, "defendants": [{**case["defendants"][0], "tiers": {"寻衅滋事": heavy}}]}
+    bad = {**case, "defendants": [{**case["defendants"][0], "tiers": {"寻衅滋事": "情节特别严重"}}]}
+    items = client.post("/v1/recommendations/batch", json={"cases": [good, bad]},
+                        headers=_h(keys["prosecutor"])).json()["items"]
+    assert [i["ok"] for i in items] == [True, False]
+    assert items[1]["error"]["fields"][0]["field"] == "cases.1.defendants.0.tiers.寻衅滋事"
 
 
 def test_unknown_charge_is_a_named_warning_not_an_error(live) -> None:

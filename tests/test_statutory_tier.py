@@ -59,6 +59,28 @@ def test_equals_the_calculation_on_edge_cases(charges: list[str], yuan: float | 
     assert statutory_tier(d) == _expected(d, Case(id="t"))
 
 
+@pytest.mark.parametrize(
+    ("charges", "yuan"),
+    [
+        ([("寻衅滋事", "纠集他人多次实施，严重破坏社会秩序")], None),
+        ([("盗窃罪", "数额特别巨大或者有其他特别严重情节")], 5_000),  # above what the amount reaches
+        ([("寻衅滋事", "没有这一档")], None),  # not a tier of the charge: the facts select it
+        ([("盗窃", None), ("寻衅滋事", "纠集他人多次实施，严重破坏社会秩序")], 5_000),
+    ],
+)
+def test_a_stated_tier_is_the_tier_both_ways(charges: list[tuple[str, str | None]], yuan: float | None) -> None:
+    d = Defendant(
+        name="张某",
+        charges=[Charge(name=c, tier=t) for c, t in charges],
+        quantities=Quantities(amount_yuan=Measure(value=yuan) if yuan is not None else None),
+    )
+    case = Case(id="t", province="JS", defendants=[d])
+    assert statutory_tier(d, case) == _expected(d, case)
+    stated = {c.removesuffix("罪"): t for c, t in charges if t}
+    tier = statutory_tier(d, case)
+    assert tier is not None and (tier[1] == stated[tier[0]] or "没有这一档" in stated.values())
+
+
 def test_a_tier_no_fact_can_decide_is_named_and_one_the_facts_decide_is_not() -> None:
     from sentencing.charges import default_catalogue
     from sentencing.guideline import undetermined_tiers
@@ -81,3 +103,22 @@ def test_a_tier_no_fact_can_decide_is_named_and_one_the_facts_decide_is_not() ->
     assert [c for c, _ in open_tiers(["诈骗", "寻衅滋事"], 50_000)] == ["寻衅滋事"]
     # A charge the catalogue does not know has no tiers to speak of.
     assert open_tiers(["不存在的罪名"]) == []
+
+
+def test_a_stated_tier_is_the_prosecutors_and_leaves_nothing_open() -> None:
+    from sentencing.charges import default_catalogue
+    from sentencing.guideline import undetermined_tiers
+
+    catalogue = default_catalogue()
+    plain = Defendant(name="甲", charges=[Charge(name="寻衅滋事")])
+    stated = Defendant(name="甲", charges=[Charge(name="寻衅滋事", tier="纠集他人多次实施，严重破坏社会秩序")])
+    wrong = Defendant(name="甲", charges=[Charge(name="寻衅滋事", tier="情节特别严重")])
+    g_plain, g_stated, g_wrong = (calculate(d, Case(id="t", defendants=[d])) for d in (plain, stated, wrong))
+    assert (g_stated.statutory.min_months, g_stated.statutory.max_months) == (60, 120)
+    assert g_stated.point_months > g_plain.point_months
+    assert "检察官认定" in g_stated.charge_results[0].steps[0].rule
+    assert undetermined_tiers(g_plain, catalogue, plain) and not undetermined_tiers(g_stated, catalogue, stated)
+    # A label the charge does not have: said so, the facts select the tier, and it stays open.
+    assert [w.code for w in g_wrong.warnings] == ["unknown_tier"] and "情节特别严重" in g_wrong.warnings[0].message
+    assert g_wrong.statutory.tier_label == g_plain.statutory.tier_label
+    assert undetermined_tiers(g_wrong, catalogue, wrong)

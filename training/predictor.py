@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field, ValidationError
 from features.extract import FeatureExtractor, GuidelineCache
 from features.spec import FeatureSpec, group_label
 from features.text import TextEstimator, case_text
-from sentencing.case import Case, CircumstanceCode, Role, trusted
+from sentencing.case import Case, CircumstanceCode, Defendant, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.guideline import GuidelineResult, months_text, undetermined_tiers
 from sentencing.sentence import SentenceForm, SentenceKind
@@ -107,8 +107,8 @@ _NON_CUSTODIAL = FORMS.index(SentenceForm.NON_CUSTODIAL.value)
 UNIT_EXPLANATION = "被告单位依法只判处罚金，不判处刑期（刑法第三十一条）"
 
 
-def statutory_bounds(g: GuidelineResult | None,
-                     catalogue: ChargeCatalogue | None = None) -> tuple[float | None, float | None]:
+def statutory_bounds(g: GuidelineResult | None, catalogue: ChargeCatalogue | None = None,
+                     defendant: Defendant | None = None) -> tuple[float | None, float | None]:
     """The term bounds the law sets this defendant when the guideline is sure of them, else None each.
 
     Sure: one charge, its tier selected without a missing or conflicting fact (no widening warning),
@@ -121,7 +121,7 @@ def statutory_bounds(g: GuidelineResult | None,
         return None, None
     if any(w.code != "derived_rule" for w in g.warnings):
         return None, None
-    if undetermined_tiers(g, catalogue or default_catalogue()):
+    if undetermined_tiers(g, catalogue or default_catalogue(), defendant):
         return None, None
     st = g.statutory
     fixed = SentenceKind.FIXED_TERM
@@ -131,7 +131,7 @@ def statutory_bounds(g: GuidelineResult | None,
 
 
 def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
-                    catalogue: ChargeCatalogue | None = None) -> list[str]:
+                    catalogue: ChargeCatalogue | None = None, defendant: Defendant | None = None) -> list[str]:
     """Say where a learned range leaves the statutory tier the guideline is sure of.
 
     The range is not clamped: on the real dev data a quarter of the defendants whose tier the
@@ -139,7 +139,7 @@ def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
     a mitigation), so a clamp would be wrong as often as it would be right. The prosecutor is told
     instead, with the rule.
     """
-    floor, ceiling = statutory_bounds(g, catalogue)
+    floor, ceiling = statutory_bounds(g, catalogue, defendant)
     out = []
     if floor is not None and low < floor - 0.5:
         out.append(f"学习模型区间下限（{months_text(low)}）低于法定刑幅度下限（{months_text(floor)}）："
@@ -674,7 +674,7 @@ class RangePredictor:
                 rng = trusted(RangePrediction, {"low_months": lo, "point_months": pt, "high_months": hi,
                                                 "confidence": confidence})
                 if not d.is_unit:
-                    w.extend(bounds_warnings(lo, hi, g, self.catalogue))
+                    w.extend(bounds_warnings(lo, hi, g, self.catalogue, d))
             out.append(trusted(DefendantPrediction, {
                 "name": d.name, "range": rng, "form": form, "form_probabilities": probs,
                 "contributions": explanations[i], "guideline": g, "warnings": w,

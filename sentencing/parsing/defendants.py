@@ -55,6 +55,8 @@ _ACCUSED = re.compile(
     r"(?P<charges>(?!罪)(?:(?!被告)[^，,。；;：:])+?罪(?:[、和及](?:(?!被告)[^，,。；;：:])+?罪)*)"
     r"(?=[，,。；;：:\s（(]|一案|于|向|的|并|[、及暨和]?(?:指控|(?:原审)?(?:附带|被告))|$)"
 )
+_CHARGE_SET = frozenset({"name", "evidence"})
+"""The fields an indicted charge records as given (``model_dump(exclude_unset=True)``)."""
 _SOME_OF_THEM = re.compile(r"^(?P<names>[^犯罪]{1,60})犯(?P<charge>.+)$")
 # ``临沂明珠化工有限公司（以下简称明珠化工公司）``: the header and the facts may use either name.
 _ALIAS = re.compile(r"^(?P<name>.+?)[（(]以下简称[“\"]?(?P<alias>[^”\"）)]+)[”\"]?[）)]$")
@@ -189,7 +191,7 @@ def parse_indictment(text: str, start: int, end: int) -> Indictment:
                 for name in accused:
                     have = found.charges.setdefault(name, [])
                     if all(c.name != charge for c in have):  # split_charges keeps names of 1 to 60 characters
-                        have.append(trusted(Charge, {"name": charge, "evidence": ev}))
+                        have.append(trusted(Charge, {"name": charge, "evidence": ev, "tier": None}, _CHARGE_SET))
         if found.charges:
             break
     return found

@@ -148,7 +148,8 @@ def _defendant(
             for c in outcome.crimes
         ]
         if not charges:
-            charges = [trusted(Charge, {"name": c.charge, "evidence": None}, _NAME_ONLY) for c in outcome.crimes]
+            charges = [trusted(Charge, {"name": c.charge, "evidence": None, "tier": None}, _NAME_ONLY)
+                       for c in outcome.crimes]
     # What validation would check holds by construction: names of 1 to 40 characters and charges of
     # 1 to 60 (the patterns that read them), an age of 0 to 120 (above).
     return trusted(Defendant, {
