@@ -234,8 +234,8 @@ def _open_tiers(catalogue: ChargeCatalogue, charge: str, tier_label: str) -> str
                   and (t.ceiling_months, t.floor_months) > floor]
     if not open_tiers:
         return None
-    others = "、".join(f"“{t.label}”（{_tier_text(t)}）" for t in open_tiers)
-    return (f"{spec.label}：法定刑幅度按“{tier_label}”（{_tier_text(picked)}）计算；另有{others}，"
+    others = "、".join(f"“{t.label}”（{tier_text(t)}）" for t in open_tiers)
+    return (f"{spec.label}：法定刑幅度按“{tier_label}”（{tier_text(picked)}）计算；另有{others}，"
             "其适用取决于事实未能认定的情节或数额标准，请核对；认定适用的，可在请求中写明该幅度（tiers）")
 
 
@@ -448,7 +448,8 @@ _LENIENT_FIRST = (
 # --------------------------------------------------------------------------- the plan: what the catalogue fixes
 
 
-def _tier_text(tier: Tier) -> str:
+def tier_text(tier: Tier) -> str:
+    """A tier's range as the law writes it (``有期徒刑三年至有期徒刑十年``, ``拘役至有期徒刑三年``)."""
     floor = {"surveillance": "管制", "detention": "拘役", "fine_only": "单处罚金"}.get(tier.floor)  # type: ignore[call-overload]
     ceiling = {"detention": "拘役", "life": "无期徒刑", "death": "死刑"}.get(tier.ceiling)  # type: ignore[call-overload]
     lo = floor or f"有期徒刑{format_duration(tier.floor)}"  # type: ignore[arg-type]
@@ -476,7 +477,7 @@ class _TierPlan:
         catalogue, method = plan.catalogue, plan.method
         tier = spec.tiers[index]
         self.tier = tier
-        self.text = _tier_text(tier)
+        self.text = tier_text(tier)
 
         def bound(cond: Condition) -> float:
             if cond.value is not None:

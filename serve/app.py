@@ -51,6 +51,7 @@ from serve.schemas import (
     BatchResponse,
     CaseInput,
     CaseView,
+    ChargeOut,
     DecisionRequest,
     DecisionResponse,
     ErrorBody,
@@ -428,6 +429,18 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
             raise ApiError(422, "validation_error", f"no defendant named {name!r} in the case",
                            [FieldError(field="defendant", message=f"must be one of {names}")])
         return _json(rec.similar(bundle, body.case, name, k=body.k, scope=body.province_scope))
+
+    @app.get("/v1/charges/{name}", response_model=ChargeOut, tags=["catalogue"],
+             responses={404: {"model": ErrorResponse}})
+    def get_charge(name: str, principal: AnyKey) -> ChargeOut:
+        """A charge of the served rule set and its statutory tiers (法定刑幅度): the labels ``tiers`` takes."""
+        if len(name) > 60:
+            raise ApiError(422, "validation_error", "charge name too long",
+                           [FieldError(field="name", message="at most 60 characters")])
+        charge = rec.charge_out(service.bundle().predictor.catalogue, name)
+        if charge is None:
+            raise ApiError(404, "not_found", f"no charge {name!r} in the rule set")
+        return charge
 
     @app.get("/v1/cases/{case_id}", response_model=CaseView, tags=["cases"])
     def get_case(case_id: str, principal: AnyKey) -> CaseView:

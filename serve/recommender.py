@@ -31,7 +31,7 @@ from sentencing.case import (
     trusted,
 )
 from sentencing.guideline import _STAGE_LABELS as STAGE_LABELS
-from sentencing.guideline import undetermined_tiers
+from sentencing.guideline import tier_text, undetermined_tiers
 from sentencing.parsing import extract_defendant_facts
 from sentencing.parsing.recidivism import drug_reoffence_hint, recidivism_hint
 from sentencing.sentence import SentenceForm, format_sentence
@@ -40,6 +40,7 @@ from serve.schemas import (
     CaseDefendantView,
     CaseInput,
     CaseView,
+    ChargeOut,
     CohortOut,
     ContributionOut,
     DecisionRequest,
@@ -58,6 +59,7 @@ from serve.schemas import (
     SimilarCaseOut,
     SimilarCasesResponse,
     StatutoryOut,
+    TierOut,
     WarningOut,
 )
 
@@ -300,6 +302,19 @@ def _tier_warnings(bundle: Bundle, guideline: Any, defendant: Defendant) -> list
         return []
     return [WarningOut(code="tier_undetermined", field="tiers", message=message)
             for _, message in undetermined_tiers(guideline, bundle.predictor.catalogue, defendant)]
+
+
+def charge_out(catalogue: ChargeCatalogue, name: str) -> ChargeOut | None:
+    """A charge and its tiers as the API shows them; None when the catalogue does not know the name."""
+    spec = catalogue.resolve(name)
+    if spec is None:
+        return None
+    tiers = [TierOut(label=t.label, range_text=tier_text(t), min_months=t.min_months, max_months=t.max_months,
+                     min_kind=t.min_kind, max_kind=t.max_kind,
+                     selected_by="facts" if t.when else "default" if i == spec.default_tier else "statement")
+             for i, t in enumerate(spec.tiers)]
+    return ChargeOut(name=spec.name, article=spec.article, statutory_source=spec.statutory_source,
+                     ruleset_version=catalogue.version, tiers=tiers)
 
 
 def tier_errors(catalogue: ChargeCatalogue, case_input: CaseInput) -> list[tuple[str, str]]:

@@ -236,6 +236,30 @@ class StatutoryOut(_Output):
     max_kind: SentenceKind | None = None
 
 
+class TierOut(_Output):
+    """One statutory tier (法定刑幅度) of a charge; its ``label`` is what a request's ``tiers`` names."""
+
+    label: str
+    range_text: str = Field(description="the range as the law writes it (有期徒刑三年至有期徒刑十年)")
+    min_months: int | None
+    max_months: int | None
+    min_kind: SentenceKind
+    max_kind: SentenceKind
+    selected_by: Literal["facts", "default", "statement"] = Field(description=(
+        "facts: a quantity the guideline reads selects it (数额, 数量, 伤情…); default: the tier used when "
+        "nothing selects another; statement: no fact selects it, only a stated tier (``tiers``)"))
+
+
+class ChargeOut(_Output):
+    """A charge of the served rule set (罪名目录) with its statutory tiers."""
+
+    name: str
+    article: str
+    statutory_source: str
+    ruleset_version: str
+    tiers: list[TierOut]
+
+
 class GuidelineStepOut(_Output):
     stage: str
     stage_label: str

@@ -166,6 +166,15 @@ def test_the_prosecutor_states_a_tier_no_fact_decides(live) -> None:
     assert "检察官认定" in stated["guideline"]["steps"][0]["rule"]
     assert stated["guideline"]["point_months"] > plain["guideline"]["point_months"]
     assert not [w for w in stated["warnings"] if w["code"] == "tier_undetermined"]
+    # The labels come from the served rule set: GET /v1/charges/{name}.
+    charge = client.get("/v1/charges/寻衅滋事罪", headers=_h(keys["prosecutor"])).json()
+    assert charge["name"] == "寻衅滋事" and charge["ruleset_version"]
+    assert [(t["label"], t["selected_by"]) for t in charge["tiers"]] == [("基本犯", "default"), (heavy, "statement")]
+    assert charge["tiers"][1]["range_text"] == "有期徒刑五年至有期徒刑十年"
+    theft = client.get("/v1/charges/盗窃", headers=_h(keys["prosecutor"])).json()
+    assert {t["selected_by"] for t in theft["tiers"]} == {"facts"}
+    assert client.get("/v1/charges/不存在的罪名", headers=_h(keys["prosecutor"])).status_code == 404
+    assert client.get("/v1/charges/盗窃").status_code == 401
     # A label the charge does not have, and a charge the defendant is not charged with: 422, naming the field.
     case["defendants"][0]["tiers"] = {"寻衅滋事": "情节特别严重"}
     res = post(case)

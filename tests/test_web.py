@@ -98,3 +98,43 @@ def test_page_recommends_and_shows_the_work(site) -> None:
         browser.close()
     assert not errors, errors
     assert all(r.startswith(url) for r in requests), [r for r in requests if not r.startswith(url)]
+
+
+def test_page_lets_the_prosecutor_state_a_tier_no_fact_decides(site) -> None:
+    """寻衅滋事: no fact the guideline reads selects 纠集他人多次… (five to ten years). The card offers the
+    charge's tiers; choosing one asks again with ``tiers`` and the card shows that tier."""
+    from playwright.sync_api import sync_playwright
+
+    url, key = site
+    heavy = "纠集他人多次实施，严重破坏社会秩序"
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_selector("#model-status.ok")
+        page.fill("#api-key", key)
+        page.click("#key-form button[type=submit]")
+        page.fill("#facts", "经审理查明：2021年至2022年，被告人周某纠集他人多次在公共场所随意殴打他人。")
+        d = page.locator("#defendants .defendant").first
+        d.locator(".d-name").fill("周某")
+        d.locator(".d-charges").fill("寻衅滋事")
+        page.click("#submit")
+        card = page.locator("article.card").first
+        card.locator("select.tier-select").wait_for()
+        assert "法定刑幅度：基本犯" in card.locator(".card-head").inner_text()
+        assert "按所选幅度重新计算" in card.inner_text()
+        card.locator("select.tier-select").select_option(heavy)
+        card.locator(".tier-chooser button").click()
+        page.wait_for_function("[...document.querySelectorAll('article.card .card-head')]"
+                               ".some((h) => h.innerText.includes('纠集他人多次'))")
+        card = page.locator("article.card").first
+        assert heavy in card.locator(".card-head").inner_text()
+        assert "检察官认定" in card.inner_text()
+        assert card.locator("select.tier-select").input_value() == heavy  # the choice stays shown
+        assert heavy in page.inner_text("#defendants .d-tiers")  # and the form says what is stated
+        page.click("#defendants .d-tiers-clear")
+        assert page.locator("#defendants .d-tiers").is_hidden()
+        browser.close()
+    assert not errors, errors

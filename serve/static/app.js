@@ -146,6 +146,7 @@ function addDefendant(data) {
     box.classList.toggle("disabled", auto.checked);
     box.querySelectorAll("input").forEach((i) => { i.disabled = auto.checked; });
   });
+  node.querySelector(".d-tiers-clear").addEventListener("click", () => setStatedTiers(node, {}));
   node.querySelector(".remove").addEventListener("click", () => {
     if (document.querySelectorAll("#defendants .defendant").length > 1) { node.remove(); renumber(); }
   });
@@ -185,9 +186,41 @@ function collectCase() {
     if (amount !== "") item.quantities = { amount_yuan: Number(amount) };
     const age = d.querySelector(".d-age").value;
     if (age !== "") item.age = Number(age);
+    const tiers = statedTiers(d);
+    if (Object.keys(tiers).length) {
+      // A charge whose name holds 、 (掩饰、隐瞒犯罪所得) was split with the list: send it whole, as tiers names it.
+      for (const charge of Object.keys(tiers)) item.charges = joinCharge(item.charges, charge);
+      item.tiers = tiers;
+    }
     payload.defendants.push(item);
   }
   return payload;
+}
+
+function statedTiers(node) {
+  try { return JSON.parse(node.dataset.tiers || "{}"); } catch { return {}; }
+}
+
+function setStatedTiers(node, tiers) {
+  node.dataset.tiers = JSON.stringify(tiers);
+  const note = node.querySelector(".d-tiers");
+  const entries = Object.entries(tiers);
+  note.hidden = !entries.length;
+  note.querySelector(".d-tiers-text").textContent = entries.map(([c, t]) => `${c}罪：${t}`).join("；");
+}
+
+function joinCharge(charges, whole) {
+  const parts = whole.split("、");
+  for (let i = 0; i + parts.length <= charges.length; i++) {
+    if (parts.every((p, j) => charges[i + j].replace(/罪$/, "") === p)) {
+      return [...charges.slice(0, i), whole, ...charges.slice(i + parts.length)];
+    }
+  }
+  return charges;
+}
+
+function formNodeOf(name) {
+  return [...document.querySelectorAll("#defendants .defendant")].find((d) => d.querySelector(".d-name").value.trim() === name);
 }
 
 function showError(message) {
@@ -265,6 +298,7 @@ function renderDefendant(d, requestId) {
     unit ? null : el("div", { class: "rangebar" }, rangeBar(d)),
     unit ? null : probs,
     d.warnings.length ? renderWarnings(d.warnings) : null,
+    unit ? null : tierChooser(d),
     el("div", { class: "section-title", text: "量刑指导意见计算步骤" }),
     d.guideline ? el("p", { class: "summary", text: d.guideline.summary_text }) : null,
     d.guideline ? guidelineTable(d.guideline) : el("p", { class: "placeholder", text: "罪名不在量刑指导意见规则库中，仅有模型预测。" }),
@@ -280,6 +314,43 @@ function renderDefendant(d, requestId) {
     decisionForm(d, requestId),
   );
   return el("article", { class: "card", "data-defendant": d.name }, head, body);
+}
+
+// 法定刑幅度 that no fact decides (a tier_undetermined warning), or one stated earlier: the prosecutor
+// picks the tier per charge from the served rule set (GET /v1/charges/{name}) and asks again.
+function tierChooser(d) {
+  const node = formNodeOf(d.name);
+  const stated = node ? statedTiers(node) : {};
+  const open = d.warnings.some((w) => w.code === "tier_undetermined");
+  if (!node || (!open && !Object.keys(stated).length)) return null;
+  const box = el("div", { class: "tier-chooser" }, el("div", { class: "section-title", text: "法定刑幅度认定" }));
+  const rows = el("div", { class: "tier-rows" });
+  const apply = el("button", { type: "button", class: "btn small", text: "按所选幅度重新计算", disabled: true });
+  box.append(rows, apply);
+  const selects = [];
+  const seen = new Set();
+  (async () => {
+    for (const charge of d.charges) {
+      let info;
+      try { info = await api(`/v1/charges/${encodeURIComponent(charge)}`); } catch { continue; }
+      if (seen.has(info.name) || !info.tiers.some((t) => t.selected_by === "statement")) continue;
+      seen.add(info.name);
+      const select = el("select", { class: "tier-select", "data-charge": info.name },
+        el("option", { value: "", text: "按案件事实认定" }),
+        info.tiers.map((t) => el("option", { value: t.label, text: `${t.label}（${t.range_text}）` })));
+      select.value = stated[info.name] || "";
+      selects.push(select);
+      rows.append(el("label", { class: "field" }, `${info.name}罪`, select));
+    }
+    apply.disabled = !selects.length;
+  })();
+  apply.addEventListener("click", () => {
+    const tiers = {};
+    for (const s of selects) if (s.value) tiers[s.dataset.charge] = s.value;
+    setStatedTiers(node, tiers);
+    document.getElementById("case-form").requestSubmit();
+  });
+  return box;
 }
 
 function kpi(label, value, hint, accent) {
