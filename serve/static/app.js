@@ -358,7 +358,7 @@ function kpi(label, value, hint, accent) {
 }
 
 function rangeBar(d) {
-  const W = 640, H = 86, L = 20, R = 20;
+  const W = 640, H = 98, L = 20, R = 20;
   const st = d.statutory || {};
   const g = d.guideline, r = d.range;
   const lo = Math.min(st.min_months ?? r.low_months, r.low_months, g.low_months);
@@ -366,14 +366,22 @@ function rangeBar(d) {
   hi = Math.max(hi, r.high_months, g.high_months, lo + 1);
   const x = (m) => L + ((m - lo) / (hi - lo)) * (W - L - R);
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "建议区间与法定刑幅度" });
-  root.append(svg("rect", { x: L, y: 30, width: W - L - R, height: 22, fill: "#eef1f5", rx: 3 }));
+  root.append(svg("rect", { x: L, y: 30, width: W - L - R, height: 22, fill: "#f6f7f9", rx: 3 }));
+  // The statutory tier as its own band: the axis may reach below it (a learned low under the floor).
+  const stLo = st.min_months ?? null, stHi = st.max_months ?? hi;
+  if (stLo !== null) root.append(svg("rect", { class: "statutory", x: x(stLo), y: 30, width: Math.max(2, x(stHi) - x(stLo)), height: 22, fill: "#e3e8ef", rx: 3 }));
   root.append(svg("rect", { x: x(g.low_months), y: 30, width: Math.max(2, x(g.high_months) - x(g.low_months)), height: 22, fill: "none", stroke: "#7a8aa3", "stroke-dasharray": "4 3" }));
   root.append(svg("rect", { x: x(r.low_months), y: 34, width: Math.max(3, x(r.high_months) - x(r.low_months)), height: 14, fill: "#2f5fa7", rx: 2 }));
   root.append(svg("line", { x1: x(r.point_months), x2: x(r.point_months), y1: 24, y2: 58, stroke: "#b3261e", "stroke-width": 3 }));
   root.append(svg("text", { x: x(r.point_months), y: 18, "text-anchor": "middle", "font-size": 12, fill: "#b3261e" }, months(r.point_months)));
-  root.append(svg("text", { x: L, y: 74, "font-size": 11, fill: "#5f6b7a" }, `法定刑 ${months(lo)}`));
-  root.append(svg("text", { x: W - R, y: 74, "font-size": 11, fill: "#5f6b7a", "text-anchor": "end" }, st.max_months ? months(hi) : `${months(hi)}以上`));
-  root.append(svg("text", { x: W / 2, y: 74, "font-size": 11, fill: "#5f6b7a", "text-anchor": "middle" }, "■ 模型区间   ┆ 指导意见区间   ▍点估计"));
+  if (stLo !== null) {
+    root.append(svg("text", { x: x(stLo), y: 74, "font-size": 11, fill: "#5f6b7a", "text-anchor": x(stLo) > L + 40 ? "middle" : "start" }, `法定刑 ${months(stLo)}`));
+    root.append(svg("text", { x: x(stHi), y: 74, "font-size": 11, fill: "#5f6b7a", "text-anchor": "end" }, st.max_months ? months(stHi) : `${months(stHi)}以上`));
+  } else {
+    root.append(svg("text", { x: L, y: 74, "font-size": 11, fill: "#5f6b7a" }, months(lo)));
+    root.append(svg("text", { x: W - R, y: 74, "font-size": 11, fill: "#5f6b7a", "text-anchor": "end" }, `${months(hi)}以上`));
+  }
+  root.append(svg("text", { x: W / 2, y: 92, "font-size": 11, fill: "#5f6b7a", "text-anchor": "middle" }, "■ 模型区间   ┆ 指导意见区间   ▍点估计   ░ 法定刑幅度"));
   return root;
 }
 
