@@ -332,6 +332,50 @@ def tier_errors(catalogue: ChargeCatalogue, case_input: CaseInput) -> list[tuple
     return out
 
 
+_SHARED_QUANTITIES = {
+    "quantities.amount_yuan": ("amount_yuan", "犯罪数额"),
+    "quantities.drug_grams": ("drug_grams", "毒品数量"),
+    "quantities.injuries": ("injuries", "伤情"),
+    "quantities.deaths": ("deaths", "死亡人数"),
+}
+
+
+def _quantity_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Measure):
+        return f"{value.value:g}"
+    if isinstance(value, dict):
+        return "、".join(f"{drug}{m.value:g}克" for drug, m in value.items()) or None
+    return "、".join(f"{i.grade.label}{i.count}人" for i in value) or None
+
+
+def _co_defendant_quantity_warning(case: Case, defendant: Defendant, guideline: Any) -> list[WarningOut]:
+    """A quantity that selects the tier is missing for this defendant but was read for a co-defendant
+    charged with the same crime: in a joint crime (共同犯罪) each takes the amount, drugs or harm of the
+    crimes they took part in, and extraction reads them for whoever the sentence names (``由宋某操作
+    取走15000元``). The prosecutor is told, not guessed for: the other's act may be their own alone."""
+    if guideline is None or defendant.is_unit or len(case.defendants) < 2:
+        return []
+    mine = set(defendant.charge_names)
+    out = []
+    for w in guideline.warnings:
+        shared = _SHARED_QUANTITIES.get(w.field or "") if w.code == "missing_quantity" else None
+        if shared is None:
+            continue
+        attr, label = shared
+        others = [(d.name, text) for d in case.defendants
+                  if d is not defendant and not d.is_unit and mine & set(d.charge_names)
+                  and (text := _quantity_text(getattr(d.quantities, attr)))]
+        if others:
+            unit = "元" if attr == "amount_yuan" else ""
+            who = "、".join(f"{name}为{text}{unit}" for name, text in others[:3])
+            out.append(WarningOut(code="co_defendant_quantity", field=w.field, message=(
+                f"未从案情中认定本人的{label}，同案被告人{who}：如系共同犯罪，各共犯按其参与的共同犯罪处罚"
+                f"（主犯按其组织、指挥或参与的全部犯罪，刑法第26条、第27条），请核实后录入本人{label}")))
+    return out
+
+
 def _recidivism_warning(case: Case, defendant: Defendant) -> list[WarningOut]:
     """A stated prior record that may make it 累犯 or 毒品再犯 (sentencing.parsing.recidivism)."""
     out = []
@@ -477,7 +521,8 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
             similar_cases=[similar_case_out(h) for h in hits],
             cohort=cohort,
             facts_used=_facts_used(defendant, given),
-            warnings=_warnings(p) + _tier_warnings(bundle, g, defendant) + _recidivism_warning(case, defendant),
+            warnings=(_warnings(p) + _co_defendant_quantity_warning(case, defendant, g)
+                      + _tier_warnings(bundle, g, defendant) + _recidivism_warning(case, defendant)),
         ))
     return RecommendationResponse(request_id=request_id, model_version=bundle.model_version,
                                   ruleset_version=bundle.ruleset_version, case_id=case_input.id, defendants=out)

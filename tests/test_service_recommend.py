@@ -193,6 +193,26 @@ def test_the_prosecutor_states_a_tier_no_fact_decides(live) -> None:
     assert items[1]["error"]["fields"][0]["field"] == "cases.1.defendants.0.tiers.寻衅滋事"
 
 
+def test_a_co_defendants_amount_is_pointed_out_not_shared(live) -> None:
+    """The amount sentence names only the one who took the money; the lookout's tier would rest on no
+    amount. In a joint crime both answer for it (刑法第26、27条), but the service cannot tell a joint act
+    from the other's own: it names the co-defendant's amount and asks, and guesses nothing."""
+    client, keys, _, _ = live
+    case = {"facts": "经审理查明：2022年5月，被告人甲某伙同被告人乙某预谋盗窃。乙某在旁望风。"
+                     "甲某撬开车门，窃得现金人民币15000元。", "province": "ZJ",
+            "defendants": [{"name": "甲某", "charges": ["盗窃"]}, {"name": "乙某", "charges": ["盗窃"]}]}
+    jia, yi = client.post("/v1/recommendations", json=case, headers=_h(keys["prosecutor"])).json()["defendants"]
+    assert jia["facts_used"]["quantities"]["amount_yuan"]["value"] == 15000
+    assert not [w for w in jia["warnings"] if w["code"] == "co_defendant_quantity"]
+    assert yi["facts_used"]["quantities"]["amount_yuan"] is None  # not shared
+    (w,) = [w for w in yi["warnings"] if w["code"] == "co_defendant_quantity"]
+    assert w["field"] == "quantities.amount_yuan" and "甲某为15000元" in w["message"] and "刑法第26条" in w["message"]
+    # Charged with another crime, the co-defendant's amount is no joint crime of theirs.
+    case["defendants"][1]["charges"] = ["掩饰、隐瞒犯罪所得"]
+    _, yi = client.post("/v1/recommendations", json=case, headers=_h(keys["prosecutor"])).json()["defendants"]
+    assert not [w for w in yi["warnings"] if w["code"] == "co_defendant_quantity"]
+
+
 def test_unknown_charge_is_a_named_warning_not_an_error(live) -> None:
     client, keys, _, _ = live
     case = {"facts": "被告人赵六实施了某种行为。", "province": "ZJ",
