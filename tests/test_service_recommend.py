@@ -213,6 +213,20 @@ def test_a_co_defendants_amount_is_pointed_out_not_shared(live) -> None:
     assert not [w for w in yi["warnings"] if w["code"] == "co_defendant_quantity"]
 
 
+def test_kilograms_of_drugs_are_never_recommended_a_term(live) -> None:
+    """7.4 kg of methamphetamine: the guideline says 无期徒刑; a model that has seen few such
+    defendants must not turn that into years (training.predictor.defer_to_guideline_life)."""
+    client, keys, _, _ = live
+    case = {"facts": "经审理查明：2019年3月，被告人罗某从境外购入甲基苯丙胺7427.8克，运至昆明市贩卖时被抓获。",
+            "province": "YN", "defendants": [{"name": "罗某", "charges": ["贩卖毒品"]}]}
+    (d,) = client.post("/v1/recommendations", json=case, headers=_h(keys["prosecutor"])).json()["defendants"]
+    assert d["guideline"]["kind"] == "life"
+    assert d["form"]["predicted"] in ("life", "death")
+    assert d["range"]["point_months"] is None and d["range"]["low_months"] is None
+    deferred = [w for w in d["warnings"] if "指导意见测算结果为无期徒刑" in w["message"]]
+    assert not deferred or d["form"]["probabilities"]["life"] >= 0.6
+
+
 def test_unknown_charge_is_a_named_warning_not_an_error(live) -> None:
     client, keys, _, _ = live
     case = {"facts": "被告人赵六实施了某种行为。", "province": "ZJ",

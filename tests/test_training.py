@@ -30,7 +30,7 @@ from sentencing.case import (
 from sentencing.cli import main as cli_main
 from sentencing.demo_corpus import generate_cases
 from sentencing.guideline import calculate
-from sentencing.sentence import SentenceForm
+from sentencing.sentence import SentenceForm, SentenceKind
 from training.calibration import CalibrationError, ConformalCalibration
 from training.models import (
     FormClassifier,
@@ -43,6 +43,7 @@ from training.predictor import (
     ModelLoadError,
     RangePredictor,
     bounds_warnings,
+    defer_to_guideline_life,
     enforce_role_consistency,
     role_violations,
     statutory_bounds,
@@ -153,6 +154,23 @@ def test_statutory_bounds_are_those_the_guideline_is_sure_of() -> None:
     # A low under one month is said as such (it once raised: a duration is at least one month).
     (under,) = bounds_warnings(0.3, 100.0, g)
     assert "0.3个月" in under and "七年" in under
+
+
+def test_a_guideline_of_life_prevails_over_a_model_predicting_a_term() -> None:
+    life = calculate(_seller(7427.8))
+    term = calculate(_seller(12.5))
+    assert life.kind is SentenceKind.LIFE and term.kind is not SentenceKind.LIFE
+    # forms: non_custodial, probation, custody, life, death
+    proba = np.array([[0.0, 0.0, 0.80, 0.02, 0.18],   # life by the guideline, a term by the model: deferred
+                      [0.0, 0.0, 0.45, 0.30, 0.25],   # a term likeliest though heavy forms sum to 0.55: deferred
+                      [0.0, 0.0, 0.30, 0.20, 0.50],   # the model says death: kept
+                      [0.0, 0.0, 0.95, 0.05, 0.00]])  # a fixed-term guideline: kept
+    before = proba.copy()
+    changed = defer_to_guideline_life(proba, [life, life, life, term])
+    assert changed == {0: pytest.approx(0.20), 1: pytest.approx(0.55)}
+    assert np.allclose(proba[0], [0.0, 0.0, 0.32, 0.608, 0.072]) and np.argmax(proba[0]) == 3
+    assert np.argmax(proba[1]) == 3 and np.allclose(proba.sum(axis=1), 1.0)
+    assert np.array_equal(proba[2:], before[2:])
 
 
 def test_a_range_leaving_the_statutory_tier_says_so(predictor: RangePredictor) -> None:

@@ -141,3 +141,30 @@ def test_page_lets_the_prosecutor_state_a_tier_no_fact_decides(site) -> None:
         assert page.locator("#defendants .d-tiers").is_hidden()
         browser.close()
     assert not errors, errors
+
+
+def test_page_shows_a_life_sentence_as_a_form_not_a_range(site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, key = site
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_selector("#model-status.ok")
+        page.fill("#api-key", key)
+        page.click("#key-form button[type=submit]")
+        page.fill("#facts", "经审理查明：2019年3月，被告人罗某从境外购入甲基苯丙胺7427.8克，运至昆明市贩卖时被抓获。")
+        d = page.locator("#defendants .defendant").first
+        d.locator(".d-name").fill("罗某")
+        d.locator(".d-charges").fill("贩卖毒品")
+        page.click("#submit")
+        card = page.locator("article.card").first
+        card.wait_for()
+        head = card.locator(".headline").inner_text()
+        assert "建议刑罚" in head and ("无期徒刑" in head or "死刑" in head)
+        assert "建议刑期区间" not in head and card.locator(".rangebar").count() == 0  # no "— 至 —", no empty bar
+        browser.close()
+    assert not errors, errors

@@ -22,7 +22,13 @@ from sentencing.metrics import cail_score, interval_coverage, mae_months, mean_w
 from sentencing.sentence import CAIL_DEATH, CAIL_LIFE, SentenceForm
 from training.dataset import CUSTODIAL_FORMS, form_label, guideline_outcome
 from training.models import FORMS, TERM_UNKNOWN_FORM
-from training.predictor import RangePredictor, enforce_role_consistency, role_violations, set_unit_outcome
+from training.predictor import (
+    RangePredictor,
+    defer_to_guideline_life,
+    enforce_role_consistency,
+    role_violations,
+    set_unit_outcome,
+)
 
 CUSTODIAL = CUSTODIAL_FORMS
 
@@ -64,6 +70,7 @@ def predict_records(predictor: RangePredictor, cases: Iterable[Case]) -> tuple[l
         X, results, _ = predictor.features(blind)
         months, proba = predictor.predict_matrix(X)
         set_unit_outcome(months, proba, [i for i, d in enumerate(blind.defendants) if d.is_unit])
+        defer_to_guideline_life(proba, results)
         stats["cases"] += 1
         stats["multi_defendant_cases"] += len(case.defendants) > 1
         stats["role_pairs_violating"] += len(role_violations(blind, months, predictor.extractor.resolve))

@@ -158,6 +158,41 @@ def set_unit_outcome(months: np.ndarray, proba: np.ndarray | list[list[float]], 
         proba[i] = [1.0 if j == _NON_CUSTODIAL else 0.0 for j in range(len(FORMS))]
 
 
+_LIFE = FORMS.index(SentenceForm.LIFE.value)
+_DEATH = FORMS.index(SentenceForm.DEATH.value)
+GUIDELINE_LIFE_SHARE = 0.6
+"""The guideline's weight in the form probabilities where it says 无期徒刑 and the model does not follow:
+more than half, so that life leads whatever the model said."""
+
+
+def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
+                            results: list[GuidelineResult | None]) -> dict[int, float]:
+    """Rows whose guideline result is 无期徒刑 while the model's likeliest form is a term: their form
+    probabilities become the guideline's (life) at GUIDELINE_LIFE_SHARE and the model's for the rest.
+
+    The guideline reaches 无期徒刑 only far beyond a tier's fixed-term ceiling (kilograms of
+    methamphetamine; 24+ months over fifteen years after every adjustment), where a model has seen
+    few defendants (3 of the demo corpus's 3,969, none of the 686 real ones): a term it predicts
+    there is extrapolation, and 8 to 18 years for 7 kg of drugs is wrong in kind. The model's share
+    is kept, so its death probability still shows. Returns the rows changed, with the model's
+    life + death probability before the change.
+    """
+    changed: dict[int, float] = {}
+    keep = 1.0 - GUIDELINE_LIFE_SHARE
+    for i, g in enumerate(results):
+        if g is None or g.kind is not SentenceKind.LIFE:
+            continue
+        row = proba[i]
+        likeliest = max(range(len(row)), key=row.__getitem__)
+        if likeliest in (_LIFE, _DEATH):
+            continue
+        changed[i] = float(row[_LIFE] + row[_DEATH])
+        for j in range(len(row)):
+            row[j] *= keep
+        row[_LIFE] += GUIDELINE_LIFE_SHARE
+    return changed
+
+
 def comparable_pairs(case: Case, resolve: Any) -> list[tuple[int, int]]:
     """(accessory, principal) index pairs to which 从犯 ≤ 主犯 applies, whatever the prediction.
 
@@ -644,6 +679,7 @@ class RangePredictor:
         months, proba, credits = self._predict_rows(X)
         units = [i for i, d in enumerate(case.defendants) if d.is_unit]
         set_unit_outcome(months, proba, units)
+        deferred = defer_to_guideline_life(proba, results)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
         explanations = (self._explain_rows(X, credits, months[:, 1].tolist()) if explain
                         else [[] for _ in case.defendants])
@@ -660,6 +696,10 @@ class RangePredictor:
             w = [m for m in warnings if m.startswith(prefix)]
             if i in adjusted:
                 w.append("从犯/胁从犯的幅度已调整为不高于同案主犯")
+            if i in deferred:
+                w.append(f"量刑指导意见测算结果为无期徒刑，学习模型给出无期徒刑、死刑的概率合计仅{deferred[i]:.0%}"
+                         f"（训练数据中此类被告人很少）：刑罚种类按指导意见建议，概率中指导意见占"
+                         f"{GUIDELINE_LIFE_SHARE:.0%}；是否判处死刑须依案情判断")
             for c in d.charges if not d.is_unit else ():
                 if resolve(c.name)[0] is None:
                     w.append(f"罪名“{c.name}”不在规则库中：仅按学习模型预测，幅度可信度低")

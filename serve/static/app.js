@@ -279,10 +279,17 @@ function renderDefendant(d, requestId) {
     el("h3", { text: `${unit ? "被告单位" : "被告人"} ${d.name}` }),
     el("span", { class: "charges", text: d.charges.map((c) => `${c}罪`).join("、") + (d.statutory ? ` · 法定刑幅度：${d.statutory.tier_label}（刑法第${d.statutory.article}条）` : "") }),
   );
+  // 无期徒刑 or 死刑 is a form, not months: no range to chart (the range's months are null).
+  const noTerm = !unit && (r.point_months === null || r.point_months === undefined);
   const headline = unit
     ? el("div", { class: "headline" },
       kpi("建议刑罚", "单处罚金", "刑法第三十一条：对单位判处罚金，不判处刑期", true),
       kpi("罚金数额", yuan(d.fine_yuan), "由法院根据犯罪情节决定"),
+    )
+    : noTerm ? el("div", { class: "headline" },
+      kpi("建议刑罚", FORM_LABEL[form.predicted] || form.label, `概率 ${pct(form.probabilities[form.predicted] || 0)}`, true),
+      kpi("法定刑幅度", d.statutory ? d.statutory.tier_label : "—", d.statutory ? `刑法第${d.statutory.article}条` : ""),
+      kpi("罚金估计", yuan(d.fine_yuan), ""),
     )
     : el("div", { class: "headline" },
       kpi("建议刑期区间", `${months(r.low_months)} 至 ${months(r.high_months)}`, `置信水平 ${pct(r.confidence)}`),
@@ -295,7 +302,7 @@ function renderDefendant(d, requestId) {
 
   const body = el("div", { class: "card-body" },
     headline,
-    unit ? null : el("div", { class: "rangebar" }, rangeBar(d)),
+    unit || noTerm ? null : el("div", { class: "rangebar" }, rangeBar(d)),
     unit ? null : probs,
     d.warnings.length ? renderWarnings(d.warnings) : null,
     unit ? null : tierChooser(d),
