@@ -202,8 +202,30 @@ class ErrorResponse(_Output):
     error: ErrorBody
 
 
+WARNING_CODES: dict[str, str] = {
+    # the guideline's (sentencing.guideline)
+    "missing_quantity": "a quantity that selects the statutory tier is unknown: the lowest tier is used",
+    "below_threshold": "the known quantities do not reach the tier's threshold (another ground may apply)",
+    "unknown_charge": "a charge outside the rule set's catalogue: the model alone, or a fallback tier",
+    "unknown_drug": "a drug with no conversion standard: its weight is not counted",
+    "unknown_tier": "a stated tier (tiers) the charge does not have: the facts select the tier",
+    "derived_rule": "a starting point derived from the statutory tier, not a guideline clause: wider range",
+    "contradictory_circumstances": "circumstances that exclude each other were settled",
+    "unpriced_role": "a role with no adjustment rule",
+    "no_charges": "no charge: nothing to calculate",
+    # the service's (serve.recommender)
+    "tier_undetermined": "another tier of the charge rests on facts no quantity shows; it can be stated (tiers)",
+    "co_defendant_quantity": "a tier-selecting quantity missing here was read for a co-defendant of the same crime",
+    "possible_recidivist": "a stated prior record whose dates may make the defendant a 累犯 (刑法第65条)",
+    "drug_reoffender": "a prior drug sentence and a drug charge: 毒品再犯 (刑法第356条)",
+    "model": "about the learned range or form: outside the statutory tier, adjusted to the principal's, "
+             "deferred to the guideline's 无期徒刑, a charge outside the catalogue",
+}
+"""Every warning code a recommendation may carry, and what it means: integrators may switch on the code."""
+
+
 class WarningOut(_Output):
-    code: str
+    code: str = Field(description="one of: " + "; ".join(f"{k}: {v}" for k, v in WARNING_CODES.items()))
     field: str | None = None
     message: str
 

@@ -330,3 +330,21 @@ def test_bootstrap_rebuilds_a_default_this_code_cannot_serve(tmp_path: Path, fil
     assert len(list(tmp_path.glob("index.stale-*"))) == 1
     assert hashlib.sha256(settings.store_path.read_bytes()).hexdigest() == store  # the store is kept as it was
     assert not ensure_default(settings, train_config=small)  # and now it serves
+
+
+def test_every_warning_code_is_documented_for_integrators() -> None:
+    """A case-management system switches on ``warnings[].code``: each code the guideline or the service
+    emits is in serve.schemas.WARNING_CODES (the OpenAPI description of WarningOut.code), and no other."""
+    import re
+
+    from serve.schemas import WARNING_CODES, WarningOut
+
+    root = Path(__file__).resolve().parents[1]
+    guideline = (root / "sentencing" / "guideline.py").read_text(encoding="utf-8")
+    service = (root / "serve" / "recommender.py").read_text(encoding="utf-8")
+    made = r'(?:_warn\(\s*warnings,|warnings\.append\(|_warning =|\[)\s*\(\s*"([a-z_]+)",'  # (code, field, message)
+    emitted = set(re.findall(made, guideline))
+    emitted |= set(re.findall(r'WarningOut\(code="([a-z_]+)"', service))
+    assert {"missing_quantity", "unknown_tier", "tier_undetermined", "model"} <= emitted  # the scan finds them
+    assert emitted == set(WARNING_CODES)
+    assert all(code in WarningOut.model_fields["code"].description for code in WARNING_CODES)
