@@ -32,6 +32,7 @@ from sentencing.case import (
 )
 from sentencing.guideline import _STAGE_LABELS as STAGE_LABELS
 from sentencing.guideline import tier_text, undetermined_tiers
+from sentencing.liability import responsibility
 from sentencing.parsing import extract_defendant_facts
 from sentencing.parsing.recidivism import drug_reoffence_hint, recidivism_hint
 from sentencing.sentence import SentenceForm, format_sentence
@@ -376,6 +377,16 @@ def _co_defendant_quantity_warning(case: Case, defendant: Defendant, guideline: 
     return out
 
 
+def _responsibility_warning(bundle: Bundle, defendant: Defendant) -> list[WarningOut]:
+    """刑法第17条 (sentencing.liability): charges the defendant is too young to answer for, first."""
+    r = responsibility(defendant, bundle.predictor.catalogue)
+    if r is None:
+        return []
+    if r.none:
+        return [WarningOut(code="no_criminal_responsibility", field="age", message=r.message)]
+    return [WarningOut(code="age_limits_responsibility", field="age", message=r.message)]
+
+
 def _recidivism_warning(case: Case, defendant: Defendant) -> list[WarningOut]:
     """A stated prior record that may make it 累犯 or 毒品再犯 (sentencing.parsing.recidivism)."""
     out = []
@@ -521,7 +532,8 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
             similar_cases=[similar_case_out(h) for h in hits],
             cohort=cohort,
             facts_used=_facts_used(defendant, given),
-            warnings=(_warnings(p) + _co_defendant_quantity_warning(case, defendant, g)
+            warnings=(_responsibility_warning(bundle, defendant) + _warnings(p)
+                      + _co_defendant_quantity_warning(case, defendant, g)
                       + _tier_warnings(bundle, g, defendant) + _recidivism_warning(case, defendant)),
         ))
     return RecommendationResponse(request_id=request_id, model_version=bundle.model_version,

@@ -214,6 +214,8 @@ WARNING_CODES: dict[str, str] = {
     "unpriced_role": "a role with no adjustment rule",
     "no_charges": "no charge: nothing to calculate",
     # the service's (serve.recommender)
+    "no_criminal_responsibility": "too young to answer for any charge (刑法第17条): no punishment is recommended",
+    "age_limits_responsibility": "too young to answer for some charges, or only on conditions (刑法第17条)",
     "tier_undetermined": "another tier of the charge rests on facts no quantity shows; it can be stated (tiers)",
     "co_defendant_quantity": "a tier-selecting quantity missing here was read for a co-defendant of the same crime",
     "possible_recidivist": "a stated prior record whose dates may make the defendant a 累犯 (刑法第65条)",

@@ -227,6 +227,28 @@ def test_kilograms_of_drugs_are_never_recommended_a_term(live) -> None:
     assert not deferred or d["form"]["probabilities"]["life"] >= 0.6
 
 
+def test_a_defendant_too_young_to_answer_is_not_punished(live) -> None:
+    """刑法第17条: a 15-year-old answers for 抢劫, not for 盗窃; a 13-year-old thief for nothing."""
+    client, keys, _, _ = live
+    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    theft = {"facts": "经审理查明：被告人甲某在某商场盗窃手机一部，价值人民币5000元。", "province": "JS",
+             "defendants": [{"name": "甲某", "charges": ["盗窃"], "age": 13}]}
+    (d,) = post(theft).json()["defendants"]
+    (w,) = [w for w in d["warnings"] if w["code"] == "no_criminal_responsibility"]
+    assert w["field"] == "age" and "刑法第17条" in w["message"] and d["warnings"][0] == w  # said first
+    assert d["form"]["predicted"] == "non_custodial" and d["form"]["probabilities"]["non_custodial"] == 1.0
+    assert (d["range"]["low_months"], d["range"]["point_months"], d["range"]["high_months"]) == (0, 0, 0)
+    both = {"facts": "经审理查明：被告人乙某持刀抢劫他人手机一部，价值人民币5000元；"
+                     "又盗窃电动车一辆，价值人民币3000元。",
+            "province": "JS", "defendants": [{"name": "乙某", "charges": ["抢劫", "盗窃"], "age": 15}]}
+    (two,) = post(both).json()["defendants"]
+    assert [w["code"] for w in two["warnings"] if w["field"] == "age"] == ["age_limits_responsibility"]
+    both["defendants"][0]["charges"] = ["抢劫"]
+    (one,) = post(both).json()["defendants"]
+    assert two["range"] == one["range"] and two["guideline"]["point_months"] == one["guideline"]["point_months"]
+    assert two["charges"] == ["抢劫", "盗窃"]  # the charges as brought, the sentence for what the law allows
+
+
 def test_unknown_charge_is_a_named_warning_not_an_error(live) -> None:
     client, keys, _, _ = live
     case = {"facts": "被告人赵六实施了某种行为。", "province": "ZJ",

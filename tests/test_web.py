@@ -168,3 +168,30 @@ def test_page_shows_a_life_sentence_as_a_form_not_a_range(site) -> None:
         assert "建议刑期区间" not in head and card.locator(".rangebar").count() == 0  # no "— 至 —", no empty bar
         browser.close()
     assert not errors, errors
+
+
+def test_page_says_a_defendant_too_young_to_answer_is_not_punished(site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, key = site
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_selector("#model-status.ok")
+        page.fill("#api-key", key)
+        page.click("#key-form button[type=submit]")
+        page.fill("#facts", "经审理查明：被告人甲某在某商场盗窃手机一部，价值人民币5000元。")
+        d = page.locator("#defendants .defendant").first
+        d.locator(".d-name").fill("甲某")
+        d.locator(".d-charges").fill("盗窃")
+        d.locator(".d-age").fill("13")
+        page.click("#submit")
+        card = page.locator("article.card").first
+        card.wait_for()
+        assert "不负刑事责任" in card.locator(".headline").inner_text()
+        assert card.locator(".rangebar").count() == 0 and "刑法第17条" in card.locator(".warnings").inner_text()
+        browser.close()
+    assert not errors, errors

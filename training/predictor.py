@@ -47,6 +47,7 @@ from features.text import TextEstimator, case_text
 from sentencing.case import Case, CircumstanceCode, Defendant, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.guideline import GuidelineResult, months_text, undetermined_tiers
+from sentencing.liability import responsibility, triable
 from sentencing.sentence import SentenceForm, SentenceKind
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
@@ -105,6 +106,7 @@ _FORM_SOURCES = [(True, CUSTODY_CLASSES.index(f)) if f in CUSTODY_CLASSES else (
 
 _NON_CUSTODIAL = FORMS.index(SentenceForm.NON_CUSTODIAL.value)
 UNIT_EXPLANATION = "被告单位依法只判处罚金，不判处刑期（刑法第三十一条）"
+NOT_LIABLE_EXPLANATION = "未达对所控罪名负刑事责任的年龄，不判处刑罚（刑法第十七条）"
 
 
 def statutory_bounds(g: GuidelineResult | None, catalogue: ChargeCatalogue | None = None,
@@ -675,16 +677,22 @@ class RangePredictor:
         """One prediction per defendant, in order. Reads only what is known before judgment."""
         if not case.defendants:
             return []
+        case = triable(case, self.catalogue)  # 刑法第17条: only the charges each defendant's age answers for
         X, results, warnings = self.features(case)
         months, proba, credits = self._predict_rows(X)
         units = [i for i, d in enumerate(case.defendants) if d.is_unit]
         set_unit_outcome(months, proba, units)
+        # 刑法第17条: a defendant too young to answer for any of their charges is punished for none.
+        too_young = [i for i, d in enumerate(case.defendants) if (r := responsibility(d, self.catalogue)) and r.none]
+        set_unit_outcome(months, proba, too_young)
         deferred = defer_to_guideline_life(proba, results)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
         explanations = (self._explain_rows(X, credits, months[:, 1].tolist()) if explain
                         else [[] for _ in case.defendants])
         for i in units:
             explanations[i] = [_contribution("unit", UNIT_EXPLANATION, 0.0)] if explain else []
+        for i in too_young:
+            explanations[i] = [_contribution("age", NOT_LIABLE_EXPLANATION, 0.0)] if explain else []
         resolve = self.extractor.resolve
         confidence = self.confidence
         rounded = [[round(v, 1) for v in row] for row in months.tolist()]

@@ -281,10 +281,15 @@ function renderDefendant(d, requestId) {
   );
   // 无期徒刑 or 死刑 is a form, not months: no range to chart (the range's months are null).
   const noTerm = !unit && (r.point_months === null || r.point_months === undefined);
+  // Too young to answer for any charge (刑法第十七条): no punishment, and nothing to chart.
+  const notLiable = d.warnings.some((w) => w.code === "no_criminal_responsibility");
   const headline = unit
     ? el("div", { class: "headline" },
       kpi("建议刑罚", "单处罚金", "刑法第三十一条：对单位判处罚金，不判处刑期", true),
       kpi("罚金数额", yuan(d.fine_yuan), "由法院根据犯罪情节决定"),
+    )
+    : notLiable ? el("div", { class: "headline" },
+      kpi("建议", "不负刑事责任", "刑法第十七条：未达对所控罪名负刑事责任的年龄", true),
     )
     : noTerm ? el("div", { class: "headline" },
       kpi("建议刑罚", FORM_LABEL[form.predicted] || form.label, `概率 ${pct(form.probabilities[form.predicted] || 0)}`, true),
@@ -302,8 +307,8 @@ function renderDefendant(d, requestId) {
 
   const body = el("div", { class: "card-body" },
     headline,
-    unit || noTerm ? null : el("div", { class: "rangebar" }, rangeBar(d)),
-    unit ? null : probs,
+    unit || noTerm || notLiable ? null : el("div", { class: "rangebar" }, rangeBar(d)),
+    unit || notLiable ? null : probs,
     d.warnings.length ? renderWarnings(d.warnings) : null,
     unit ? null : tierChooser(d),
     el("div", { class: "section-title", text: "量刑指导意见计算步骤" }),
