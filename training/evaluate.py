@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sentencing.case import Case
+from sentencing.liability import responsibility, triable
 from sentencing.metrics import cail_score, interval_coverage, mae_months, mean_width, within_share
 from sentencing.sentence import CAIL_DEATH, CAIL_LIFE, SentenceForm
 from training.dataset import CUSTODIAL_FORMS, form_label, guideline_outcome
@@ -66,10 +67,12 @@ def predict_records(predictor: RangePredictor, cases: Iterable[Case]) -> tuple[l
     for case in cases:
         if not any(d.sentence is not None for d in case.defendants):
             continue
-        blind = case.before_judgment()
+        blind = triable(case.before_judgment(), predictor.catalogue)  # as predict_case: 刑法第17条
         X, results, _ = predictor.features(blind)
         months, proba = predictor.predict_matrix(X)
         set_unit_outcome(months, proba, [i for i, d in enumerate(blind.defendants) if d.is_unit])
+        set_unit_outcome(months, proba, [i for i, d in enumerate(blind.defendants)
+                                         if (r := responsibility(d, predictor.catalogue)) and r.none])
         defer_to_guideline_life(proba, results)
         stats["cases"] += 1
         stats["multi_defendant_cases"] += len(case.defendants) > 1
