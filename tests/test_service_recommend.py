@@ -247,6 +247,13 @@ def test_a_defendant_too_young_to_answer_is_not_punished(live) -> None:
     (one,) = post(both).json()["defendants"]
     assert two["range"] == one["range"] and two["guideline"]["point_months"] == one["guideline"]["point_months"]
     assert two["charges"] == ["抢劫", "盗窃"]  # the charges as brought, the sentence for what the law allows
+    # An adult accessory is not lowered to the no punishment of a principal too young to answer (从犯 ≤ 主犯).
+    joint = {"facts": "经审理查明：被告人丙某伙同被告人丁某盗窃电动车一辆，价值人民币8000元，丙某撬锁，丁某望风。",
+             "province": "JS", "defendants": [{"name": "丙某", "charges": ["盗窃"], "age": 15, "role": "principal"},
+                                              {"name": "丁某", "charges": ["盗窃"], "age": 30, "role": "accessory"}]}
+    young, adult = post(joint).json()["defendants"]
+    assert young["range"]["point_months"] == 0 and adult["range"]["point_months"] > 0
+    assert not [w for w in adult["warnings"] if "不高于同案主犯" in w["message"]]
 
 
 def test_unknown_charge_is_a_named_warning_not_an_error(live) -> None:

@@ -199,10 +199,13 @@ def comparable_pairs(case: Case, resolve: Any) -> list[tuple[int, int]]:
     """(accessory, principal) index pairs to which 从犯 ≤ 主犯 applies, whatever the prediction.
 
     A pair is comparable when both are persons charged with a common crime and the accessory has no
-    aggravating circumstance (累犯, 前科) the principal lacks (a unit's fine is no term to compare).
+    aggravating circumstance (累犯, 前科) the principal lacks. A unit's fine is no term to compare, nor
+    is the no punishment of a principal too young to answer for any charge (刑法第17条): an adult
+    accessory is not lowered to it.
     """
     ds = case.defendants
-    principals = [i for i, d in enumerate(ds) if d.role is Role.PRINCIPAL and not d.is_unit]
+    principals = [i for i, d in enumerate(ds) if d.role is Role.PRINCIPAL and not d.is_unit
+                  and not ((r := responsibility(d)) is not None and r.none)]
     if not principals:
         return []
     out: list[tuple[int, int]] = []
