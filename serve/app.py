@@ -43,6 +43,7 @@ from serve.auth import (
     raw_key_from_headers,
     retry_after_header,
 )
+from serve.charges import charge_out, tier_errors
 from serve.metrics import CONTENT_TYPE, MetricsMiddleware, ServiceMetrics
 from serve.schemas import (
     API_VERSION,
@@ -313,7 +314,7 @@ def _check_defendants(service: Service, case: CaseInput, prefix: str = "") -> No
         raise ApiError(422, "validation_error", f"too many defendants: {len(case.defendants)} > {limit}",
                        [FieldError(field=f"{prefix}defendants", message=f"at most {limit} defendants per case")])
     if any(d.tiers for d in case.defendants):  # a stated tier must be one of its charge's in the served rule set
-        if errors := rec.tier_errors(service.bundle().predictor.catalogue, case):
+        if errors := tier_errors(service.bundle().predictor.catalogue, case):
             raise ApiError(422, "validation_error", "; ".join(f"{f}: {m}" for f, m in errors[:5]),
                            [FieldError(field=prefix + f, message=m) for f, m in errors])
 
@@ -437,7 +438,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         if len(name) > 60:
             raise ApiError(422, "validation_error", "charge name too long",
                            [FieldError(field="name", message="at most 60 characters")])
-        charge = rec.charge_out(service.bundle().predictor.catalogue, name)
+        charge = charge_out(service.bundle().predictor.catalogue, name)
         if charge is None:
             raise ApiError(404, "not_found", f"no charge {name!r} in the rule set")
         return charge

@@ -31,17 +31,14 @@ from sentencing.case import (
     trusted,
 )
 from sentencing.guideline import _STAGE_LABELS as STAGE_LABELS
-from sentencing.guideline import tier_text, undetermined_tiers
-from sentencing.liability import responsibility
 from sentencing.parsing import extract_defendant_facts
-from sentencing.parsing.recidivism import drug_reoffence_hint, recidivism_hint
 from sentencing.sentence import SentenceForm, format_sentence
+from serve.defendant_warnings import defendant_warnings
 from serve.masking import mask_name, mask_text
 from serve.schemas import (
     CaseDefendantView,
     CaseInput,
     CaseView,
-    ChargeOut,
     CohortOut,
     ContributionOut,
     DecisionRequest,
@@ -60,13 +57,10 @@ from serve.schemas import (
     SimilarCaseOut,
     SimilarCasesResponse,
     StatutoryOut,
-    TierOut,
-    WarningOut,
 )
 
 if TYPE_CHECKING:
     from retrieval.search import SimilarCase
-    from sentencing.charges import ChargeCatalogue
 
 
 class BundleError(Exception):
@@ -282,121 +276,6 @@ def complete_facts(case: Case, case_input: CaseInput) -> Case:
     return extracted.model_copy(update={"defendants": defendants})
 
 
-def _warnings(prediction: Any) -> list[WarningOut]:
-    """The guideline's named warnings, then the model's own (those the guideline did not already give)."""
-    out: list[WarningOut] = []
-    guideline = prediction.guideline
-    seen: set[str] = set()
-    if guideline is not None:
-        for w in guideline.warnings:
-            out.append(WarningOut(code=w.code, field=w.field, message=w.message))
-            seen.add(w.message)
-    for message in prediction.warnings:
-        if message not in seen:
-            out.append(WarningOut(code="model", message=message))
-    return out
-
-
-def _tier_warnings(bundle: Bundle, guideline: Any, defendant: Defendant) -> list[WarningOut]:
-    """A statutory tier no fact decided (sentencing.guideline.undetermined_tiers): its range may be the wrong one."""
-    if guideline is None:
-        return []
-    return [WarningOut(code="tier_undetermined", field="tiers", message=message)
-            for _, message in undetermined_tiers(guideline, bundle.predictor.catalogue, defendant)]
-
-
-def charge_out(catalogue: ChargeCatalogue, name: str) -> ChargeOut | None:
-    """A charge and its tiers as the API shows them; None when the catalogue does not know the name."""
-    spec = catalogue.resolve(name)
-    if spec is None:
-        return None
-    tiers = [TierOut(label=t.label, range_text=tier_text(t), min_months=t.min_months, max_months=t.max_months,
-                     min_kind=t.min_kind, max_kind=t.max_kind,
-                     selected_by="facts" if t.when else "default" if i == spec.default_tier else "statement")
-             for i, t in enumerate(spec.tiers)]
-    return ChargeOut(name=spec.name, article=spec.article, statutory_source=spec.statutory_source,
-                     ruleset_version=catalogue.version, tiers=tiers)
-
-
-def tier_errors(catalogue: ChargeCatalogue, case_input: CaseInput) -> list[tuple[str, str]]:
-    """(field, problem) for each stated tier (``tiers``) that is not a tier of its charge in ``catalogue``."""
-    out = []
-    for i, d in enumerate(case_input.defendants):
-        for charge, label in (d.tiers or {}).items():
-            spec = catalogue.resolve(charge)
-            field = f"defendants.{i}.tiers.{charge}"
-            if spec is None:
-                out.append((field, f"罪名“{charge}”不在罪名目录（{catalogue.version}）中，不能指定法定刑幅度"))
-            elif all(t.label != label for t in spec.tiers):
-                labels = "、".join(f"“{t.label}”" for t in spec.tiers)
-                out.append((field, f"“{label}”不是{spec.label}的法定刑幅度；可选：{labels}"))
-    return out
-
-
-_SHARED_QUANTITIES = {
-    "quantities.amount_yuan": ("amount_yuan", "犯罪数额"),
-    "quantities.drug_grams": ("drug_grams", "毒品数量"),
-    "quantities.injuries": ("injuries", "伤情"),
-    "quantities.deaths": ("deaths", "死亡人数"),
-}
-
-
-def _quantity_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, Measure):
-        return f"{value.value:g}"
-    if isinstance(value, dict):
-        return "、".join(f"{drug}{m.value:g}克" for drug, m in value.items()) or None
-    return "、".join(f"{i.grade.label}{i.count}人" for i in value) or None
-
-
-def _co_defendant_quantity_warning(case: Case, defendant: Defendant, guideline: Any) -> list[WarningOut]:
-    """A quantity that selects the tier is missing for this defendant but was read for a co-defendant
-    charged with the same crime: in a joint crime (共同犯罪) each takes the amount, drugs or harm of the
-    crimes they took part in, and extraction reads them for whoever the sentence names (``由宋某操作
-    取走15000元``). The prosecutor is told, not guessed for: the other's act may be their own alone."""
-    if guideline is None or defendant.is_unit or len(case.defendants) < 2:
-        return []
-    mine = set(defendant.charge_names)
-    out = []
-    for w in guideline.warnings:
-        shared = _SHARED_QUANTITIES.get(w.field or "") if w.code == "missing_quantity" else None
-        if shared is None:
-            continue
-        attr, label = shared
-        others = [(d.name, text) for d in case.defendants
-                  if d is not defendant and not d.is_unit and mine & set(d.charge_names)
-                  and (text := _quantity_text(getattr(d.quantities, attr)))]
-        if others:
-            unit = "元" if attr == "amount_yuan" else ""
-            who = "、".join(f"{name}为{text}{unit}" for name, text in others[:3])
-            out.append(WarningOut(code="co_defendant_quantity", field=w.field, message=(
-                f"未从案情中认定本人的{label}，同案被告人{who}：如系共同犯罪，各共犯按其参与的共同犯罪处罚"
-                f"（主犯按其组织、指挥或参与的全部犯罪，刑法第26条、第27条），请核实后录入本人{label}")))
-    return out
-
-
-def _responsibility_warning(bundle: Bundle, defendant: Defendant) -> list[WarningOut]:
-    """刑法第17条 (sentencing.liability): charges the defendant is too young to answer for, first."""
-    r = responsibility(defendant, bundle.predictor.catalogue)
-    if r is None:
-        return []
-    if r.none:
-        return [WarningOut(code="no_criminal_responsibility", field="age", message=r.message)]
-    return [WarningOut(code="age_limits_responsibility", field="age", message=r.message)]
-
-
-def _recidivism_warning(case: Case, defendant: Defendant) -> list[WarningOut]:
-    """A stated prior record that may make it 累犯 or 毒品再犯 (sentencing.parsing.recidivism)."""
-    out = []
-    if hint := recidivism_hint(case, defendant):
-        out.append(WarningOut(code="possible_recidivist", field="circumstances", message=hint.message))
-    if drugs := drug_reoffence_hint(case, defendant):
-        out.append(WarningOut(code="drug_reoffender", field="circumstances", message=drugs))
-    return out
-
-
 def _guideline(result: Any) -> GuidelineOut | None:
     if result is None:
         return None
@@ -532,9 +411,7 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
             similar_cases=[similar_case_out(h) for h in hits],
             cohort=cohort,
             facts_used=_facts_used(defendant, given),
-            warnings=(_responsibility_warning(bundle, defendant) + _warnings(p)
-                      + _co_defendant_quantity_warning(case, defendant, g)
-                      + _tier_warnings(bundle, g, defendant) + _recidivism_warning(case, defendant)),
+            warnings=defendant_warnings(bundle.predictor.catalogue, case, defendant, p),
         ))
     return RecommendationResponse(request_id=request_id, model_version=bundle.model_version,
                                   ruleset_version=bundle.ruleset_version, case_id=case_input.id, defendants=out)

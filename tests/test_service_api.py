@@ -341,7 +341,7 @@ def test_every_warning_code_is_documented_for_integrators() -> None:
 
     root = Path(__file__).resolve().parents[1]
     guideline = (root / "sentencing" / "guideline.py").read_text(encoding="utf-8")
-    service = (root / "serve" / "recommender.py").read_text(encoding="utf-8")
+    service = (root / "serve" / "defendant_warnings.py").read_text(encoding="utf-8")
     made = r'(?:_warn\(\s*warnings,|warnings\.append\(|_warning =|\[)\s*\(\s*"([a-z_]+)",'  # (code, field, message)
     emitted = set(re.findall(made, guideline))
     emitted |= set(re.findall(r'WarningOut\(code="([a-z_]+)"', service))
