@@ -5,7 +5,10 @@ Keeps a screenshot at test-artifacts/web.png (gitignored) for people to look at.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,13 +104,13 @@ def test_page_recommends_and_shows_the_work(site) -> None:
     assert all(r.startswith(url) for r in requests), [r for r in requests if not r.startswith(url)]
 
 
-def test_page_lets_the_prosecutor_state_a_tier_no_fact_decides(site) -> None:
-    """寻衅滋事: no fact the guideline reads selects 纠集他人多次… (five to ten years). The card offers the
-    charge's tiers; choosing one asks again with ``tiers`` and the card shows that tier."""
+@contextmanager
+def one_defendant_card(site, facts: str, name: str, charges: str, age: int | None = None) -> Iterator[Any]:
+    """A fresh page with the key entered, one defendant submitted; yields (page, its card). Fails on a
+    page error."""
     from playwright.sync_api import sync_playwright
 
     url, key = site
-    heavy = "纠集他人多次实施，严重破坏社会秩序"
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
@@ -117,12 +120,26 @@ def test_page_lets_the_prosecutor_state_a_tier_no_fact_decides(site) -> None:
         page.wait_for_selector("#model-status.ok")
         page.fill("#api-key", key)
         page.click("#key-form button[type=submit]")
-        page.fill("#facts", "经审理查明：2021年至2022年，被告人周某纠集他人多次在公共场所随意殴打他人。")
+        page.fill("#facts", facts)
         d = page.locator("#defendants .defendant").first
-        d.locator(".d-name").fill("周某")
-        d.locator(".d-charges").fill("寻衅滋事")
+        d.locator(".d-name").fill(name)
+        d.locator(".d-charges").fill(charges)
+        if age is not None:
+            d.locator(".d-age").fill(str(age))
         page.click("#submit")
         card = page.locator("article.card").first
+        card.wait_for()
+        yield page, card
+        browser.close()
+    assert not errors, errors
+
+
+def test_page_lets_the_prosecutor_state_a_tier_no_fact_decides(site) -> None:
+    """寻衅滋事: no fact the guideline reads selects 纠集他人多次… (five to ten years). The card offers the
+    charge's tiers; choosing one asks again with ``tiers`` and the card shows that tier."""
+    heavy = "纠集他人多次实施，严重破坏社会秩序"
+    facts = "经审理查明：2021年至2022年，被告人周某纠集他人多次在公共场所随意殴打他人。"
+    with one_defendant_card(site, facts, "周某", "寻衅滋事") as (page, card):
         card.locator("select.tier-select").wait_for()
         assert "法定刑幅度：基本犯" in card.locator(".card-head").inner_text()
         assert "按所选幅度重新计算" in card.inner_text()
@@ -139,59 +156,18 @@ def test_page_lets_the_prosecutor_state_a_tier_no_fact_decides(site) -> None:
         assert heavy in page.inner_text("#defendants .d-tiers")  # and the form says what is stated
         page.click("#defendants .d-tiers-clear")
         assert page.locator("#defendants .d-tiers").is_hidden()
-        browser.close()
-    assert not errors, errors
 
 
 def test_page_shows_a_life_sentence_as_a_form_not_a_range(site) -> None:
-    from playwright.sync_api import sync_playwright
-
-    url, key = site
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url + "/")
-        page.wait_for_selector("#model-status.ok")
-        page.fill("#api-key", key)
-        page.click("#key-form button[type=submit]")
-        page.fill("#facts", "经审理查明：2019年3月，被告人罗某从境外购入甲基苯丙胺7427.8克，运至昆明市贩卖时被抓获。")
-        d = page.locator("#defendants .defendant").first
-        d.locator(".d-name").fill("罗某")
-        d.locator(".d-charges").fill("贩卖毒品")
-        page.click("#submit")
-        card = page.locator("article.card").first
-        card.wait_for()
+    facts = "经审理查明：2019年3月，被告人罗某从境外购入甲基苯丙胺7427.8克，运至昆明市贩卖时被抓获。"
+    with one_defendant_card(site, facts, "罗某", "贩卖毒品") as (_, card):
         head = card.locator(".headline").inner_text()
         assert "建议刑罚" in head and ("无期徒刑" in head or "死刑" in head)
         assert "建议刑期区间" not in head and card.locator(".rangebar").count() == 0  # no "— 至 —", no empty bar
-        browser.close()
-    assert not errors, errors
 
 
 def test_page_says_a_defendant_too_young_to_answer_is_not_punished(site) -> None:
-    from playwright.sync_api import sync_playwright
-
-    url, key = site
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url + "/")
-        page.wait_for_selector("#model-status.ok")
-        page.fill("#api-key", key)
-        page.click("#key-form button[type=submit]")
-        page.fill("#facts", "经审理查明：被告人甲某在某商场盗窃手机一部，价值人民币5000元。")
-        d = page.locator("#defendants .defendant").first
-        d.locator(".d-name").fill("甲某")
-        d.locator(".d-charges").fill("盗窃")
-        d.locator(".d-age").fill("13")
-        page.click("#submit")
-        card = page.locator("article.card").first
-        card.wait_for()
+    facts = "经审理查明：被告人甲某在某商场盗窃手机一部，价值人民币5000元。"
+    with one_defendant_card(site, facts, "甲某", "盗窃", age=13) as (_, card):
         assert "不负刑事责任" in card.locator(".headline").inner_text()
         assert card.locator(".rangebar").count() == 0 and "刑法第17条" in card.locator(".warnings").inner_text()
-        browser.close()
-    assert not errors, errors
