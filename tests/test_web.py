@@ -171,3 +171,14 @@ def test_page_says_a_defendant_too_young_to_answer_is_not_punished(site) -> None
     with one_defendant_card(site, facts, "甲某", "盗窃", age=13) as (_, card):
         assert "不负刑事责任" in card.locator(".headline").inner_text()
         assert card.locator(".rangebar").count() == 0 and "刑法第17条" in card.locator(".warnings").inner_text()
+
+
+def test_page_states_a_tier_of_a_charge_whose_name_holds_a_dunhao(site) -> None:
+    """强制猥亵、侮辱: the form splits a charge list at 、, so the page sends this charge whole with its tier."""
+    heavy = "聚众、在公共场所当众犯罪或者有其他恶劣情节的"
+    facts = "经审理查明：2022年6月，被告人钱某在公交车上对被害人实施猥亵。"
+    with one_defendant_card(site, facts, "钱某", "强制猥亵、侮辱") as (page, card):
+        card.locator("select.tier-select").select_option(heavy)
+        card.locator(".tier-chooser button").click()
+        page.locator("article.card .card-head", has_text="当众犯罪").first.wait_for()
+        assert not page.locator("#form-error").is_visible()
