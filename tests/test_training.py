@@ -166,11 +166,18 @@ def test_a_guideline_of_life_prevails_over_a_model_predicting_a_term() -> None:
                       [0.0, 0.0, 0.30, 0.20, 0.50],   # the model says death: kept
                       [0.0, 0.0, 0.95, 0.05, 0.00]])  # a fixed-term guideline: kept
     before = proba.copy()
-    changed = defer_to_guideline_life(proba, [life, life, life, term])
-    assert changed == {0: pytest.approx(0.20), 1: pytest.approx(0.55)}
+    changed, reported = defer_to_guideline_life(proba, [life, life, life, term])
+    assert changed == {0: pytest.approx(0.20), 1: pytest.approx(0.55)} and reported == []
     assert np.allclose(proba[0], [0.0, 0.0, 0.32, 0.608, 0.072]) and np.argmax(proba[0]) == 3
     assert np.argmax(proba[1]) == 3 and np.allclose(proba.sum(axis=1), 1.0)
     assert np.array_equal(proba[2:], before[2:])
+    # 诈骗 of 7 million yuan: the guideline's 无期徒刑 comes from a derived amount increment in a tier that
+    # begins at ten years; the model's term is kept and the disagreement reported.
+    fraud = calculate(Defendant(name="甲", charges=[Charge(name="诈骗")],
+                                quantities=Quantities(amount_yuan=Measure(value=7_049_800))))
+    assert fraud.kind is SentenceKind.LIFE and fraud.statutory.min_months == 120
+    row = np.array([[0.0, 0.0, 0.95, 0.05, 0.0]])
+    assert defer_to_guideline_life(row, [fraud]) == ({}, [0]) and row[0, 2] == 0.95
 
 
 def test_a_range_leaving_the_statutory_tier_says_so(predictor: RangePredictor) -> None:

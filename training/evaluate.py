@@ -73,7 +73,7 @@ def predict_records(predictor: RangePredictor, cases: Iterable[Case]) -> tuple[l
         set_unit_outcome(months, proba, [i for i, d in enumerate(blind.defendants) if d.is_unit])
         set_unit_outcome(months, proba, [i for i, d in enumerate(blind.defendants)
                                          if (r := responsibility(d, predictor.catalogue)) and r.none])
-        defer_to_guideline_life(proba, results)
+        defer_to_guideline_life(proba, results)  # the rows changed and reported: not needed here
         stats["cases"] += 1
         stats["multi_defendant_cases"] += len(case.defendants) > 1
         stats["role_pairs_violating"] += len(role_violations(blind, months, predictor.extractor.resolve))

@@ -48,7 +48,7 @@ from sentencing.case import Case, CircumstanceCode, Defendant, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.guideline import GuidelineResult, months_text, undetermined_tiers
 from sentencing.liability import responsibility, triable
-from sentencing.sentence import SentenceForm, SentenceKind
+from sentencing.sentence import TERM_BOUNDS_MONTHS, SentenceForm, SentenceKind
 from training.artifacts import FORMAT_VERSION, MANIFEST
 from training.calibration import ConformalCalibration
 from training.models import (
@@ -161,6 +161,8 @@ def set_unit_outcome(months: np.ndarray, proba: np.ndarray | list[list[float]], 
 
 
 _LIFE = FORMS.index(SentenceForm.LIFE.value)
+_FIXED_TERM_MAX = TERM_BOUNDS_MONTHS[SentenceKind.FIXED_TERM][1]
+"""刑法第45条: the longest fixed term for one crime; a tier that begins there has no other term."""
 _DEATH = FORMS.index(SentenceForm.DEATH.value)
 GUIDELINE_LIFE_SHARE = 0.6
 """The guideline's weight in the form probabilities where it says 无期徒刑 and the model does not follow:
@@ -168,18 +170,25 @@ more than half, so that life leads whatever the model said."""
 
 
 def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
-                            results: list[GuidelineResult | None]) -> dict[int, float]:
-    """Rows whose guideline result is 无期徒刑 while the model's likeliest form is a term: their form
-    probabilities become the guideline's (life) at GUIDELINE_LIFE_SHARE and the model's for the rest.
+                            results: list[GuidelineResult | None]) -> tuple[dict[int, float], list[int]]:
+    """Rows whose guideline result is 无期徒刑 while the model's likeliest form is a term.
 
-    The guideline reaches 无期徒刑 only far beyond a tier's fixed-term ceiling (kilograms of
-    methamphetamine; 24+ months over fifteen years after every adjustment), where a model has seen
-    few defendants (3 of the demo corpus's 3,969, none of the 686 real ones): a term it predicts
-    there is extrapolation, and 8 to 18 years for 7 kg of drugs is wrong in kind. The model's share
-    is kept, so its death probability still shows. Returns the rows changed, with the model's
-    life + death probability before the change.
+    Where the tier itself begins at fifteen years (十五年有期徒刑、无期徒刑或者死刑: 50 g or more of
+    methamphetamine), its only term is fifteen years and the guideline reaches 无期徒刑 by quantities
+    far beyond the threshold, where a model has seen few defendants (3 of the demo corpus's 3,969,
+    none of the 686 real ones): there the form probabilities become the guideline's (life) at
+    GUIDELINE_LIFE_SHARE and the model's for the rest, and 8 to 18 years for 7 kg of drugs is no
+    longer recommended. The model's share is kept, so its death probability still shows.
+
+    In a tier that begins lower (诈骗 数额特别巨大: ten years or more, or life), the guideline's 无期徒刑
+    rests on a derived amount increment (每五万元增加一个月 reaches it at 5 million yuan), which courts
+    do not follow that far: the model's form is kept, and the row is only reported.
+
+    Returns the rows changed, with the model's life + death probability before the change, and the
+    rows reported.
     """
     changed: dict[int, float] = {}
+    reported: list[int] = []
     keep = 1.0 - GUIDELINE_LIFE_SHARE
     for i, g in enumerate(results):
         if g is None or g.kind is not SentenceKind.LIFE:
@@ -188,11 +197,15 @@ def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
         likeliest = max(range(len(row)), key=row.__getitem__)
         if likeliest in (_LIFE, _DEATH):
             continue
+        floor = g.statutory.min_months if g.statutory is not None else None
+        if floor is None or floor < _FIXED_TERM_MAX:
+            reported.append(i)
+            continue
         changed[i] = float(row[_LIFE] + row[_DEATH])
         for j in range(len(row)):
             row[j] *= keep
         row[_LIFE] += GUIDELINE_LIFE_SHARE
-    return changed
+    return changed, reported
 
 
 def comparable_pairs(case: Case, resolve: Any) -> list[tuple[int, int]]:
@@ -688,7 +701,7 @@ class RangePredictor:
         # 刑法第17条: a defendant too young to answer for any of their charges is punished for none.
         too_young = [i for i, d in enumerate(case.defendants) if (r := responsibility(d, self.catalogue)) and r.none]
         set_unit_outcome(months, proba, too_young)
-        deferred = defer_to_guideline_life(proba, results)
+        deferred, disputed = defer_to_guideline_life(proba, results)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
         explanations = (self._explain_rows(X, credits, months[:, 1].tolist()) if explain
                         else [[] for _ in case.defendants])
@@ -707,6 +720,9 @@ class RangePredictor:
             w = [m for m in warnings if m.startswith(prefix)]
             if i in adjusted:
                 w.append("从犯/胁从犯的幅度已调整为不高于同案主犯")
+            if i in disputed:
+                w.append("量刑指导意见测算结果为无期徒刑，学习模型建议有期徒刑：本档的测算依推定的数额增加刑罚量"
+                         "得出无期徒刑，法院通常不按此推至无期徒刑，请结合案情核对刑种")
             if i in deferred:
                 w.append(f"量刑指导意见测算结果为无期徒刑，学习模型给出无期徒刑、死刑的概率合计仅{deferred[i]:.0%}"
                          f"（训练数据中此类被告人很少）：刑罚种类按指导意见建议，概率中指导意见占"
