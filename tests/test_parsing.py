@@ -368,6 +368,10 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某盗得手机一部，经价格认定为人民币1000元。", lambda q: q.amount_yuan.value == 1000),
         ("被告人张某提供虚假证明，在银行办理贷款200000元。", lambda q: q.amount_yuan.value == 200000),
         ("被告人张某在超市购买香烟50元后离开。", lambda q: q.amount_yuan is None),
+        # money taken from a card: the act before the amount
+        ("被告人张某捡到他人银行卡后，在ATM机上取现15000元。", lambda q: q.amount_yuan.value == 15000),
+        ("被告人张某操作将被害人银行卡内的现金取走人民币8000元。", lambda q: q.amount_yuan.value == 8000),
+        ("被告人张某从银行取出现金15000元用于赔偿。", lambda q: q.amount_yuan is None),
         # what was taken, though its name is a compensation's; the victim's loss; money diverted
         ("被告人张某利用假批复签订协议，骗取动迁补偿款人民币214120.2元。", lambda q: q.amount_yuan.value == 214120.2),
         ("被告人张某对被害人的赔偿款人民币5000元予以退还。", lambda q: q.amount_yuan is None),

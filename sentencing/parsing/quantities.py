@@ -1,7 +1,7 @@
 """Quantities that select a statutory tier: amount, drug weight, injuries, deaths, occurrences, alcohol.
 
 Read from facts and reasoning, each with the sentence it came from. The crime amount prefers a
-stated total (``共计``, ``数额``), then amounts next to a crime verb (``骗取``, ``窃得``, ``价值``,
+stated total (``共计``, ``数额``), then amounts next to a crime verb (``骗取``, ``窃得``, ``价值``, ``取现``,
 ``被盗的`` before it, ``盗走``, ``挪作他用`` after it); amounts of fines, wages and compensation are
 not crime amounts and are skipped, unless they are what was taken (``骗取动迁补偿款``). Drug
 weights are kept per drug, the largest stated (a total is never below its parts); a weight the
@@ -33,7 +33,7 @@ _TOTAL = with_first_char_filter(
 _CRIME_VERB = with_first_char_filter(
     r"(?:价值|骗取|骗得|收取|诈得|获取|非法占有|索要|透支|尚欠|本金|借款|窃得|窃取|盗走|盗得|盗窃|诈骗|收受|索取|挪用|侵占|吸收|违法所得|非法获利|获利|赌资|抽头|"
     r"涉案|销售金额|经营额|敲诈|勒索|抢劫|抢走|劫得|抢得|贪污|受贿|行贿|套取|虚开|票面|集资|贷款|价格认定|估价|"
-    r"认定为|鉴定为|被盗|被骗|被抢|给付)[^，,。；;]{0,18}$"
+    r"认定为|鉴定为|被盗|被骗|被抢|给付|取走|取现|提现|盗刷|转走)[^，,。；;]{0,18}$"
 )
 # The act after the amount: ``将…口袋里的150.5元盗走``, ``将公司账户里的94000元转到被告人…``.
 _CRIME_VERB_AFTER = re.compile(
