@@ -372,6 +372,11 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某捡到他人银行卡后，在ATM机上取现15000元。", lambda q: q.amount_yuan.value == 15000),
         ("被告人张某操作将被害人银行卡内的现金取走人民币8000元。", lambda q: q.amount_yuan.value == 8000),
         ("被告人张某从银行取出现金15000元用于赔偿。", lambda q: q.amount_yuan is None),
+        # a bribe given; the contents of a snatched bag; public money diverted; a wage promised is none
+        ("被告人张某为谋取不正当利益，给予国家工作人员赵某现金40万元。", lambda q: q.amount_yuan.value == 400000),
+        ("被告人张某飞车抢夺被害人的挂包，该包内装有约3500元现金等物。", lambda q: q.amount_yuan.value == 3500),
+        ("被告人张某将单位账户上的30万元公款挪用于个人炒股。", lambda q: q.amount_yuan.value == 300000),
+        ("被告人张某承诺每办理一张银行卡给予100元报酬。", lambda q: q.amount_yuan is None),
         # what was taken, though its name is a compensation's; the victim's loss; money diverted
         ("被告人张某利用假批复签订协议，骗取动迁补偿款人民币214120.2元。", lambda q: q.amount_yuan.value == 214120.2),
         ("被告人张某对被害人的赔偿款人民币5000元予以退还。", lambda q: q.amount_yuan is None),
