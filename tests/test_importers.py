@@ -169,3 +169,19 @@ def test_parallel_reading_gives_the_same_cases_in_order(tmp_path: Path) -> None:
     parallel = list(read_cases_parallel("cail2018", [path], errors, workers=2))
     assert parallel == serial and len(parallel) == 300
     assert [(e.line, e.field) for e in errors] == [(301, "<line>")]
+
+
+def test_lawbench_and_cail2018_amounts_masked_as_names_are_read_again(tmp_path: Path) -> None:
+    """The data sets' name masking turned 万元 into 万某 after a number (463 times in 23 LawBench records):
+    read as 万元 again; 万某 the person (no digit before) is left alone."""
+    facts = "被告人郭某利用职务便利，收受被害人万某所送现金18万某，另收受他人财物60多万某、十余万某。"
+    question = f"事实:{facts}\r\n罪名:受贿罪。法条:刑法第383条"
+    lawbench = _write(tmp_path, "l.jsonl", [
+        json.dumps({"id": "lawbench-3-4-44", "question": question, "answer": "刑期:48个月"}, ensure_ascii=False)])
+    cail = _write(tmp_path, "c.jsonl", [json.dumps({"fact": facts, "meta": {
+        "accusation": ["受贿"], "criminals": ["郭某"], "term_of_imprisonment": {
+            "imprisonment": 48, "life_imprisonment": False, "death_penalty": False}}}, ensure_ascii=False)])
+    for fmt, path in (("lawbench", lawbench), ("cail2018", cail)):
+        (case,) = read_cases(fmt, [path])
+        assert "收受被害人万某所送现金18万元" in case.facts and "60多万元、十余万元" in case.facts, fmt
+        assert case.defendants[0].quantities.amount_yuan.value == 600000, fmt  # the largest stated
