@@ -377,6 +377,10 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某飞车抢夺被害人的挂包，该包内装有约3500元现金等物。", lambda q: q.amount_yuan.value == 3500),
         ("被告人张某将单位账户上的30万元公款挪用于个人炒股。", lambda q: q.amount_yuan.value == 300000),
         ("被告人张某承诺每办理一张银行卡给予100元报酬。", lambda q: q.amount_yuan is None),
+        # money the victim was made to pay the defendant; a victim described in brackets before the amount
+        ("被告人张某要求被害人朱某在3月6日前付给其5万元。", lambda q: q.amount_yuan.value == 50000),
+        ("被害人李某被迫以支付宝转账的方式支付给被告人张某人民币1.5万元。", lambda q: q.amount_yuan.value == 15000),
+        ("被告人张某骗取被害人郝某（男，52岁，吉林省人）人民币2201元。", lambda q: q.amount_yuan.value == 2201),
         # what was taken, though its name is a compensation's; the victim's loss; money diverted
         ("被告人张某利用假批复签订协议，骗取动迁补偿款人民币214120.2元。", lambda q: q.amount_yuan.value == 214120.2),
         ("被告人张某对被害人的赔偿款人民币5000元予以退还。", lambda q: q.amount_yuan is None),

@@ -33,7 +33,8 @@ _TOTAL = with_first_char_filter(
 _CRIME_VERB = with_first_char_filter(
     r"(?:价值|骗取|骗得|收取|诈得|获取|非法占有|索要|透支|尚欠|本金|借款|窃得|窃取|盗走|盗得|盗窃|诈骗|收受|索取|挪用|侵占|吸收|违法所得|非法获利|获利|赌资|抽头|"
     r"涉案|销售金额|经营额|敲诈|勒索|抢劫|抢走|劫得|抢得|贪污|受贿|行贿|套取|虚开|票面|集资|贷款|价格认定|估价|"
-    r"认定为|鉴定为|被盗|被骗|被抢|给付|取走|取现|提现|盗刷|转走|给予|贿赂|装有|内有)[^，,。；;]{0,18}$"
+    r"认定为|鉴定为|被盗|被骗|被抢|给付|取走|取现|提现|盗刷|转走|给予|贿赂|装有|内有|付款|付给其|付给被告人|"
+    r"支付给被告人|转账给被告人)[^，,。；;]{0,18}$"
 )
 # The act after the amount: ``将…口袋里的150.5元盗走``, ``将公司账户里的94000元转到被告人…``.
 _CRIME_VERB_AFTER = re.compile(
@@ -48,6 +49,7 @@ _NOT_CRIME_AMOUNT = with_first_char_filter(
     r"(?:罚金|工资|赔偿|退赔|退赃|退缴|退还|赔付|补偿|谅解|保证金|取保|奖励|报酬|月薪|价格为每|单价|每克|每包)"
     r"[^，,。；;]{0,10}$"
 )
+_BRACKETED = re.compile(r"[（(][^（）()]{0,40}[）)]")
 # A payment for work named after the amount (``给予100元报酬``) is no crime amount either.
 _PAY_AFTER = re.compile(r"(?:的)?(?:报酬|工资|劳务费|酬劳|辛苦费|工钱)")
 # ...unless it is what was taken: ``骗取动迁补偿款人民币214120.2元``, ``骗取保险赔偿金``, ``冒领工资``.
@@ -160,6 +162,8 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         if m.group("wan"):
             value *= 10_000
         head = text[max(0, m.start() - 20):m.start()]
+        if "）" in head or ")" in head:  # a victim described in brackets (``骗取郝某（男，52岁…）人民币2201元``)
+            head = _BRACKETED.sub("", text[max(0, m.start() - 60):m.start()])[-20:]
         if (_NOT_CRIME_AMOUNT.search(head) and not _TAKEN_AS.search(head)) or _PAY_AFTER.match(text, y.end()):
             continue
         if _TOTAL.search(head):
