@@ -396,6 +396,15 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某向他人贩卖毒品甲基苯丙胺不满十克。", lambda q: q.drug_grams == {}),
         ("被告人张某贩卖甲基苯丙胺10克以下。", lambda q: q.drug_grams == {}),
         ("被告人张某贩卖甲基苯丙胺十克以上。", lambda q: q.drug_grams["甲基苯丙胺"].value == 10),
+        # a list of weights of one drug; the drug named in the clause before the weight; every drug the
+        # catalogue converts (罂粟壳), not only the common ones
+        ("民警查获毒品甲基苯丙胺二包（分别净重1.42克、329.10克）。",
+         lambda q: q.drug_grams["甲基苯丙胺"].value == 329.1),
+        ("从查获的毒品中检出甲基苯丙胺，净重36.7克。", lambda q: q.drug_grams["甲基苯丙胺"].value == 36.7),
+        ("被告人张某贩卖甲基苯丙胺6次，共计5克。", lambda q: q.drug_grams["甲基苯丙胺"].value == 5),
+        ("当场从其驾驶的车内查获罂粟壳680.08千克。", lambda q: q.drug_grams["罂粟壳"].value == 680080),
+        ("被告人张某将2包甲基苯丙胺（冰毒，共计1.99克）卖给他人。", lambda q: q.drug_grams["甲基苯丙胺"].value == 1.99),
+        ("被告人张某盗窃手机，后被告人张某又在其住处吸食毒品，另称重1.5克。", lambda q: q.drug_grams == {}),
         # 多次 is at least three times, for the acts where the count selects a tier
         ("被告人张某多次向他人贩卖毒品甲基苯丙胺共计1.2克。",
          lambda q: q.occurrences.value == 3 and q.drug_grams["甲基苯丙胺"].value == 1.2),

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sentencing.case import Injury, InjuryGrade, Measure, Quantities, trusted
+from sentencing.charges import default_catalogue
 from sentencing.numerals import NUMBER_PATTERN, NumeralError, parse_number
 from sentencing.parsing.circumstances import Span, span_evidence
 from sentencing.parsing.mentions import Attributor, with_first_char_filter
@@ -58,31 +59,26 @@ _TAKEN_AS = with_first_char_filter(
     r"(?:罚金|工资|赔偿|补偿|奖励|报酬|保证金)[^，,。；;]{0,10}$"
 )
 
-_DRUGS = {
-    "海洛因": "海洛因",
-    "甲基苯丙胺片剂": "甲基苯丙胺片剂",
-    "麻古": "甲基苯丙胺片剂",
-    "甲基苯丙胺": "甲基苯丙胺",
+# Drug names: every drug the catalogue converts (法释〔2016〕8号), under its own name, and the street or
+# chemical names the judgments also use, under the catalogue's.
+_DRUG_SYNONYMS = {
     "冰毒": "甲基苯丙胺",
-    "氯胺酮": "氯胺酮",
+    "麻古": "甲基苯丙胺片剂",
     "K粉": "氯胺酮",
-    "大麻": "大麻",
-    "可卡因": "可卡因",
-    "鸦片": "鸦片",
-    "吗啡": "吗啡",
     "摇头丸": "MDMA",
-    "MDMA": "MDMA",
-    "甲卡西酮": "甲卡西酮",
-    "美沙酮": "美沙酮",
-    "曲马多": "曲马多",
-    "芬太尼": "芬太尼",
-    "咖啡因": "咖啡因",
-    "三唑仑": "三唑仑",
+    "二亚甲基双氧安非他明": "MDMA",
 }
+_DRUGS = {**{name: name for name in default_catalogue().drug_equivalents if name not in _DRUG_SYNONYMS},
+          **_DRUG_SYNONYMS}
 _DRUG_ALT = "|".join(sorted(_DRUGS, key=len, reverse=True))
 # Drug weights are found from their unit: ``甲基苯丙胺…5.6克`` or ``5.6克…检出甲基苯丙胺``.
 _WEIGHT_UNIT = re.compile(r"(?P<unit>千克|公斤|克|kg|KG|g|G)(?![a-zA-Z])")
 _DRUG = re.compile(_DRUG_ALT)
+# A weight that lists on from the one before (``1.42克、329.10克``), or a clause that is only a weight after a
+# clause naming the drug (``检出甲基苯丙胺，净重36.7克``).
+_LIST_SEPARATOR = re.compile(r"\s*(?:、|和|及|以及)\s*")
+_WEIGHT_CLAUSE = re.compile(r"\s*(?:净重|重量为|重量|重|共计|合计|计|约)?\s*")
+_DRUG_PREVIOUS_CLAUSE = re.compile(rf"(?P<drug>{_DRUG_ALT})[^，,。；;]{{0,6}}[，,]$")
 _DRUG_AFTER = re.compile(rf"[^。；;]{{0,24}}?(?:检出|含有|检测出|均检出|系|为)[^。；;，,]{{0,6}}?(?P<drug>{_DRUG_ALT})")
 
 _INJURY = with_first_char_filter(r"(?P<grade>轻微伤|轻伤一级|轻伤二级|轻伤|重伤一级|重伤二级|重伤)")
@@ -176,8 +172,10 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
     # Every weight unit holds 克, 斤, g or G: without one the (costly) scan for drug names is moot.
     if ("克" in text or "斤" in text or "g" in text or "G" in text) and _DRUG.search(text):
         previous_unit = 0
+        listed: tuple[str, int] | None = None  # the drug of the weight just read, and where that weight ended
         for u in _WEIGHT_UNIT.finditer(text):
             floor, previous_unit = previous_unit, u.end()
+            follows, listed = listed, None
             m = _NUMBER_BEFORE.search(text, max(0, u.start() - 16), u.start())
             if m is None or m.group("wan"):
                 continue
@@ -193,9 +191,20 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             before = list(_DRUG.finditer(text, max(window_start, clause), m.start()))
             if before:
                 drug, start = before[-1].group(0), before[-1].start()
-                add(f"drug:{_DRUGS[drug]}", value, 1, start, u.end())
+            elif follows is not None and _LIST_SEPARATOR.fullmatch(text, follows[1], m.start()):
+                drug, start = follows[0], m.start()  # ``分别净重1.42克、329.10克``: the list's drug
+            elif (named := _DRUG_PREVIOUS_CLAUSE.search(text, max(0, clause - 16), clause)) and \
+                    _WEIGHT_CLAUSE.fullmatch(text, clause, m.start()):
+                drug, start = named.group("drug"), named.start()  # ``检出甲基苯丙胺，净重36.7克``
             elif after := _DRUG_AFTER.match(text, u.end()):
-                add(f"drug:{_DRUGS[after.group('drug')]}", value, 1, m.start(), after.end())
+                drug, start = after.group("drug"), m.start()
+                add(f"drug:{_DRUGS[drug]}", value, 1, start, after.end())
+                listed = (drug, u.end())
+                continue
+            else:
+                continue
+            add(f"drug:{_DRUGS[drug]}", value, 1, start, u.end())
+            listed = (drug, u.end())
     # Every injury grade holds 伤 (every alcohol reading 酒精 or 乙醇, below): a substring test skips
     # the scan for the words' first characters, most texts having none.
     for m in _INJURY.finditer(text) if "伤" in text else ():
