@@ -60,13 +60,13 @@ def responsibility(defendant: Defendant, catalogue: ChargeCatalogue | None = Non
     died = q.deaths is not None and q.deaths.value > 0
     harm_known = bool(grades) or q.deaths is not None
     grave_harm = died or any(g.rank >= InjuryGrade.SERIOUS_2.rank for g in grades)
+    allowed = _PARTIAL if age >= PARTIAL_AGE else _GRAVE if age >= GRAVE_AGE else ()
     kept: list[str] = []
     excluded: list[str] = []
     conditions: list[str] = []
     for charge in defendant.charge_names:
         spec = catalogue.resolve(charge)
         name = spec.name if spec is not None else charge.removesuffix("罪")
-        allowed = _PARTIAL if age >= PARTIAL_AGE else _GRAVE if age >= GRAVE_AGE else ()
         if name not in allowed or (name == "故意伤害" and harm_known and not grave_harm):
             excluded.append(charge)
             continue

@@ -18,18 +18,12 @@ from typing import Any
 import numpy as np
 
 from sentencing.case import Case
-from sentencing.liability import responsibility, triable
+from sentencing.liability import triable
 from sentencing.metrics import cail_score, interval_coverage, mae_months, mean_width, within_share
 from sentencing.sentence import CAIL_DEATH, CAIL_LIFE, SentenceForm
 from training.dataset import CUSTODIAL_FORMS, form_label, guideline_outcome
 from training.models import FORMS, TERM_UNKNOWN_FORM
-from training.predictor import (
-    RangePredictor,
-    defer_to_guideline_life,
-    enforce_role_consistency,
-    role_violations,
-    set_unit_outcome,
-)
+from training.predictor import RangePredictor, apply_lawful_outcomes, enforce_role_consistency, role_violations
 
 CUSTODIAL = CUSTODIAL_FORMS
 
@@ -70,10 +64,7 @@ def predict_records(predictor: RangePredictor, cases: Iterable[Case]) -> tuple[l
         blind = triable(case.before_judgment(), predictor.catalogue)  # as predict_case: 刑法第17条
         X, results, _ = predictor.features(blind)
         months, proba = predictor.predict_matrix(X)
-        set_unit_outcome(months, proba, [i for i, d in enumerate(blind.defendants) if d.is_unit])
-        set_unit_outcome(months, proba, [i for i, d in enumerate(blind.defendants)
-                                         if (r := responsibility(d, predictor.catalogue)) and r.none])
-        defer_to_guideline_life(proba, results)  # the rows changed and reported: not needed here
+        apply_lawful_outcomes(blind, months, proba, results, predictor.catalogue)
         stats["cases"] += 1
         stats["multi_defendant_cases"] += len(case.defendants) > 1
         stats["role_pairs_violating"] += len(role_violations(blind, months, predictor.extractor.resolve))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import onnx
@@ -153,17 +153,18 @@ def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
 
 
 def set_unit_outcome(months: np.ndarray, proba: np.ndarray | list[list[float]], rows: list[int]) -> None:
-    """Give the ``rows`` that are unit defendants (被告单位) the outcome the law fixes: no term (0 months)
-    and the non-custodial form with certainty, whatever a model learned from persons would say."""
+    """Give the ``rows`` the outcome the law fixes for a unit (被告单位, 刑法第31条) or for a person too
+    young to answer for any charge (刑法第17条): no term (0 months) and the non-custodial form with
+    certainty, whatever a model learned from persons would say."""
     for i in rows:
         months[i] = 0.0
         proba[i] = [1.0 if j == _NON_CUSTODIAL else 0.0 for j in range(len(FORMS))]
 
 
 _LIFE = FORMS.index(SentenceForm.LIFE.value)
+_DEATH = FORMS.index(SentenceForm.DEATH.value)
 _FIXED_TERM_MAX = TERM_BOUNDS_MONTHS[SentenceKind.FIXED_TERM][1]
 """刑法第45条: the longest fixed term for one crime; a tier that begins there has no other term."""
-_DEATH = FORMS.index(SentenceForm.DEATH.value)
 GUIDELINE_LIFE_SHARE = 0.6
 """The guideline's weight in the form probabilities where it says 无期徒刑 and the model does not follow:
 more than half, so that life leads whatever the model said."""
@@ -206,6 +207,29 @@ def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
             row[j] *= keep
         row[_LIFE] += GUIDELINE_LIFE_SHARE
     return changed, reported
+
+
+class LawfulOutcomes(NamedTuple):
+    """What :func:`apply_lawful_outcomes` decided, by row: for the explanations and warnings."""
+
+    units: list[int]
+    too_young: list[int]
+    deferred: dict[int, float]
+    disputed: list[int]
+
+
+def apply_lawful_outcomes(case: Case, months: np.ndarray, proba: np.ndarray | list[list[float]],
+                          results: list[GuidelineResult | None], catalogue: ChargeCatalogue) -> LawfulOutcomes:
+    """What the law, not a model, decides of a case's predictions, in place and in this order: a unit's
+    fine only, no punishment for a defendant too young to answer for any charge, and the guideline's
+    无期徒刑 where the model has no ground to differ (:func:`defer_to_guideline_life`). ``case`` is the
+    one predicted: cut to its triable charges (sentencing.liability.triable). Serving and
+    ``sentencing evaluate`` both call this, so they score what is served."""
+    units = [i for i, d in enumerate(case.defendants) if d.is_unit]
+    too_young = [i for i, d in enumerate(case.defendants) if (r := responsibility(d, catalogue)) and r.none]
+    set_unit_outcome(months, proba, units + too_young)
+    deferred, disputed = defer_to_guideline_life(proba, results)
+    return LawfulOutcomes(units, too_young, deferred, disputed)
 
 
 def comparable_pairs(case: Case, resolve: Any) -> list[tuple[int, int]]:
@@ -696,12 +720,7 @@ class RangePredictor:
         case = triable(case, self.catalogue)  # 刑法第17条: only the charges each defendant's age answers for
         X, results, warnings = self.features(case)
         months, proba, credits = self._predict_rows(X)
-        units = [i for i, d in enumerate(case.defendants) if d.is_unit]
-        set_unit_outcome(months, proba, units)
-        # 刑法第17条: a defendant too young to answer for any of their charges is punished for none.
-        too_young = [i for i, d in enumerate(case.defendants) if (r := responsibility(d, self.catalogue)) and r.none]
-        set_unit_outcome(months, proba, too_young)
-        deferred, disputed = defer_to_guideline_life(proba, results)
+        units, too_young, deferred, disputed = apply_lawful_outcomes(case, months, proba, results, self.catalogue)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
         explanations = (self._explain_rows(X, credits, months[:, 1].tolist()) if explain
                         else [[] for _ in case.defendants])
