@@ -194,6 +194,22 @@ _DURATION_TEXT: dict[int, str] = {}
 """format_duration by whole months: pure, and the same few hundred values recur."""
 
 
+def life_rests_on_deaths(result: GuidelineResult) -> bool:
+    """Whether the result's 无期徒刑 comes from a charge whose calculation added months for deaths.
+
+    In the tiers of intentional violence that reach 死刑, each death beyond the first adds six years
+    (the catalogue's derived increment), so that a second death with no mitigation reaches life, as
+    the guideline's own reservation says (依法应当判处无期徒刑以上刑罚的除外); a life reached by a
+    derived amount increment is another matter (training.predictor.defer_to_guideline_life).
+    """
+    prefix = _QUANTITY_LABELS["deaths"]
+    return any(
+        cr.kind is SentenceKind.LIFE and any(
+            st.stage == "baseline" and (st.months or 0.0) > 0.0 and st.rule.startswith(prefix) for st in cr.steps)
+        for cr in result.charge_results
+    )
+
+
 def undetermined_tiers(result: GuidelineResult, catalogue: ChargeCatalogue,
                        defendant: Defendant | None = None) -> list[tuple[str, str]]:
     """(charge, message) for each charge whose statutory tier no fact decided between it and another.

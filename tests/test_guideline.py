@@ -23,7 +23,7 @@ from sentencing.case import (
     Role,
     Sentence,
 )
-from sentencing.guideline import GuidelineResult, calculate
+from sentencing.guideline import GuidelineResult, calculate, life_rests_on_deaths
 from sentencing.sentence import SentenceForm, SentenceKind
 
 C = CircumstanceCode
@@ -246,6 +246,25 @@ def test_traffic_accident_one_death_with_surrender() -> None:
     assert r.statutory is not None and r.statutory.tier_label == "基本犯"
     assert r.point_months == pytest.approx(10.0)
     assert r.fine_yuan is None
+
+
+def test_a_second_death_in_intentional_violence_reaches_life() -> None:
+    # 故意杀人: start (120+150)/2 = 135; each death beyond the first +72 → 207, past 15 years by the
+    # 24-month life margin: 无期徒刑. One death stays a term; mitigation can bring two back to a term.
+    one = calculate(defendant("故意杀人", deaths=Measure(value=1)))
+    two = calculate(defendant("故意杀人", deaths=Measure(value=2)))
+    mitigated = calculate(defendant("故意杀人", circumstances=(C.SURRENDER, C.COMPENSATION, C.FORGIVENESS),
+                                    deaths=Measure(value=2)))
+    assert one.kind is SentenceKind.FIXED_TERM and one.point_months == pytest.approx(135.0)
+    assert two.kind is SentenceKind.LIFE and two.point_months is None
+    assert any(s.months == pytest.approx(72.0) and "死亡人数" in s.rule for s in two.steps)
+    assert mitigated.kind is SentenceKind.FIXED_TERM
+    assert life_rests_on_deaths(two) and not life_rests_on_deaths(one)
+    # 故意伤害致人死亡 (start 138) and 抢劫's aggravated tier: the same increment.
+    assert calculate(defendant("故意伤害", deaths=Measure(value=2))).kind is SentenceKind.LIFE
+    assert calculate(defendant("抢劫", deaths=Measure(value=2))).kind is SentenceKind.LIFE
+    # A negligent crime has no such increment: 过失致人死亡 of two is a term.
+    assert calculate(defendant("过失致人死亡", deaths=Measure(value=2))).kind is SentenceKind.FIXED_TERM
 
 
 # --------------------------------------------------------------------------- fraud

@@ -178,6 +178,13 @@ def test_a_guideline_of_life_prevails_over_a_model_predicting_a_term() -> None:
     assert fraud.kind is SentenceKind.LIFE and fraud.statutory.min_months == 120
     row = np.array([[0.0, 0.0, 0.95, 0.05, 0.0]])
     assert defer_to_guideline_life(row, [fraud]) == ({}, [0]) and row[0, 2] == 0.95
+    # Two killed in a 故意杀人 (a tier that also begins at ten years): the guideline's 无期徒刑 rests on the
+    # death increment, which courts follow; deferred like the drug tier's.
+    murder = calculate(Defendant(name="甲", charges=[Charge(name="故意杀人")],
+                                 quantities=Quantities(deaths=Measure(value=2))))
+    assert murder.kind is SentenceKind.LIFE and murder.statutory.min_months == 120
+    row = np.array([[0.0, 0.0, 0.99, 0.01, 0.0]])
+    assert defer_to_guideline_life(row, [murder]) == ({0: pytest.approx(0.01)}, []) and np.argmax(row[0]) == 3
 
 
 def test_a_range_leaving_the_statutory_tier_says_so(predictor: RangePredictor) -> None:
@@ -264,6 +271,14 @@ def test_the_law_s_limits_on_terms_and_forms() -> None:
         [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.8, 0.0, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1],
         [0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.5, 0.3, 0.0],
         [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1], [0.1, 0.1, 0.5, 0.2, 0.1]])
+    # 75 or older (第49条): no death, unless a death was caused (its exception, 以特别残忍手段致人死亡);
+    # deaths unknown (NaN) or none: no death.
+    X = np.zeros((3, spec.n_features))
+    X[:, spec.index("charge_故意杀人")] = X[:, spec.index("charges_count")] = X[:, spec.index("circ_elderly")] = 1.0
+    X[:, spec.index("deaths")] = [np.nan, 0.0, 1.0]
+    proba = np.tile([0.1, 0.1, 0.5, 0.2, 0.1], (3, 1))
+    limits.apply(np.array([[12.0, 30.0, 40.0]] * 3), proba, X)
+    assert np.allclose(proba, [[0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1]])
 
 
 def test_unknown_charge_warns_instead_of_crashing(predictor: RangePredictor) -> None:

@@ -323,9 +323,11 @@ class LegalLimits:
       (第69条). Beyond that a sentence is 无期徒刑, a form, not months.
     - No probation (缓刑) for a recidivist (累犯, 第74条), nor for a range whose low end is above
       three years (第72条: no sentence in it can be suspended).
-    - No 死刑 for a defendant none of whose charges carries it, or who was under eighteen at the
-      time of the crime (第49条); no 无期徒刑 where every charge stops at a fixed term. A charge
-      outside the catalogue (``charge_其他``) may reach death.
+    - No 死刑 for a defendant none of whose charges carries it, who was under eighteen at the time
+      of the crime, or who is 75 or older (第49条; the code 已满七十五周岁 is read as of the crime, so
+      at trial too) unless a death was caused, the only case its exception (以特别残忍手段致人死亡)
+      covers; no 无期徒刑 where every charge stops at a fixed term. A charge outside the catalogue
+      (``charge_其他``) may reach death.
 
     A classifier learns these as tendencies (a recidivist kept 3–5% probation, a theft 0.8% death);
     a removed probability moves to the severest form still allowed. Read from the feature row
@@ -347,12 +349,13 @@ class LegalLimits:
             kinds = {t.max_kind for t in charge.tiers} if charge is not None else {SentenceKind.DEATH}
             severest[k, 2 if SentenceKind.DEATH in kinds else 1 if SentenceKind.LIFE in kinds else 0] = 1.0
         self.severest = severest
-        self.columns = [spec.index(n) for n in ("charges_count", "circ_recidivist", "circ_juvenile")]
+        self.columns = [spec.index(n) for n in ("charges_count", "circ_recidivist", "circ_juvenile",
+                                                "circ_elderly", "deaths")]
 
     def apply(self, months: np.ndarray, proba: np.ndarray | list[list[float]], X: np.ndarray) -> None:
         """Cap ``months`` ((n, 3) low/point/high) and move the impossible forms' ``proba`` (in place)."""
         reached = (X[:, self.charges] == 1.0) @ self.severest
-        for i, ((count, recidivist, juvenile), (term, life, death)) in enumerate(
+        for i, ((count, recidivist, juvenile, elderly, deaths), (term, life, death)) in enumerate(
                 zip(X[:, self.columns].tolist(), reached.tolist(), strict=True)):
             cap = _ONE_CRIME_CAP if count <= 1 else _COMBINED_CAP
             if months[i, 2] > cap:
@@ -362,7 +365,7 @@ class LegalLimits:
                 row[_CUSTODY] += row[_PROBATION]
                 row[_PROBATION] = 0.0
             known = term + life + death > 0
-            may_die = (death > 0 or not known) and juvenile != 1.0
+            may_die = (death > 0 or not known) and juvenile != 1.0 and (elderly != 1.0 or deaths > 0)
             may_life = life > 0 or death > 0 or not known
             if not may_die:
                 row[_LIFE_FORM if may_life else _CUSTODY] += row[_DEATH_FORM]

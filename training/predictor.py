@@ -23,7 +23,8 @@ A recidivist (累犯) is never given probation (刑法第七十四条), nor is a
 three years (第七十二条): the form classifier learned these as tendencies, the law makes them
 rules, so such a row's P(probation) is moved to custody. No range reaches past the longest fixed
 term (15 years for one crime, 25 for several), and no defendant gets a probability of 死刑 or
-无期徒刑 that none of their charges carries, nor of 死刑 when a juvenile (``LegalLimits``).
+无期徒刑 that none of their charges carries, nor of 死刑 when a juvenile or, unless a death was caused,
+75 or older (``LegalLimits``).
 
 A unit defendant (被告单位) is fined and given no term (刑法第三十一条): the law, not a model,
 decides its outcome, so its prediction is that outcome (:func:`set_unit_outcome`) and it takes no
@@ -46,7 +47,7 @@ from features.spec import FeatureSpec, group_label
 from features.text import TextEstimator, case_text
 from sentencing.case import Case, CircumstanceCode, Defendant, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
-from sentencing.guideline import GuidelineResult, months_text, undetermined_tiers
+from sentencing.guideline import GuidelineResult, life_rests_on_deaths, months_text, undetermined_tiers
 from sentencing.liability import responsibility, triable
 from sentencing.sentence import TERM_BOUNDS_MONTHS, SentenceForm, SentenceKind
 from training.artifacts import FORMAT_VERSION, MANIFEST
@@ -181,6 +182,10 @@ def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
     GUIDELINE_LIFE_SHARE and the model's for the rest, and 8 to 18 years for 7 kg of drugs is no
     longer recommended. The model's share is kept, so its death probability still shows.
 
+    Where it rests on deaths (:func:`sentencing.guideline.life_rests_on_deaths`: two killed in a 故意杀人
+    or a robbery, with no mitigation to offset the second), the same: courts do impose life or death
+    there, and a model that learned from few such defendants (none of the real ones) says a term.
+
     In a tier that begins lower (诈骗 数额特别巨大: ten years or more, or life), the guideline's 无期徒刑
     rests on a derived amount increment (每五万元增加一个月 reaches it at 5 million yuan), which courts
     do not follow that far: the model's form is kept, and the row is only reported.
@@ -199,7 +204,7 @@ def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
         if likeliest in (_LIFE, _DEATH):
             continue
         floor = g.statutory.min_months if g.statutory is not None else None
-        if floor is None or floor < _FIXED_TERM_MAX:
+        if floor is None or (floor < _FIXED_TERM_MAX and not life_rests_on_deaths(g)):
             reported.append(i)
             continue
         changed[i] = float(row[_LIFE] + row[_DEATH])
@@ -740,7 +745,7 @@ class RangePredictor:
             if i in adjusted:
                 w.append("从犯/胁从犯的幅度已调整为不高于同案主犯")
             if i in disputed:
-                w.append("量刑指导意见测算结果为无期徒刑，学习模型建议有期徒刑：本档的测算依推定的数额增加刑罚量"
+                w.append("量刑指导意见测算结果为无期徒刑，学习模型建议有期徒刑：本档的测算依推定的增加刑罚量（数额、次数等）"
                          "得出无期徒刑，法院通常不按此推至无期徒刑，请结合案情核对刑种")
             if i in deferred:
                 w.append(f"量刑指导意见测算结果为无期徒刑，学习模型给出无期徒刑、死刑的概率合计仅{deferred[i]:.0%}"

@@ -8,7 +8,9 @@ weights are kept per drug, the largest stated (a total is never below its parts)
 court names as a bound (``不满十克``, ``十克以下``) is no weight. Occurrences are a count of 次 next
 to a crime verb (``盗窃3次``, ``共贩卖冰毒3次``), or ``多次`` before an act whose count selects a
 tier (read as 3, the least it means); counts in a clause about the defendant's record (``曾因…被
-行政拘留``) are not this crime's.
+行政拘留``) are not this crime's. Deaths are ``致/造成(N人)…死亡`` or a killing verb's result told of
+someone (``将李某、王某二人刺死``, ``殴打致死``); a death the text only weighs, intends, threatens,
+supposes or quotes is none (``足以致人死亡``, ``欲将其杀死``, ``喊“把你们都砍死”``).
 """
 
 from __future__ import annotations
@@ -88,9 +90,24 @@ _GRADES = {
     "轻伤": InjuryGrade.LIGHT_2, "重伤一级": InjuryGrade.SERIOUS_1, "重伤二级": InjuryGrade.SERIOUS_2,
     "重伤": InjuryGrade.SERIOUS_2,
 }
-_DEATH = re.compile(r"死亡")
+# A death is ``致/造成…死亡`` or a killing verb's result (``刺死``, ``殴打致死``); ``死刑``, ``死缓`` and
+# ``死者`` are no death of this crime.
+_DEATH = re.compile(r"死亡|(?<=[刺砍杀打捅掐勒扼闷毒烧炸撞溺踢砸])死(?![刑缓者去])|致死(?![量率亡])")
 _DEATH_CAUSE = with_first_char_filter(
     rf"(?:致|造成)(?:(?P<n>{_N})(?:人|名))?[^。；;，,]{{0,12}}$|(?:抢救无效|当场|经抢救无效|不治)$"
+)
+# ``将李某、王某二人刺死``: the count of the killed stands before the verb, in its clause.
+_KILLED_COUNT = with_first_char_filter(rf"(?P<n>{_N})(?:人|名)[^。；;，,]{{0,3}}$")
+# A killing verb is read only as the narrated act on someone (``将被害人刺死``, ``骆进才被烧死``), not in
+# quoted speech (``喊“砍死你们”``), a supposition (``要是跑得慢的话…就被烧死``), an animal's death
+# (``将岛上一只牧羊犬打死``) or a pretext (``以撞死一条藏獒为由``).
+_KILLED_OBJECT = re.compile(r"将|把|被")
+_NOT_A_KILLING = re.compile(r"要是|如果|假如|若|否则|的话|犬|狗|猫|鸡|鸭|猪|牛|羊|藏獒|为由|借口|条|只|匹")
+# A death the clause only weighs, intends, threatens or denies is none: ``足以致人死亡``, ``对致人死亡这一后果
+# 持放任态度``, ``欲将其杀死``, ``扬言要打死``, ``未造成死亡``, ``险些致人死亡``.
+_NO_DEATH = re.compile(
+    r"足以|可能|(?:未|没有|并未|不会)(?:能|得逞)?(?:造成|致|导致|将)|并非|意图|企图|欲|想要|想将|扬言|威胁|要将|要把|"
+    r"要杀|要打|放任|希望|追求|准备|预谋|险些|差点|几乎|避免|防止|对致"
 )
 _TIMES = re.compile(r"次")
 _OCCURRENCES = with_first_char_filter(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
@@ -211,12 +228,26 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         people = _PEOPLE_BEFORE.search(text, max(0, m.start() - 12), m.start())
         n = _number(people.group("n")) if people else 1
         add(f"injury:{_GRADES[m.group('grade')].value}", n or 1, 1, people.start() if people else m.start(), m.end())
-    for d in _DEATH.finditer(text):
-        m = _DEATH_CAUSE.search(text, max(0, d.start() - 24), d.start())
-        if m is None or "赔偿" in text[max(0, d.start() - 6):d.end() + 3]:
+    for d in _DEATH.finditer(text) if "死" in text else ():
+        clause = max(text.rfind(ch, 0, d.start()) for ch in "。；;，,") + 1
+        if _NO_DEATH.search(text, max(clause, d.start() - 16), d.start()) is not None:
             continue
-        n = _number(m.group("n")) if m.group("n") else 1
-        add("deaths", n or 1, 1, m.start(), d.end())
+        if d.group() == "死亡":
+            m = _DEATH_CAUSE.search(text, max(0, d.start() - 24), d.start())
+            if m is None or "赔偿" in text[max(0, d.start() - 6):d.end() + 3]:
+                continue
+            n = _number(m.group("n")) if m.group("n") else 1
+            start = m.start()
+        else:  # a killing verb's 死: the count, if any, in its clause
+            end = min([e for e in (text.find(ch, d.end()) for ch in "。；;，,") if e >= 0], default=len(text))
+            if ((d.group() != "致死" and _KILLED_OBJECT.search(text, clause, d.start()) is None)
+                    or _NOT_A_KILLING.search(text, clause, end) is not None
+                    or text.rfind("“", 0, d.start()) > text.rfind("”", 0, d.start())):
+                continue
+            m = _KILLED_COUNT.search(text, max(clause, d.start() - 16), d.start() - 1)
+            n = _number(m.group("n")) if m else 1
+            start = max(clause, d.start() - 12)
+        add("deaths", n or 1, 1, start, d.end())
     for t in _TIMES.finditer(text):
         m = _OCCURRENCES.search(text, max(0, t.start() - 12), t.start())
         if m is None:
