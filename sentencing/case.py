@@ -277,6 +277,10 @@ class Defendant(BaseModel):
     quantities: Quantities = Field(default_factory=Quantities)
     age: int | None = Field(default=None, ge=0, le=120)
     """Age at the time of the crime, when the text gives it."""
+    pregnant: bool | None = Field(default=None, exclude_if=lambda v: v is None)
+    """审判的时候怀孕的妇女 (刑法第49条: no 死刑, 死缓 included; 第72条: 应当宣告缓刑 where its conditions
+    hold), pregnancy in custody before trial included. None: not known (left out of dumps, so stored
+    cases and their hashes are unchanged)."""
     # Outcome: never a model input.
     sentence: Sentence | None = None
     sentence_evidence: Evidence | None = None

@@ -1,8 +1,9 @@
 """The warnings of one defendant's recommendation, each with a code from serve.schemas.WARNING_CODES.
 
 The guideline's named warnings and the model's come with the prediction; the others are read here
-from the case and the served rule set: the age's limits on the charges (刑法第17条), a co-defendant's
-quantity in a joint crime, a statutory tier no fact decides, a prior record that may be 累犯 or 毒品再犯.
+from the case and the served rule set: the age's limits on the charges (刑法第17条), a pregnancy at
+trial (第49条、第72条), a co-defendant's quantity in a joint crime, a statutory tier no fact decides,
+a prior record that may be 累犯 or 毒品再犯.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sentencing.charges import ChargeCatalogue
 from sentencing.guideline import undetermined_tiers
 from sentencing.liability import responsibility
 from sentencing.parsing.recidivism import drug_reoffence_hint, recidivism_hint
+from sentencing.sentence import PROBATION_MAX_MONTHS
 from serve.schemas import WarningOut
 
 
@@ -21,9 +23,23 @@ def defendant_warnings(catalogue: ChargeCatalogue, case: Case, defendant: Defend
                        prediction: Any) -> list[WarningOut]:
     """All of them, the age's limits first (they decide whether there is a sentence at all)."""
     g = prediction.guideline
-    return (_responsibility_warning(catalogue, defendant) + _prediction_warnings(prediction)
-            + _co_defendant_quantity_warning(case, defendant, g) + _tier_warnings(catalogue, g, defendant)
-            + _recidivism_warning(case, defendant))
+    return (_responsibility_warning(catalogue, defendant) + _pregnancy_warning(defendant, prediction)
+            + _prediction_warnings(prediction) + _co_defendant_quantity_warning(case, defendant, g)
+            + _tier_warnings(catalogue, g, defendant) + _recidivism_warning(case, defendant))
+
+
+def _pregnancy_warning(defendant: Defendant, prediction: Any) -> list[WarningOut]:
+    """审判时怀孕的妇女: the law's two rules, what was done (no death) and what the court must weigh (probation)."""
+    if not defendant.pregnant:
+        return []
+    message = "审判时怀孕的妇女不适用死刑（含死刑缓期执行，刑法第四十九条）"
+    if prediction.form_probabilities.get("life", 0.0) > 0.0:
+        message += "：死刑的概率已计入无期徒刑"
+    point = prediction.range.point_months
+    if point is not None and point <= PROBATION_MAX_MONTHS:
+        message += ("；建议刑期在三年以下，同时符合缓刑条件（犯罪情节较轻、有悔罪表现、没有再犯罪的危险、"
+                    "对所居住社区没有重大不良影响）的，应当宣告缓刑（刑法第七十二条）")
+    return [WarningOut(code="pregnant_at_trial", field="pregnant", message=message)]
 
 
 def _prediction_warnings(prediction: Any) -> list[WarningOut]:

@@ -242,6 +242,7 @@ def _defendant(d: DefendantInput) -> Defendant:
         circumstances=[Circumstance(code=c) for c in d.circumstances or []],
         quantities=_quantities(d.quantities) if d.quantities else Quantities(),
         age=d.age,
+        pregnant=d.pregnant,
     )
 
 
@@ -368,6 +369,8 @@ def _facts_used(defendant: Defendant, given: DefendantInput) -> ExtractedFacts:
         role=defendant.role,
         role_label=defendant.role.label,
         age=defendant.age,
+        pregnant=bool(defendant.pregnant),
+        pregnant_source="input" if given.pregnant is not None else "extracted",
         role_source=role_source,
         role_evidence=defendant.role_evidence,
         circumstances=[ExtractedCircumstance(code=c.code, label=c.code.label, source=circ_source, evidence=c.evidence)

@@ -107,6 +107,10 @@ class DefendantInput(_Input):
     circumstances: list[CircumstanceCode] | None = Field(default=None, max_length=len(CircumstanceCode))
     quantities: QuantitiesInput | None = None
     age: int | None = Field(default=None, ge=0, le=120, description="age at the time of the crime")
+    pregnant: bool | None = Field(default=None, description=(
+        "审判时怀孕的妇女, a pregnancy in custody before trial included: no 死刑 or 死缓 (刑法第四十九条); "
+        "probation is mandatory for a sentence of 拘役 or up to three years where its conditions hold (第七十二条). "
+        "null: read from the facts"))
     tiers: dict[ChargeName, TierLabel] | None = Field(default=None, max_length=20, description=(
         "法定刑幅度 the prosecutor holds applies, by charge (one of ``charges``): the tier's label as the "
         "recommendation's statutory.tier_label or a tier_undetermined warning writes it (情节严重的, 情节较轻的…). "
@@ -216,6 +220,8 @@ WARNING_CODES: dict[str, str] = {
     # the service's (serve.recommender)
     "no_criminal_responsibility": "too young to answer for any charge (刑法第17条): no punishment is recommended",
     "age_limits_responsibility": "too young to answer for some charges, or only on conditions (刑法第17条)",
+    "pregnant_at_trial": "pregnant at trial: no death penalty (刑法第49条); probation mandatory where its conditions "
+                         "hold (第72条)",
     "tier_undetermined": "another tier of the charge rests on facts no quantity shows; it can be stated (tiers)",
     "co_defendant_quantity": "a tier-selecting quantity missing here was read for a co-defendant of the same crime",
     "possible_recidivist": "a stated prior record whose dates may make the defendant a 累犯 (刑法第65条)",
@@ -334,6 +340,8 @@ class ExtractedFacts(_Output):
     role: Role
     role_label: str
     age: int | None = None
+    pregnant: bool = Field(default=False, description="审判时怀孕 (刑法第四十九条、第七十二条), as given or read")
+    pregnant_source: Literal["input", "extracted"] = "extracted"
     role_source: Literal["input", "extracted", "default"]
     role_evidence: Evidence | None = None
     circumstances: list[ExtractedCircumstance]

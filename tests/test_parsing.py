@@ -472,3 +472,23 @@ def test_any_arrangement_of_judgment_words_parses_without_error(words: list[str]
     for d in case.defendants:
         for c in d.circumstances:
             assert c.evidence is None or c.evidence.text
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "pregnant"),
+    [
+        ("被告人范某某系怀孕妇女。", ["范某某"], {"范某某"}),
+        ("经审理查明，2015年3月30日晚，被告人潘某在怀孕期间因家人不关心她，为泄愤放火。", ["潘某"], {"潘某"}),
+        ("被告人甲某、乙某共同贩卖毒品。被告人乙某在羁押期间经检查已怀孕。", ["甲某", "乙某"], {"乙某"}),
+        # a victim's, a wife's, the statute's words, a denial: none is the defendant's
+        ("被告人陈某致被害人吴某怀孕并引产。", ["陈某"], set()),
+        ("被告人陈某与被害人多次发生性关系，被害人发现已怀孕。", ["陈某"], set()),
+        ("被告人张某称其妻子已怀孕，急需用钱。", ["张某"], set()),
+        ("对其中不满十八周岁的人、怀孕的妇女和已满七十五周岁的人，应当宣告缓刑。", ["张某"], set()),
+        ("经检查，被告人李某未怀孕。", ["李某"], set()),
+    ],
+)
+def test_a_pregnancy_of_the_defendant_and_no_one_else(text: str, names: list[str], pregnant: set[str]) -> None:
+    case = extract_defendant_facts(Case(id="t", facts=text, defendants=[Defendant(name=n) for n in names]))
+    assert {d.name for d in case.defendants if d.pregnant} == pregnant
+    assert all(d.pregnant is None for d in case.defendants if d.name not in pregnant)

@@ -116,7 +116,9 @@ def test_guideline_cache_is_bounded_and_can_be_off(predictor: RangePredictor) ->
 def test_guideline_key_covers_every_input_field() -> None:
     """Fails when Defendant or Quantities gain a field: decide whether guideline_key must read it."""
     read = {"name", "is_unit", "charges", "role", "age", "circumstances", "quantities"}
-    ignored = {"role_evidence", "sentence", "sentence_evidence", "charge_sentences"}
+    # pregnant: the guideline does not price it; the law's no-death rule is applied after the model
+    # (training.predictor.exclude_death), never through a cached guideline result.
+    ignored = {"role_evidence", "pregnant", "sentence", "sentence_evidence", "charge_sentences"}
     assert set(Defendant.model_fields) == read | ignored
     assert set(Quantities.model_fields) == {"amount_yuan", "drug_grams", "injuries", "occurrences", "deaths",
                                             "blood_alcohol_mg_per_100ml"}

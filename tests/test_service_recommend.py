@@ -256,6 +256,38 @@ def test_a_defendant_too_young_to_answer_is_not_punished(live) -> None:
     assert not [w for w in adult["warnings"] if "不高于同案主犯" in w["message"]]
 
 
+def test_a_woman_pregnant_at_trial_is_never_given_death(live) -> None:
+    """刑法第49条: no 死刑 (死缓 included) for a woman pregnant at trial, read from the facts or stated;
+    第72条: probation is mandatory where its conditions hold, which the warning says for a short term."""
+    client, keys, _, _ = live
+    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    drugs = {"facts": "经审理查明：被告人罗某从境外购入甲基苯丙胺7427.8克，运至昆明市贩卖时被抓获。"
+                      "被告人罗某在羁押期间经检查已怀孕。",
+             "province": "YN", "defendants": [{"name": "罗某", "charges": ["贩卖毒品"]}]}
+    (d,) = post(drugs).json()["defendants"]
+    assert d["facts_used"]["pregnant"] is True and d["facts_used"]["pregnant_source"] == "extracted"
+    assert d["form"]["probabilities"]["death"] == 0.0 and d["form"]["predicted"] == "life"
+    (w,) = [w for w in d["warnings"] if w["code"] == "pregnant_at_trial"]
+    assert w["field"] == "pregnant" and "刑法第四十九条" in w["message"] and "第七十二条" not in w["message"]
+    # Stated false, the facts do not override it: the model's death probability is back.
+    drugs["defendants"][0]["pregnant"] = False
+    (stated,) = post(drugs).json()["defendants"]
+    assert stated["facts_used"]["pregnant"] is False and stated["facts_used"]["pregnant_source"] == "input"
+    assert not [w for w in stated["warnings"] if w["code"] == "pregnant_at_trial"]
+    assert stated["form"]["probabilities"]["death"] + stated["form"]["probabilities"]["life"] == pytest.approx(
+        d["form"]["probabilities"]["life"], abs=1e-3)
+    # A short term: the warning adds 第72条. A victim's pregnancy is not the defendant's.
+    theft = {"facts": "经审理查明：被告人甲某在某商场盗窃手机一部，价值人民币5000元。", "province": "JS",
+             "defendants": [{"name": "甲某", "charges": ["盗窃"], "pregnant": True}]}
+    (t,) = post(theft).json()["defendants"]
+    (w,) = [w for w in t["warnings"] if w["code"] == "pregnant_at_trial"]
+    assert "应当宣告缓刑（刑法第七十二条）" in w["message"] and t["range"]["point_months"] <= 36
+    rape = {"facts": "经审理查明：被告人乙某强奸被害人丙某，致被害人丙某怀孕。", "province": "JS",
+            "defendants": [{"name": "乙某", "charges": ["强奸"]}]}
+    (r,) = post(rape).json()["defendants"]
+    assert r["facts_used"]["pregnant"] is False and not [w for w in r["warnings"] if w["code"] == "pregnant_at_trial"]
+
+
 def test_unknown_charge_is_a_named_warning_not_an_error(live) -> None:
     client, keys, _, _ = live
     case = {"facts": "被告人赵六实施了某种行为。", "province": "ZJ",

@@ -105,7 +105,8 @@ def test_page_recommends_and_shows_the_work(site) -> None:
 
 
 @contextmanager
-def one_defendant_card(site, facts: str, name: str, charges: str, age: int | None = None) -> Iterator[Any]:
+def one_defendant_card(site, facts: str, name: str, charges: str, age: int | None = None,
+                       pregnant: str | None = None) -> Iterator[Any]:
     """A fresh page with the key entered, one defendant submitted; yields (page, its card). Fails on a
     page error."""
     from playwright.sync_api import sync_playwright
@@ -126,6 +127,8 @@ def one_defendant_card(site, facts: str, name: str, charges: str, age: int | Non
         d.locator(".d-charges").fill(charges)
         if age is not None:
             d.locator(".d-age").fill(str(age))
+        if pregnant is not None:
+            d.locator(".d-pregnant").select_option(pregnant)
         page.click("#submit")
         card = page.locator("article.card").first
         card.wait_for()
@@ -164,6 +167,14 @@ def test_page_shows_a_life_sentence_as_a_form_not_a_range(site) -> None:
         head = card.locator(".headline").inner_text()
         assert "建议刑罚" in head and ("无期徒刑" in head or "死刑" in head)
         assert "建议刑期区间" not in head and card.locator(".rangebar").count() == 0  # no "— 至 —", no empty bar
+
+
+def test_page_states_a_pregnancy_at_trial(site) -> None:
+    """刑法第49条: stated on the form, the recommendation gives no death and says why."""
+    facts = "经审理查明：2019年3月，被告人罗某从境外购入甲基苯丙胺7427.8克，运至昆明市贩卖时被抓获。"
+    with one_defendant_card(site, facts, "罗某", "贩卖毒品", pregnant="true") as (_, card):
+        assert "刑法第四十九条" in card.locator(".warnings").inner_text()
+        assert "死刑" not in card.locator(".headline").inner_text()
 
 
 def test_page_says_a_defendant_too_young_to_answer_is_not_punished(site) -> None:

@@ -24,7 +24,7 @@ three years (第七十二条): the form classifier learned these as tendencies, 
 rules, so such a row's P(probation) is moved to custody. No range reaches past the longest fixed
 term (15 years for one crime, 25 for several), and no defendant gets a probability of 死刑 or
 无期徒刑 that none of their charges carries, nor of 死刑 when a juvenile or, unless a death was caused,
-75 or older (``LegalLimits``).
+75 or older (``LegalLimits``), or when pregnant at trial (:func:`exclude_death`).
 
 A unit defendant (被告单位) is fined and given no term (刑法第三十一条): the law, not a model,
 decides its outcome, so its prediction is that outcome (:func:`set_unit_outcome`) and it takes no
@@ -214,6 +214,15 @@ def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
     return changed, reported
 
 
+def exclude_death(proba: np.ndarray | list[list[float]], rows: list[int]) -> None:
+    """No 死刑 (死缓 included) for the ``rows``: a woman pregnant at trial (刑法第49条). Where death was
+    possible life is too, so its probability moves to 无期徒刑."""
+    for i in rows:
+        row = proba[i]
+        row[_LIFE] += row[_DEATH]
+        row[_DEATH] = 0.0
+
+
 class LawfulOutcomes(NamedTuple):
     """What :func:`apply_lawful_outcomes` decided, by row: for the explanations and warnings."""
 
@@ -226,14 +235,17 @@ class LawfulOutcomes(NamedTuple):
 def apply_lawful_outcomes(case: Case, months: np.ndarray, proba: np.ndarray | list[list[float]],
                           results: list[GuidelineResult | None], catalogue: ChargeCatalogue) -> LawfulOutcomes:
     """What the law, not a model, decides of a case's predictions, in place and in this order: a unit's
-    fine only, no punishment for a defendant too young to answer for any charge, and the guideline's
-    无期徒刑 where the model has no ground to differ (:func:`defer_to_guideline_life`). ``case`` is the
+    fine only, no punishment for a defendant too young to answer for any charge, the guideline's
+    无期徒刑 where the model has no ground to differ (:func:`defer_to_guideline_life`), and no 死刑 for a
+    woman pregnant at trial (:func:`exclude_death`; 75 or older and under eighteen are the feature
+    row's, training.models.LegalLimits). ``case`` is the
     one predicted: cut to its triable charges (sentencing.liability.triable). Serving and
     ``sentencing evaluate`` both call this, so they score what is served."""
     units = [i for i, d in enumerate(case.defendants) if d.is_unit]
     too_young = [i for i, d in enumerate(case.defendants) if (r := responsibility(d, catalogue)) and r.none]
     set_unit_outcome(months, proba, units + too_young)
     deferred, disputed = defer_to_guideline_life(proba, results)
+    exclude_death(proba, [i for i, d in enumerate(case.defendants) if d.pregnant])
     return LawfulOutcomes(units, too_young, deferred, disputed)
 
 

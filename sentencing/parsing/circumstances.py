@@ -98,6 +98,8 @@ class Finding(NamedTuple):
     names: tuple[str, ...]
     negated: bool
     evidence: Span
+    pregnant: bool = False
+    """A pregnancy of the defendant (sentencing.parsing.pregnancy), neither a circumstance nor a role."""
 
 
 class Span(NamedTuple):

@@ -11,6 +11,7 @@ import re
 from sentencing.case import Case, Circumstance, CircumstanceCode, Defendant, Evidence, Role, trusted
 from sentencing.parsing.circumstances import Finding, Span, find_circumstances
 from sentencing.parsing.mentions import Attributor, NameFinder
+from sentencing.parsing.pregnancy import find_pregnancies, pregnant_for
 from sentencing.parsing.quantities import QuantityFinding, find_quantities, quantities_for
 
 C = CircumstanceCode
@@ -37,6 +38,7 @@ def analyse_texts(names: list[str], texts: list[tuple[str, str]]) -> tuple[list[
     for source, text in texts:
         attributor = Attributor(text, finder)
         findings.extend(find_circumstances(text, source, attributor))
+        findings.extend(find_pregnancies(text, source, attributor))
         quantities.extend(find_quantities(text, source, attributor))
     return findings, quantities
 
@@ -104,7 +106,7 @@ def circumstances_with_age(name: str, age: int | None, findings: list[Finding]) 
 
 
 def extract_defendant_facts(case: Case) -> Case:
-    """The case with circumstances, roles and quantities filled in for defendants lacking them.
+    """The case with circumstances, roles, quantities and a pregnancy filled in for defendants lacking them.
 
     A defendant keeps whatever it already has: circumstances if any are set, quantities if not
     empty, a role if it is not the default (``sole``) or has evidence.
@@ -123,6 +125,8 @@ def missing_facts(d: Defendant, findings: list[Finding], quantity_findings: list
         update["circumstances"] = circumstances_with_age(d.name, d.age, findings)
     if d.quantities.is_empty():
         update["quantities"] = quantities_for(d.name, quantity_findings)
+    if d.pregnant is None and pregnant_for(d.name, findings):
+        update["pregnant"] = True
     if d.role is Role.SOLE and d.role_evidence is None:
         found = role_for(d.name, findings)
         if found is not None:

@@ -29,6 +29,7 @@ from sentencing.parsing.document import find_dates, split_judgment
 from sentencing.parsing.extract import analyse_texts, circumstances_with_age, role_for
 from sentencing.parsing.judgment import DefendantOutcome, parse_judgment_section
 from sentencing.parsing.mentions import with_first_char_filter
+from sentencing.parsing.pregnancy import pregnant_for
 from sentencing.parsing.quantities import QuantityFinding, quantities_for
 from sentencing.parsing.recommendation import strip_recommendation
 
@@ -49,6 +50,7 @@ _EARLIER_SENTENCE = with_first_char_filter(
 _CLAUSE_ENDS = "，,；;。"
 # The fields a defendant records as given (``model_fields_set``), as its validating constructor would.
 _GIVEN = frozenset({"name", "is_unit", "charges", "age", "circumstances", "quantities"})
+_GIVEN_PREGNANT = frozenset({"pregnant"})
 _GIVEN_ROLE = frozenset({"role", "role_evidence"})
 _GIVEN_OUTCOME = frozenset({"sentence", "sentence_evidence", "charge_sentences"})
 _NONE: frozenset[str] = frozenset()
@@ -150,6 +152,7 @@ def _defendant(
         if not charges:
             charges = [trusted(Charge, {"name": c.charge, "evidence": None, "tier": None}, _NAME_ONLY)
                        for c in outcome.crimes]
+    pregnant = pregnant_for(name, findings) or None
     # What validation would check holds by construction: names of 1 to 40 characters and charges of
     # 1 to 60 (the patterns that read them), an age of 0 to 120 (above).
     return trusted(Defendant, {
@@ -161,10 +164,12 @@ def _defendant(
         "circumstances": circumstances,
         "quantities": quantities_for(name, quantity_findings),
         "age": age,
+        "pregnant": pregnant,
         "sentence": sentence,
         "sentence_evidence": sentence_evidence,
         "charge_sentences": charge_sentences,
-    }, _GIVEN | (_GIVEN_ROLE if found_role else _NONE) | (_GIVEN_OUTCOME if outcome is not None else _NONE))
+    }, _GIVEN | (_GIVEN_ROLE if found_role else _NONE) | (_GIVEN_OUTCOME if outcome is not None else _NONE)
+        | (_GIVEN_PREGNANT if pregnant else _NONE))
 
 
 def _reconcile_names(outcomes: dict[str, DefendantOutcome], people: dict[str, HeaderDefendant]) -> None:

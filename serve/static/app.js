@@ -186,6 +186,8 @@ function collectCase() {
     if (amount !== "") item.quantities = { amount_yuan: Number(amount) };
     const age = d.querySelector(".d-age").value;
     if (age !== "") item.age = Number(age);
+    const pregnant = d.querySelector(".d-pregnant").value;
+    if (pregnant !== "") item.pregnant = pregnant === "true";
     const tiers = statedTiers(d);
     if (Object.keys(tiers).length) {
       // A charge whose name holds 、 (掩饰、隐瞒犯罪所得) was split with the list: send it whole, as tiers names it.
