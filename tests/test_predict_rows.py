@@ -3,8 +3,8 @@ gives exactly the numbers of the array path (predict_matrix, to_months) that eva
 
 Exact equality, not closeness: a served prediction must not depend on which path computed it.
 Two small real models (LightGBM → ONNX → onnxruntime): residual target drawn toward the guideline,
-and log target not drawn, trained without life/death sentences so the severity classifier is a
-constant with no ONNX graph.
+and log target not drawn, trained without life, death or non-custodial sentences so the severity
+classifier is a constant with no ONNX graph.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from sentencing.demo_corpus import generate_cases
-from sentencing.sentence import Sentence, SentenceKind
+from sentencing.sentence import Sentence, SentenceForm, SentenceKind
 from training.calibration import ConformalCalibration
 from training.predictor import RangePredictor
 from training.train import TrainConfig, train
@@ -39,7 +39,8 @@ def predictor(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
             cases[i].defendants[0] = d.model_copy(update={"sentence": Sentence(kind=kind)})
     else:
         cases = [c for c in cases
-                 if all(d.sentence is None or d.sentence.kind not in _SEVERE
+                 if all(d.sentence is None or (d.sentence.kind not in _SEVERE
+                                               and d.sentence.form is not SentenceForm.NON_CUSTODIAL)
                         for d in c.defendants)]
     # both ways through draw_toward_guideline: a pull, and none
     config = TrainConfig(target="residual" if request.param == "residual" else "log", n_estimators=30,
@@ -72,7 +73,7 @@ def test_margins_by_charge_family_are_exercised(predictor: RangePredictor) -> No
 def test_constant_classifier_path_is_exercised(predictor: RangePredictor) -> None:
     slot, present = predictor._form_slots["form_severity"]
     if predictor._residual:
-        assert slot is not None and len(present) == 3
+        assert slot is not None and len(present) == 4  # term, non-custodial, life, death
     else:
         assert slot is None and present == [0]  # only terms in training: P(term) = 1
 

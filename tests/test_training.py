@@ -33,6 +33,7 @@ from sentencing.guideline import calculate
 from sentencing.sentence import SentenceForm, SentenceKind
 from training.calibration import CalibrationError, ConformalCalibration
 from training.models import (
+    FORMS,
     FormClassifier,
     LegalLimits,
     RangeModel,
@@ -475,13 +476,28 @@ def test_conformal_margin() -> None:
         cal.margin(1.5)
 
 
+def test_a_source_that_tells_only_its_non_custodial_forms_does_not_bias_the_form() -> None:
+    """CAIL-style labels say a form only when the term is 0 (non-custodial). Learned in the suspended-or-
+    not stage, that taught the classifier that every defendant like theirs is non-custodial."""
+    rng = np.random.default_rng(0)
+    n = 400
+    cail = np.arange(n) >= n // 2  # the second half: a source without court or province (column 0)
+    X = np.column_stack([cail.astype(float), rng.normal(size=n)])
+    labels = np.where(rng.random(n) < 0.7, "custody", "probation").astype(object)
+    labels[cail] = np.where(rng.random(cail.sum()) < 0.15, "non_custodial", "term")
+    proba = FormClassifier().fit(X, labels.tolist()).predict_proba(X)
+    non_custodial = proba[:, FORMS.index("non_custodial")]
+    assert non_custodial[cail].mean() == pytest.approx(np.mean(labels[cail] == "non_custodial"), abs=0.05)
+    assert non_custodial[~cail].mean() < 0.05
+
+
 def test_model_classes_validate_inputs() -> None:
     X = np.random.default_rng(0).normal(size=(50, 4))
     with pytest.raises(ValueError, match="finite"):
         RangeModel(target="log").fit(X, np.full(50, np.nan))
     with pytest.raises(ValueError, match="unknown form labels"):
         FormClassifier().fit(X, ["custody"] * 49 + ["bogus"])
-    with pytest.raises(ValueError, match="known custody form"):
+    with pytest.raises(ValueError, match="suspended or not"):
         FormClassifier().fit(X, ["term"] * 50)
     # CAIL-style "term" labels only feed the severity stage.
     labels = ["term"] * 20 + ["custody"] * 15 + ["probation"] * 15

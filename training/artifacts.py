@@ -31,7 +31,8 @@ from training.onnx_export import booster_to_onnx
 if TYPE_CHECKING:  # serving imports this module: the lightgbm package would bring sklearn, pandas…
     import lightgbm as lgb
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+"""2: the form's stage 1 holds non-custodial (training.models.SEVERITY_CLASSES), stage 2 probation/custody."""
 MANIFEST = "manifest.json"
 
 
@@ -148,8 +149,9 @@ def model_card(manifest: dict[str, Any], fitted: Any) -> str:
            f"{MIN_GROUP} held-out defendants get their own margin: "
            + ", ".join(f"{g} {fitted.calibration.margin(group=g):+.3f}" for g in fitted.calibration.group_scores)
            if fitted.calibration.group_scores else "") + ".",
-        "- Form: a severity classifier (term / life / death) on all defendants, and a custody classifier "
-        "(non-custodial / probation / custody) on defendants whose source records the form.",
+        "- Form: a severity classifier (a term / non-custodial / life / death) on all defendants, and a custody "
+        "classifier (probation / custody, given a term) on defendants whose source records whether the term was "
+        "suspended.",
         "- Served through onnxruntime; explanations are the point booster's decision-path credits, summed by "
         "group and scaled to months (the guideline's pull credited to the guideline group).",
         "",

@@ -103,6 +103,7 @@ _FORMS = [SentenceForm(f) for f in FORMS]
 _FORM_SOURCES = [(True, CUSTODY_CLASSES.index(f)) if f in CUSTODY_CLASSES else (False, SEVERITY_CLASSES.index(f))
                  for f in FORMS]
 """Where each form's probability comes from: P(term)·P(custody class j), or severity class j."""
+_CLASS_COUNTS = {"form_severity": len(SEVERITY_CLASSES), "form_custody": len(CUSTODY_CLASSES)}
 
 
 _NON_CUSTODIAL = FORMS.index(SentenceForm.NON_CUSTODIAL.value)
@@ -673,11 +674,12 @@ class RangePredictor:
 
     def _proba_rows(self, name: str, rows: list[list[float]]) -> list[list[float]]:
         columns, present = self._form_slots[name]
+        width = _CLASS_COUNTS[name]
         if columns is None:
-            return [[1.0 if c == present[0] else 0.0 for c in range(3)] for _ in rows]
+            return [[1.0 if c == present[0] else 0.0 for c in range(width)] for _ in rows]
         out = []
         for values in softmax_rows([row[columns] for row in rows]):
-            row = [0.0, 0.0, 0.0]
+            row = [0.0] * width
             for c, v in zip(present, values, strict=True):
                 row[c] = v
             out.append(row)
@@ -685,7 +687,7 @@ class RangePredictor:
 
     def _proba(self, name: str, out: dict[str, np.ndarray], n: int) -> np.ndarray:
         present = self._models[name]["present"]
-        proba = np.zeros((n, 3))
+        proba = np.zeros((n, _CLASS_COUNTS[name]))
         if name in out:
             proba[:, present] = out[name]
         else:
