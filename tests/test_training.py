@@ -39,6 +39,7 @@ from training.models import (
     RangeModel,
     choose_guideline_weight,
     draw_toward_guideline,
+    share_at_most,
 )
 from training.predictor import (
     ModelLoadError,
@@ -268,9 +269,13 @@ def test_the_law_s_limits_on_terms_and_forms() -> None:
     limits.apply(months, proba, X)
     assert months[0].tolist() == [100.0, 180.0, 180.0] and months[5].tolist() == [36.4, 280.0, 300.0]
     assert months[1].tolist() == [1.0, 2.0, 3.0]
+    # several crimes, 36.4 to 300 months: the range leaves about 10% of its terms at three years or less,
+    # so probation keeps that share of the term forms' 0.6 (share_at_most)
+    kept = share_at_most(36.5, 36.4, 280.0, 300.0, 0.1) * 0.6
+    assert 0.06 < kept < 0.061
     assert np.allclose(proba, [
         [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.8, 0.0, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1],
-        [0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.5, 0.3, 0.0],
+        [0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, kept, 0.6 - kept, 0.3, 0.0],
         [0.1, 0.0, 0.6, 0.3, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1], [0.1, 0.1, 0.5, 0.2, 0.1]])
     # 75 or older (第49条): no death, unless a death was caused (its exception, 以特别残忍手段致人死亡);
     # deaths unknown (NaN) or none: no death.
@@ -474,6 +479,27 @@ def test_conformal_margin() -> None:
         ConformalCalibration.fit(np.zeros(3), np.zeros(3), np.zeros(3), confidence=0.8)
     with pytest.raises(CalibrationError, match="between 0 and 1"):
         cal.margin(1.5)
+
+
+def test_probation_takes_no_more_than_the_range_leaves_to_three_years_or_less() -> None:
+    """第72条: only a term of three years or less can be suspended. A range of 18.6 to 124 months around 44
+    (组织卖淫 from a model trained on the real data, probation 0.61) leaves about 40% of its terms there."""
+    assert share_at_most(36.5, 18.6, 44.1, 124.2, 0.1) == pytest.approx(0.41, abs=0.01)
+    assert share_at_most(36.5, 6.0, 12.0, 20.0, 0.1) == 1.0 and share_at_most(36.5, 40.0, 50.0, 60.0, 0.1) == 0.0
+    assert share_at_most(36.5, 10.0, 36.5, 80.0, 0.1) == pytest.approx(0.5)
+    assert share_at_most(36.5, 30.0, 30.0, 30.0, 0.1) == 1.0  # a range of one point, below the limit
+    from features.spec import build_spec
+    from sentencing.charges import default_catalogue
+
+    spec = build_spec(default_catalogue())
+    X = np.zeros((2, spec.n_features))
+    X[:, spec.index("charge_组织卖淫")] = X[:, spec.index("charges_count")] = 1.0
+    months = np.array([[18.6, 44.1, 124.2], [6.0, 12.0, 20.0]])
+    proba = np.tile([0.0, 0.61, 0.39, 0.0, 0.0], (2, 1))
+    LegalLimits(spec, default_catalogue()).apply(months, proba, X)
+    allowed = share_at_most(36.5, 18.6, 44.1, 124.2, 0.1)
+    assert np.allclose(proba[0], [0.0, allowed, 1.0 - allowed, 0.0, 0.0]) and np.argmax(proba[0]) == 2
+    assert np.allclose(proba[1], [0.0, 0.61, 0.39, 0.0, 0.0])  # all of the range is three years or less
 
 
 def test_a_source_that_tells_only_its_non_custodial_forms_does_not_bias_the_form() -> None:

@@ -10,6 +10,7 @@ the trees learn how real courts depart from it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -330,7 +331,11 @@ class LegalLimits:
     - No range passes the longest fixed term: 15 years for one crime (刑法第45条), 25 for several
       (第69条). Beyond that a sentence is 无期徒刑, a form, not months.
     - No probation (缓刑) for a recidivist (累犯, 第74条), nor for a range whose low end is above
-      three years (第72条: no sentence in it can be suspended).
+      three years (第72条: no sentence in it can be suspended); and no more of it than the range
+      leaves to terms of three years or less (:func:`share_at_most`): a model trained on the real
+      data, where the suspended-or-not stage learns from 337 JuDGE defendants, mostly of light
+      crimes, gave 组织卖淫 (five years or more) and 故意伤害致人死亡 a probation form with points of
+      four and six years.
     - No 死刑 for a defendant none of whose charges carries it, who was under eighteen at the time
       of the crime, or who is 75 or older (第49条; the code 已满七十五周岁 is read as of the crime, so
       at trial too) unless a death was caused, the only case its exception (以特别残忍手段致人死亡)
@@ -360,8 +365,10 @@ class LegalLimits:
         self.columns = [spec.index(n) for n in ("charges_count", "circ_recidivist", "circ_juvenile",
                                                 "circ_elderly", "deaths")]
 
-    def apply(self, months: np.ndarray, proba: np.ndarray | list[list[float]], X: np.ndarray) -> None:
-        """Cap ``months`` ((n, 3) low/point/high) and move the impossible forms' ``proba`` (in place)."""
+    def apply(self, months: np.ndarray, proba: np.ndarray | list[list[float]], X: np.ndarray,
+              tail: float = 0.1) -> None:
+        """Cap ``months`` ((n, 3) low/point/high) and move the impossible forms' ``proba`` (in place).
+        ``tail``: the quantile level of the range's low end (0.1 for the served 80%)."""
         reached = (X[:, self.charges] == 1.0) @ self.severest
         for i, ((count, recidivist, juvenile, elderly, deaths), (term, life, death)) in enumerate(
                 zip(X[:, self.columns].tolist(), reached.tolist(), strict=True)):
@@ -369,9 +376,15 @@ class LegalLimits:
             if months[i, 2] > cap:
                 np.minimum(months[i], cap, out=months[i])
             row = proba[i]
-            if recidivist == 1.0 or months[i, 0] > _PROBATION_LIMIT:
+            low, point, high = months[i].tolist()
+            if recidivist == 1.0 or low > _PROBATION_LIMIT:
                 row[_CUSTODY] += row[_PROBATION]
                 row[_PROBATION] = 0.0
+            elif high > _PROBATION_LIMIT:
+                allowed = share_at_most(_PROBATION_LIMIT, low, point, high, tail) * (row[_PROBATION] + row[_CUSTODY])
+                if row[_PROBATION] > allowed:
+                    row[_CUSTODY] += row[_PROBATION] - allowed
+                    row[_PROBATION] = allowed
             known = term + life + death > 0
             may_die = (death > 0 or not known) and juvenile != 1.0 and (elderly != 1.0 or deaths > 0)
             may_life = life > 0 or death > 0 or not known
@@ -381,6 +394,22 @@ class LegalLimits:
             if not may_life:
                 row[_CUSTODY] += row[_LIFE_FORM]
                 row[_LIFE_FORM] = 0.0
+
+
+def share_at_most(limit: float, low: float, point: float, high: float, tail: float) -> float:
+    """The share of a range's defendants sentenced to ``limit`` months or less, read from its quantiles:
+    ``low``, ``point`` and ``high`` at ``tail``, 0.5 and 1 − ``tail``, linear in ln(1 + months) between
+    them; 0 below the low end, 1 from the high end up (both tails are left to the rules around it)."""
+    if limit >= high:
+        return 1.0
+    if limit < low:
+        return 0.0
+    x = math.log1p(limit)
+    if limit >= point:
+        a, b, qa, qb = math.log1p(point), math.log1p(high), 0.5, 1.0 - tail
+    else:
+        a, b, qa, qb = math.log1p(low), math.log1p(point), tail, 0.5
+    return qa + (qb - qa) * (x - a) / (b - a) if b > a else qb
 
 
 def combine_form_proba(severity: np.ndarray, custody: np.ndarray) -> np.ndarray:

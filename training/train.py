@@ -120,7 +120,8 @@ class FittedModels:
         months = self.calibration.to_months(self.range_model.predict(X), confidence, groups)
         proba = self.form_classifier.predict_proba(X)
         if self.legal_limits is not None:
-            self.legal_limits.apply(months, proba, X)
+            served = self.calibration.confidence if confidence is None else confidence
+            self.legal_limits.apply(months, proba, X, (1.0 - served) / 2)
         return months, proba
 
     @cached_property
