@@ -220,38 +220,62 @@ def undetermined_tiers(result: GuidelineResult, catalogue: ChargeCatalogue,
     9 million yuan priced as 基本犯). A statement about a result, so the calculation is unchanged.
     A tier the prosecutor stated (``Charge.tier`` of ``defendant``) is decided: nothing is said of it.
     """
-    stated = _stated_tiers(defendant) if defendant is not None else None
-    decided = {spec.name for name, label in stated.items()
-               if (spec := catalogue.resolve(name)) is not None and any(t.label == label for t in spec.tiers)
-               } if stated else ()
     out: list[tuple[str, str]] = []
-    for cr in result.charge_results:
-        if cr.charge in decided:
-            continue
-        if cr.recognised and (message := _open_tiers(catalogue, cr.charge, cr.statutory.tier_label)):
+    for cr in _undecided(result, catalogue, defendant):
+        if message := _open_tiers(catalogue, cr.charge, cr.statutory.tier_label):
             out.append((cr.charge, message))
     return out
 
 
+def undetermined_bounds(result: GuidelineResult, catalogue: ChargeCatalogue,
+                        defendant: Defendant | None = None) -> tuple[bool, bool]:
+    """Whether the tiers :func:`undetermined_tiers` leaves open could lower the statutory floor, and
+    whether they could raise the ceiling. 组织卖淫 priced in its basic tier (five to ten years) with
+    情节严重 (ten years or more) open has a sure floor of five years and an open ceiling; 故意杀人
+    in 故意杀人的 (ten years or more) with 情节较轻 (three to ten) open, the reverse."""
+    lower = higher = False
+    for cr in _undecided(result, catalogue, defendant):
+        picked, open_tiers = _open_tier_list(catalogue, cr.charge, cr.statutory.tier_label)
+        lower = lower or any(t.floor_months < picked.floor_months for t in open_tiers)
+        higher = higher or any(t.ceiling_months > picked.ceiling_months for t in open_tiers)
+    return lower, higher
+
+
+def _undecided(result: GuidelineResult, catalogue: ChargeCatalogue,
+               defendant: Defendant | None) -> list[ChargeCalculation]:
+    """The result's recognised charges whose tier the prosecutor did not state."""
+    stated = _stated_tiers(defendant) if defendant is not None else None
+    decided = {spec.name for name, label in stated.items()
+               if (spec := catalogue.resolve(name)) is not None and any(t.label == label for t in spec.tiers)
+               } if stated else ()
+    return [cr for cr in result.charge_results if cr.charge not in decided and cr.recognised]
+
+
 @lru_cache(maxsize=4096)
-def _open_tiers(catalogue: ChargeCatalogue, charge: str, tier_label: str) -> str | None:
+def _open_tier_list(catalogue: ChargeCatalogue, charge: str, tier_label: str) -> tuple[Tier | None, tuple[Tier, ...]]:
+    """(the tier used, the tiers no fact can rule out instead of it); (None, ()) when none is open."""
     spec = catalogue.resolve(charge)
     if spec is None or len(spec.tiers) < 2:
-        return None
+        return None, ()
     chosen = next((i for i, t in enumerate(spec.tiers) if t.label == tier_label), None)
     if chosen is None:
-        return None
+        return None, ()
     # Open: a tier with no condition, other than the basic one. When facts chose a tier above the basic
     # one, only heavier open tiers could still apply (the heaviest tier reached is the one).
     picked = spec.tiers[chosen]
     floor = (picked.ceiling_months, picked.floor_months) if chosen != spec.default_tier else (-1.0, -1.0)
-    open_tiers = [t for i, t in enumerate(spec.tiers)
-                  if i not in (chosen, spec.default_tier) and not t.when
-                  and (t.ceiling_months, t.floor_months) > floor]
+    return picked, tuple(t for i, t in enumerate(spec.tiers)
+                         if i not in (chosen, spec.default_tier) and not t.when
+                         and (t.ceiling_months, t.floor_months) > floor)
+
+
+@lru_cache(maxsize=4096)
+def _open_tiers(catalogue: ChargeCatalogue, charge: str, tier_label: str) -> str | None:
+    picked, open_tiers = _open_tier_list(catalogue, charge, tier_label)
     if not open_tiers:
         return None
     others = "、".join(f"“{t.label}”（{tier_text(t)}）" for t in open_tiers)
-    return (f"{spec.label}：法定刑幅度按“{tier_label}”（{tier_text(picked)}）计算；另有{others}，"
+    return (f"{catalogue.resolve(charge).label}：法定刑幅度按“{tier_label}”（{tier_text(picked)}）计算；另有{others}，"
             "其适用取决于事实未能认定的情节或数额标准，请核对；认定适用的，可在请求中写明该幅度（tiers）")
 
 

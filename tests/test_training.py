@@ -148,6 +148,12 @@ def test_statutory_bounds_are_those_the_guideline_is_sure_of() -> None:
     killer = Defendant(name="赵某", charges=[Charge(name="故意杀人")])
     assert calculate(killer).statutory.tier_label == "故意杀人的"
     assert statutory_bounds(calculate(killer)) == (None, None)
+    # 组织卖淫: priced in its basic tier (five to ten years) with 情节严重 (ten or more) open: the floor is
+    # sure whichever applies, the ceiling is not.
+    pimp = calculate(Defendant(name="钱某", charges=[Charge(name="组织卖淫")]))
+    assert pimp.statutory.min_months == 60 and statutory_bounds(pimp) == (60, None)
+    (below,) = bounds_warnings(18.6, 124.2, pimp, point=44.1)
+    assert "建议刑期（三年八个月）低于法定刑幅度下限（五年）" in below
     g = calculate(_seller(12.5, CircumstanceCode.CONFESSION))
     low, high = bounds_warnings(54.3, 190.0, g)
     assert "四年六个月" in low and "七年" in low and "刑法第63条" in low

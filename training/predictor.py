@@ -47,7 +47,7 @@ from features.spec import FeatureSpec, group_label
 from features.text import TextEstimator, case_text
 from sentencing.case import Case, CircumstanceCode, Defendant, Role, trusted
 from sentencing.charges import ChargeCatalogue, default_catalogue
-from sentencing.guideline import GuidelineResult, life_rests_on_deaths, months_text, undetermined_tiers
+from sentencing.guideline import GuidelineResult, life_rests_on_deaths, months_text, undetermined_bounds
 from sentencing.liability import responsibility, triable
 from sentencing.sentence import TERM_BOUNDS_MONTHS, SentenceForm, SentenceKind
 from training.artifacts import FORMAT_VERSION, MANIFEST
@@ -116,26 +116,27 @@ def statutory_bounds(g: GuidelineResult | None, catalogue: ChargeCatalogue | Non
     """The term bounds the law sets this defendant when the guideline is sure of them, else None each.
 
     Sure: one charge, its tier selected without a missing or conflicting fact (no widening warning),
-    and no other tier of the charge left open by facts that cannot decide it (undetermined_tiers).
-    The tier's ceiling binds always (a single crime is never sentenced above it); its floor binds
-    unless a statutory mitigation (减轻处罚, 刑法第63条) applies. Only fixed-term bounds count: a
-    floor of 拘役 or 管制 is no bound in months worth stating.
+    and no other tier of the charge left open by facts that cannot decide it that would lower the
+    floor or raise the ceiling (undetermined_bounds: 组织卖淫's open 情节严重 is heavier, so the basic
+    tier's floor of five years stays sure). The tier's ceiling binds always (a single crime is
+    never sentenced above it); its floor binds unless a statutory mitigation (减轻处罚, 刑法第63条)
+    applies. Only fixed-term bounds count: a floor of 拘役 or 管制 is no bound in months worth stating.
     """
     if g is None or len(g.charge_results) != 1 or g.statutory is None:
         return None, None
     if any(w.code != "derived_rule" for w in g.warnings):
         return None, None
-    if undetermined_tiers(g, catalogue or default_catalogue(), defendant):
-        return None, None
+    lower, higher = undetermined_bounds(g, catalogue or default_catalogue(), defendant)
     st = g.statutory
     fixed = SentenceKind.FIXED_TERM
-    floor = st.min_months if st.min_kind is fixed and not g.charge_results[0].mitigation else None
-    ceiling = st.max_months if st.max_kind is fixed else None
+    floor = st.min_months if st.min_kind is fixed and not g.charge_results[0].mitigation and not lower else None
+    ceiling = st.max_months if st.max_kind is fixed and not higher else None
     return floor, ceiling
 
 
 def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
-                    catalogue: ChargeCatalogue | None = None, defendant: Defendant | None = None) -> list[str]:
+                    catalogue: ChargeCatalogue | None = None, defendant: Defendant | None = None, *,
+                    point: float | None = None) -> list[str]:
     """Say where a learned range leaves the statutory tier the guideline is sure of.
 
     The range is not clamped: on the real dev data a quarter of the defendants whose tier the
@@ -145,7 +146,10 @@ def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
     """
     floor, ceiling = statutory_bounds(g, catalogue, defendant)
     out = []
-    if floor is not None and low < floor - 0.5:
+    if floor is not None and point is not None and point < floor - 0.5:
+        out.append(f"学习模型的建议刑期（{months_text(point)}）低于法定刑幅度下限（{months_text(floor)}）："
+                   "未认定法定减轻处罚情节的，宣告刑不得低于该下限（刑法第63条），请以法定刑幅度和量刑指导意见测算为准")
+    elif floor is not None and low < floor - 0.5:
         out.append(f"学习模型区间下限（{months_text(low)}）低于法定刑幅度下限（{months_text(floor)}）："
                    "未认定法定减轻处罚情节的，宣告刑不得低于该下限（刑法第63条）")
     if ceiling is not None and high > ceiling + 0.5:
@@ -780,7 +784,7 @@ class RangePredictor:
                 rng = trusted(RangePrediction, {"low_months": lo, "point_months": pt, "high_months": hi,
                                                 "confidence": confidence})
                 if not d.is_unit:
-                    w.extend(bounds_warnings(lo, hi, g, self.catalogue, d))
+                    w.extend(bounds_warnings(lo, hi, g, self.catalogue, d, point=pt))
             out.append(trusted(DefendantPrediction, {
                 "name": d.name, "range": rng, "form": form, "form_probabilities": probs,
                 "contributions": explanations[i], "guideline": g, "warnings": w,
