@@ -110,6 +110,8 @@ def test_tier_labels_name_their_tier(catalogue: ChargeCatalogue) -> None:
         assert len(set(labels)) == len(labels), spec.name
         for label in labels:
             assert not label.startswith(fragment) and not label.endswith(("、", "或者", "，")), (spec.name, label)
+            # nor a placeholder that names nothing (37 tiers were 加重档1 or 有下列情形之一的)
+            assert not label.startswith("加重档") and label != "有下列情形之一的", (spec.name, label)
     with pytest.raises(ValueError, match="share a label"):
         theft = catalogue.resolve("盗窃")
         assert theft is not None

@@ -267,6 +267,18 @@ def test_a_second_death_in_intentional_violence_reaches_life() -> None:
     assert calculate(defendant("过失致人死亡", deaths=Measure(value=2))).kind is SentenceKind.FIXED_TERM
 
 
+def test_a_death_by_arson_is_priced_in_article_115() -> None:
+    # 刑法第114条 (three to ten years) until a death or a serious injury: then 第115条, ten years to death.
+    none = calculate(defendant("放火"))
+    dead = calculate(defendant("放火", deaths=Measure(value=1)))
+    hurt = calculate(defendant("以危险方法危害公共安全", injuries=[Injury(grade=InjuryGrade.SERIOUS_2)]))
+    assert none.statutory.tier_label == "尚未造成严重后果的" and none.point_months < 120
+    assert dead.statutory.tier_label == "致人重伤、死亡或者使公私财产遭受重大损失的"
+    assert dead.statutory.min_months == 120 and dead.point_months >= 120
+    assert hurt.statutory.min_months == 120
+    assert calculate(defendant("爆炸", deaths=Measure(value=2))).kind is SentenceKind.LIFE
+
+
 # --------------------------------------------------------------------------- fraud
 
 
