@@ -222,3 +222,21 @@ def test_a_catalogue_elsewhere_reads_the_provinces_beside_it(tmp_path: Path) -> 
     theft = ChargeCatalogue.load(charges).resolve("盗窃")
     assert theft is not None
     assert ChargeCatalogue.load(charges).threshold(theft, "数额较大", "ZJ").value == 3000
+
+
+def test_death_is_reachable_where_the_law_keeps_it(catalogue: ChargeCatalogue) -> None:
+    """training.models.LegalLimits removes a 死刑 probability the catalogue's tiers do not reach: 受贿 of
+    hundreds of millions can be sentenced to death (刑法第383条), theft no longer can (修正案八), nor
+    组织卖淫 or 集资诈骗 (修正案九)."""
+    from sentencing.sentence import SentenceKind
+
+    def reaches_death(name: str) -> bool:
+        spec = catalogue.resolve(name)
+        assert spec is not None, name
+        return any(t.max_kind is SentenceKind.DEATH for t in spec.tiers)
+
+    for name in ("故意杀人", "故意伤害", "抢劫", "强奸", "贩卖毒品", "放火", "爆炸", "贪污", "受贿", "拐卖妇女、儿童",
+                 "生产、销售、提供假药", "生产、销售有毒、有害食品", "破坏交通工具"):
+        assert reaches_death(name), name
+    for name in ("盗窃", "诈骗", "组织卖淫", "集资诈骗", "伪造货币", "非法拘禁"):
+        assert not reaches_death(name), name

@@ -277,6 +277,11 @@ def test_a_death_by_arson_is_priced_in_article_115() -> None:
     assert dead.statutory.min_months == 120 and dead.point_months >= 120
     assert hurt.statutory.min_months == 120
     assert calculate(defendant("爆炸", deaths=Measure(value=2))).kind is SentenceKind.LIFE
+    # 刑法第119条 for sabotage that kills; 法释〔2015〕22号: three killed in a 重大责任事故 is 情节特别恶劣.
+    assert calculate(defendant("破坏交通工具", deaths=Measure(value=1))).statutory.tier_label == "造成严重后果的"
+    accident = [calculate(defendant("重大责任事故", deaths=Measure(value=n))).statutory.tier_label for n in (1, 3)]
+    assert accident == ["因而发生重大伤亡事故或者造成其他严重后果的", "情节特别恶劣的"]
+    assert calculate(defendant("生产、销售有毒、有害食品", deaths=Measure(value=1))).statutory.min_months == 120
 
 
 # --------------------------------------------------------------------------- fraud
