@@ -284,6 +284,17 @@ def _facts_case(facts: str, *names: str, reasoning: str = "") -> Case:
     return Case(id="t", facts=facts, reasoning=reasoning, defendants=[Defendant(name=n) for n in names])
 
 
+def test_an_amount_belongs_to_the_seller_not_to_those_sold_to() -> None:
+    """A JuDGE judgment: the seller's 52万 had gone to the three dealers named as buyers, and the seller had none."""
+    case = extract_defendant_facts(_facts_case(
+        "被告人李杰将拼装的电视机以人民币170元至310元不等的价格推销给被告人李某甲、蒋某甲等个体家电经营商，"
+        "共计销售拼装电视机3100余台，销售金额人民币52万余元。其中，被告人李某甲销售拼装电视机1000余台，"
+        "销售金额人民币17万余元；被告人蒋某甲销售拼装电视机600余台，销售金额人民币10万余元。",
+        "李杰", "李某甲", "蒋某甲",
+    ))
+    assert [d.quantities.amount_yuan.value for d in case.defendants] == [520000, 170000, 100000]
+
+
 def test_circumstance_attribution_in_multi_defendant_text() -> None:
     case = extract_defendant_facts(_facts_case(
         "被告人张某、李某到案后如实供述，具有坦白情节。被告人王某系从犯。被告人王某曾因犯盗窃罪被判处有期徒刑一年，"
