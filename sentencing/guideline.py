@@ -216,8 +216,9 @@ def undetermined_tiers(result: GuidelineResult, catalogue: ChargeCatalogue,
 
     A tier with no condition the facts can meet (``情节较轻的``, ``情节严重的``, ``数额巨大的`` of a charge
     with no amount standard in the catalogue) can be neither selected nor ruled out: the tier used
-    is then the article's first (or the basic one), and its range may be the wrong one (挪用资金 of
-    9 million yuan priced as 基本犯). A statement about a result, so the calculation is unchanged.
+    is then the article's first (or the basic one), or the heaviest the quantities reach, and its
+    range may be the wrong one (挪用资金 of 20 million yuan: 数额巨大 by amount, 数额特别巨大 has no
+    standard). A statement about a result, so the calculation is unchanged.
     A tier the prosecutor stated (``Charge.tier`` of ``defendant``) is decided: nothing is said of it.
     """
     out: list[tuple[str, str]] = []

@@ -284,6 +284,15 @@ def test_a_death_by_arson_is_priced_in_article_115() -> None:
     assert calculate(defendant("生产、销售有毒、有害食品", deaths=Measure(value=1))).statutory.min_months == 120
 
 
+def test_misappropriation_tiers_follow_the_amount() -> None:
+    # 法释〔2016〕9号: 挪用公款 of 200万元 is 情节严重 (five years or more); 挪用资金's standard is twice that.
+    def floor(charge: str, yuan: float) -> int | None:
+        return calculate(defendant(charge, amount_yuan=amount(yuan))).statutory.min_months
+
+    assert [floor("挪用资金", 300_000), floor("挪用资金", 12_900_000)] == [1, 36]
+    assert [floor("挪用公款", 300_000), floor("挪用公款", 3_000_000)] == [1, 60]
+
+
 # --------------------------------------------------------------------------- fraud
 
 

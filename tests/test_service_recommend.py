@@ -134,16 +134,18 @@ def test_a_prior_record_that_may_be_recidivism_is_a_named_warning(live) -> None:
 
 
 def test_a_statutory_tier_no_fact_decides_is_a_named_warning(live) -> None:
-    """9 million yuan of 挪用资金: the catalogue has no amount standard for its heavier tiers, so the range
-    shown (基本犯, up to three years) may be the wrong one; the prosecutor is told which others exist."""
+    """9 million yuan of 挪用资金: the amount selects 数额巨大 (three to seven years), but the catalogue has no
+    amount standard for 数额特别巨大, so the range shown may be the wrong one; the prosecutor is told which
+    other tier exists."""
     client, keys, _, _ = live
     case = {"facts": "经审理查明：2019年至2021年，被告人钱某某利用担任某公司出纳的职务便利，"
                      "挪用本单位资金人民币943.4万元用于个人投资，超过三个月未还。",
             "province": "ZJ", "defendants": [{"name": "钱某某", "charges": ["挪用资金"]}]}
     (d,) = client.post("/v1/recommendations", json=case, headers=_h(keys["prosecutor"])).json()["defendants"]
     (w,) = [w for w in d["warnings"] if w["code"] == "tier_undetermined"]
-    assert w["field"] == "tiers" and "“基本犯”" in w["message"] and "数额特别巨大" in w["message"]
-    assert not [w for w in d["warnings"] if w["code"] == "model"]  # no bound is stated of a tier that may be wrong
+    assert w["field"] == "tiers" and "“挪用本单位资金数额巨大的”" in w["message"] and "数额特别巨大" in w["message"]
+    # no ceiling is stated of a tier a heavier one may replace (its floor stays: the other tier is heavier)
+    assert not [w for w in d["warnings"] if "法定刑幅度上限" in w["message"]]
     theft = {"facts": "经审理查明：被告人孙某在某超市盗窃财物，价值人民币5000元。", "province": "ZJ",
              "defendants": [{"name": "孙某", "charges": ["盗窃"]}]}
     (d,) = client.post("/v1/recommendations", json=theft, headers=_h(keys["prosecutor"])).json()["defendants"]

@@ -92,9 +92,9 @@ def test_a_tier_no_fact_can_decide_is_named_and_one_the_facts_decide_is_not() ->
                       quantities=Quantities(amount_yuan=Measure(value=yuan) if yuan else None))
         return undetermined_tiers(calculate(d, Case(id="t", defendants=[d])), catalogue)
 
-    # 挪用资金: no amount standard for 数额巨大 in the catalogue, so 9 million yuan cannot select it.
+    # 挪用资金: 9 million yuan selects 数额巨大 (法释〔2016〕9号: 400万元); 数额特别巨大 has no standard.
     ((charge, message),) = open_tiers(["挪用资金"], 9_434_000)
-    assert charge == "挪用资金" and "“基本犯”" in message and "数额巨大" in message and "数额特别巨大" in message
+    assert charge == "挪用资金" and "“挪用本单位资金数额巨大的”" in message and "数额特别巨大" in message
     # 故意杀人 is priced in its first tier; 情节较轻 rests on 情节 the guideline does not read.
     ((_, message),) = open_tiers(["故意杀人"])
     assert "情节较轻" in message and "三年" in message
