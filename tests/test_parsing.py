@@ -410,6 +410,9 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被害人基于恐惧心理给付被告人张某人民币8万元。", lambda q: q.amount_yuan.value == 80000),
         ("被告人张某利用职务之便，将其代收的25万元货款挪作他用。", lambda q: q.amount_yuan.value == 250000),
         ("被告人张某擅自将该人民币641900元转入由其控制的公司账户。", lambda q: q.amount_yuan.value == 641900),
+        # 恶意透支: the principal overdrawn, not the card's total spending (法释〔2018〕19号)
+        ("截止2015年11月27日，被告人张某累计消费金额1447802元，累计还款金额1342361元，透支该信用卡本金105441元。",
+         lambda q: q.amount_yuan.value == 105441),
         # the court naming the statutory bracket: its lower bound, never its upper one
         ("被告人张某销售伪劣烟草，价值在五十万以上不满二百万元。", lambda q: q.amount_yuan.value == 500000),
         ("被告人张某销售金额达五万元以上不满二十万元。", lambda q: q.amount_yuan.value == 50000),

@@ -52,6 +52,9 @@ _NOT_CRIME_AMOUNT = with_first_char_filter(
     r"(?:罚金|工资|赔偿|退赔|退赃|退缴|退还|赔付|补偿|谅解|保证金|取保|奖励|报酬|月薪|价格为每|单价|每克|每包)"
     r"[^，,。；;]{0,10}$"
 )
+# 恶意透支's amount is the principal overdrawn and not repaid (法释〔2018〕19号 第九条), not a card's total
+# spending (``累计消费金额1447802元，累计还款金额1342361元，透支该信用卡本金105441元``).
+_OVERDRAFT_PRINCIPAL = re.compile(r"透支[^，,。；;]{0,8}本金[^，,。；;\d]{0,6}$")
 _BRACKETED = re.compile(r"[（(][^（）()]{0,40}[）)]")
 # A payment for work named after the amount (``给予100元报酬``) is no crime amount either.
 _PAY_AFTER = re.compile(r"(?:的)?(?:报酬|工资|劳务费|酬劳|辛苦费|工钱)")
@@ -179,7 +182,9 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             head = _BRACKETED.sub("", text[max(0, m.start() - 60):m.start()])[-20:]
         if (_NOT_CRIME_AMOUNT.search(head) and not _TAKEN_AS.search(head)) or _PAY_AFTER.match(text, y.end()):
             continue
-        if _TOTAL.search(head):
+        if _OVERDRAFT_PRINCIPAL.search(head):
+            score = 4  # the law's own measure of 恶意透支, over any total of spending or repayments
+        elif _TOTAL.search(head):
             score = 3 if source == "reasoning" else 2
         elif _CRIME_VERB.search(head) or _CRIME_VERB_AFTER.match(text, y.end()):
             score = 1
