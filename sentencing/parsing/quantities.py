@@ -150,11 +150,16 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _in_record(text: str, at: int) -> bool:
-    """Whether ``at`` lies in a clause about the defendant's record (its text up to the next mark)."""
+def _clause_bounds(text: str, at: int) -> tuple[int, int]:
+    """``(start, end)`` of the clause holding ``at``: from after the last mark (。；，) before it to the next."""
     start = max(text.rfind(ch, 0, at) for ch in "。；;，,") + 1
     ends = [e for e in (text.find(ch, at) for ch in "。；;，,") if e >= 0]
-    return _RECORD.search(text, start, min(ends, default=len(text))) is not None
+    return start, min(ends, default=len(text))
+
+
+def _in_record(text: str, at: int) -> bool:
+    """Whether ``at`` lies in a clause about the defendant's record (its text up to the next mark)."""
+    return _RECORD.search(text, *_clause_bounds(text, at)) is not None
 
 
 def find_quantities(text: str, source: str, attributor: Attributor) -> list[QuantityFinding]:
@@ -234,7 +239,7 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         n = _number(people.group("n")) if people else 1
         add(f"injury:{_GRADES[m.group('grade')].value}", n or 1, 1, people.start() if people else m.start(), m.end())
     for d in _DEATH.finditer(text) if "死" in text else ():
-        clause = max(text.rfind(ch, 0, d.start()) for ch in "。；;，,") + 1
+        clause, end = _clause_bounds(text, d.start())
         if _NO_DEATH.search(text, max(clause, d.start() - 16), d.start()) is not None:
             continue
         if d.group() == "死亡":
@@ -244,7 +249,6 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             n = _number(m.group("n")) if m.group("n") else 1
             start = m.start()
         else:  # a killing verb's 死: the count, if any, in its clause
-            end = min([e for e in (text.find(ch, d.end()) for ch in "。；;，,") if e >= 0], default=len(text))
             if ((d.group() != "致死" and _KILLED_OBJECT.search(text, clause, d.start()) is None)
                     or _NOT_A_KILLING.search(text, clause, end) is not None
                     or text.rfind("“", 0, d.start()) > text.rfind("”", 0, d.start())):
