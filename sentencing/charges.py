@@ -240,6 +240,11 @@ class ChargeSpec(BaseModel):
     def label(self) -> str:
         return self.name + "罪"
 
+    @property
+    def reaches_death(self) -> bool:
+        """Whether any tier of the charge allows 死刑."""
+        return any(t.max_kind is SentenceKind.DEATH for t in self.tiers)
+
 
 class CircumstanceRule(BaseModel):
     """The price of one sentencing circumstance (量刑情节), DOMAIN.md §2."""

@@ -23,17 +23,18 @@ def defendant_warnings(catalogue: ChargeCatalogue, case: Case, defendant: Defend
                        prediction: Any) -> list[WarningOut]:
     """All of them, the age's limits first (they decide whether there is a sentence at all)."""
     g = prediction.guideline
-    return (_responsibility_warning(catalogue, defendant) + _pregnancy_warning(defendant, prediction)
+    return (_responsibility_warning(catalogue, defendant) + _pregnancy_warning(catalogue, defendant, prediction)
             + _prediction_warnings(prediction) + _co_defendant_quantity_warning(case, defendant, g)
             + _tier_warnings(catalogue, g, defendant) + _recidivism_warning(case, defendant))
 
 
-def _pregnancy_warning(defendant: Defendant, prediction: Any) -> list[WarningOut]:
-    """审判时怀孕的妇女: the law's two rules, what was done (no death) and what the court must weigh (probation)."""
+def _pregnancy_warning(catalogue: ChargeCatalogue, defendant: Defendant, prediction: Any) -> list[WarningOut]:
+    """审判时怀孕的妇女: the law's two rules, what was done (no death, where a charge could carry it) and
+    what the court must weigh (probation)."""
     if not defendant.pregnant:
         return []
     message = "审判时怀孕的妇女不适用死刑（含死刑缓期执行，刑法第四十九条）"
-    if prediction.form_probabilities.get("life", 0.0) > 0.0:
+    if any(spec is None or spec.reaches_death for spec in map(catalogue.resolve, defendant.charge_names)):
         message += "：死刑的概率已计入无期徒刑"
     point = prediction.range.point_months
     if point is not None and point <= PROBATION_MAX_MONTHS:

@@ -272,7 +272,7 @@ def test_the_law_s_limits_on_terms_and_forms() -> None:
         X[i, spec.index("circ_recidivist")] = recidivist
         X[i, spec.index("circ_juvenile")] = juvenile
     proba = np.tile([0.1, 0.1, 0.5, 0.2, 0.1], (len(rows), 1))  # non_custodial, probation, custody, life, death
-    limits.apply(months, proba, X)
+    limits.apply(months, proba, X, 0.8)
     assert months[0].tolist() == [100.0, 180.0, 180.0] and months[5].tolist() == [36.4, 280.0, 300.0]
     assert months[1].tolist() == [1.0, 2.0, 3.0]
     # several crimes, 36.4 to 300 months: the range leaves about 10% of its terms at three years or less,
@@ -289,8 +289,17 @@ def test_the_law_s_limits_on_terms_and_forms() -> None:
     X[:, spec.index("charge_故意杀人")] = X[:, spec.index("charges_count")] = X[:, spec.index("circ_elderly")] = 1.0
     X[:, spec.index("deaths")] = [np.nan, 0.0, 1.0]
     proba = np.tile([0.1, 0.1, 0.5, 0.2, 0.1], (3, 1))
-    limits.apply(np.array([[12.0, 30.0, 40.0]] * 3), proba, X)
+    limits.apply(np.array([[12.0, 30.0, 40.0]] * 3), proba, X, 0.8)
     assert np.allclose(proba, [[0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.1, 0.5, 0.3, 0.0], [0.1, 0.1, 0.5, 0.2, 0.1]])
+    # Without the spec's catalogue (another rule set): the limits by charge go, the others stay.
+    X = np.zeros((3, spec.n_features))
+    X[:, spec.index("charge_盗窃")] = X[:, spec.index("charges_count")] = 1.0
+    X[1, spec.index("circ_recidivist")] = X[2, spec.index("circ_juvenile")] = 1.0
+    months = np.array([[100.0, 200.0, 400.0], [12.0, 20.0, 30.0], [12.0, 20.0, 30.0]])
+    proba = np.tile([0.1, 0.1, 0.5, 0.2, 0.1], (3, 1))
+    LegalLimits(spec, None).apply(months, proba, X, 0.8)
+    assert months[0].tolist() == [100.0, 180.0, 180.0]
+    assert np.allclose(proba, [[0.1, 0.0, 0.6, 0.2, 0.1], [0.1, 0.0, 0.6, 0.2, 0.1], [0.1, 0.1, 0.5, 0.3, 0.0]])
 
 
 def test_unknown_charge_warns_instead_of_crashing(predictor: RangePredictor) -> None:
@@ -502,7 +511,7 @@ def test_probation_takes_no_more_than_the_range_leaves_to_three_years_or_less() 
     X[:, spec.index("charge_组织卖淫")] = X[:, spec.index("charges_count")] = 1.0
     months = np.array([[18.6, 44.1, 124.2], [6.0, 12.0, 20.0]])
     proba = np.tile([0.0, 0.61, 0.39, 0.0, 0.0], (2, 1))
-    LegalLimits(spec, default_catalogue()).apply(months, proba, X)
+    LegalLimits(spec, default_catalogue()).apply(months, proba, X, 0.8)
     allowed = share_at_most(36.5, 18.6, 44.1, 124.2, 0.1)
     assert np.allclose(proba[0], [0.0, allowed, 1.0 - allowed, 0.0, 0.0]) and np.argmax(proba[0]) == 2
     assert np.allclose(proba[1], [0.0, 0.61, 0.39, 0.0, 0.0])  # all of the range is three years or less

@@ -348,27 +348,36 @@ class LegalLimits:
     evaluation) applies them alike, in one pass over the few columns they need.
     """
 
-    def __init__(self, spec: FeatureSpec, catalogue: ChargeCatalogue) -> None:
+    def __init__(self, spec: FeatureSpec, catalogue: ChargeCatalogue | None) -> None:
+        """``catalogue``: the spec's rule set, whose tiers say the severest penalty of each charge; None
+        (another rule set than the one at hand) leaves out only the limits that need it, on 死刑 and
+        无期徒刑 by charge."""
         names = [*spec.charges, "其他"]
         first = spec.index(f"charge_{names[0]}")
         if [spec.index(f"charge_{n}") for n in names] != list(range(first, first + len(names))):
             raise ValueError("the charge columns of the feature spec are not consecutive")
         self.charges = slice(first, first + len(names))
         # Each charge column's severest penalty as indicator columns (term, life, death): the row's
-        # severest is read with one product instead of a scan of every charge column.
+        # severest is read with one product instead of a scan of every charge column. A row none of
+        # whose columns is set is unknown: every form stays possible.
         severest = np.zeros((len(names), 3))
         for k, name in enumerate(names):
+            if catalogue is None:
+                continue
             charge = catalogue.resolve(name) if name != "其他" else None
-            kinds = {t.max_kind for t in charge.tiers} if charge is not None else {SentenceKind.DEATH}
-            severest[k, 2 if SentenceKind.DEATH in kinds else 1 if SentenceKind.LIFE in kinds else 0] = 1.0
+            if charge is None or charge.reaches_death:
+                severest[k, 2] = 1.0
+            else:
+                severest[k, 1 if any(t.max_kind is SentenceKind.LIFE for t in charge.tiers) else 0] = 1.0
         self.severest = severest
         self.columns = [spec.index(n) for n in ("charges_count", "circ_recidivist", "circ_juvenile",
                                                 "circ_elderly", "deaths")]
 
     def apply(self, months: np.ndarray, proba: np.ndarray | list[list[float]], X: np.ndarray,
-              tail: float = 0.1) -> None:
-        """Cap ``months`` ((n, 3) low/point/high) and move the impossible forms' ``proba`` (in place).
-        ``tail``: the quantile level of the range's low end (0.1 for the served 80%)."""
+              confidence: float) -> None:
+        """Cap ``months`` ((n, 3) low/point/high, a range of nominal ``confidence``) and move the
+        impossible forms' ``proba`` (in place)."""
+        tail = (1.0 - confidence) / 2  # the quantile level of the range's low end
         reached = (X[:, self.charges] == 1.0) @ self.severest
         for i, ((count, recidivist, juvenile, elderly, deaths), (term, life, death)) in enumerate(
                 zip(X[:, self.columns].tolist(), reached.tolist(), strict=True)):

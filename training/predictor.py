@@ -478,7 +478,6 @@ class RangePredictor:
         self._guideline_group = self._group_ids.index("guideline")
         # The serving path (_predict_rows, contributions) works on plain floats with these, fixed at load.
         self._margins = calibration.margins()
-        self._tail = (1.0 - self.confidence) / 2  # the quantile level of the served range's low end
         layout = onnx_models.layout
         self._term_columns = [layout[f"term_{q}"].start for q in QUANTILE_NAMES]
         self._contribution_columns = layout[CONTRIBUTIONS]
@@ -623,7 +622,7 @@ class RangePredictor:
         severity = self._proba("form_severity", out, len(X))
         custody = self._proba("form_custody", out, len(X))
         proba = combine_form_proba(severity, custody)
-        self._limits.apply(months, proba, X, (1.0 - (self.confidence if confidence is None else confidence)) / 2)
+        self._limits.apply(months, proba, X, self.confidence if confidence is None else confidence)
         return months, proba
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, list[list[float]], list[list[float]]]:
@@ -670,7 +669,7 @@ class RangePredictor:
             term = sev[0]
             proba.append([term * cus[j] if of_term else sev[j] for of_term, j in _FORM_SOURCES])
         months = np.expm1(np.array(logs, dtype=np.float64).reshape(n, 3))
-        self._limits.apply(months, proba, X, self._tail)
+        self._limits.apply(months, proba, X, self.confidence)
         return months, proba, explained
 
     def _calibration_groups(self, X: np.ndarray) -> list[str | None] | None:

@@ -119,17 +119,15 @@ class FittedModels:
         groups = self.spec.row_families(X) if self.calibration.group_scores else None
         months = self.calibration.to_months(self.range_model.predict(X), confidence, groups)
         proba = self.form_classifier.predict_proba(X)
-        if self.legal_limits is not None:
-            served = self.calibration.confidence if confidence is None else confidence
-            self.legal_limits.apply(months, proba, X, (1.0 - served) / 2)
+        self.legal_limits.apply(months, proba, X, self.calibration.confidence if confidence is None else confidence)
         return months, proba
 
     @cached_property
-    def legal_limits(self) -> LegalLimits | None:
-        """The law's limits for this spec's rule set, when it is the bundled one (for another rule set
-        the served predictor, which loads its catalogue, applies them); built once, not per call."""
+    def legal_limits(self) -> LegalLimits:
+        """The law's limits, built once: those by charge only when the spec's rule set is the bundled
+        one (for another the served predictor, which loads its catalogue, applies them)."""
         catalogue = default_catalogue()
-        return LegalLimits(self.spec, catalogue) if catalogue.version == self.spec.ruleset_version else None
+        return LegalLimits(self.spec, catalogue if catalogue.version == self.spec.ruleset_version else None)
 
 
 def _range_model(spec: FeatureSpec, config: TrainConfig) -> RangeModel:
