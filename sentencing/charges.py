@@ -96,8 +96,9 @@ class Tier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     label: str
-    floor: int | Literal["surveillance", "detention", "fine_only"]
-    """Lightest penalty: months of 有期徒刑, or the lightest kind allowed (管制/拘役/单处罚金)."""
+    floor: int | Literal["surveillance", "detention", "fine_only", "life"]
+    """Lightest penalty: months of 有期徒刑, or the lightest kind allowed (管制/拘役/单处罚金), or 无期徒刑
+    for a tier of 无期徒刑或者死刑 (绑架 that kills the hostage, 刑法第239条第2款)."""
     ceiling: int | Literal["detention", "life", "death"]
     """Heaviest penalty: months of 有期徒刑, 拘役 (6 months), 无期徒刑 or 死刑."""
     fine: FinePolicy = FinePolicy.NONE
@@ -121,13 +122,18 @@ class Tier(BaseModel):
             raise ValueError(f"start_point {self.start_point} outside start range {self.start}")
         if isinstance(self.floor, int) and isinstance(self.ceiling, int) and self.floor > self.ceiling:
             raise ValueError("floor above ceiling")
+        if self.floor == "life" and self.ceiling not in ("life", "death"):
+            raise ValueError(f"a tier whose floor is 无期徒刑 must reach 无期徒刑 or 死刑, not {self.ceiling!r}")
         return self
 
     # -- statutory bounds on the months scale
 
     @property
     def floor_months(self) -> float:
-        """The lowest term the tier allows on the months scale (拘役 1 month, 管制 counted as 1)."""
+        """The lowest term the tier allows on the months scale (拘役 1 month, 管制 counted as 1; a
+        floor of 无期徒刑 as the longest fixed term, which only 减轻 reaches)."""
+        if self.floor == "life":
+            return float(FIXED_TERM_MAX)
         return float(self.floor) if isinstance(self.floor, int) else 1.0
 
     @property
@@ -145,11 +151,18 @@ class Tier(BaseModel):
             "surveillance": SentenceKind.SURVEILLANCE,
             "detention": SentenceKind.DETENTION,
             "fine_only": SentenceKind.FINE_ONLY,
+            "life": SentenceKind.LIFE,
         }.get(self.floor, SentenceKind.FIXED_TERM)  # type: ignore[call-overload]
 
     @property
     def min_months(self) -> int | None:
-        return {"surveillance": 3, "detention": 1, "fine_only": None}.get(self.floor, self.floor)  # type: ignore[call-overload]
+        return {"surveillance": 3, "detention": 1, "fine_only": None, "life": None}.get(  # type: ignore[call-overload]
+            self.floor, self.floor)
+
+    @property
+    def life_floor(self) -> bool:
+        """无期徒刑或者死刑: no fixed term unless a ground of 减轻 (刑法第63条) applies."""
+        return self.floor == "life"
 
     @property
     def max_kind(self) -> SentenceKind:

@@ -491,7 +491,8 @@ _LENIENT_FIRST = (
 
 def tier_text(tier: Tier) -> str:
     """A tier's range as the law writes it (``有期徒刑三年至有期徒刑十年``, ``拘役至有期徒刑三年``)."""
-    floor = {"surveillance": "管制", "detention": "拘役", "fine_only": "单处罚金"}.get(tier.floor)  # type: ignore[call-overload]
+    floor = {"surveillance": "管制", "detention": "拘役", "fine_only": "单处罚金", "life": "无期徒刑"}.get(  # type: ignore[call-overload]
+        tier.floor)
     ceiling = {"detention": "拘役", "life": "无期徒刑", "death": "死刑"}.get(tier.ceiling)  # type: ignore[call-overload]
     lo = floor or f"有期徒刑{format_duration(tier.floor)}"  # type: ignore[arg-type]
     hi = ceiling or f"有期徒刑{format_duration(tier.ceiling)}"  # type: ignore[arg-type]
@@ -590,6 +591,10 @@ class _TierPlan:
             else (lower.floor_months if lower is not None else (1.0 if tier.allows_detention else 6.0))
         )
         self.allows_detention = tier.allows_detention
+        self.life_floor = tier.life_floor
+        self.unattributed_warning = (
+            f"{spec.label}：被告人另有其他罪名，已知的死亡、重伤结果可能由其他犯罪造成，未据此适用“{tier.label}”"
+            f"（{self.text}）；认定适用的，可在请求中写明该幅度（tiers）")
         self.may_exceed_fixed_term = tier.max_kind in (SentenceKind.LIFE, SentenceKind.DEATH)
         self.life_basis = f"{spec.statutory_source}；{method.life_source}"
         self.clamp_basis = spec.statutory_source
@@ -995,9 +1000,14 @@ STATED_TIER_REASON = "检察官认定"
 
 
 def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
-                 stated: str | None = None) -> tuple[int, str]:
+                 stated: str | None = None, sole: bool = True) -> tuple[int, str]:
     """The statutory tier stated for the charge, else the one the facts select (the heaviest one
-    reached), and why; warns when unsure."""
+    reached), and why; warns when unsure.
+
+    ``sole``: the charge is the defendant's only one. A defendant's deaths and injuries are not told
+    apart by charge, so beside another charge they need not be this charge's: a tier that begins at
+    无期徒刑 (绑架 that kills or seriously injures the hostage) is then not selected by them, and the
+    prosecutor is told to state it where it applies."""
     if stated is not None:
         index = cp.tier_index.get(stated)
         if index is not None:
@@ -1010,7 +1020,9 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
         for quantity, bound, text in tier.conds:
             value = values[quantity]
             if value is not None and value >= bound:
-                if i >= chosen:
+                if not sole and tier.life_floor:
+                    _warn(warnings, ("harm_unattributed", _QUANTITY_FIELDS[quantity], tier.unattributed_warning))
+                elif i >= chosen:
                     chosen, reason = i, text
                 break
     if cp.selecting:
@@ -1040,10 +1052,11 @@ def _calculate_charge(
     recognised: bool,
     name: str,
     stated: str | None = None,
+    sole: bool = True,
 ) -> tuple[ChargeCalculation, _TierPlan]:
     spec = cp.spec
     if recognised:
-        index, reason = _select_tier(cp, facts, warnings, stated)
+        index, reason = _select_tier(cp, facts, warnings, stated, sole)
         tp = cp.tiers[index]
         tier_step = _step(_OF_CHARGE, "tier", cp.tier_rule(index, reason), spec.statutory_source, charge=name)
     else:
@@ -1180,7 +1193,20 @@ def _calculate_charge(
     ceiling = tp.ceiling
     kind = SentenceKind.FIXED_TERM
     adjusted: float | None = value
-    if tp.may_exceed_fixed_term and value >= ceiling + plan.method.life_margin_months:
+    if tp.life_floor and not mitigation:
+        kind = SentenceKind.LIFE
+        adjusted = None
+        steps.append(
+            _step(
+                _VALUED_OF_CHARGE,
+                "clamp",
+                "本档法定刑为无期徒刑或者死刑，无法定减轻情节，不得判处有期徒刑",
+                tp.clamp_basis,
+                value_months=None,
+                charge=name,
+            )
+        )
+    elif tp.may_exceed_fixed_term and value >= ceiling + plan.method.life_margin_months:
         kind = SentenceKind.LIFE
         adjusted = None
         steps.append(
@@ -1323,7 +1349,9 @@ def calculate(
     calcs: list[ChargeCalculation] = []
     tiers: list[_TierPlan] = []
     plans: list[_ChargePlan] = []
-    for given, spec, key in plan.resolve(defendant.charge_names):
+    resolved = plan.resolve(defendant.charge_names)
+    sole = len({key for _, _, key in resolved}) == 1
+    for given, spec, key in resolved:
         if key in seen:
             continue
         seen.add(key)
@@ -1347,7 +1375,7 @@ def calculate(
         else:
             cp = plan.charge(spec, province)
             calc, tier = _calculate_charge(plan, cp, facts, settled, warnings, recognised=True, name=spec.name,
-                                           stated=stated.get(_bare(given)) if stated else None)
+                                           stated=stated.get(_bare(given)) if stated else None, sole=sole)
         calcs.append(calc)
         tiers.append(tier)
         plans.append(cp)

@@ -217,6 +217,8 @@ WARNING_CODES: dict[str, str] = {
     "contradictory_circumstances": "circumstances that exclude each other were settled",
     "unpriced_role": "a role with no adjustment rule",
     "no_charges": "no charge: nothing to calculate",
+    "harm_unattributed": "deaths or serious injuries beside another charge may be that charge's: the tier of "
+                         "无期徒刑或者死刑 they would select (绑架 that kills the hostage) is used only if stated",
     # the service's (serve.recommender)
     "no_criminal_responsibility": "too young to answer for any charge (刑法第17条): no punishment is recommended",
     "age_limits_responsibility": "too young to answer for some charges, or only on conditions (刑法第17条)",
@@ -227,7 +229,7 @@ WARNING_CODES: dict[str, str] = {
     "possible_recidivist": "a stated prior record whose dates may make the defendant a 累犯 (刑法第65条)",
     "drug_reoffender": "a prior drug sentence and a drug charge: 毒品再犯 (刑法第356条)",
     "model": "about the learned range or form: outside the statutory tier, adjusted to the principal's, "
-             "deferred to the guideline's 无期徒刑, a charge outside the catalogue",
+             "deferred to the guideline's 无期徒刑, no term where the tier allows none, a charge outside the catalogue",
 }
 """Every warning code a recommendation may carry, and what it means: integrators may switch on the code."""
 

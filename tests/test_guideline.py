@@ -284,6 +284,35 @@ def test_a_death_by_arson_is_priced_in_article_115() -> None:
     assert calculate(defendant("生产、销售有毒、有害食品", deaths=Measure(value=1))).statutory.min_months == 120
 
 
+def test_a_kidnapping_that_kills_the_hostage_is_life_or_death_not_a_term() -> None:
+    # 刑法第239条第2款: 杀害被绑架人的，或者故意伤害被绑架人，致人重伤、死亡的，处无期徒刑或者死刑. It was priced
+    # in the basic tier (ten years or more) at eleven years and three months.
+    killed = calculate(defendant("绑架", deaths=Measure(value=1)))
+    hurt = calculate(defendant("绑架", injuries=[Injury(grade=InjuryGrade.SERIOUS_2)]))
+    plain = calculate(defendant("绑架"))
+    label = "杀害被绑架人的，或者故意伤害被绑架人，致人重伤、死亡的"
+    for r in (killed, hurt):
+        assert r.kind is SentenceKind.LIFE and r.point_months is None and r.form is SentenceForm.LIFE
+        assert r.statutory.tier_label == label and r.statutory.min_kind is SentenceKind.LIFE
+        assert r.statutory.max_kind is SentenceKind.DEATH and r.statutory.min_months is None
+        assert any("不得判处有期徒刑" in s.rule for s in r.steps)
+    assert plain.kind is SentenceKind.FIXED_TERM and plain.statutory.tier_label == "基本犯"
+    # 减轻 (刑法第63条) reaches a term, not below the next tier's floor of ten years.
+    for code in (C.SURRENDER, C.ATTEMPT):
+        mitigated = calculate(defendant("绑架", circumstances=(code,), deaths=Measure(value=1)))
+        assert mitigated.kind is SentenceKind.FIXED_TERM and mitigated.statutory.tier_label == label
+        assert 120 <= mitigated.point_months <= 180
+    # Beside another charge the death may be that charge's (a defendant's quantities are not told apart
+    # by charge): the tier is not selected by it, the prosecutor is told, and a stated tier decides.
+    both = calculate(defendant("故意伤害", "绑架", injuries=[Injury(grade=InjuryGrade.SERIOUS_2)]))
+    assert both.kind is SentenceKind.FIXED_TERM and "harm_unattributed" in codes(both)
+    assert "绑架" in next(w.message for w in both.warnings if w.code == "harm_unattributed")
+    stated = Defendant(name="张某", charges=[Charge(name="故意伤害"), Charge(name="绑架", tier=label)],
+                       quantities=Quantities(deaths=Measure(value=1)))
+    assert calculate(stated).kind is SentenceKind.LIFE
+    assert "harm_unattributed" not in codes(killed)
+
+
 def test_misappropriation_tiers_follow_the_amount() -> None:
     # 法释〔2016〕9号: 挪用公款 of 200万元 is 情节严重 (five years or more); 挪用资金's standard is twice that.
     def floor(charge: str, yuan: float) -> int | None:

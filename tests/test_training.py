@@ -47,6 +47,7 @@ from training.predictor import (
     bounds_warnings,
     defer_to_guideline_life,
     enforce_role_consistency,
+    life_by_law,
     role_violations,
     statutory_bounds,
 )
@@ -193,6 +194,33 @@ def test_a_guideline_of_life_prevails_over_a_model_predicting_a_term() -> None:
     assert murder.kind is SentenceKind.LIFE and murder.statutory.min_months == 120
     row = np.array([[0.0, 0.0, 0.99, 0.01, 0.0]])
     assert defer_to_guideline_life(row, [murder]) == ({0: pytest.approx(0.01)}, []) and np.argmax(row[0]) == 3
+
+
+def _kidnapper(*codes: CircumstanceCode, charges: tuple[str, ...] = ("绑架",)) -> Case:
+    return Case(id=f"kidnap-{'-'.join(codes)}-{len(charges)}", province="JS", defendants=[
+        Defendant(name="王某", charges=[Charge(name=c) for c in charges], age=30,
+                  circumstances=[Circumstance(code=c) for c in codes],
+                  quantities=Quantities(deaths=Measure(value=1)))])
+
+
+def test_no_term_where_the_tier_allows_none(predictor: RangePredictor) -> None:
+    """绑架 that kills the hostage (刑法第239条第2款): 无期徒刑或者死刑. Without a ground of 减轻 every term
+    form's probability goes to life, whatever a model that saw few such defendants says; death keeps
+    the model's. With 自首 (可以减轻) the term stays possible."""
+    killed = calculate(_kidnapper().defendants[0])
+    proba = np.array([[0.1, 0.2, 0.6, 0.07, 0.03]])
+    assert life_by_law(proba, [killed]) == [0]
+    assert np.allclose(proba[0], [0.0, 0.0, 0.0, 0.97, 0.03])
+    (p,) = predictor.predict_case(_kidnapper())
+    assert p.form in (SentenceForm.LIFE, SentenceForm.DEATH) and p.range.point_months is None
+    assert p.form_probabilities["custody"] == p.form_probabilities["probation"] == 0.0
+    assert any("不得判处有期徒刑" in w for w in p.warnings)
+    (m,) = predictor.predict_case(_kidnapper(CircumstanceCode.SURRENDER))
+    assert m.guideline.kind is SentenceKind.FIXED_TERM and not any("不得判处有期徒刑" in w for w in m.warnings)
+    # beside another charge the death may be that charge's: the tier is not forced, and it is said
+    (o,) = predictor.predict_case(_kidnapper(charges=("故意杀人", "绑架")))
+    assert any("可能由其他犯罪造成" in w for w in o.warnings)
+    assert not any("不得判处有期徒刑" in w for w in o.warnings)
 
 
 def test_a_range_leaving_the_statutory_tier_says_so(predictor: RangePredictor) -> None:

@@ -219,6 +219,27 @@ def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
     return changed, reported
 
 
+def life_by_law(proba: np.ndarray | list[list[float]], results: list[GuidelineResult | None]) -> list[int]:
+    """Rows whose guideline result is 无期徒刑 because a charge's tier allows nothing lighter
+    (无期徒刑或者死刑: 绑架 that kills the hostage, 刑法第239条第2款) and no ground of 减轻 (刑法第63条)
+    applies: no term is lawful there, so the probability of every term form moves to 无期徒刑 (death
+    keeps the model's). A model that saw few such defendants says a term, and that term is no sentence a
+    court may pass."""
+    rows = []
+    for i, g in enumerate(results):
+        if g is None or g.kind is not SentenceKind.LIFE or not any(
+                cr.kind is SentenceKind.LIFE and cr.statutory.min_kind is SentenceKind.LIFE for cr in g.charge_results):
+            continue
+        row = proba[i]
+        moved = sum(row[j] for j in range(len(row)) if j not in (_LIFE, _DEATH))
+        for j in range(len(row)):
+            if j not in (_LIFE, _DEATH):
+                row[j] = 0.0
+        row[_LIFE] += moved
+        rows.append(i)
+    return rows
+
+
 def exclude_death(proba: np.ndarray | list[list[float]], rows: list[int]) -> None:
     """No 死刑 (死缓 included) for the ``rows``: a woman pregnant at trial (刑法第49条). Where death was
     possible life is too, so its probability moves to 无期徒刑."""
@@ -235,12 +256,14 @@ class LawfulOutcomes(NamedTuple):
     too_young: list[int]
     deferred: dict[int, float]
     disputed: list[int]
+    life_by_law: list[int]
 
 
 def apply_lawful_outcomes(case: Case, months: np.ndarray, proba: np.ndarray | list[list[float]],
                           results: list[GuidelineResult | None], catalogue: ChargeCatalogue) -> LawfulOutcomes:
     """What the law, not a model, decides of a case's predictions, in place and in this order: a unit's
-    fine only, no punishment for a defendant too young to answer for any charge, the guideline's
+    fine only, no punishment for a defendant too young to answer for any charge, no term where the tier
+    allows none (:func:`life_by_law`), the guideline's
     无期徒刑 where the model has no ground to differ (:func:`defer_to_guideline_life`), and no 死刑 for a
     woman pregnant at trial (:func:`exclude_death`; 75 or older and under eighteen are the feature
     row's, training.models.LegalLimits). ``case`` is the
@@ -249,9 +272,10 @@ def apply_lawful_outcomes(case: Case, months: np.ndarray, proba: np.ndarray | li
     units = [i for i, d in enumerate(case.defendants) if d.is_unit]
     too_young = [i for i, d in enumerate(case.defendants) if (r := responsibility(d, catalogue)) and r.none]
     set_unit_outcome(months, proba, units + too_young)
+    by_law = life_by_law(proba, results)
     deferred, disputed = defer_to_guideline_life(proba, results)
     exclude_death(proba, [i for i, d in enumerate(case.defendants) if d.pregnant])
-    return LawfulOutcomes(units, too_young, deferred, disputed)
+    return LawfulOutcomes(units, too_young, deferred, disputed, by_law)
 
 
 def comparable_pairs(case: Case, resolve: Any) -> list[tuple[int, int]]:
@@ -743,7 +767,8 @@ class RangePredictor:
         case = triable(case, self.catalogue)  # 刑法第17条: only the charges each defendant's age answers for
         X, results, warnings = self.features(case)
         months, proba, credits = self._predict_rows(X)
-        units, too_young, deferred, disputed = apply_lawful_outcomes(case, months, proba, results, self.catalogue)
+        units, too_young, deferred, disputed, by_law = apply_lawful_outcomes(case, months, proba, results,
+                                                                             self.catalogue)
         adjusted = enforce_role_consistency(case, months, self.extractor.resolve)
         explanations = (self._explain_rows(X, credits, months[:, 1].tolist()) if explain
                         else [[] for _ in case.defendants])
@@ -765,6 +790,9 @@ class RangePredictor:
             if i in disputed:
                 w.append("量刑指导意见测算结果为无期徒刑，学习模型建议有期徒刑：本档的测算依推定的增加刑罚量（数额、次数等）"
                          "得出无期徒刑，法院通常不按此推至无期徒刑，请结合案情核对刑种")
+            if i in by_law:
+                w.append("本档法定刑为无期徒刑或者死刑，未认定法定减轻处罚情节（刑法第63条）：不得判处有期徒刑，"
+                         "刑罚种类按法定刑确定；是否判处死刑须依案情判断")
             if i in deferred:
                 w.append(f"量刑指导意见测算结果为无期徒刑，学习模型给出无期徒刑、死刑的概率合计仅{deferred[i]:.0%}"
                          f"（训练数据中此类被告人很少）：刑罚种类按指导意见建议，概率中指导意见占"
