@@ -13,9 +13,13 @@ files when ``../shared/data`` is present. The random part must match entry for e
 real parts are compared wherever their input is known (their parsers and generators may change the
 inputs, which is not the guideline's business) and skipped, saying why, when too few are.
 
-Regenerate only from the original implementation, never from the code under test::
+Regenerate only from the original implementation, never from the code under test. Rules of law
+the engine gained since, which no catalogue data could express, are added to the original in its
+own plain style by ``tests/data/guideline_orig_rules.patch`` (rule set 2026.12.7: a tier that begins
+at 无期徒刑, and deaths or injuries beside another charge not selecting it)::
 
     git show 668aabf:sentencing/guideline.py > /tmp/guideline_orig.py
+    patch /tmp/guideline_orig.py tests/data/guideline_orig_rules.patch
     .venv/bin/python -m tests.test_guideline_speed --write --from /tmp/guideline_orig.py
 """
 
