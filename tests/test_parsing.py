@@ -380,6 +380,13 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某放火，被害人称要是跑得慢的话一家人就被烧死在屋内了。", lambda q: q.deaths is None),
         ("被告人张某放火，将被害人一家三人烧死在屋内。", lambda q: q.deaths.value == 3),
         ("被告人张某指使他人将岛上一只牧羊犬打死。", lambda q: q.deaths is None),
+        # 杀害 as the narrated act; not as the name of the act, nor intended, nor attempted
+        ("被告人张某索要赎金未果，将被绑架人李某杀害。", lambda q: q.deaths.value == 1),
+        ("被告人张某将被害人骗至家中后杀害，并将其项链抢走。", lambda q: q.deaths.value == 1),
+        ("公诉机关认为，被告人张某绑架他人，杀害被绑架人，应以绑架罪追究其刑事责任。", lambda q: q.deaths is None),
+        ("被告人张某预谋将被害人杀害，因被害人逃脱而未得逞。", lambda q: q.deaths is None),
+        ("被告人张某将被害人杀害未遂。", lambda q: q.deaths is None),
+        ("被告人张某检举同监室人员王某于2011年持刀将李某杀害的犯罪事实，经查证属实。", lambda q: q.deaths is None),
         ("被告人张某驾车撞击行人，未造成人员死亡。", lambda q: q.deaths is None),
         ("被告人张某骗取被害人现金人民币三万五千元，后被告人张某退赔人民币二千元。",
          lambda q: q.amount_yuan.value == 35000),

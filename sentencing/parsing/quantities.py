@@ -93,9 +93,10 @@ _GRADES = {
     "轻伤": InjuryGrade.LIGHT_2, "重伤一级": InjuryGrade.SERIOUS_1, "重伤二级": InjuryGrade.SERIOUS_2,
     "重伤": InjuryGrade.SERIOUS_2,
 }
-# A death is ``致/造成…死亡`` or a killing verb's result (``刺死``, ``殴打致死``); ``死刑``, ``死缓`` and
-# ``死者`` are no death of this crime.
-_DEATH = re.compile(r"死亡|(?<=[刺砍杀打捅掐勒扼闷毒烧炸撞溺踢砸])死(?![刑缓者去])|致死(?![量率亡])")
+# A death is ``致/造成…死亡`` or a killing verb's result (``刺死``, ``殴打致死``, ``将李某杀害``); ``死刑``,
+# ``死缓`` and ``死者`` are no death of this crime, nor ``杀害`` as a name of the act (``杀害被绑架人的``).
+_DEATH = re.compile(
+    r"死亡|(?<=[刺砍杀打捅掐勒扼闷毒烧炸撞溺踢砸])死(?![刑缓者去])|致死(?![量率亡])|杀害(?!未遂|未果|未成|未得逞)")
 _DEATH_CAUSE = with_first_char_filter(
     rf"(?:致|造成)(?:(?P<n>{_N})(?:人|名))?[^。；;，,]{{0,12}}$|(?:抢救无效|当场|经抢救无效|不治)$"
 )
@@ -112,6 +113,9 @@ _NO_DEATH = re.compile(
     r"足以|可能|(?:未|没有|并未|不会)(?:能|得逞)?(?:造成|致|导致|将)|并非|意图|企图|欲|想要|想将|扬言|威胁|要将|要把|"
     r"要杀|要打|放任|希望|追求|准备|预谋|险些|差点|几乎|避免|防止|对致"
 )
+# A death told in a sentence about another's crime that the defendant reported (立功: ``检举同监室羁押嫌疑人
+# 邓某…持刀将王某杀害``) is not the defendant's.
+_REPORTED_CRIME = re.compile(r"检举|揭发|举报|线索|立功")
 _TIMES = re.compile(r"次")
 _OCCURRENCES = with_first_char_filter(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
 _OCC_VERBS = r"(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)"
@@ -238,9 +242,11 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         people = _PEOPLE_BEFORE.search(text, max(0, m.start() - 12), m.start())
         n = _number(people.group("n")) if people else 1
         add(f"injury:{_GRADES[m.group('grade')].value}", n or 1, 1, people.start() if people else m.start(), m.end())
-    for d in _DEATH.finditer(text) if "死" in text else ():
+    for d in _DEATH.finditer(text) if "死" in text or "杀害" in text else ():
         clause, end = _clause_bounds(text, d.start())
         if _NO_DEATH.search(text, max(clause, d.start() - 16), d.start()) is not None:
+            continue
+        if _REPORTED_CRIME.search(text, text.rfind("。", 0, d.start()) + 1, d.start()) is not None:
             continue
         if d.group() == "死亡":
             m = _DEATH_CAUSE.search(text, max(0, d.start() - 24), d.start())
