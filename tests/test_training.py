@@ -217,6 +217,12 @@ def test_no_term_where_the_tier_allows_none(predictor: RangePredictor) -> None:
     assert any("不得判处有期徒刑" in w for w in p.warnings)
     (m,) = predictor.predict_case(_kidnapper(CircumstanceCode.SURRENDER))
     assert m.guideline.kind is SentenceKind.FIXED_TERM and not any("不得判处有期徒刑" in w for w in m.warnings)
+    # 减轻 goes to the tier below (第63条), 绑架's basic tier of ten years or more: a lower range is said to be
+    assert statutory_bounds(m.guideline) == (120, None)
+    below = m.range.low_months < 119.5
+    assert any("减轻处罚只能在下一个量刑幅度内判处" in w for w in m.warnings) == below
+    assert bounds_warnings(100.0, 170.0, m.guideline, point=140.0) != []
+    assert bounds_warnings(121.0, 170.0, m.guideline, point=140.0) == []
     # beside another charge the death may be that charge's: the tier is not forced, and it is said
     (o,) = predictor.predict_case(_kidnapper(charges=("故意杀人", "绑架")))
     assert any("可能由其他犯罪造成" in w for w in o.warnings)

@@ -120,18 +120,34 @@ def statutory_bounds(g: GuidelineResult | None, catalogue: ChargeCatalogue | Non
     floor or raise the ceiling (undetermined_bounds: 组织卖淫's open 情节严重 is heavier, so the basic
     tier's floor of five years stays sure). The tier's ceiling binds always (a single crime is
     never sentenced above it); its floor binds unless a statutory mitigation (减轻处罚, 刑法第63条)
-    applies. Only fixed-term bounds count: a floor of 拘役 or 管制 is no bound in months worth stating.
+    applies. Only fixed-term bounds count: a floor of 拘役 or 管制 is no bound in months worth stating. A
+    tier of 无期徒刑或者死刑 with a ground of 减轻 has the floor of the tier below it (第63条).
     """
     if g is None or len(g.charge_results) != 1 or g.statutory is None:
         return None, None
     if any(w.code != "derived_rule" for w in g.warnings):
         return None, None
-    lower, higher = undetermined_bounds(g, catalogue or default_catalogue(), defendant)
+    catalogue = catalogue or default_catalogue()
+    lower, higher = undetermined_bounds(g, catalogue, defendant)
     st = g.statutory
     fixed = SentenceKind.FIXED_TERM
-    floor = st.min_months if st.min_kind is fixed and not g.charge_results[0].mitigation and not lower else None
+    mitigation = g.charge_results[0].mitigation
+    floor = st.min_months if st.min_kind is fixed and not mitigation and not lower else None
+    if st.min_kind is SentenceKind.LIFE and mitigation and not lower:
+        floor = _next_tier_floor(catalogue, st.charge, st.tier_label)
     ceiling = st.max_months if st.max_kind is fixed and not higher else None
     return floor, ceiling
+
+
+def _next_tier_floor(catalogue: ChargeCatalogue, charge: str, tier_label: str) -> float | None:
+    """The fixed-term floor of the tier below a tier of 无期徒刑或者死刑: where 减轻 takes a sentence, and
+    no lower (刑法第63条: 在法定量刑幅度的下一个量刑幅度内判处)."""
+    spec = catalogue.resolve(charge)
+    labels = [t.label for t in spec.tiers] if spec is not None else []
+    if tier_label not in labels or labels.index(tier_label) == 0:
+        return None
+    below = spec.tiers[labels.index(tier_label) - 1]
+    return float(below.min_months) if below.min_kind is SentenceKind.FIXED_TERM and below.min_months else None
 
 
 def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
@@ -146,7 +162,11 @@ def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
     """
     floor, ceiling = statutory_bounds(g, catalogue, defendant)
     out = []
-    if floor is not None and point is not None and point < floor - 0.5:
+    if floor is not None and g is not None and g.statutory.min_kind is SentenceKind.LIFE:
+        if min(low, point if point is not None else low) < floor - 0.5:
+            out.append(f"学习模型的区间（{months_text(low)}起）低于{months_text(floor)}：本档法定刑为无期徒刑或者死刑，"
+                       "减轻处罚只能在下一个量刑幅度内判处（刑法第63条）")
+    elif floor is not None and point is not None and point < floor - 0.5:
         out.append(f"学习模型的建议刑期（{months_text(point)}）低于法定刑幅度下限（{months_text(floor)}）："
                    "未认定法定减轻处罚情节的，宣告刑不得低于该下限（刑法第63条），请以法定刑幅度和量刑指导意见测算为准")
     elif floor is not None and low < floor - 0.5:
