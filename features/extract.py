@@ -57,6 +57,8 @@ guideline columns holds), and the range a court gives when it stops short of lif
 
 
 _LIFE_LOG = math.log1p(LIFE_AS_MONTHS)
+_BEYOND_TERM = frozenset({SentenceKind.LIFE, SentenceKind.DEATH})
+"""Guideline results past every fixed term: a tier of 死刑 alone gives 死刑 (劫持航空器 that kills)."""
 
 
 def log_months(months: float | None) -> float:
@@ -231,7 +233,7 @@ class FeatureExtractor:
             return memo[1]
         col = self._c
         row: dict[int, float] = {col.guideline_known: 1.0}
-        if g.kind is SentenceKind.LIFE:
+        if g.kind in _BEYOND_TERM:
             low = point = high = _LIFE_LOG
         else:
             low, point, high = log_months(g.low_months), log_months(g.point_months), log_months(g.high_months)
@@ -243,7 +245,7 @@ class FeatureExtractor:
         if results:
             row[col.guideline_starting_point] = _max_log(r.starting_point_months for r in results)
             row[col.guideline_baseline] = _max_log(r.baseline_months for r in results)
-            row[col.guideline_adjusted] = _max_log(LIFE_AS_MONTHS if r.kind is SentenceKind.LIFE else r.adjusted_months
+            row[col.guideline_adjusted] = _max_log(LIFE_AS_MONTHS if r.kind in _BEYOND_TERM else r.adjusted_months
                                                    for r in results)
         form = g.form
         if form is not None:

@@ -96,9 +96,10 @@ class Tier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     label: str
-    floor: int | Literal["surveillance", "detention", "fine_only", "life"]
+    floor: int | Literal["surveillance", "detention", "fine_only", "life", "death"]
     """Lightest penalty: months of 有期徒刑, or the lightest kind allowed (管制/拘役/单处罚金), or 无期徒刑
-    for a tier of 无期徒刑或者死刑 (绑架 that kills the hostage, 刑法第239条第2款)."""
+    for a tier of 无期徒刑或者死刑 (绑架 that kills the hostage, 刑法第239条第2款), or 死刑 for a tier of
+    死刑 alone (劫持航空器 致人重伤、死亡, 第121条)."""
     ceiling: int | Literal["detention", "life", "death"]
     """Heaviest penalty: months of 有期徒刑, 拘役 (6 months), 无期徒刑 or 死刑."""
     fine: FinePolicy = FinePolicy.NONE
@@ -124,6 +125,8 @@ class Tier(BaseModel):
             raise ValueError("floor above ceiling")
         if self.floor == "life" and self.ceiling not in ("life", "death"):
             raise ValueError(f"a tier whose floor is 无期徒刑 must reach 无期徒刑 or 死刑, not {self.ceiling!r}")
+        if self.floor == "death" and self.ceiling != "death":
+            raise ValueError(f"a tier whose floor is 死刑 must reach 死刑, not {self.ceiling!r}")
         return self
 
     # -- statutory bounds on the months scale
@@ -131,8 +134,8 @@ class Tier(BaseModel):
     @property
     def floor_months(self) -> float:
         """The lowest term the tier allows on the months scale (拘役 1 month, 管制 counted as 1; a
-        floor of 无期徒刑 as the longest fixed term, which only 减轻 reaches)."""
-        if self.floor == "life":
+        floor of 无期徒刑 or 死刑 as the longest fixed term, which only 减轻 reaches)."""
+        if self.no_fixed_term:
             return float(FIXED_TERM_MAX)
         return float(self.floor) if isinstance(self.floor, int) else 1.0
 
@@ -152,17 +155,18 @@ class Tier(BaseModel):
             "detention": SentenceKind.DETENTION,
             "fine_only": SentenceKind.FINE_ONLY,
             "life": SentenceKind.LIFE,
+            "death": SentenceKind.DEATH,
         }.get(self.floor, SentenceKind.FIXED_TERM)  # type: ignore[call-overload]
 
     @property
     def min_months(self) -> int | None:
-        return {"surveillance": 3, "detention": 1, "fine_only": None, "life": None}.get(  # type: ignore[call-overload]
+        return {"surveillance": 3, "detention": 1, "fine_only": None, "life": None, "death": None}.get(  # type: ignore[call-overload]
             self.floor, self.floor)
 
     @property
-    def life_floor(self) -> bool:
-        """无期徒刑或者死刑: no fixed term unless a ground of 减轻 (刑法第63条) applies."""
-        return self.floor == "life"
+    def no_fixed_term(self) -> bool:
+        """无期徒刑或者死刑, or 死刑 alone: no fixed term unless a ground of 减轻 (刑法第63条) applies."""
+        return self.floor in ("life", "death")
 
     @property
     def max_kind(self) -> SentenceKind:

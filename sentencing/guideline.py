@@ -491,6 +491,8 @@ _LENIENT_FIRST = (
 
 def tier_text(tier: Tier) -> str:
     """A tier's range as the law writes it (``有期徒刑三年至有期徒刑十年``, ``拘役至有期徒刑三年``)."""
+    if tier.floor == "death":
+        return "死刑"
     floor = {"surveillance": "管制", "detention": "拘役", "fine_only": "单处罚金", "life": "无期徒刑"}.get(  # type: ignore[call-overload]
         tier.floor)
     ceiling = {"detention": "拘役", "life": "无期徒刑", "death": "死刑"}.get(tier.ceiling)  # type: ignore[call-overload]
@@ -591,7 +593,8 @@ class _TierPlan:
             else (lower.floor_months if lower is not None else (1.0 if tier.allows_detention else 6.0))
         )
         self.allows_detention = tier.allows_detention
-        self.life_floor = tier.life_floor
+        self.no_fixed_term = tier.no_fixed_term
+        self.floor_kind = tier.min_kind
         self.unattributed_warning = (
             f"{spec.label}：被告人另有其他罪名，已知的死亡、重伤结果可能由其他犯罪造成，未据此适用“{tier.label}”"
             f"（{self.text}）；认定适用的，可在请求中写明该幅度（tiers）")
@@ -1020,7 +1023,7 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
         for quantity, bound, text in tier.conds:
             value = values[quantity]
             if value is not None and value >= bound:
-                if not sole and tier.life_floor:
+                if not sole and tier.no_fixed_term:
                     _warn(warnings, ("harm_unattributed", _QUANTITY_FIELDS[quantity], tier.unattributed_warning))
                 elif i >= chosen:
                     chosen, reason = i, text
@@ -1193,14 +1196,15 @@ def _calculate_charge(
     ceiling = tp.ceiling
     kind = SentenceKind.FIXED_TERM
     adjusted: float | None = value
-    if tp.life_floor and not mitigation:
-        kind = SentenceKind.LIFE
+    if tp.no_fixed_term and not mitigation:
+        kind = tp.floor_kind
         adjusted = None
         steps.append(
             _step(
                 _VALUED_OF_CHARGE,
                 "clamp",
-                "本档法定刑为无期徒刑或者死刑，无法定减轻情节，不得判处有期徒刑",
+                "本档法定刑为无期徒刑或者死刑，无法定减轻情节，不得判处有期徒刑" if kind is SentenceKind.LIFE
+                else "本档法定刑为死刑，无法定减轻情节，不得判处有期徒刑或者无期徒刑",
                 tp.clamp_basis,
                 value_months=None,
                 charge=name,
@@ -1280,6 +1284,12 @@ def _fine(rule: FineRule | None, months: float | None, facts: _Facts) -> int | N
 def _combine(plan: _Plan, calcs: list[ChargeCalculation]) -> tuple[SentenceKind, float | None, list[GuidelineStep]]:
     """数罪并罚 (刑法第69条): between the highest term and the sum, capped."""
     method = plan.method
+    if any(c.kind is SentenceKind.DEATH for c in calcs):
+        return (
+            SentenceKind.DEATH,
+            None,
+            [_step(_VALUED, "combine", "数罪中有判处死刑的，执行死刑", "刑法第69条", value_months=None)],
+        )
     if any(c.kind is SentenceKind.LIFE for c in calcs):
         return (
             SentenceKind.LIFE,
@@ -1428,7 +1438,10 @@ def calculate(
 
     low = high = None
     probation_eligible = False
-    if kind is SentenceKind.LIFE or point is None:
+    if kind is SentenceKind.DEATH:
+        form = SentenceForm.DEATH
+        steps.append(_step(_VALUED, "discretion", "结果为死刑，不以月数表示", method.life_source, value_months=None))
+    elif kind is SentenceKind.LIFE or point is None:
         form = SentenceForm.LIFE
         steps.append(
             _step(_VALUED, "discretion", "结果为无期徒刑，不以月数表示", method.life_source, value_months=None)
@@ -1576,6 +1589,8 @@ def _bare(name: str) -> str:
 
 
 def _severity(calc: ChargeCalculation) -> tuple[int, float]:
+    if calc.kind is SentenceKind.DEATH:
+        return (3, 0.0)
     if calc.kind is SentenceKind.LIFE:
         return (2, 0.0)
     return (1 if calc.kind is SentenceKind.FIXED_TERM else 0, calc.adjusted_months or 0.0)

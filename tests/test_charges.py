@@ -237,7 +237,7 @@ def test_death_is_reachable_where_the_law_keeps_it(catalogue: ChargeCatalogue) -
         return spec.reaches_death
 
     for name in ("故意杀人", "故意伤害", "抢劫", "强奸", "贩卖毒品", "放火", "爆炸", "贪污", "受贿", "拐卖妇女、儿童",
-                 "生产、销售、提供假药", "生产、销售有毒、有害食品", "破坏交通工具", "绑架"):
+                 "生产、销售、提供假药", "生产、销售有毒、有害食品", "破坏交通工具", "绑架", "劫持航空器"):
         assert reaches_death(name), name
     for name in ("盗窃", "诈骗", "组织卖淫", "集资诈骗", "伪造货币", "非法拘禁"):
         assert not reaches_death(name), name
@@ -248,9 +248,14 @@ def test_a_tier_may_begin_at_life_and_must_then_reach_life_or_death(catalogue: C
     from sentencing.charges import Tier
     from sentencing.sentence import SentenceKind
 
-    (top,) = [t for t in catalogue.resolve("绑架").tiers if t.life_floor]
+    (top,) = [t for t in catalogue.resolve("绑架").tiers if t.no_fixed_term]
     assert top.min_kind is SentenceKind.LIFE and top.max_kind is SentenceKind.DEATH and top.min_months is None
     assert top.floor_months == 180  # only 减轻 (刑法第63条) reaches a term, the longest fixed term at most
     assert not top.allows_detention
     with pytest.raises(ValueError, match="无期徒刑 or 死刑"):
         Tier(label="x", floor="life", ceiling=180, start=(180, 180), start_source="test")
+    # 刑法第121条: a tier of 死刑 alone
+    (hijack,) = [t for t in catalogue.resolve("劫持航空器").tiers if t.no_fixed_term]
+    assert hijack.min_kind is SentenceKind.DEATH and hijack.max_kind is SentenceKind.DEATH
+    with pytest.raises(ValueError, match="must reach 死刑"):
+        Tier(label="x", floor="death", ceiling="life", start=(180, 180), start_source="test")

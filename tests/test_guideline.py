@@ -313,6 +313,25 @@ def test_a_kidnapping_that_kills_the_hostage_is_life_or_death_not_a_term() -> No
     assert "harm_unattributed" not in codes(killed)
 
 
+def test_a_hijacking_that_kills_is_death_alone() -> None:
+    # 刑法第121条: 致人重伤、死亡或者使航空器遭受严重破坏的，处死刑. 死刑 over any other crime (第69条).
+    killed = calculate(defendant("劫持航空器", deaths=Measure(value=1)))
+    assert killed.kind is SentenceKind.DEATH and killed.form is SentenceForm.DEATH and killed.term_months == -2
+    assert killed.statutory.min_kind is SentenceKind.DEATH and killed.statutory.max_kind is SentenceKind.DEATH
+    assert killed.summary_text() == "建议判处死刑"
+    assert any("不得判处有期徒刑或者无期徒刑" in s.rule for s in killed.steps)
+    assert calculate(defendant("劫持航空器")).statutory.max_kind is SentenceKind.LIFE
+    mitigated = calculate(defendant("劫持航空器", circumstances=(C.SURRENDER,), deaths=Measure(value=1)))
+    assert mitigated.kind is SentenceKind.FIXED_TERM and 120 <= mitigated.point_months <= 180
+    # 拐卖妇女、儿童: 情节特别严重 is 死刑 alone and no quantity selects it; stated, it prevails over a theft.
+    stated = Defendant(name="张某", charges=[Charge(name="拐卖妇女、儿童", tier="情节特别严重的"), Charge(name="盗窃")],
+                       quantities=Quantities(amount_yuan=amount(5000)))
+    both = calculate(stated)
+    assert both.kind is SentenceKind.DEATH and any(s.rule == "数罪中有判处死刑的，执行死刑" for s in both.steps)
+    top = calculate(defendant("拐卖妇女、儿童", injuries=[Injury(grade=InjuryGrade.SERIOUS_2)]))
+    assert top.kind is not SentenceKind.DEATH
+
+
 def test_misappropriation_tiers_follow_the_amount() -> None:
     # 法释〔2016〕9号: 挪用公款 of 200万元 is 情节严重 (five years or more); 挪用资金's standard is twice that.
     def floor(charge: str, yuan: float) -> int | None:

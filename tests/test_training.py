@@ -211,6 +211,14 @@ def test_no_term_where_the_tier_allows_none(predictor: RangePredictor) -> None:
     proba = np.array([[0.1, 0.2, 0.6, 0.07, 0.03]])
     assert life_by_law(proba, [killed]) == [0]
     assert np.allclose(proba[0], [0.0, 0.0, 0.0, 0.97, 0.03])
+    # a tier of 死刑 alone (劫持航空器 that kills, 刑法第121条): every other form's probability to death
+    hijack = calculate(_kidnapper(charges=("劫持航空器",)).defendants[0])
+    proba = np.array([[0.1, 0.2, 0.6, 0.07, 0.03]])
+    assert hijack.kind is SentenceKind.DEATH and life_by_law(proba, [hijack]) == [0]
+    assert np.allclose(proba[0], [0.0, 0.0, 0.0, 0.0, 1.0])
+    (h,) = predictor.predict_case(_kidnapper(charges=("劫持航空器",)))
+    assert h.form is SentenceForm.DEATH and h.range.point_months is None
+    assert any("不得判处有期徒刑或者无期徒刑" in w for w in h.warnings)
     (p,) = predictor.predict_case(_kidnapper())
     assert p.form in (SentenceForm.LIFE, SentenceForm.DEATH) and p.range.point_months is None
     assert p.form_probabilities["custody"] == p.form_probabilities["probation"] == 0.0

@@ -133,7 +133,7 @@ def statutory_bounds(g: GuidelineResult | None, catalogue: ChargeCatalogue | Non
     fixed = SentenceKind.FIXED_TERM
     mitigation = g.charge_results[0].mitigation
     floor = st.min_months if st.min_kind is fixed and not mitigation and not lower else None
-    if st.min_kind is SentenceKind.LIFE and mitigation and not lower:
+    if st.min_kind in (SentenceKind.LIFE, SentenceKind.DEATH) and mitigation and not lower:
         floor = _next_tier_floor(catalogue, st.charge, st.tier_label)
     ceiling = st.max_months if st.max_kind is fixed and not higher else None
     return floor, ceiling
@@ -162,9 +162,10 @@ def bounds_warnings(low: float, high: float, g: GuidelineResult | None,
     """
     floor, ceiling = statutory_bounds(g, catalogue, defendant)
     out = []
-    if floor is not None and g is not None and g.statutory.min_kind is SentenceKind.LIFE:
+    if floor is not None and g is not None and g.statutory.min_kind in (SentenceKind.LIFE, SentenceKind.DEATH):
         if min(low, point if point is not None else low) < floor - 0.5:
-            out.append(f"学习模型的区间（{months_text(low)}起）低于{months_text(floor)}：本档法定刑为无期徒刑或者死刑，"
+            tier = "无期徒刑或者死刑" if g.statutory.min_kind is SentenceKind.LIFE else "死刑"
+            out.append(f"学习模型的区间（{months_text(low)}起）低于{months_text(floor)}：本档法定刑为{tier}，"
                        "减轻处罚只能在下一个量刑幅度内判处（刑法第63条）")
     elif floor is not None and point is not None and point < floor - 0.5:
         out.append(f"学习模型的建议刑期（{months_text(point)}）低于法定刑幅度下限（{months_text(floor)}）："
@@ -240,22 +241,29 @@ def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
 
 
 def life_by_law(proba: np.ndarray | list[list[float]], results: list[GuidelineResult | None]) -> list[int]:
-    """Rows whose guideline result is 无期徒刑 because a charge's tier allows nothing lighter
-    (无期徒刑或者死刑: 绑架 that kills the hostage, 刑法第239条第2款) and no ground of 减轻 (刑法第63条)
-    applies: no term is lawful there, so the probability of every term form moves to 无期徒刑 (death
-    keeps the model's). A model that saw few such defendants says a term, and that term is no sentence a
-    court may pass."""
+    """Rows whose guideline result is 无期徒刑 or 死刑 because a charge's tier allows nothing lighter
+    (无期徒刑或者死刑: 绑架 that kills the hostage, 刑法第239条第2款; 死刑 alone: 劫持航空器 that kills,
+    第121条) and no ground of 减轻 (刑法第63条) applies: no term is lawful there, so the probability of
+    every term form moves to 无期徒刑 (death keeps the model's), or, for a tier of 死刑 alone, every other
+    form's to 死刑 (whose suspension, 死缓, is the court's to weigh; a pregnancy at trial then moves it to
+    无期徒刑: :func:`exclude_death`). A model that saw few such defendants says a term, and that term is no
+    sentence a court may pass."""
     rows = []
     for i, g in enumerate(results):
-        if g is None or g.kind is not SentenceKind.LIFE or not any(
-                cr.kind is SentenceKind.LIFE and cr.statutory.min_kind is SentenceKind.LIFE for cr in g.charge_results):
+        if g is None or g.kind not in (SentenceKind.LIFE, SentenceKind.DEATH):
             continue
+        floors = {cr.statutory.min_kind for cr in g.charge_results if cr.kind is cr.statutory.min_kind
+                  and cr.kind in (SentenceKind.LIFE, SentenceKind.DEATH)}
+        if not floors:
+            continue
+        to = _DEATH if SentenceKind.DEATH in floors else _LIFE
         row = proba[i]
-        moved = sum(row[j] for j in range(len(row)) if j not in (_LIFE, _DEATH))
+        kept = (_LIFE, _DEATH) if to == _LIFE else (_DEATH,)
+        moved = sum(row[j] for j in range(len(row)) if j not in kept)
         for j in range(len(row)):
-            if j not in (_LIFE, _DEATH):
+            if j not in kept:
                 row[j] = 0.0
-        row[_LIFE] += moved
+        row[to] += moved
         rows.append(i)
     return rows
 
@@ -810,7 +818,10 @@ class RangePredictor:
             if i in disputed:
                 w.append("量刑指导意见测算结果为无期徒刑，学习模型建议有期徒刑：本档的测算依推定的增加刑罚量（数额、次数等）"
                          "得出无期徒刑，法院通常不按此推至无期徒刑，请结合案情核对刑种")
-            if i in by_law:
+            if i in by_law and results[i] is not None and results[i].kind is SentenceKind.DEATH:
+                w.append("本档法定刑为死刑，未认定法定减轻处罚情节（刑法第63条）：不得判处有期徒刑或者无期徒刑，"
+                         "刑罚种类按法定刑确定；是否缓期二年执行须依案情判断")
+            elif i in by_law:
                 w.append("本档法定刑为无期徒刑或者死刑，未认定法定减轻处罚情节（刑法第63条）：不得判处有期徒刑，"
                          "刑罚种类按法定刑确定；是否判处死刑须依案情判断")
             if i in deferred:
