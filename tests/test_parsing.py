@@ -387,6 +387,12 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某预谋将被害人杀害，因被害人逃脱而未得逞。", lambda q: q.deaths is None),
         ("被告人张某将被害人杀害未遂。", lambda q: q.deaths is None),
         ("被告人张某检举同监室人员王某于2011年持刀将李某杀害的犯罪事实，经查证属实。", lambda q: q.deaths is None),
+        # deaths of differently named victims told one by one add up; one victim told twice is one death
+        ("被告人张某驾车与摩托车相撞，致被害人袭祥壮当场死亡，被害人许春辉经送医抢救不治死亡。",
+         lambda q: q.deaths.value == 2),
+        ("被告人张某驾车撞倒被害人王某某，造成被害人王某某当场死亡的交通事故。经鉴定，被害人王某某系因颅脑损伤而死亡。",
+         lambda q: q.deaths.value == 1),
+        ("被告人张某驾车致被害人王某当场死亡。经鉴定，被害人王某某系因颅脑损伤死亡。", lambda q: q.deaths.value == 1),
         ("被告人张某驾车撞击行人，未造成人员死亡。", lambda q: q.deaths is None),
         ("被告人张某骗取被害人现金人民币三万五千元，后被告人张某退赔人民币二千元。",
          lambda q: q.amount_yuan.value == 35000),

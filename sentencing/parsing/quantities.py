@@ -113,6 +113,11 @@ _NO_DEATH = re.compile(
     r"足以|可能|(?:未|没有|并未|不会)(?:能|得逞)?(?:造成|致|导致|将)|并非|意图|企图|欲|想要|想将|扬言|威胁|要将|要把|"
     r"要杀|要打|放任|希望|追求|准备|预谋|险些|差点|几乎|避免|防止|对致"
 )
+# The victim a death is told of, named in its clause before it (``致被害人袭祥壮当场死亡``, ``被害人许春辉经送医
+# 抢救不治死亡``): deaths told of different victims close together are added up.
+_VICTIM = re.compile(r"被害人(?P<v>[^\s，,。；;、：:（()系的是在因经被于当送受抢不头颅死致已等和与及驾骑乘]{1,4})")
+_VICTIMS_APART = 120
+"""Deaths of differently named victims this close (characters) are one account of several deaths."""
 # A death told in a sentence about another's crime that the defendant reported (立功: ``检举同监室羁押嫌疑人
 # 邓某…持刀将王某杀害``) is not the defendant's.
 _REPORTED_CRIME = re.compile(r"检举|揭发|举报|线索|立功")
@@ -242,6 +247,7 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         people = _PEOPLE_BEFORE.search(text, max(0, m.start() - 12), m.start())
         n = _number(people.group("n")) if people else 1
         add(f"injury:{_GRADES[m.group('grade')].value}", n or 1, 1, people.start() if people else m.start(), m.end())
+    victims: list[tuple[int, int, str]] = []  # (start, end, name) of deaths told of one named victim
     for d in _DEATH.finditer(text) if "死" in text or "杀害" in text else ():
         clause, end = _clause_bounds(text, d.start())
         if _NO_DEATH.search(text, max(clause, d.start() - 16), d.start()) is not None:
@@ -263,6 +269,23 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             n = _number(m.group("n")) if m else 1
             start = max(clause, d.start() - 12)
         add("deaths", n or 1, 1, start, d.end())
+        if n == 1:
+            named = [v for v in _VICTIM.finditer(text, clause, d.start())]
+            if named:
+                victims.append((named[-1].start(), d.end(), named[-1].group("v")))
+    # 致被害人甲当场死亡，被害人乙经抢救无效死亡: two deaths, each told as one
+    group: list[tuple[int, int, str]] = []
+    for victim in [*victims, None]:
+        if victim is not None and group and victim[0] - group[-1][1] <= _VICTIMS_APART:
+            group.append(victim)
+            continue
+        names: set[str] = set()
+        for _, _, v in group:  # 王某 and 王某某 are taken for one victim
+            if not any(v.startswith(u) or u.startswith(v) for u in names):
+                names.add(v)
+        if len(names) >= 2:
+            add("deaths", len(names), 1, group[0][0], group[-1][1])
+        group = [victim] if victim is not None else []
     for t in _TIMES.finditer(text):
         m = _OCCURRENCES.search(text, max(0, t.start() - 12), t.start())
         if m is None:
