@@ -295,6 +295,19 @@ def test_an_amount_belongs_to_the_seller_not_to_those_sold_to() -> None:
     assert [d.quantities.amount_yuan.value for d in case.defendants] == [520000, 170000, 100000]
 
 
+def test_a_name_that_modifies_a_noun_is_no_subject() -> None:
+    """Two JuDGE/LeCaRDv2 sentences: the fraud of 王×1 and 范× ran in a shop 王×1所经营的, and 范× had no amount;
+    陈友科 surrendered after 刘强的预警, and 刘强 was given the surrender."""
+    case = extract_defendant_facts(_facts_case(
+        "被告人王×1、范×在某网络购物平台上王×1所经营的店铺内虚假购物、赚取积分，并通过返现金的形式，"
+        "骗取某电子商务有限公司人民币208006.37元。被告人陈友科在得到被告人刘强的预警后逃离现场，次日到派出所投案自首。",
+        "王×1", "范×", "陈友科", "刘强",
+    ))
+    wang, fan, chen, liu = case.defendants
+    assert wang.quantities.amount_yuan.value == fan.quantities.amount_yuan.value == 208006.37
+    assert C.SURRENDER in chen.circumstance_codes and C.SURRENDER not in liu.circumstance_codes
+
+
 def test_circumstance_attribution_in_multi_defendant_text() -> None:
     case = extract_defendant_facts(_facts_case(
         "被告人张某、李某到案后如实供述，具有坦白情节。被告人王某系从犯。被告人王某曾因犯盗窃罪被判处有期徒刑一年，"

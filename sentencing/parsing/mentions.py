@@ -23,6 +23,8 @@ _GROUP_GLUE = re.compile(r"^[、，,和及与\s]*(?:被告人|被告单位)?$")
 # Names a sale or hand-over goes to (``推销给被告人李某甲、蒋某甲``, ``售予``): the sentence is about its
 # subject, not about them.
 _RECIPIENT_BEFORE = re.compile(r"(?:给|予)(?:被告人|被告单位)?$")
+# A name that modifies a noun (``王×1所经营的“美妆专营店”``, ``李某的账户``) is no subject of the sentence.
+_MODIFIER_AFTER = re.compile(r"所|的")
 
 
 def sentence_bounds(text: str) -> tuple[list[int], list[int]]:
@@ -190,8 +192,10 @@ class Attributor:
         if in_clause:
             return in_clause[-1][2]
         if before:
-            # Earlier in the sentence, not in the cue's clause: its subject, not the recipients of a sale.
-            subjects = [g for g in before if not _RECIPIENT_BEFORE.search(text, max(sent_start, g[0] - 6), g[0])]
+            # Earlier in the sentence, not in the cue's clause: its subject, not the recipients of a sale
+            # nor a name that only modifies a noun.
+            subjects = [g for g in before if not _RECIPIENT_BEFORE.search(text, max(sent_start, g[0] - 6), g[0])
+                        and not _MODIFIER_AFTER.match(text, g[1])]
             return (subjects or before)[-1][2]
         # A name after the cue in the same clause (``系从犯的被告人李某``).
         clause_end = _CLAUSE_BREAK.search(text, pos, sent_end)
