@@ -308,6 +308,25 @@ def test_a_name_that_modifies_a_noun_is_no_subject() -> None:
     assert C.SURRENDER in chen.circumstance_codes and C.SURRENDER not in liu.circumstance_codes
 
 
+def test_what_the_court_holds_outranks_a_denial_in_an_argument_it_rejects() -> None:
+    """JuDGE: the court held 犯罪预备 in its own words and named it again while rejecting the defence's
+    犯罪中止; the rejected sentence had taken 犯罪预备 away. A sentence that asserts and denies at once
+    (``主动投案，虽…不构成自首``) still denies, and what was not obtained at some length is not had."""
+    (d,) = extract_defendant_facts(_facts_case(
+        "被告人余某欲趁被害人熟睡之际伺机强奸，后因被被害人发现而爬窗离开。", "余某",
+        reasoning="本院认为，被告人余某为了犯罪而制造条件，系犯罪预备，可以比照既遂犯减轻处罚。辩护人提出被告人余某系犯罪中止，"
+                  "经查，该犯罪形态属于犯罪预备而非犯罪中止，上述辩护意见，本院不予采纳。",
+    )).defendants
+    assert C.PREPARATION in d.circumstance_codes and C.DISCONTINUATION not in d.circumstance_codes
+    (w,) = extract_defendant_facts(_facts_case(
+        "被告人文远明到公安机关投案。", "文远明",
+        reasoning="被告人文远明主动投案，虽因否认其主要罪行，不构成自首，但客观节约了司法资源，可酌情从轻考量。",
+    )).defendants
+    assert C.SURRENDER not in w.circumstance_codes
+    (x,) = extract_defendant_facts(_facts_case("被告人李某案发后没有取得被害人家属的谅解。", "李某")).defendants
+    assert C.FORGIVENESS not in x.circumstance_codes
+
+
 def test_circumstance_attribution_in_multi_defendant_text() -> None:
     case = extract_defendant_facts(_facts_case(
         "被告人张某、李某到案后如实供述，具有坦白情节。被告人王某系从犯。被告人王某曾因犯盗窃罪被判处有期徒刑一年，"

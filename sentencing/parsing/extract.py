@@ -46,7 +46,13 @@ def analyse_texts(names: list[str], texts: list[tuple[str, str]]) -> tuple[list[
 def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:
     """One defendant's circumstances: asserted somewhere, not negated by the court's reasoning."""
     mine = [f for f in findings if f.code is not None and name in f.names]
-    negated_by_court = {f.code for f in mine if f.negated and f.evidence.source == "reasoning"}
+    # The court's negation prevails over the facts; its own assertion over a negation in a sentence it
+    # rejects (``该犯罪形态属于犯罪预备而非犯罪中止，上述辩护意见，本院不予采纳`` beside ``系犯罪预备，可以比照既遂犯
+    # 减轻处罚``): the rejected sentence names what the court holds as well as what it denies.
+    denials = {(f.code, f.evidence.start) for f in mine if f.negated and f.evidence.source == "reasoning"}
+    held = {f.code for f in mine if not f.negated and f.evidence.source == "reasoning"
+            and (f.code, f.evidence.start) not in denials}  # not where the same sentence also denies it
+    negated_by_court = {code for code, _ in denials} - held
     asserted: dict[CircumstanceCode, Span] = {}
     for f in mine:
         assert f.code is not None
