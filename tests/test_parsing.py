@@ -327,6 +327,21 @@ def test_what_the_court_holds_outranks_a_denial_in_an_argument_it_rejects() -> N
     assert C.FORGIVENESS not in x.circumstance_codes
 
 
+def test_a_note_in_brackets_about_another_person_is_not_the_defendants() -> None:
+    """JuDGE: 被告人王天超伙同方某（系未成年人，分案处理）… gave the adult defendant 未成年人 (减轻, no death)."""
+    (d,) = extract_defendant_facts(_facts_case(
+        "被告人王天超伙同方某（系未成年人，分案处理）强行与被害人发生性关系。到案后，被告人王天超如实供述了上述犯罪事实。",
+        "王天超",
+    )).defendants
+    assert C.JUVENILE not in d.circumstance_codes and C.CONFESSION in d.circumstance_codes
+    (e,) = extract_defendant_facts(_facts_case("被告人李某（系未成年人）伙同他人盗窃。", "李某")).defendants
+    assert C.JUVENILE in e.circumstance_codes
+    two = extract_defendant_facts(_facts_case("被告人张某（系累犯）伙同被告人李某、方某（另案处理）盗窃。",
+                                              "张某", "李某"))
+    assert C.RECIDIVIST in two.defendants[0].circumstance_codes
+    assert C.RECIDIVIST not in two.defendants[1].circumstance_codes
+
+
 def test_circumstance_attribution_in_multi_defendant_text() -> None:
     case = extract_defendant_facts(_facts_case(
         "被告人张某、李某到案后如实供述，具有坦白情节。被告人王某系从犯。被告人王某曾因犯盗窃罪被判处有期徒刑一年，"

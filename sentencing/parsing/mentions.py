@@ -23,6 +23,9 @@ _GROUP_GLUE = re.compile(r"^[、，,和及与\s]*(?:被告人|被告单位)?$")
 # Names a sale or hand-over goes to (``推销给被告人李某甲、蒋某甲``, ``售予``): the sentence is about its
 # subject, not about them.
 _RECIPIENT_BEFORE = re.compile(r"(?:给|予)(?:被告人|被告单位)?$")
+# A note in brackets about a person other than a defendant (``伙同方某（系未成年人，分案处理）``) says nothing
+# of the defendants: what it holds is nobody's here.
+_NOTE_ABOUT = re.compile(r"[（(](?:系|另案|已判|均已|在逃|同案)")
 # A name that modifies a noun (``王×1所经营的“美妆专营店”``, ``李某的账户``) is no subject of the sentence.
 _MODIFIER_AFTER = re.compile(r"所|的")
 
@@ -139,6 +142,7 @@ class Attributor:
         self.finder = finder
         self.all = tuple(finder.names)
         self._starts, self._ends = sentence_bounds(text)
+        self._notes = _NOTE_ABOUT.search(text) is not None  # most texts have none: who() then skips the check
         # Named groups per sentence (by index); only needed to tell several defendants apart.
         self._groups: list[list[tuple[int, int, tuple[str, ...]]]] = []
         if len(self.all) > 1:
@@ -164,19 +168,36 @@ class Attributor:
         k = self.sentence_index(pos)
         return self._starts[k], self._ends[k]
 
+    def _named_before(self, at: int) -> tuple[str, ...]:
+        """The defendants named right before ``at`` (a bracket's opening); empty when it follows another."""
+        if len(self.all) == 1:
+            (name,) = self.all
+            spelled = [name, *(alias for alias, named in self.finder.aliases.items() if named == name)]
+            return self.all if any(self.text.endswith(n, 0, at) for n in spelled) else ()
+        k = self.sentence_index(at)
+        named = [g for g in self._groups[k] if g[1] == at]
+        return named[0][2] if named else ()
+
     def who(self, pos: int) -> tuple[str, ...]:
         """The defendants that the text at ``pos`` is about; empty when it cannot be told."""
-        if len(self.all) == 1:
+        if len(self.all) == 1 and not self._notes:
             return self.all
         if not self.all:
             return ()
         if not self._starts:
-            return ()  # no sentence, no names (an empty text)
+            return self.all if len(self.all) == 1 else ()  # no sentence, no names (an empty text)
         k = self.sentence_index(pos)
         sent_start, sent_end = self._starts[k], self._ends[k]
-        groups = self._groups[k]
         text = self.text
         rfind = text.rfind
+        if self._notes:
+            opened = max(rfind("（", sent_start, pos), rfind("(", sent_start, pos))
+            if opened >= 0 and _NOTE_ABOUT.match(text, opened) and max(rfind("）", opened, pos),
+                                                                        rfind(")", opened, pos)) < 0:
+                return self._named_before(opened)
+        if len(self.all) == 1:
+            return self.all
+        groups = self._groups[k]
         clause_start = max(
             sent_start,
             max(rfind("，", sent_start, pos), rfind(",", sent_start, pos), rfind("：", sent_start, pos),
