@@ -149,6 +149,38 @@ class Circumstance(BaseModel):
     evidence: Evidence | None = None
 
 
+class AggravationCode(StrEnum):
+    """Facts the Criminal Law names as selecting a heavier tier (加重处罚情节), not priced as circumstances:
+    入户抢劫 takes a robbery from three to ten years to ten years or more (刑法第263条)."""
+
+    HOME_INVASION = "home_invasion"  # 入户抢劫
+    PUBLIC_TRANSPORT = "public_transport"  # 在公共交通工具上抢劫
+    FINANCIAL_INSTITUTION = "financial_institution"  # 抢劫银行或者其他金融机构
+    ARMED_WITH_GUN = "armed_with_gun"  # 持枪抢劫
+    IMPERSONATING_POLICE = "impersonating_police"  # 冒充军警人员抢劫
+    GANG_RAPE = "gang_rape"  # 二人以上轮奸
+    PUBLIC_RAPE = "public_rape"  # 在公共场所当众强奸
+    ARMED_AFFRAY = "armed_affray"  # 持械聚众斗殴
+
+    @property
+    def label(self) -> str:
+        return {
+            "home_invasion": "入户抢劫", "public_transport": "在公共交通工具上抢劫",
+            "financial_institution": "抢劫银行或者其他金融机构", "armed_with_gun": "持枪抢劫",
+            "impersonating_police": "冒充军警人员抢劫", "gang_rape": "二人以上轮奸",
+            "public_rape": "在公共场所当众强奸", "armed_affray": "持械聚众斗殴",
+        }[self.value]
+
+
+class Aggravation(BaseModel):
+    """One tier-selecting fact of one defendant, with the text it was read from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: AggravationCode
+    evidence: Evidence | None = None
+
+
 class InjuryGrade(StrEnum):
     """Forensic injury grades (人体损伤程度鉴定标准), lightest first."""
 
@@ -274,6 +306,9 @@ class Defendant(BaseModel):
     role: Role = Role.SOLE
     role_evidence: Evidence | None = None
     circumstances: list[Circumstance] = Field(default_factory=list)
+    aggravations: list[Aggravation] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """Facts that select a heavier tier (入户抢劫, 轮奸…). Empty lists are left out of dumps, so stored
+    cases and their content hashes are as they were."""
     quantities: Quantities = Field(default_factory=Quantities)
     age: int | None = Field(default=None, ge=0, le=120)
     """Age at the time of the crime, when the text gives it."""
@@ -296,6 +331,10 @@ class Defendant(BaseModel):
     @property
     def circumstance_codes(self) -> set[CircumstanceCode]:
         return {c.code for c in self.circumstances}
+
+    @property
+    def aggravation_codes(self) -> set[AggravationCode]:
+        return {a.code for a in self.aggravations}
 
 
 class CourtLevel(StrEnum):

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sentencing.case import CircumstanceCode, InjuryGrade, Role
+from sentencing.case import AggravationCode, CircumstanceCode, InjuryGrade, Role
 from sentencing.sentence import SentenceKind
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -59,14 +59,22 @@ class Condition(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    quantity: Quantity
+    quantity: Quantity | None = None
     threshold: str | None = None
     """Name of a threshold of the charge (``数额较大``), resolved per province."""
     value: float | None = None
     grade: InjuryGrade | None = None
+    aggravation: AggravationCode | None = None
+    """A fact the article names as selecting the tier (入户抢劫), instead of a quantity."""
 
     @model_validator(mode="after")
     def _one_bound(self) -> Condition:
+        if (self.quantity is None) == (self.aggravation is None):
+            raise ValueError("a condition needs exactly one of 'quantity' or 'aggravation'")
+        if self.aggravation is not None:
+            if self.threshold is not None or self.value is not None or self.grade is not None:
+                raise ValueError("an aggravation condition takes no threshold, value or grade")
+            return self
         if self.quantity == "injury":
             if self.grade is None:
                 raise ValueError("an injury condition needs 'grade'")

@@ -22,7 +22,7 @@ from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, Field
 
-from sentencing.case import Case, CircumstanceCode, Defendant, InjuryGrade, Role, trusted
+from sentencing.case import AggravationCode, Case, CircumstanceCode, Defendant, InjuryGrade, Role, trusted
 from sentencing.charges import (
     ChargeCatalogue,
     ChargeSpec,
@@ -368,6 +368,14 @@ _RANK_OF_ID = {id(grade): i for grade, i in _RANK.items()}  # an Enum hashes in 
 _LIGHT_2 = _RANK[InjuryGrade.LIGHT_2]
 
 
+_NO_AGGRAVATIONS: dict[str, float | None] = {f"aggravation:{code.value}": None for code in AggravationCode}
+
+
+def aggravation_text(code: AggravationCode) -> str:
+    """How a tier's aggravation condition reads in the calculation (``具有法定加重情节“入户抢劫”``)."""
+    return f"具有法定加重情节“{code.label}”"
+
+
 class _Facts:
     """The quantities of one defendant on the scales the catalogue uses (``values[quantity]``)."""
 
@@ -406,7 +414,10 @@ class _Facts:
             "deaths": deaths,
             "occurrences": q.occurrences.value if q.occurrences else None,
             "blood_alcohol": q.blood_alcohol_mg_per_100ml.value if q.blood_alcohol_mg_per_100ml else None,
+            **_NO_AGGRAVATIONS,
         }
+        for a in defendant.aggravations:
+            self.values[f"aggravation:{a.code.value}"] = 1.0
 
 
 _QUANTITY_FIELDS = {
@@ -530,7 +541,9 @@ class _TierPlan:
 
         conds: list[tuple[str, float, str]] = []
         for cond in tier.when:
-            if cond.quantity == "injury":
+            if cond.aggravation is not None:
+                conds.append((f"aggravation:{cond.aggravation.value}", 1.0, aggravation_text(cond.aggravation)))
+            elif cond.quantity == "injury":
                 assert cond.grade is not None
                 conds.append(("injury", float(_RANK[cond.grade]), f"伤情达到{cond.grade.label}"))
             else:
@@ -628,7 +641,7 @@ class _ChargePlan:
         basic = spec.tiers[default]
         self.default = default
         self.default_reason = "基本犯罪构成" if not spec.derived else "条文首先规定的法定刑幅度"
-        selecting = set(spec.key_quantities) or {c.quantity for c in basic.when}
+        selecting = set(spec.key_quantities) or {c.quantity for c in basic.when if c.quantity is not None}
         self.selecting = tuple(sorted(selecting))
         if selecting:
             fields = ", ".join(_QUANTITY_FIELDS[q] for q in self.selecting)
@@ -1024,7 +1037,8 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
             value = values[quantity]
             if value is not None and value >= bound:
                 if not sole and tier.no_fixed_term:
-                    _warn(warnings, ("harm_unattributed", _QUANTITY_FIELDS[quantity], tier.unattributed_warning))
+                    _warn(warnings, ("harm_unattributed", _QUANTITY_FIELDS.get(quantity, "aggravations"),
+                                     tier.unattributed_warning))
                 elif i >= chosen:
                     chosen, reason = i, text
                 break

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrieval.profile import profile_of
 from sentencing.case import (
+    Aggravation,
     Case,
     Charge,
     Circumstance,
@@ -44,6 +45,7 @@ from serve.schemas import (
     DecisionRequest,
     DefendantInput,
     DefendantRecommendation,
+    ExtractedAggravation,
     ExtractedCircumstance,
     ExtractedFacts,
     FormOut,
@@ -240,6 +242,7 @@ def _defendant(d: DefendantInput) -> Defendant:
         charges=[Charge(name=c, tier=(d.tiers or {}).get(c)) for c in d.charges],
         role=d.role or Role.SOLE,
         circumstances=[Circumstance(code=c) for c in d.circumstances or []],
+        aggravations=[Aggravation(code=a) for a in dict.fromkeys(d.aggravations or [])],
         quantities=_quantities(d.quantities) if d.quantities else Quantities(),
         age=d.age,
         pregnant=d.pregnant,
@@ -271,6 +274,8 @@ def complete_facts(case: Case, case_input: CaseInput) -> Case:
             update.update(role=stated.role, role_evidence=None)
         if given.circumstances is not None:
             update["circumstances"] = stated.circumstances
+        if given.aggravations is not None:
+            update["aggravations"] = stated.aggravations
         if given.quantities is not None:
             update["quantities"] = stated.quantities
         defendants.append(found.model_copy(update=update) if update else found)
@@ -375,6 +380,9 @@ def _facts_used(defendant: Defendant, given: DefendantInput) -> ExtractedFacts:
         role_evidence=defendant.role_evidence,
         circumstances=[ExtractedCircumstance(code=c.code, label=c.code.label, source=circ_source, evidence=c.evidence)
                        for c in defendant.circumstances],
+        aggravations=[ExtractedAggravation(code=a.code, label=a.code.label, evidence=a.evidence,
+                                           source="input" if given.aggravations is not None else "extracted")
+                      for a in defendant.aggravations],
         quantities=defendant.quantities,
         quantities_source="input" if given.quantities is not None else "extracted",
     )

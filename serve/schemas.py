@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from sentencing.case import CircumstanceCode, Evidence, InjuryGrade, Quantities, Role
+from sentencing.case import AggravationCode, CircumstanceCode, Evidence, InjuryGrade, Quantities, Role
 from sentencing.regions import UnknownProvince, province
 from sentencing.sentence import Sentence, SentenceForm, SentenceKind
 
@@ -105,6 +105,10 @@ class DefendantInput(_Input):
     charges: list[ChargeName] = Field(min_length=1, max_length=20)
     role: Role | None = None
     circumstances: list[CircumstanceCode] | None = Field(default=None, max_length=len(CircumstanceCode))
+    aggravations: list[AggravationCode] | None = Field(default=None, max_length=len(AggravationCode), description=(
+        "facts the article names as selecting a heavier tier: " + "; ".join(f"{a.value}: {a.label}"
+                                                                            for a in AggravationCode)
+        + ". null: read from the facts; given (even empty): taken as stated"))
     quantities: QuantitiesInput | None = None
     age: int | None = Field(default=None, ge=0, le=120, description="age at the time of the crime")
     pregnant: bool | None = Field(default=None, description=(
@@ -334,6 +338,13 @@ class ExtractedCircumstance(_Output):
     evidence: Evidence | None = None
 
 
+class ExtractedAggravation(_Output):
+    code: AggravationCode
+    label: str
+    source: Literal["input", "extracted"]
+    evidence: Evidence | None = None
+
+
 class ExtractedFacts(_Output):
     """What the recommendation was computed from, and where each fact came from."""
 
@@ -347,6 +358,8 @@ class ExtractedFacts(_Output):
     role_source: Literal["input", "extracted", "default"]
     role_evidence: Evidence | None = None
     circumstances: list[ExtractedCircumstance]
+    aggravations: list[ExtractedAggravation] = Field(default_factory=list, description=(
+        "facts that selected, or could select, a heavier tier (入户抢劫, 轮奸…), as given or read"))
     quantities: Quantities
     quantities_source: Literal["input", "extracted"]
 

@@ -332,6 +332,24 @@ def test_a_hijacking_that_kills_is_death_alone() -> None:
     assert top.kind is not SentenceKind.DEATH
 
 
+def test_facts_the_article_names_select_the_heavier_tier() -> None:
+    # 刑法第263条 入户抢劫, 第236条 轮奸, 第292条 持械聚众斗殴: each had been priced in the basic tier.
+    from sentencing.case import Aggravation, AggravationCode
+
+    def with_fact(charge: str, code: AggravationCode | None, **quantities: object) -> GuidelineResult:
+        d = defendant(charge, **quantities)
+        return calculate(d.model_copy(update={"aggravations": [Aggravation(code=code)] if code else []}))
+
+    robbery = with_fact("抢劫", AggravationCode.HOME_INVASION, amount_yuan=amount(3000))
+    assert robbery.statutory.min_months == 120 and robbery.point_months >= 120
+    assert any("具有法定加重情节“入户抢劫”" in s.rule for s in robbery.steps)
+    assert with_fact("抢劫", None, amount_yuan=amount(3000)).statutory.min_months == 36
+    assert with_fact("强奸", AggravationCode.GANG_RAPE).statutory.min_months == 120
+    assert with_fact("聚众斗殴", AggravationCode.ARMED_AFFRAY).statutory.min_months == 36
+    # a fact of another crime selects nothing
+    assert with_fact("盗窃", AggravationCode.HOME_INVASION, amount_yuan=amount(3000)).statutory.tier_label == "数额较大"
+
+
 def test_misappropriation_tiers_follow_the_amount() -> None:
     # 法释〔2016〕9号: 挪用公款 of 200万元 is 情节严重 (five years or more); 挪用资金's standard is twice that.
     def floor(charge: str, yuan: float) -> int | None:

@@ -36,6 +36,8 @@ from pathlib import Path
 import pytest
 
 from sentencing.case import (
+    Aggravation,
+    AggravationCode,
     Case,
     Charge,
     Circumstance,
@@ -80,6 +82,13 @@ def random_defendants(n: int = RANDOM_N, seed: int = RANDOM_SEED) -> Iterator[tu
     codes = list(CircumstanceCode)
     roles = list(Role)
     grades = list(InjuryGrade)
+    # Aggravations (rule set 2026.12.7) from a generator of their own, so that every other draw, and the
+    # golden entry of every defendant without one, is as it was; a defendant given one is charged with
+    # its crime too.
+    aggravation_rng = random.Random(seed + 1)
+    crime_of = {"home_invasion": "抢劫", "public_transport": "抢劫", "financial_institution": "抢劫",
+                "armed_with_gun": "抢劫", "impersonating_police": "抢劫", "gang_rape": "强奸", "public_rape": "强奸",
+                "armed_affray": "聚众斗殴"}
 
     def near(values: list[float]) -> float:
         v = rng.choice(values) * rng.choice((0.3, 0.99, 1.0, 1.01, 1.5, 2.0, 4.0, 10.0, 60.0))
@@ -125,11 +134,17 @@ def random_defendants(n: int = RANDOM_N, seed: int = RANDOM_SEED) -> Iterator[tu
         how_many = rng.choices((0, 1, 2, 3, 4, 6), (2, 3, 4, 4, 2, 1))[0]
         circumstances = [Circumstance(code=c) for c in rng.sample(codes, how_many)]
         age = rng.choice((None, None, None, rng.randint(12, 95), rng.randint(14, 19), rng.randint(70, 80)))
+        aggravations = []
+        if aggravation_rng.random() < 0.05:
+            code = aggravation_rng.choice(list(AggravationCode))
+            aggravations = [Aggravation(code=code)]
+            names = [*names, crime_of[code.value]]
         defendant = Defendant(
             name=f"被告{i}",
             charges=[Charge(name=x) for x in names],
             role=rng.choices(roles, weights=(3, 3, 1, 1, 8))[0],
             circumstances=circumstances,
+            aggravations=aggravations,
             quantities=quantities,
             age=age,
         )
@@ -186,6 +201,8 @@ def input_key(defendant: Defendant, case: Case | None) -> str:
         facts.append("unit")
     if any(c.tier for c in defendant.charges):  # a stated tier (Charge.tier) postdates the original engine too
         facts.append(["tiers", [c.tier for c in defendant.charges]])
+    if defendant.aggravations:  # so do aggravations (2026.12.7): the keys of the rest are as they were
+        facts.append(["aggravations", [a.code.value for a in defendant.aggravations]])
     return _digest(facts)
 
 

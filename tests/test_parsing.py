@@ -11,7 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentencing.case import Case, Circumstance, CircumstanceCode, CourtLevel, Defendant, InjuryGrade, Role
+from sentencing.case import (
+    AggravationCode,
+    Case,
+    Charge,
+    Circumstance,
+    CircumstanceCode,
+    CourtLevel,
+    Defendant,
+    InjuryGrade,
+    Role,
+)
 from sentencing.parsing import extract_defendant_facts, parse_judgment_document, strip_recommendation
 from sentencing.parsing.court import parse_court
 from sentencing.parsing.judgment import parse_judgment_section
@@ -340,6 +350,24 @@ def test_a_note_in_brackets_about_another_person_is_not_the_defendants() -> None
                                               "张某", "李某"))
     assert C.RECIDIVIST in two.defendants[0].circumstance_codes
     assert C.RECIDIVIST not in two.defendants[1].circumstance_codes
+
+
+def test_facts_that_select_a_heavier_tier() -> None:
+    """入户抢劫, 轮奸 (a JuDGE text: 强行轮流与张某发生性关系), 持械聚众斗殴: read for the crime they aggravate,
+    not where denied, nor for a defendant charged with another crime."""
+    A = AggravationCode
+
+    def aggravations(facts: str, charge: str, reasoning: str = "") -> set[AggravationCode]:
+        case = _facts_case(facts, "甲某", reasoning=reasoning)
+        case = case.model_copy(update={"defendants": [Defendant(name="甲某", charges=[Charge(name=charge)])]})
+        return extract_defendant_facts(case).defendants[0].aggravation_codes
+
+    assert aggravations("被告人甲某持刀入户抢劫现金3000元。", "抢劫") == {A.HOME_INVASION}
+    assert aggravations("被告人甲某伙同方某强行轮流与被害人发生性关系。", "强奸") == {A.GANG_RAPE}
+    assert aggravations("被告人甲某纠集多人持械聚众斗殴。", "聚众斗殴") == {A.ARMED_AFFRAY}
+    assert aggravations("被告人甲某纠集多人持械聚众斗殴，致一人重伤。", "故意伤害") == set()
+    assert aggravations("被告人甲某进入被害人经营的商店抢劫。", "抢劫",
+                        reasoning="被告人甲某进入的系商店，不属于入户抢劫。") == set()
 
 
 def test_circumstance_attribution_in_multi_defendant_text() -> None:

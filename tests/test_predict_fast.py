@@ -19,6 +19,8 @@ import pytest
 
 from features.extract import GuidelineCache, guideline_key, guideline_results
 from sentencing.case import (
+    Aggravation,
+    AggravationCode,
     Case,
     Charge,
     Circumstance,
@@ -115,7 +117,7 @@ def test_guideline_cache_is_bounded_and_can_be_off(predictor: RangePredictor) ->
 
 def test_guideline_key_covers_every_input_field() -> None:
     """Fails when Defendant or Quantities gain a field: decide whether guideline_key must read it."""
-    read = {"name", "is_unit", "charges", "role", "age", "circumstances", "quantities"}
+    read = {"name", "is_unit", "charges", "role", "age", "circumstances", "aggravations", "quantities"}
     # pregnant: the guideline does not price it; the law's no-death rule is applied after the model
     # (training.predictor.exclude_death), never through a cached guideline result.
     ignored = {"role_evidence", "pregnant", "sentence", "sentence_evidence", "charge_sentences"}
@@ -125,6 +127,7 @@ def test_guideline_key_covers_every_input_field() -> None:
     assert set(Measure.model_fields) == {"value", "evidence"}
     assert set(Injury.model_fields) == {"grade", "count", "evidence"}
     assert set(Circumstance.model_fields) == {"code", "evidence"}
+    assert set(Aggravation.model_fields) == {"code", "evidence"}
     assert set(Charge.model_fields) == {"name", "evidence", "tier"}
 
 
@@ -134,6 +137,7 @@ def test_guideline_key_changes_with_each_input() -> None:
         {"name": "乙"}, {"is_unit": True}, {"charges": [Charge(name="诈骗")]}, {"role": Role.ACCESSORY}, {"age": 17},
         {"charges": [Charge(name="盗窃", tier="数额巨大")]},
         {"circumstances": [Circumstance(code=CircumstanceCode.SURRENDER)]},
+        {"aggravations": [Aggravation(code=AggravationCode.HOME_INVASION)]},
         {"quantities": Quantities(amount_yuan=Measure(value=1.0))},
         {"quantities": Quantities(drug_grams={"海洛因": Measure(value=1.0)})},
         {"quantities": Quantities(injuries=[Injury(grade=InjuryGrade.LIGHT_1)])},

@@ -258,6 +258,30 @@ def test_a_defendant_too_young_to_answer_is_not_punished(live) -> None:
     assert not [w for w in adult["warnings"] if "不高于同案主犯" in w["message"]]
 
 
+def test_a_fact_the_article_names_selects_the_heavier_tier(live) -> None:
+    """刑法第263条: 入户抢劫 is ten years or more, read from the facts or stated; had been priced at three
+    to ten years. Stated empty, the facts do not add it; an unknown code is a 422 naming the field."""
+    client, keys, _, _ = live
+    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    robbery = {"facts": "经审理查明：被告人甲某持刀闯入被害人家中，入户抢劫现金人民币3000元。", "province": "JS",
+               "defendants": [{"name": "甲某", "charges": ["抢劫"], "age": 30}]}
+    (d,) = post(robbery).json()["defendants"]
+    (a,) = d["facts_used"]["aggravations"]
+    assert a["code"] == "home_invasion" and a["label"] == "入户抢劫" and a["source"] == "extracted"
+    assert "入户抢劫" in a["evidence"]["text"]
+    assert d["statutory"]["min_months"] == 120 and d["guideline"]["point_months"] >= 120
+    robbery["defendants"][0]["aggravations"] = []
+    (plain,) = post(robbery).json()["defendants"]
+    assert plain["facts_used"]["aggravations"] == [] and plain["statutory"]["min_months"] == 36
+    robbery["defendants"][0]["aggravations"] = ["armed_with_gun"]
+    (gun,) = post(robbery).json()["defendants"]
+    assert [x["source"] for x in gun["facts_used"]["aggravations"]] == ["input"]
+    assert gun["statutory"]["min_months"] == 120
+    robbery["defendants"][0]["aggravations"] = ["burglary"]
+    bad = post(robbery)
+    assert bad.status_code == 422 and "aggravations" in bad.text
+
+
 def test_a_woman_pregnant_at_trial_is_never_given_death(live) -> None:
     """刑法第49条: no 死刑 (死缓 included) for a woman pregnant at trial, read from the facts or stated;
     第72条: probation is mandatory where its conditions hold, which the warning says for a short term."""

@@ -12,10 +12,11 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple, TypeVar
 
-from sentencing.case import CircumstanceCode, Evidence, Role
+from sentencing.case import AggravationCode, CircumstanceCode, Evidence, Role
 from sentencing.parsing.mentions import Attributor, with_first_char_filter
 
 C = CircumstanceCode
+A = AggravationCode
 T = TypeVar("T")
 
 # Each cue as alternatives that all begin with a literal character (a lookbehind goes after its
@@ -102,6 +103,8 @@ class Finding(NamedTuple):
     evidence: Span
     pregnant: bool = False
     """A pregnancy of the defendant (sentencing.parsing.pregnancy), neither a circumstance nor a role."""
+    aggravation: AggravationCode | None = None
+    """A fact that selects a heavier tier (入户抢劫, 轮奸…), neither a circumstance nor a role."""
 
 
 class Span(NamedTuple):
@@ -167,7 +170,21 @@ def _union(cues: tuple[tuple[T, tuple[str, ...]], ...], prefix: str) -> tuple[re
     return re.compile("|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in by_first.items())), meaning
 
 
+# Facts the articles name as selecting a heavier tier, in the words courts use for them.
+_AGGRAVATION_CUES: tuple[tuple[AggravationCode, tuple[str, ...]], ...] = (
+    (A.HOME_INVASION, ("入户抢劫",)),
+    (A.PUBLIC_TRANSPORT, ("在公共交通工具上(?:实施)?抢劫", "公共交通工具上抢劫")),
+    (A.FINANCIAL_INSTITUTION, ("抢劫银行", "抢劫(?:其他)?金融机构")),
+    (A.ARMED_WITH_GUN, ("持枪抢劫",)),
+    (A.IMPERSONATING_POLICE, ("冒充军警人员抢劫", "冒充(?:军人|警察|军警|民警)[^，,。；;]{0,12}抢劫")),
+    (A.GANG_RAPE, ("轮奸", "轮流(?:强行)?与[^，,。；;]{1,8}发生性关系", "强行轮流与")),
+    (A.PUBLIC_RAPE, ("当众强奸", "在公共场所当众")),
+    (A.ARMED_AFFRAY, ("持械聚众斗殴", "持械(?:进行|参与)?(?:聚众)?斗殴")),
+)
 _ALL_CUES, _CUE_OF = _union(_CUES, "c")
+_ALL_AGGRAVATIONS, _AGGRAVATION_OF = _union(_AGGRAVATION_CUES, "a")
+_MAY_AGGRAVATE = ("抢劫", "轮", "强奸", "斗殴")
+"""A word every aggravation cue holds: most texts hold none, and substring tests rule them out fast."""
 _ALL_ROLES, _ROLE_OF = _union(_ROLE_CUES, "r")
 _VICTIM_WORDS = re.compile(r"被害|对象|侵害|幼女|儿童")
 
@@ -179,6 +196,9 @@ def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterat
         yield _finding(text, source, attributor, m, _CUE_OF[m.lastgroup], None, spans)  # type: ignore[index]
     for m in _ALL_ROLES.finditer(text) if _may_name_a_role(text) else ():
         yield _finding(text, source, attributor, m, None, _ROLE_OF[m.lastgroup], spans)  # type: ignore[index]
+    for m in _ALL_AGGRAVATIONS.finditer(text) if any(w in text for w in _MAY_AGGRAVATE) else ():
+        found = _finding(text, source, attributor, m, None, None, spans)
+        yield found._replace(aggravation=_AGGRAVATION_OF[m.lastgroup])  # type: ignore[index]
 
 
 def _may_name_a_role(text: str) -> bool:

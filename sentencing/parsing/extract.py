@@ -7,8 +7,19 @@ what is already structured is kept, only missing parts are filled.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sentencing.case import Case, Circumstance, CircumstanceCode, Defendant, Evidence, Role, trusted
+from sentencing.case import (
+    Aggravation,
+    AggravationCode,
+    Case,
+    Circumstance,
+    CircumstanceCode,
+    Defendant,
+    Evidence,
+    Role,
+    trusted,
+)
 from sentencing.parsing.circumstances import Finding, Span, find_circumstances
 from sentencing.parsing.mentions import Attributor, NameFinder
 from sentencing.parsing.pregnancy import find_pregnancies, pregnant_for
@@ -43,24 +54,50 @@ def analyse_texts(names: list[str], texts: list[tuple[str, str]]) -> tuple[list[
     return findings, quantities
 
 
-def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:
-    """One defendant's circumstances: asserted somewhere, not negated by the court's reasoning."""
-    mine = [f for f in findings if f.code is not None and name in f.names]
-    # The court's negation prevails over the facts; its own assertion over a negation in a sentence it
-    # rejects (``该犯罪形态属于犯罪预备而非犯罪中止，上述辩护意见，本院不予采纳`` beside ``系犯罪预备，可以比照既遂犯
-    # 减轻处罚``): the rejected sentence names what the court holds as well as what it denies.
-    denials = {(f.code, f.evidence.start) for f in mine if f.negated and f.evidence.source == "reasoning"}
-    held = {f.code for f in mine if not f.negated and f.evidence.source == "reasoning"
-            and (f.code, f.evidence.start) not in denials}  # not where the same sentence also denies it
-    negated_by_court = {code for code, _ in denials} - held
-    asserted: dict[CircumstanceCode, Span] = {}
-    for f in mine:
-        assert f.code is not None
-        if f.negated or f.code in negated_by_court:
+def _asserted(keyed: list[tuple[Any, Finding]]) -> dict[Any, Span]:
+    """What the findings (with their keys: a circumstance or an aggravation) assert, and where.
+
+    The court's negation prevails over the facts; its own assertion over a negation in a sentence it
+    rejects (``该犯罪形态属于犯罪预备而非犯罪中止，上述辩护意见，本院不予采纳`` beside ``系犯罪预备，可以比照既遂犯
+    减轻处罚``): the rejected sentence names what the court holds as well as what it denies.
+    """
+    denials = {(k, f.evidence.start) for k, f in keyed if f.negated and f.evidence.source == "reasoning"}
+    held = {k for k, f in keyed if not f.negated and f.evidence.source == "reasoning"
+            and (k, f.evidence.start) not in denials}  # not where the same sentence also denies it
+    negated_by_court = {k for k, _ in denials} - held
+    asserted: dict[Any, Span] = {}
+    for k, f in keyed:
+        if f.negated or k in negated_by_court:
             continue
         # Prefer the court's own words as evidence.
-        if f.code not in asserted or (f.evidence.source == "reasoning" and asserted[f.code].source != "reasoning"):
-            asserted[f.code] = f.evidence
+        if k not in asserted or (f.evidence.source == "reasoning" and asserted[k].source != "reasoning"):
+            asserted[k] = f.evidence
+    return asserted
+
+
+_AGGRAVATED_CRIME = {
+    AggravationCode.HOME_INVASION: "抢劫", AggravationCode.PUBLIC_TRANSPORT: "抢劫",
+    AggravationCode.FINANCIAL_INSTITUTION: "抢劫", AggravationCode.ARMED_WITH_GUN: "抢劫",
+    AggravationCode.IMPERSONATING_POLICE: "抢劫", AggravationCode.GANG_RAPE: "强奸",
+    AggravationCode.PUBLIC_RAPE: "强奸", AggravationCode.ARMED_AFFRAY: "斗殴",
+}
+"""The crime whose tier each fact selects, as its charge names hold it: a co-offender's 轮奸 told in a
+强迫卖淫 judgment, or a 持械聚众斗殴 charged as 故意伤害, is no fact of the defendant's charges."""
+
+
+def aggravations_for(name: str, findings: list[Finding], charges: list[str]) -> list[Aggravation]:
+    """One defendant's tier-selecting facts (入户抢劫, 轮奸…) for the crimes charged, asserted and not
+    denied as circumstances are."""
+    asserted = _asserted([(f.aggravation, f) for f in findings if f.aggravation is not None and name in f.names
+                          and any(_AGGRAVATED_CRIME[f.aggravation] in c for c in charges)])
+    return [trusted(Aggravation, {"code": a, "evidence": e.evidence()})
+            for a, e in sorted(asserted.items(), key=lambda kv: list(AggravationCode).index(kv[0]))]
+
+
+def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:
+    """One defendant's circumstances: asserted somewhere, not negated by the court's reasoning."""
+    asserted: dict[CircumstanceCode, Span] = _asserted(
+        [(f.code, f) for f in findings if f.code is not None and name in f.names])
     for code, wider in _IMPLIED_BY.items():
         if code in asserted and any(w in asserted for w in wider):
             # Keep 坦白 beside 自首 only when the texts call it 坦白: 如实供述 is part of every 自首.
@@ -129,6 +166,10 @@ def missing_facts(d: Defendant, findings: list[Finding], quantity_findings: list
     update: dict[str, object] = {}
     if not d.circumstances:
         update["circumstances"] = circumstances_with_age(d.name, d.age, findings)
+    if not d.aggravations:
+        found_aggravations = aggravations_for(d.name, findings, d.charge_names)
+        if found_aggravations:
+            update["aggravations"] = found_aggravations
     if d.quantities.is_empty():
         update["quantities"] = quantities_for(d.name, quantity_findings)
     if d.pregnant is None and pregnant_for(d.name, findings):

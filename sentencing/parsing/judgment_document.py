@@ -26,7 +26,7 @@ from sentencing.parsing.circumstances import Finding
 from sentencing.parsing.court import parse_court
 from sentencing.parsing.defendants import HeaderDefendant, parse_header_defendants, parse_indictment
 from sentencing.parsing.document import find_dates, split_judgment
-from sentencing.parsing.extract import analyse_texts, circumstances_with_age, role_for
+from sentencing.parsing.extract import aggravations_for, analyse_texts, circumstances_with_age, role_for
 from sentencing.parsing.judgment import DefendantOutcome, parse_judgment_section
 from sentencing.parsing.mentions import with_first_char_filter
 from sentencing.parsing.pregnancy import pregnant_for
@@ -51,6 +51,7 @@ _CLAUSE_ENDS = "，,；;。"
 # The fields a defendant records as given (``model_fields_set``), as its validating constructor would.
 _GIVEN = frozenset({"name", "is_unit", "charges", "age", "circumstances", "quantities"})
 _GIVEN_PREGNANT = frozenset({"pregnant"})
+_GIVEN_AGGRAVATIONS = frozenset({"aggravations"})
 _GIVEN_ROLE = frozenset({"role", "role_evidence"})
 _GIVEN_OUTCOME = frozenset({"sentence", "sentence_evidence", "charge_sentences"})
 _NONE: frozenset[str] = frozenset()
@@ -153,6 +154,7 @@ def _defendant(
             charges = [trusted(Charge, {"name": c.charge, "evidence": None, "tier": None}, _NAME_ONLY)
                        for c in outcome.crimes]
     pregnant = pregnant_for(name, findings) or None
+    aggravations = aggravations_for(name, findings, [c.name for c in charges])
     # What validation would check holds by construction: names of 1 to 40 characters and charges of
     # 1 to 60 (the patterns that read them), an age of 0 to 120 (above).
     return trusted(Defendant, {
@@ -162,6 +164,7 @@ def _defendant(
         "role": role,
         "role_evidence": role_evidence,
         "circumstances": circumstances,
+        "aggravations": aggravations,
         "quantities": quantities_for(name, quantity_findings),
         "age": age,
         "pregnant": pregnant,
@@ -169,7 +172,7 @@ def _defendant(
         "sentence_evidence": sentence_evidence,
         "charge_sentences": charge_sentences,
     }, _GIVEN | (_GIVEN_ROLE if found_role else _NONE) | (_GIVEN_OUTCOME if outcome is not None else _NONE)
-        | (_GIVEN_PREGNANT if pregnant else _NONE))
+        | (_GIVEN_PREGNANT if pregnant else _NONE) | (_GIVEN_AGGRAVATIONS if aggravations else _NONE))
 
 
 def _reconcile_names(outcomes: dict[str, DefendantOutcome], people: dict[str, HeaderDefendant]) -> None:
