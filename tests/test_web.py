@@ -177,6 +177,17 @@ def test_page_states_a_pregnancy_at_trial(site) -> None:
         assert "死刑" not in card.locator(".headline").inner_text()
 
 
+def test_page_shows_a_fact_that_selects_a_heavier_tier(site) -> None:
+    """入户抢劫 (刑法第263条): read from the facts, shown as a 加重 tag with its sentence, and the tier is
+    ten years or more."""
+    facts = "经审理查明：被告人甲某持刀闯入被害人家中，入户抢劫现金人民币3000元。"
+    with one_defendant_card(site, facts, "甲某", "抢劫", age=30) as (_, card):
+        tag = card.locator(".tag.aggravation")
+        assert tag.count() == 1 and "加重：入户抢劫（" in tag.inner_text()
+        assert "入户抢劫" in (tag.get_attribute("title") or "")
+        assert "入户抢劫、多次抢劫" in card.locator(".card-head").inner_text()
+
+
 def test_page_says_a_defendant_too_young_to_answer_is_not_punished(site) -> None:
     facts = "经审理查明：被告人甲某在某商场盗窃手机一部，价值人民币5000元。"
     with one_defendant_card(site, facts, "甲某", "盗窃", age=13) as (_, card):
