@@ -47,7 +47,7 @@ from training.predictor import (
     bounds_warnings,
     defer_to_guideline_life,
     enforce_role_consistency,
-    life_by_law,
+    no_term_by_law,
     role_violations,
     statutory_bounds,
 )
@@ -209,12 +209,12 @@ def test_no_term_where_the_tier_allows_none(predictor: RangePredictor) -> None:
     the model's. With 自首 (可以减轻) the term stays possible."""
     killed = calculate(_kidnapper().defendants[0])
     proba = np.array([[0.1, 0.2, 0.6, 0.07, 0.03]])
-    assert life_by_law(proba, [killed]) == [0]
+    assert no_term_by_law(proba, [killed]) == [0]
     assert np.allclose(proba[0], [0.0, 0.0, 0.0, 0.97, 0.03])
     # a tier of 死刑 alone (劫持航空器 that kills, 刑法第121条): every other form's probability to death
     hijack = calculate(_kidnapper(charges=("劫持航空器",)).defendants[0])
     proba = np.array([[0.1, 0.2, 0.6, 0.07, 0.03]])
-    assert hijack.kind is SentenceKind.DEATH and life_by_law(proba, [hijack]) == [0]
+    assert hijack.kind is SentenceKind.DEATH and no_term_by_law(proba, [hijack]) == [0]
     assert np.allclose(proba[0], [0.0, 0.0, 0.0, 0.0, 1.0])
     (h,) = predictor.predict_case(_kidnapper(charges=("劫持航空器",)))
     assert h.form is SentenceForm.DEATH and h.range.point_months is None

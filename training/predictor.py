@@ -240,7 +240,7 @@ def defer_to_guideline_life(proba: np.ndarray | list[list[float]],
     return changed, reported
 
 
-def life_by_law(proba: np.ndarray | list[list[float]], results: list[GuidelineResult | None]) -> list[int]:
+def no_term_by_law(proba: np.ndarray | list[list[float]], results: list[GuidelineResult | None]) -> list[int]:
     """Rows whose guideline result is 无期徒刑 or 死刑 because a charge's tier allows nothing lighter
     (无期徒刑或者死刑: 绑架 that kills the hostage, 刑法第239条第2款; 死刑 alone: 劫持航空器 that kills,
     第121条) and no ground of 减轻 (刑法第63条) applies: no term is lawful there, so the probability of
@@ -284,14 +284,14 @@ class LawfulOutcomes(NamedTuple):
     too_young: list[int]
     deferred: dict[int, float]
     disputed: list[int]
-    life_by_law: list[int]
+    no_term: list[int]
 
 
 def apply_lawful_outcomes(case: Case, months: np.ndarray, proba: np.ndarray | list[list[float]],
                           results: list[GuidelineResult | None], catalogue: ChargeCatalogue) -> LawfulOutcomes:
     """What the law, not a model, decides of a case's predictions, in place and in this order: a unit's
     fine only, no punishment for a defendant too young to answer for any charge, no term where the tier
-    allows none (:func:`life_by_law`), the guideline's
+    allows none (:func:`no_term_by_law`), the guideline's
     无期徒刑 where the model has no ground to differ (:func:`defer_to_guideline_life`), and no 死刑 for a
     woman pregnant at trial (:func:`exclude_death`; 75 or older and under eighteen are the feature
     row's, training.models.LegalLimits). ``case`` is the
@@ -300,7 +300,7 @@ def apply_lawful_outcomes(case: Case, months: np.ndarray, proba: np.ndarray | li
     units = [i for i, d in enumerate(case.defendants) if d.is_unit]
     too_young = [i for i, d in enumerate(case.defendants) if (r := responsibility(d, catalogue)) and r.none]
     set_unit_outcome(months, proba, units + too_young)
-    by_law = life_by_law(proba, results)
+    by_law = no_term_by_law(proba, results)
     deferred, disputed = defer_to_guideline_life(proba, results)
     exclude_death(proba, [i for i, d in enumerate(case.defendants) if d.pregnant])
     return LawfulOutcomes(units, too_young, deferred, disputed, by_law)
