@@ -161,6 +161,7 @@ class AggravationCode(StrEnum):
     GANG_RAPE = "gang_rape"  # 二人以上轮奸
     PUBLIC_RAPE = "public_rape"  # 在公共场所当众强奸
     ARMED_AFFRAY = "armed_affray"  # 持械聚众斗殴
+    HIT_AND_RUN = "hit_and_run"  # 交通运输肇事后逃逸
 
     @property
     def label(self) -> str:
@@ -168,7 +169,7 @@ class AggravationCode(StrEnum):
             "home_invasion": "入户抢劫", "public_transport": "在公共交通工具上抢劫",
             "financial_institution": "抢劫银行或者其他金融机构", "armed_with_gun": "持枪抢劫",
             "impersonating_police": "冒充军警人员抢劫", "gang_rape": "二人以上轮奸",
-            "public_rape": "在公共场所当众强奸", "armed_affray": "持械聚众斗殴",
+            "public_rape": "在公共场所当众强奸", "armed_affray": "持械聚众斗殴", "hit_and_run": "交通运输肇事后逃逸",
         }[self.value]
 
 

@@ -65,15 +65,16 @@ class Condition(BaseModel):
     value: float | None = None
     grade: InjuryGrade | None = None
     aggravation: AggravationCode | None = None
-    """A fact the article names as selecting the tier (入户抢劫), instead of a quantity."""
+    """A fact the article names as selecting the tier (入户抢劫); with a quantity as well, both must hold
+    (交通肇事 肇事后逃逸 aggravates only a crime its other facts make: a death, 法释〔2000〕33号 第三条)."""
 
     @model_validator(mode="after")
     def _one_bound(self) -> Condition:
-        if (self.quantity is None) == (self.aggravation is None):
-            raise ValueError("a condition needs exactly one of 'quantity' or 'aggravation'")
-        if self.aggravation is not None:
+        if self.quantity is None and self.aggravation is None:
+            raise ValueError("a condition needs a 'quantity', an 'aggravation', or both")
+        if self.quantity is None:
             if self.threshold is not None or self.value is not None or self.grade is not None:
-                raise ValueError("an aggravation condition takes no threshold, value or grade")
+                raise ValueError("an aggravation condition without a quantity takes no threshold, value or grade")
             return self
         if self.quantity == "injury":
             if self.grade is None:

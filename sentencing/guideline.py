@@ -539,19 +539,33 @@ class _TierPlan:
                 return cond.value
             return catalogue.threshold(spec, cond.threshold, province).value  # type: ignore[arg-type]
 
-        conds: list[tuple[str, float, str]] = []
-        for cond in tier.when:
-            if cond.aggravation is not None:
-                conds.append((f"aggravation:{cond.aggravation.value}", 1.0, aggravation_text(cond.aggravation)))
-            elif cond.quantity == "injury":
+        def quantity_cond(cond: Condition) -> tuple[str, float, str]:
+            if cond.quantity == "injury":
                 assert cond.grade is not None
-                conds.append(("injury", float(_RANK[cond.grade]), f"伤情达到{cond.grade.label}"))
+                return "injury", float(_RANK[cond.grade]), f"伤情达到{cond.grade.label}"
+            b = bound(cond)
+            name = f"{cond.threshold}（{b:g}）" if cond.threshold else f"{b:g}"
+            return cond.quantity, b, f"{_QUANTITY_LABELS[cond.quantity]}达到{name}"  # type: ignore[return-value]
+
+        conds: list[tuple[str, float, str]] = []
+        also: list[tuple[str, float] | None] = []
+        for cond in tier.when:
+            if cond.aggravation is None:
+                conds.append(quantity_cond(cond))
+                also.append(None)
+                continue
+            key, text = f"aggravation:{cond.aggravation.value}", aggravation_text(cond.aggravation)
+            if cond.quantity is None:
+                conds.append((key, 1.0, text))
+                also.append(None)
             else:
-                b = bound(cond)
-                name = f"{cond.threshold}（{b:g}）" if cond.threshold else f"{b:g}"
-                conds.append((cond.quantity, b, f"{_QUANTITY_LABELS[cond.quantity]}达到{name}"))
+                quantity, b, quantity_text = quantity_cond(cond)
+                conds.append((key, 1.0, f"{text}且{quantity_text}"))
+                also.append((quantity, b))
         self.conds = tuple(conds)
-        """(quantity, bound, text): the tier applies when the quantity reaches the bound (伤情: its rank)."""
+        """(quantity, bound, text): the tier applies when the quantity reaches the bound (伤情: its rank)…"""
+        self.also = tuple(also) if any(also) else None
+        """…and, for a condition of a fact and a quantity together, this (quantity, bound) as well."""
 
         # 量刑起点
         self.derived = spec.derived or tier.derived
@@ -1033,9 +1047,14 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
     chosen = cp.default
     reason = cp.default_reason
     for i, tier in enumerate(cp.tiers):
-        for quantity, bound, text in tier.conds:
+        also = tier.also
+        for j, (quantity, bound, text) in enumerate(tier.conds):
             value = values[quantity]
             if value is not None and value >= bound:
+                if also is not None and (needed := also[j]) is not None:
+                    other = values[needed[0]]
+                    if other is None or other < needed[1]:
+                        continue
                 if not sole and tier.no_fixed_term:
                     _warn(warnings, ("harm_unattributed", _QUANTITY_FIELDS.get(quantity, "aggravations"),
                                      tier.unattributed_warning))

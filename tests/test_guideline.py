@@ -348,6 +348,12 @@ def test_facts_the_article_names_select_the_heavier_tier() -> None:
     assert with_fact("聚众斗殴", AggravationCode.ARMED_AFFRAY).statutory.min_months == 36
     # a fact of another crime selects nothing
     assert with_fact("盗窃", AggravationCode.HOME_INVASION, amount_yuan=amount(3000)).statutory.tier_label == "数额较大"
+    # 法释〔2000〕33号 第三条: 肇事后逃逸 aggravates a crime its other facts make (a death), not one it makes
+    # (one serious injury and flight is 第二条第二款第六项's crime, in the basic tier)
+    fled = with_fact("交通肇事", AggravationCode.HIT_AND_RUN, deaths=Measure(value=1))
+    assert fled.statutory.min_months == 36 and "且死亡人数达到1" in fled.steps[0].rule
+    hurt = with_fact("交通肇事", AggravationCode.HIT_AND_RUN, injuries=[Injury(grade=InjuryGrade.SERIOUS_2)])
+    assert hurt.statutory.tier_label == "基本犯"
 
 
 def test_misappropriation_tiers_follow_the_amount() -> None:

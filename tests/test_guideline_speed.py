@@ -88,7 +88,7 @@ def random_defendants(n: int = RANDOM_N, seed: int = RANDOM_SEED) -> Iterator[tu
     aggravation_rng = random.Random(seed + 1)
     crime_of = {"home_invasion": "抢劫", "public_transport": "抢劫", "financial_institution": "抢劫",
                 "armed_with_gun": "抢劫", "impersonating_police": "抢劫", "gang_rape": "强奸", "public_rape": "强奸",
-                "armed_affray": "聚众斗殴"}
+                "armed_affray": "聚众斗殴", "hit_and_run": "交通肇事"}
 
     def near(values: list[float]) -> float:
         v = rng.choice(values) * rng.choice((0.3, 0.99, 1.0, 1.01, 1.5, 2.0, 4.0, 10.0, 60.0))

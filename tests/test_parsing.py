@@ -368,6 +368,11 @@ def test_facts_that_select_a_heavier_tier() -> None:
     assert aggravations("被告人甲某纠集多人持械聚众斗殴，致一人重伤。", "故意伤害") == set()
     assert aggravations("被告人甲某进入被害人经营的商店抢劫。", "抢劫",
                         reasoning="被告人甲某进入的系商店，不属于入户抢劫。") == set()
+    # 肇事后逃逸; not the article's words a court quotes, nor a driver who reported and went to surrender
+    assert aggravations("被告人甲某驾车撞倒行人后驾车逃逸，被害人经抢救无效死亡。", "交通肇事") == {A.HIT_AND_RUN}
+    quoted = "依照“交通运输肇事后逃逸或者有其他特别恶劣情节的，处三年以上七年以下有期徒刑”的规定。"
+    assert aggravations("被告人甲某驾车撞倒行人。", "交通肇事", reasoning=quoted) == set()
+    assert aggravations("被告人甲某驾车撞倒行人，报警后离开现场到交警大队投案。", "交通肇事") == set()
 
 
 def test_circumstance_attribution_in_multi_defendant_text() -> None:

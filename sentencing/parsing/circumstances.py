@@ -180,10 +180,14 @@ _AGGRAVATION_CUES: tuple[tuple[AggravationCode, tuple[str, ...]], ...] = (
     (A.GANG_RAPE, ("轮奸", "轮流(?:强行)?与[^，,。；;]{1,8}发生性关系", "强行轮流与")),
     (A.PUBLIC_RAPE, ("当众强奸", "在公共场所当众")),
     (A.ARMED_AFFRAY, ("持械聚众斗殴", "持械(?:进行|参与)?(?:聚众)?斗殴")),
+    # not ``离开现场``: a driver who reported the accident and went to surrender did not flee
+    (A.HIT_AND_RUN, ("肇事后逃逸", "驾车逃逸", "弃车逃逸", "驾驶[^，,。；;]{0,24}逃逸", "后逃逸", "逃离(?:事故)?现场",
+                     "驶离(?:事故)?现场")),
 )
 _ALL_CUES, _CUE_OF = _union(_CUES, "c")
 _ALL_AGGRAVATIONS, _AGGRAVATION_OF = _union(_AGGRAVATION_CUES, "a")
-_MAY_AGGRAVATE = ("抢劫", "轮", "强奸", "斗殴")
+_STATUTE_AFTER = re.compile(r"[^。；;]{0,24}?的，(?:处|依照|以)")
+_MAY_AGGRAVATE = ("抢劫", "轮", "强奸", "斗殴", "逃", "驶离")
 """A word every aggravation cue holds: most texts hold none, and substring tests rule them out fast."""
 _ALL_ROLES, _ROLE_OF = _union(_ROLE_CUES, "r")
 _VICTIM_WORDS = re.compile(r"被害|对象|侵害|幼女|儿童")
@@ -197,6 +201,8 @@ def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterat
     for m in _ALL_ROLES.finditer(text) if _may_name_a_role(text) else ():
         yield _finding(text, source, attributor, m, None, _ROLE_OF[m.lastgroup], spans)  # type: ignore[index]
     for m in _ALL_AGGRAVATIONS.finditer(text) if any(w in text for w in _MAY_AGGRAVATE) else ():
+        if _STATUTE_AFTER.match(text, m.end()) or text.rfind("“", 0, m.start()) > text.rfind("”", 0, m.start()):
+            continue  # the article's words, quoted or cited (``交通运输肇事后逃逸…的，处三年以上``), assert nothing
         found = _finding(text, source, attributor, m, None, None, spans)
         yield found._replace(aggravation=_AGGRAVATION_OF[m.lastgroup])  # type: ignore[index]
 

@@ -79,7 +79,7 @@ _AGGRAVATED_CRIME = {
     AggravationCode.HOME_INVASION: "抢劫", AggravationCode.PUBLIC_TRANSPORT: "抢劫",
     AggravationCode.FINANCIAL_INSTITUTION: "抢劫", AggravationCode.ARMED_WITH_GUN: "抢劫",
     AggravationCode.IMPERSONATING_POLICE: "抢劫", AggravationCode.GANG_RAPE: "强奸",
-    AggravationCode.PUBLIC_RAPE: "强奸", AggravationCode.ARMED_AFFRAY: "斗殴",
+    AggravationCode.PUBLIC_RAPE: "强奸", AggravationCode.ARMED_AFFRAY: "斗殴", AggravationCode.HIT_AND_RUN: "交通肇事",
 }
 """The crime whose tier each fact selects, as its charge names hold it: a co-offender's 轮奸 told in a
 强迫卖淫 judgment, or a 持械聚众斗殴 charged as 故意伤害, is no fact of the defendant's charges."""
