@@ -365,6 +365,7 @@ def test_facts_that_select_a_heavier_tier() -> None:
     assert aggravations("被告人甲某持刀入户抢劫现金3000元。", "抢劫") == {A.HOME_INVASION}
     assert aggravations("被告人甲某伙同方某强行轮流与被害人发生性关系。", "强奸") == {A.GANG_RAPE}
     assert aggravations("被告人甲某纠集多人持械聚众斗殴。", "聚众斗殴") == {A.ARMED_AFFRAY}
+    assert aggravations("被告人甲某持械积极参加聚众斗殴。", "聚众斗殴") == {A.ARMED_AFFRAY}  # a JuDGE court's words
     assert aggravations("被告人甲某纠集多人持械聚众斗殴，致一人重伤。", "故意伤害") == set()
     assert aggravations("被告人甲某进入被害人经营的商店抢劫。", "抢劫",
                         reasoning="被告人甲某进入的系商店，不属于入户抢劫。") == set()

@@ -179,7 +179,7 @@ _AGGRAVATION_CUES: tuple[tuple[AggravationCode, tuple[str, ...]], ...] = (
     (A.IMPERSONATING_POLICE, ("冒充军警人员抢劫", "冒充(?:军人|警察|军警|民警)[^，,。；;]{0,12}抢劫")),
     (A.GANG_RAPE, ("轮奸", "轮流(?:强行)?与[^，,。；;]{1,8}发生性关系", "强行轮流与")),
     (A.PUBLIC_RAPE, ("当众强奸", "在公共场所当众")),
-    (A.ARMED_AFFRAY, ("持械聚众斗殴", "持械(?:进行|参与)?(?:聚众)?斗殴")),
+    (A.ARMED_AFFRAY, ("持械[^，,。；;]{0,8}斗殴",)),
     # not ``离开现场``: a driver who reported the accident and went to surrender did not flee
     (A.HIT_AND_RUN, ("肇事后逃逸", "驾车逃逸", "弃车逃逸", "驾驶[^，,。；;]{0,24}逃逸", "后逃逸", "逃离(?:事故)?现场",
                      "驶离(?:事故)?现场")),
