@@ -23,6 +23,7 @@ from sentencing.case import (
     Role,
     Sentence,
 )
+from sentencing.charges import default_catalogue
 from sentencing.guideline import GuidelineResult, calculate, life_rests_on_deaths
 from sentencing.sentence import SentenceForm, SentenceKind
 
@@ -354,6 +355,22 @@ def test_facts_the_article_names_select_the_heavier_tier() -> None:
     assert fled.statutory.min_months == 36 and "且死亡人数达到1" in fled.steps[0].rule
     hurt = with_fact("交通肇事", AggravationCode.HIT_AND_RUN, injuries=[Injury(grade=InjuryGrade.SERIOUS_2)])
     assert hurt.statutory.tier_label == "基本犯"
+
+
+def test_tiers_the_derivation_from_article_text_had_missed() -> None:
+    # Found by comparing every charge's tiers with its article's. 非法采矿 of 244.75万 (a JuDGE case, sentenced
+    # three years) had been priced in 情节严重 (at most three years): 法释〔2016〕25号 makes 50万–150万 情节特别严重.
+    mining = calculate(defendant("非法采矿", amount_yuan=amount(2_447_500)))
+    assert mining.statutory.tier_label == "情节特别严重的" and mining.statutory.min_months == 36
+    assert calculate(defendant("非法采矿", amount_yuan=amount(200_000))).statutory.tier_label == "情节严重的"
+    assert calculate(defendant("暴力干涉婚姻自由", deaths=Measure(value=1))).statutory.max_months == 84
+    cult = calculate(defendant("组织、利用会道门、邪教组织、利用迷信破坏法律实施"))
+    assert cult.statutory.tier_label == "基本犯" and cult.statutory.min_months == 36
+    blood = default_catalogue().resolve("非法采集、供应血液、制作、供应血液制品")
+    assert [t.max_kind for t in blood.tiers][-1] is SentenceKind.LIFE
+    for name in ("擅自设立金融机构", "内幕交易、泄露内幕信息", "商检徇私舞弊", "动植物检疫徇私舞弊",
+                 "破坏广播电视设施、公用电信设施"):
+        assert len(default_catalogue().resolve(name).tiers) == 2, name
 
 
 def test_misappropriation_tiers_follow_the_amount() -> None:
