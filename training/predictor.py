@@ -143,10 +143,10 @@ def _next_tier_floor(catalogue: ChargeCatalogue, charge: str, tier_label: str) -
     """The fixed-term floor of the tier below a tier of 无期徒刑或者死刑: where 减轻 takes a sentence, and
     no lower (刑法第63条: 在法定量刑幅度的下一个量刑幅度内判处)."""
     spec = catalogue.resolve(charge)
-    labels = [t.label for t in spec.tiers] if spec is not None else []
-    if tier_label not in labels or labels.index(tier_label) == 0:
+    index = next((i for i, t in enumerate(spec.tiers) if t.label == tier_label), 0) if spec is not None else 0
+    if index == 0:
         return None
-    below = spec.tiers[labels.index(tier_label) - 1]
+    below = spec.tiers[index - 1]  # type: ignore[union-attr]
     return float(below.min_months) if below.min_kind is SentenceKind.FIXED_TERM and below.min_months else None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import NamedTuple, TypeVar
 
 from sentencing.case import AggravationCode, CircumstanceCode, Evidence, Role
-from sentencing.parsing.mentions import Attributor, with_first_char_filter
+from sentencing.parsing.mentions import Attributor, in_quotes, with_first_char_filter
 
 C = CircumstanceCode
 A = AggravationCode
@@ -201,7 +201,7 @@ def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterat
     for m in _ALL_ROLES.finditer(text) if _may_name_a_role(text) else ():
         yield _finding(text, source, attributor, m, None, _ROLE_OF[m.lastgroup], spans)  # type: ignore[index]
     for m in _ALL_AGGRAVATIONS.finditer(text) if any(w in text for w in _MAY_AGGRAVATE) else ():
-        if _STATUTE_AFTER.match(text, m.end()) or text.rfind("“", 0, m.start()) > text.rfind("”", 0, m.start()):
+        if _STATUTE_AFTER.match(text, m.end()) or in_quotes(text, m.start()):
             continue  # the article's words, quoted or cited (``交通运输肇事后逃逸…的，处三年以上``), assert nothing
         found = _finding(text, source, attributor, m, None, None, spans)
         yield found._replace(aggravation=_AGGRAVATION_OF[m.lastgroup])  # type: ignore[index]

@@ -90,8 +90,8 @@ def aggravations_for(name: str, findings: list[Finding], charges: list[str]) -> 
     denied as circumstances are."""
     asserted = _asserted([(f.aggravation, f) for f in findings if f.aggravation is not None and name in f.names
                           and any(_AGGRAVATED_CRIME[f.aggravation] in c for c in charges)])
-    return [trusted(Aggravation, {"code": a, "evidence": e.evidence()})
-            for a, e in sorted(asserted.items(), key=lambda kv: list(AggravationCode).index(kv[0]))]
+    return [trusted(Aggravation, {"code": a, "evidence": asserted[a].evidence()})
+            for a in AggravationCode if a in asserted]
 
 
 def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:

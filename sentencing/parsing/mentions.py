@@ -30,6 +30,11 @@ _NOTE_ABOUT = re.compile(r"[（(](?:系|另案|已判|均已|在逃|同案)")
 _MODIFIER_AFTER = re.compile(r"所|的")
 
 
+def in_quotes(text: str, pos: int) -> bool:
+    """Whether ``pos`` lies inside “…”: quoted speech or quoted law, which asserts nothing of the case."""
+    return text.rfind("“", 0, pos) > text.rfind("”", 0, pos)
+
+
 def sentence_bounds(text: str) -> tuple[list[int], list[int]]:
     """Starts and ends of the text's sentences; a lone terminator (``。。``) is no sentence."""
     starts: list[int] = []

@@ -23,7 +23,7 @@ from sentencing.case import Injury, InjuryGrade, Measure, Quantities, trusted
 from sentencing.charges import default_catalogue
 from sentencing.numerals import NUMBER_PATTERN, NumeralError, parse_number
 from sentencing.parsing.circumstances import Span, span_evidence
-from sentencing.parsing.mentions import Attributor, with_first_char_filter
+from sentencing.parsing.mentions import Attributor, in_quotes, with_first_char_filter
 
 _N = NUMBER_PATTERN
 # Amounts are found from their 元 backwards: the unit is rare, numerals are everywhere.
@@ -263,7 +263,7 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         else:  # a killing verb's 死: the count, if any, in its clause
             if ((d.group() != "致死" and _KILLED_OBJECT.search(text, clause, d.start()) is None)
                     or _NOT_A_KILLING.search(text, clause, end) is not None
-                    or text.rfind("“", 0, d.start()) > text.rfind("”", 0, d.start())):
+                    or in_quotes(text, d.start())):
                 continue
             m = _KILLED_COUNT.search(text, max(clause, d.start() - 16), d.start() - 1)
             n = _number(m.group("n")) if m else 1
