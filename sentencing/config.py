@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     retrieval_refine_reads: Literal["map", "read"] = Field(
         default="read", description="how a memory-mapped refined index (…,Refine(SQfp16)) reads the codes it "
         "rescores candidates with: 'read' with a system call a row (the page cache holds them, once); 'map' through "
-        "FAISS's memory map, where each server worker comes to hold most of them as its own resident memory (600 MB "
-        "at a million rows). At 1.3M rows with 2 workers, 'read' kept the server's RSS (summed over its processes) "
+        "FAISS's memory map, every page faulted in by a thread at load, so that each server worker holds them all "
+        "as its own resident memory (680 MB at a million rows). At 1.3M rows with 2 workers, 'read' kept the server's RSS (summed over its processes) "
         "at 1.07 GB against 2.18, for 1.6–2.0 ms more CPU a 3-defendant request. See docs/service.md"
     )
     retrieval_search_threads: int = Field(

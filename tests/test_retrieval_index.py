@@ -190,6 +190,53 @@ def test_refine_reads_rescore_as_faiss_does_through_the_map(tmp_path: Path, refi
                     assert flt is None or all(flt[i] for i in gi)
 
 
+def _mapped_kb(path: Path) -> int:
+    """Resident KB of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" in head[3]:  # a mapping's first line
+            inside = len(head) >= 6 and head[5] == str(path)
+        elif inside and head[0] == "Rss:":
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").is_file(), reason="needs Linux's /proc/self/smaps")
+@pytest.mark.parametrize("kernel", ["madvise", "older"])
+def test_mapped_refinement_codes_are_faulted_in_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: str
+) -> None:
+    """``refine_reads="map"``: a thread maps every page of the codes at load, so that no search pays a
+    page fault a candidate; the thread holds the index, so dropping it meanwhile is safe. Without
+    ``MADV_POPULATE_READ`` (a kernel before 5.14, or no libc to call) it touches a byte a page."""
+    if kernel == "older":
+        monkeypatch.setattr("retrieval.index._madvise", lambda: None)
+    x = _vectors(40_000, seed=8)
+    factory = "IVF16,PQ16x4fsr,Refine(SQfp16)"
+    built = VectorIndex.create(32, factory)
+    built.train(x)
+    built.add(x, np.arange(40_000))
+    path = (tmp_path / "v.faiss").resolve()
+    built.save(path)
+    codes_kb = 40_000 * 32 * 2 // 1024  # 2.5 MB of the file's 3.2
+    loaded = VectorIndex.load(path, factory, mmap=True, refine_reads="map")
+    assert loaded.populating is not None
+    loaded.populating.join(timeout=30)
+    assert not loaded.populating.is_alive()
+    assert _mapped_kb(path) >= codes_kb
+    _s, ids = loaded.search(x[11], 3, None, SearchKnobs(nprobe=16))
+    assert ids[0] == 11
+    assert VectorIndex.load(path, factory, mmap=True, refine_reads="read").populating is None
+    assert VectorIndex.load(path, factory, mmap=False, refine_reads="map").populating is None
+    dropped = VectorIndex.load(path, factory, mmap=True, refine_reads="map")
+    thread = dropped.populating
+    del dropped
+    assert thread is not None
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
 def test_refine_reads_fall_back_to_the_map_for_a_file_laid_out_otherwise(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
