@@ -73,8 +73,9 @@ class Settings(BaseSettings):
         default="read", description="how a memory-mapped refined index (…,Refine(SQfp16)) reads the codes it "
         "rescores candidates with: 'read' with a system call a row (the page cache holds them, once); 'map' through "
         "FAISS's memory map, every page faulted in by a thread at load, so that each server worker holds them all "
-        "as its own resident memory (680 MB at a million rows). At 1.3M rows with 2 workers, 'read' kept the server's RSS (summed over its processes) "
-        "at 1.07 GB against 2.18, for 1.6–2.0 ms more CPU a 3-defendant request. See docs/service.md"
+        "as its own resident memory (680 MB at a million rows). At 1.3M rows with 2 workers, 'read' kept the "
+        "server's RSS (summed over its processes) at 1.1 GB against 2.4, for 2.4–3.2 ms more CPU a 3-defendant "
+        "request. See docs/service.md"
     )
     retrieval_search_threads: int = Field(
         default=1, ge=1, description="FAISS threads per query in the service (concurrent requests use the cores)"
