@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -377,10 +378,14 @@ class RefineCodes:
     again in each worker's RSS although the page cache holds them once. Read here, the codes stay
     in the page cache only, at a system call a row: at 1.3M rows a filtered search of 200
     candidates took 0.61 ms at p50 against 0.30 through the map (docs/service.md: the service).
-    The page cache may let the codes go while the server idles (this machine's did within minutes):
-    every row is first advised WILLNEED, so that the disk reads of a search's candidates overlap
-    instead of queueing one behind another (at 1.3M rows, the codes evicted, a whole search took
-    3.0 ms at p50 instead of 15; with the codes cached, no slower).
+    The page cache may let the codes go while the server idles (this machine's did within minutes).
+    Then the rows are advised WILLNEED before they are read, so that the disk reads of a search's
+    candidates overlap instead of queueing one behind another (at 1.3M rows, the codes evicted, a
+    whole search took 3.0 ms at p50 instead of 15). The advice is a second system call a row (0.12
+    ms for 200 rows with the codes cached), so it is given only while reads are slow: from the
+    start, and for :attr:`HOLD_S` after a read that waited for the disk (more than
+    :attr:`SLOW_ROW_S` a row on average unadvised, :attr:`FAST_ROW_S` advised). One search that
+    reads evicted rows one after another costs as much as the advice saves over a hundred.
 
     ``write_index`` puts a refined index's codes last, just before its ``k_factor`` (a float32):
     where they start is worked out from the file size and checked against FAISS's own decoding of
@@ -388,14 +393,29 @@ class RefineCodes:
     returns None, and FAISS rescores through the map).
     """
 
-    def __init__(self, path: Path, codes: faiss.Index, offset: int) -> None:
+    SLOW_ROW_S = 10e-6
+    """Mean seconds a row above which unadvised reads are taken to have waited for the disk (cached: ~2 µs)."""
+    FAST_ROW_S = 4e-6
+    """Mean seconds a row above which advised reads are taken to have waited for the disk."""
+    HOLD_S = 60.0
+    """Seconds the advice goes on after the last read that waited for the disk."""
+
+    def __init__(self, path: Path, codes: faiss.Index, offset: int,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.codes = codes
         self.code_size = int(codes.code_size)
         self.offset = offset
+        self._clock = clock
+        self._slow_at = clock()  # the cache is unknown at first: as if a read had just waited
         self._fd = os.open(path, os.O_RDONLY)
         weakref.finalize(self, os.close, self._fd)
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self._fd, offset, 0, os.POSIX_FADV_RANDOM)
+
+    @property
+    def advising(self) -> bool:
+        """Whether rows are advised WILLNEED before they are read."""
+        return _WILLNEED is not None and self._clock() - self._slow_at < self.HOLD_S
 
     @classmethod
     def open(cls, path: Path, refine: faiss.IndexRefine) -> RefineCodes | None:
@@ -417,11 +437,17 @@ class RefineCodes:
         """The decoded vectors of ``rows`` (float32, one row each)."""
         pread, fd, size, offset = os.pread, self._fd, self.code_size, self.offset
         starts = [offset + row * size for row in rows.tolist()]
-        if _WILLNEED is not None:
+        advising = self.advising
+        if advising:
             advise = os.posix_fadvise
             for at in starts:
                 advise(fd, at, size, _WILLNEED)
+        began = self._clock()
         raw = b"".join([pread(fd, size, at) for at in starts])
+        if starts:
+            now = self._clock()
+            if (now - began) / len(starts) > (self.FAST_ROW_S if advising else self.SLOW_ROW_S):
+                self._slow_at = now
         if len(raw) != len(rows) * size:
             raise IndexFormatError(f"refinement codes: the index file ended before row {int(rows.max())}")
         # FAISS decodes 16-bit floats with SIMD: 560 rows in 70 µs, against 150 for numpy's astype

@@ -29,6 +29,7 @@ from retrieval.index import (
     ChargeOrder,
     IndexFormatError,
     Metadata,
+    RefineCodes,
     SearchKnobs,
     VectorIndex,
     Vocab,
@@ -188,6 +189,64 @@ def test_refine_reads_rescore_as_faiss_does_through_the_map(tmp_path: Path, refi
                     assert gi.tolist() == wi.tolist()
                     np.testing.assert_allclose(gs, ws, rtol=0, atol=1e-5)
                     assert flt is None or all(flt[i] for i in gi)
+
+
+class _Clock:
+    """Seconds as the test says (the edge of the world: time). ``read_s``: what the next reads take."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.read_s = 0.0
+        self.reading = False
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_refine_reads_advise_the_kernel_only_while_reads_are_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are advised WILLNEED before they are read from the start and for a minute after a read
+    that waited for the disk; then the advice (a system call a row) stops. The codes read are the same
+    either way."""
+    x = _vectors(2000, seed=9)
+    factory = "IVF8,PQ16x4fsr,Refine(SQfp16)"
+    built = VectorIndex.create(32, factory)
+    built.train(x)
+    built.add(x, np.arange(2000))
+    built.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss", factory, mmap=True, refine_reads="read")
+    assert loaded.refine_codes is not None
+    clock = _Clock()
+    codes = RefineCodes(tmp_path / "v.faiss", loaded.refine_codes.codes, loaded.refine_codes.offset, clock=clock)
+    rows = np.array([5, 700, 1999, 3], dtype=np.int64)
+    real_pread = index_module.os.pread
+
+    def pread(fd: int, n: int, at: int) -> bytes:  # each row's read takes clock.read_s
+        clock.tick(clock.read_s)
+        return real_pread(fd, n, at)
+
+    monkeypatch.setattr(index_module.os, "pread", pread)
+    want = codes.vectors(rows)
+    assert codes.advising  # the cache is unknown at first
+    clock.tick(61)
+    assert not codes.advising
+    hold = RefineCodes.HOLD_S
+    # (seconds a row, seconds later, advising after)
+    for per_row_s, later_s, advising in [
+        (6e-6, 0, False),  # unadvised and not slow: cached
+        (30e-6, 0, True),  # waited for the disk
+        (6e-6, hold - 1, True),  # advised and above FAST_ROW_S: still waiting, the minute starts again
+        (1e-6, 0, True),  # advised and fast, but within the minute
+        (1e-6, 2, False),  # a minute after the last slow read
+    ]:
+        clock.read_s = per_row_s
+        np.testing.assert_array_equal(codes.vectors(rows), want)
+        clock.tick(later_s)
+        assert codes.advising is advising, (per_row_s, later_s)
 
 
 def _mapped_kb(path: Path) -> int:
