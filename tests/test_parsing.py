@@ -475,6 +475,12 @@ def test_age_circumstances_from_a_given_age() -> None:
          lambda q: q.deaths.value == 1),
         ("被告人张某驾车致被害人王某当场死亡。经鉴定，被害人王某某系因颅脑损伤死亡。", lambda q: q.deaths.value == 1),
         ("被告人张某驾车撞击行人，未造成人员死亡。", lambda q: q.deaths is None),
+        # victims listed before one death: each listed name, or the count given after them
+        ("被告人张某醉酒驾车，致被害人张某、田某当场死亡。", lambda q: q.deaths.value == 2),
+        ("被告人张某驾车致被害人刘某及其妻子经抢救无效死亡。", lambda q: q.deaths.value == 2),
+        ("被告人张某放火，造成被害人王某、李某、赵某三人死亡。", lambda q: q.deaths.value == 3),
+        ("被告人张某驾车撞击人群，致二人当场死亡。", lambda q: q.deaths.value == 2),
+        ("被告人张某驾车致被害人刘某当场死亡，被害人李某受伤。", lambda q: q.deaths.value == 1),
         ("被告人张某骗取被害人现金人民币三万五千元，后被告人张某退赔人民币二千元。",
          lambda q: q.amount_yuan.value == 35000),
         ("被告人张某盗窃财物价值共计人民币1.5万元，另被判处罚金人民币二万元。", lambda q: q.amount_yuan.value == 15000),

@@ -116,6 +116,18 @@ _NO_DEATH = re.compile(
 # The victim a death is told of, named in its clause before it (``致被害人袭祥壮当场死亡``, ``被害人许春辉经送医
 # 抢救不治死亡``): deaths told of different victims close together are added up.
 _VICTIM = re.compile(r"被害人(?P<v>[^\s，,。；;、：:（()系的是在因经被于当送受抢不头颅死致已等和与及驾骑乘]{1,4})")
+# Victims listed together before one death (``致被害人张某、田某当场死亡``): each listed name is a death.
+_VICTIM_NAME = r"[^\s，,。；;、：:（()系的是在因经被于当送受抢不头颅死致已等和与及驾骑乘]{1,4}"
+_HOW_DIED = r"(?:当场|经抢救无效|经送医抢救无效|抢救无效|经医院抢救无效|经抢救|均|都|先后|相继)?"
+_MORE_VICTIMS = re.compile(rf"(?:[、和与及](?:被害人)?{_VICTIM_NAME})+(?=(?:{_N}(?:人|名))?{_HOW_DIED}$)")
+# ``造成被害人王某、李某、赵某三人死亡``: a list too long for :data:`_DEATH_CAUSE`'s window.
+_LISTED_DEATHS = re.compile(
+    rf"(?:致|造成)(?:被害人)?{_VICTIM_NAME}(?:[、和与及](?:被害人)?{_VICTIM_NAME})+"
+    rf"(?:(?P<n>{_N})(?:人|名))?{_HOW_DIED}$"
+)
+# ``致二人当场死亡`` told after the victims: the count just before the death.
+_DEAD_COUNT = with_first_char_filter(rf"(?P<n>{_N})(?:人|名){_HOW_DIED}$")
+_LISTED = re.compile(r"[、和与及]")
 _VICTIMS_APART = 120
 """Deaths of differently named victims this close (characters) are one account of several deaths."""
 # A death told in a sentence about another's crime that the defendant reported (立功: ``检举同监室羁押嫌疑人
@@ -255,10 +267,12 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         if _REPORTED_CRIME.search(text, text.rfind("。", 0, d.start()) + 1, d.start()) is not None:
             continue
         if d.group() == "死亡":
-            m = _DEATH_CAUSE.search(text, max(0, d.start() - 24), d.start())
+            m = (_DEATH_CAUSE.search(text, max(0, d.start() - 24), d.start())
+                 or _LISTED_DEATHS.search(text, max(0, d.start() - 40), d.start()))
             if m is None or "赔偿" in text[max(0, d.start() - 6):d.end() + 3]:
                 continue
-            n = _number(m.group("n")) if m.group("n") else 1
+            counted = m if m.group("n") else _DEAD_COUNT.search(text, max(m.start(), d.start() - 12), d.start())
+            n = _number(counted.group("n")) if counted is not None else 1
             start = m.start()
         else:  # a killing verb's 死: the count, if any, in its clause
             if ((d.group() != "致死" and _KILLED_OBJECT.search(text, clause, d.start()) is None)
@@ -268,11 +282,13 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             m = _KILLED_COUNT.search(text, max(clause, d.start() - 16), d.start() - 1)
             n = _number(m.group("n")) if m else 1
             start = max(clause, d.start() - 12)
+        named = [v for v in _VICTIM.finditer(text, clause, d.start())] if n == 1 else []
+        listed = _MORE_VICTIMS.match(text, named[-1].end(), d.start()) if named else None
+        if listed is not None:
+            n = 1 + len(_LISTED.findall(listed.group()))
         add("deaths", n or 1, 1, start, d.end())
-        if n == 1:
-            named = [v for v in _VICTIM.finditer(text, clause, d.start())]
-            if named:
-                victims.append((named[-1].start(), d.end(), named[-1].group("v")))
+        if named and listed is None:
+            victims.append((named[-1].start(), d.end(), named[-1].group("v")))
     # 致被害人甲当场死亡，被害人乙经抢救无效死亡: two deaths, each told as one
     group: list[tuple[int, int, str]] = []
     for victim in [*victims, None]:
