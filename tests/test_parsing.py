@@ -446,6 +446,18 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某先后三次贩卖甲基苯丙胺共计5.6克、海洛因0.5克。",
          lambda q: q.drug_grams["甲基苯丙胺"].value == 5.6 and q.drug_grams["海洛因"].value == 0.5
          and q.occurrences.value == 3),
+        # the weight before its drug; the drug before its weight; each weight of a list its own drug
+        ("被告人张某向李某贩卖4小袋共计1.94克甲基苯丙胺（冰毒），得款人民币2000元。",
+         lambda q: q.drug_grams["甲基苯丙胺"].value == 1.94),
+        ("被告人张某以50元的价格将净重为0.04克的海洛因贩卖给王某。", lambda q: q.drug_grams["海洛因"].value == 0.04),
+        ("被告人张某将净重0.17克的海洛因和净重0.38克的甲基苯丙胺贩卖给孟某。",
+         lambda q: q.drug_grams["海洛因"].value == 0.17 and q.drug_grams["甲基苯丙胺"].value == 0.38),
+        ("民警查获净重为19.33克的毒品海洛因疑似物三根和净重为15.37克的毒品麻古疑似物163颗。",
+         lambda q: q.drug_grams["海洛因"].value == 19.33 and q.drug_grams["甲基苯丙胺片剂"].value == 15.37),
+        ("被告人张某贩卖甲基苯丙胺片剂2粒及1.5克氯胺酮。", lambda q: list(q.drug_grams) == ["氯胺酮"]),
+        ("被告人张某将1包甲基苯丙胺（净重0.3克）贩卖给王某。", lambda q: q.drug_grams["甲基苯丙胺"].value == 0.3),
+        ("民警查获海洛因0.5克甲基苯丙胺1.2克。",
+         lambda q: q.drug_grams["海洛因"].value == 0.5 and q.drug_grams["甲基苯丙胺"].value == 1.2),
         ("经鉴定，被告人张某血液中乙醇含量为2.47毫克／毫升。", lambda q: q.blood_alcohol_mg_per_100ml.value == 247),
         ("经鉴定，被告人张某血液中酒精含量为183.5mg/100ml。", lambda q: q.blood_alcohol_mg_per_100ml.value == 183.5),
         ("被告人张某持刀捅刺，致二人轻伤二级、一人轻微伤。",

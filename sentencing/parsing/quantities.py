@@ -84,6 +84,11 @@ _DRUG = re.compile(_DRUG_ALT)
 _LIST_SEPARATOR = re.compile(r"\s*(?:、|和|及|以及)\s*")
 _WEIGHT_CLAUSE = re.compile(r"\s*(?:净重|重量为|重量|重|共计|合计|计|约)?\s*")
 _DRUG_PREVIOUS_CLAUSE = re.compile(rf"(?P<drug>{_DRUG_ALT})[^，,。；;]{{0,6}}[，,]$")
+# A weight with its drug right after it (``贩卖1.94克甲基苯丙胺``, ``约0.5克的毒品海洛因``).
+_DRUG_RIGHT_AFTER = re.compile(rf"(?:的)?(?:毒品)?(?P<drug>{_DRUG_ALT})")
+# A weight written right after its drug (``甲基苯丙胺净重1.2克``, ``甲基苯丙胺（净重0.3克）``) belongs to it,
+# whatever follows the weight.
+_OWN_WEIGHT = re.compile(r"\s*[（(]?\s*(?:净重为|净重|重量为|重量|重|共计|合计|计|约|为|[：:])*\s*")
 _DRUG_AFTER = re.compile(rf"[^。；;]{{0,24}}?(?:检出|含有|检测出|均检出|系|为)[^。；;，,]{{0,6}}?(?P<drug>{_DRUG_ALT})")
 
 _INJURY = with_first_char_filter(r"(?P<grade>轻微伤|轻伤一级|轻伤二级|轻伤|重伤一级|重伤二级|重伤)")
@@ -221,6 +226,7 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
     if ("克" in text or "斤" in text or "g" in text or "G" in text) and _DRUG.search(text):
         previous_unit = 0
         listed: tuple[str, int] | None = None  # the drug of the weight just read, and where that weight ended
+        taken = 0  # where the last drug named right after its weight ended: no weight after it is its
         for u in _WEIGHT_UNIT.finditer(text):
             floor, previous_unit = previous_unit, u.end()
             follows, listed = listed, None
@@ -236,9 +242,15 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
                 value *= 1000
             window_start = max(floor, m.start() - 24)
             clause = max(text.rfind(ch, window_start, m.start()) for ch in "。；;，,") + 1
-            before = list(_DRUG.finditer(text, max(window_start, clause), m.start()))
-            if before:
+            before = list(_DRUG.finditer(text, max(window_start, clause, taken), m.start()))
+            right_after = _DRUG_RIGHT_AFTER.match(text, u.end())
+            if before and (right_after is None or _OWN_WEIGHT.fullmatch(text, before[-1].end(), m.start())):
                 drug, start = before[-1].group(0), before[-1].start()
+            elif right_after is not None:  # ``贩卖1.94克甲基苯丙胺``
+                drug, start, taken = right_after.group("drug"), m.start(), right_after.end()
+                add(f"drug:{_DRUGS[drug]}", value, 1, start, right_after.end())
+                listed = (drug, u.end())
+                continue
             elif follows is not None and _LIST_SEPARATOR.fullmatch(text, follows[1], m.start()):
                 drug, start = follows[0], m.start()  # ``分别净重1.42克、329.10克``: the list's drug
             elif (named := _DRUG_PREVIOUS_CLAUSE.search(text, max(0, clause - 16), clause)) and \
