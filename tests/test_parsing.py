@@ -456,6 +456,13 @@ def test_age_circumstances_from_a_given_age() -> None:
          lambda q: q.drug_grams["海洛因"].value == 19.33 and q.drug_grams["甲基苯丙胺片剂"].value == 15.37),
         ("被告人张某贩卖甲基苯丙胺片剂2粒及1.5克氯胺酮。", lambda q: list(q.drug_grams) == ["氯胺酮"]),
         ("被告人张某将1包甲基苯丙胺（净重0.3克）贩卖给王某。", lambda q: q.drug_grams["甲基苯丙胺"].value == 0.3),
+        # a substance weighed before the text names the one drug found in it; a weight of something else is none
+        ("被告人张某将1包净重4.52克的白色晶体贩卖给朱某。后公安人员在其住处查获白色晶体3包（共计净重1.91克）。"
+         "经鉴定，查获的四包白色晶体均检出甲基苯丙胺成分。", lambda q: q.drug_grams["甲基苯丙胺"].value == 4.52),
+        ("被告人张某盗窃黄金项链一条（重10克），价值3000元。经鉴定，其尿液检出甲基苯丙胺。",
+         lambda q: not q.drug_grams),
+        ("被告人张某将一包重0.53克的白色粉末和一包重1.2克的白色晶体贩卖给王某。经检验，白色粉末检出海洛因，"
+         "白色晶体检出甲基苯丙胺。", lambda q: not q.drug_grams),  # which weight is which drug is not said
         ("民警查获海洛因0.5克甲基苯丙胺1.2克。",
          lambda q: q.drug_grams["海洛因"].value == 0.5 and q.drug_grams["甲基苯丙胺"].value == 1.2),
         ("经鉴定，被告人张某血液中乙醇含量为2.47毫克／毫升。", lambda q: q.blood_alcohol_mg_per_100ml.value == 247),

@@ -89,6 +89,12 @@ _DRUG_RIGHT_AFTER = re.compile(rf"(?:的)?(?:毒品)?(?P<drug>{_DRUG_ALT})")
 # A weight written right after its drug (``甲基苯丙胺净重1.2克``, ``甲基苯丙胺（净重0.3克）``) belongs to it,
 # whatever follows the weight.
 _OWN_WEIGHT = re.compile(r"\s*[（(]?\s*(?:净重为|净重|重量为|重量|重|共计|合计|计|约|为|[：:])*\s*")
+# A weight of a substance not yet named (``净重4.52克的白色晶体``, ``共计净重1.91克``) that the text later
+# finds one drug in (``经鉴定，查获的四包白色晶体均检出甲基苯丙胺成分``): the weights are that drug's.
+_SUBSTANCES = r"(?:晶体|粉末|颗粒|疑似物|可疑物|疑似毒品|药片|固体|块状物|膏状物)"
+_UNNAMED_SUBSTANCE = re.compile(rf"[^。；;，,]{{0,12}}?{_SUBSTANCES}")
+_SUBSTANCE_BEFORE = re.compile(rf"{_SUBSTANCES}[^。；;，,]{{0,10}}[（(]?[^。；;，,]{{0,8}}$")
+_DETECTED = re.compile(rf"(?:检出|检测出|检验出|均检出|含有|检出有)(?P<drug>{_DRUG_ALT})")
 _DRUG_AFTER = re.compile(rf"[^。；;]{{0,24}}?(?:检出|含有|检测出|均检出|系|为)[^。；;，,]{{0,6}}?(?P<drug>{_DRUG_ALT})")
 
 _INJURY = with_first_char_filter(r"(?P<grade>轻微伤|轻伤一级|轻伤二级|轻伤|重伤一级|重伤二级|重伤)")
@@ -227,6 +233,7 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
         previous_unit = 0
         listed: tuple[str, int] | None = None  # the drug of the weight just read, and where that weight ended
         taken = 0  # where the last drug named right after its weight ended: no weight after it is its
+        unnamed: list[tuple[float, int, int]] = []  # weights of a substance the text names later (value, span)
         for u in _WEIGHT_UNIT.finditer(text):
             floor, previous_unit = previous_unit, u.end()
             follows, listed = listed, None
@@ -262,9 +269,17 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
                 listed = (drug, u.end())
                 continue
             else:
+                if _UNNAMED_SUBSTANCE.match(text, u.end()) or _SUBSTANCE_BEFORE.search(text, clause, m.start()):
+                    unnamed.append((value, m.start(), u.end()))
                 continue
             add(f"drug:{_DRUGS[drug]}", value, 1, start, u.end())
             listed = (drug, u.end())
+        if unnamed:
+            found = {_DRUGS[d.group("drug")] for d in _DETECTED.finditer(text, unnamed[0][2])}
+            if len(found) == 1:
+                (drug,) = found
+                for value, start, end in unnamed:
+                    add(f"drug:{drug}", value, 1, start, end)
     # Every injury grade holds 伤 (every alcohol reading 酒精 or 乙醇, below): a substring test skips
     # the scan for the words' first characters, most texts having none.
     for m in _INJURY.finditer(text) if "伤" in text else ():
