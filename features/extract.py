@@ -315,14 +315,15 @@ def _calculate(d: Defendant, case: Case, catalogue: ChargeCatalogue) -> tuple[An
 def guideline_key(d: Defendant, province: str | None) -> tuple[Any, ...]:
     """Everything ``sentencing.guideline.calculate`` reads about a defendant, as a hashable summary.
 
-    Name, whether a unit, charges (with any stated tier), role, age, circumstances (in order), aggravations,
-    quantities, the court's
+    Name, whether a unit, charges (with any stated tier, and whether it was read from the texts), role,
+    age, circumstances (in order), aggravations, quantities, the court's
     province; never the sentence or evidence spans. tests/test_predict_fast.py fails when Defendant or
     Quantities gain a field this summary does not account for.
     """
     q = d.quantities
     return (
-        province, d.name, d.is_unit, tuple([(c.name, c.tier) for c in d.charges]), d.role, d.age,
+        province, d.name, d.is_unit, tuple([(c.name, c.tier, c.tier_evidence is not None) for c in d.charges]), d.role,
+        d.age,
         tuple([c.code for c in d.circumstances]), tuple([a.code for a in d.aggravations]),
         q.amount_yuan.value if q.amount_yuan is not None else None,
         tuple([(k, m.value) for k, m in q.drug_grams.items()]),

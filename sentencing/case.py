@@ -268,6 +268,9 @@ class Charge(BaseModel):
     """The statutory tier (法定刑幅度) the prosecutor holds applies, by its catalogue label (``情节严重的``):
     for the tiers no fact the guideline reads can select (情节较轻, 情节严重…). None: the facts select it,
     and the field is left out of dumps, so stored cases and their content hashes are as they were."""
+    tier_evidence: Evidence | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Where the tier was read: the case's texts saying the conduct reaches it (``盗窃他人财物，数额巨大，
+    其行为已构成盗窃罪``, sentencing.parsing.extract). None: stated by the caller, or no tier."""
 
 
 class ChargeSentence(BaseModel):

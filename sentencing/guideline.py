@@ -246,7 +246,7 @@ def _undecided(result: GuidelineResult, catalogue: ChargeCatalogue,
                defendant: Defendant | None) -> list[ChargeCalculation]:
     """The result's recognised charges whose tier the prosecutor did not state."""
     stated = _stated_tiers(defendant) if defendant is not None else None
-    decided = {spec.name for name, label in stated.items()
+    decided = {spec.name for name, (label, _why) in stated.items()
                if (spec := catalogue.resolve(name)) is not None and any(t.label == label for t in spec.tiers)
                } if stated else ()
     return [cr for cr in result.charge_results if cr.charge not in decided and cr.recognised]
@@ -1027,10 +1027,12 @@ def _plan_of(catalogue: ChargeCatalogue) -> _Plan:
 
 STATED_TIER_REASON = "检察官认定"
 """Why a tier applies that the prosecutor stated (``Charge.tier``) rather than the facts selected."""
+READ_TIER_REASON = "案情写明"
+"""Why a tier applies that the case's texts say the conduct reaches (``Charge.tier_evidence``)."""
 
 
 def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
-                 stated: str | None = None, sole: bool = True) -> tuple[int, str]:
+                 stated: tuple[str, str] | None = None, sole: bool = True) -> tuple[int, str]:
     """The statutory tier stated for the charge, else the one the facts select (the heaviest one
     reached), and why; warns when unsure.
 
@@ -1039,10 +1041,11 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
     无期徒刑 (绑架 that kills or seriously injures the hostage) is then not selected by them, and the
     prosecutor is told to state it where it applies."""
     if stated is not None:
-        index = cp.tier_index.get(stated)
+        label, why = stated
+        index = cp.tier_index.get(label)
         if index is not None:
-            return index, STATED_TIER_REASON
-        _warn(warnings, ("unknown_tier", "charges", f"{cp.spec.label}没有“{stated}”这一法定刑幅度：按事实选择"))
+            return index, why
+        _warn(warnings, ("unknown_tier", "charges", f"{cp.spec.label}没有“{label}”这一法定刑幅度：按事实选择"))
     values = facts.values
     chosen = cp.default
     reason = cp.default_reason
@@ -1087,7 +1090,7 @@ def _calculate_charge(
     *,
     recognised: bool,
     name: str,
-    stated: str | None = None,
+    stated: tuple[str, str] | None = None,
     sole: bool = True,
 ) -> tuple[ChargeCalculation, _TierPlan]:
     spec = cp.spec
@@ -1609,11 +1612,13 @@ def statutory_tier(
     return (statutory.charge, statutory.tier_label) if statutory is not None else None
 
 
-def _stated_tiers(defendant: Defendant) -> dict[str, str] | None:
-    """The tiers stated by charge name as given (``Charge.tier``); None when none is (the common case)."""
+def _stated_tiers(defendant: Defendant) -> dict[str, tuple[str, str]] | None:
+    """The tiers stated by charge name as given (``Charge.tier``), each with why it applies (stated by
+    the prosecutor, or read from the case's texts); None when none is (the common case)."""
     if not any(c.tier for c in defendant.charges):
         return None
-    return {_bare(c.name): c.tier for c in defendant.charges if c.tier}
+    return {_bare(c.name): (c.tier, READ_TIER_REASON if c.tier_evidence is not None else STATED_TIER_REASON)
+            for c in defendant.charges if c.tier}
 
 
 def _bare(name: str) -> str:

@@ -58,11 +58,13 @@ from serve.schemas import (
     RecommendationResponse,
     SimilarCaseOut,
     SimilarCasesResponse,
+    StatedTier,
     StatutoryOut,
 )
 
 if TYPE_CHECKING:
     from retrieval.search import SimilarCase
+    from sentencing.charges import ChargeCatalogue
 
 
 class BundleError(Exception):
@@ -263,10 +265,11 @@ def to_case(case_input: CaseInput, case_id: str) -> Case:
     )
 
 
-def complete_facts(case: Case, case_input: CaseInput) -> Case:
-    """Fill what the caller left out (role, circumstances, quantities) from the facts, with text spans;
-    what the caller stated, even an empty list, is kept as stated."""
-    extracted = extract_defendant_facts(case)
+def complete_facts(case: Case, case_input: CaseInput, catalogue: ChargeCatalogue | None = None) -> Case:
+    """Fill what the caller left out (role, circumstances, quantities, stated tiers) from the facts, with
+    text spans; what the caller stated, even an empty list, is kept as stated. Tiers are named as
+    ``catalogue`` (the served rule set) names them."""
+    extracted = extract_defendant_facts(case, catalogue)
     defendants = []
     for found, given, stated in zip(extracted.defendants, case_input.defendants, case.defendants, strict=True):
         update: dict[str, Any] = {}
@@ -278,6 +281,8 @@ def complete_facts(case: Case, case_input: CaseInput) -> Case:
             update["aggravations"] = stated.aggravations
         if given.quantities is not None:
             update["quantities"] = stated.quantities
+        if given.tiers is not None:
+            update["charges"] = stated.charges
         defendants.append(found.model_copy(update=update) if update else found)
     return extracted.model_copy(update={"defendants": defendants})
 
@@ -385,6 +390,9 @@ def _facts_used(defendant: Defendant, given: DefendantInput) -> ExtractedFacts:
                       for a in defendant.aggravations],
         quantities=defendant.quantities,
         quantities_source="input" if given.quantities is not None else "extracted",
+        stated_tiers=[StatedTier(charge=c.name, tier=c.tier, evidence=c.tier_evidence,
+                                 source="extracted" if c.tier_evidence is not None else "input")
+                      for c in defendant.charges if c.tier is not None],
     )
 
 
@@ -398,7 +406,7 @@ def province_scope(case: Case, requested: str | None = None) -> str:
 
 def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int = 10) -> RecommendationResponse:
     """The recommendation for every defendant of one case, from one bundle."""
-    case = complete_facts(to_case(case_input, request_id), case_input)
+    case = complete_facts(to_case(case_input, request_id), case_input, bundle.predictor.catalogue)
     predictions = bundle.predictor.predict_case(case)
     scope = province_scope(case)
     similar = bundle.index.search_many(case, case.defendants, k=k, province_scope=scope,
@@ -430,7 +438,7 @@ def recommend(bundle: Bundle, case_input: CaseInput, request_id: str, *, k: int 
 
 def similar(bundle: Bundle, case_input: CaseInput, name: str, *, k: int, scope: str | None) -> SimilarCasesResponse:
     """Similar cases and the cohort for one defendant (``scope``: the request's province_scope)."""
-    case = complete_facts(to_case(case_input, "query"), case_input)
+    case = complete_facts(to_case(case_input, "query"), case_input, bundle.predictor.catalogue)
     defendant = next(d for d in case.defendants if d.name == name)
     scope = province_scope(case, scope)
     if scope in ("other", "own") and not case.known_province:

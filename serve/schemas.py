@@ -118,7 +118,8 @@ class DefendantInput(_Input):
     tiers: dict[ChargeName, TierLabel] | None = Field(default=None, max_length=20, description=(
         "法定刑幅度 the prosecutor holds applies, by charge (one of ``charges``): the tier's label as the "
         "recommendation's statutory.tier_label or a tier_undetermined warning writes it (情节严重的, 情节较轻的…). "
-        "For the tiers no fact can select; left out, the facts select the tier"))
+        "For the tiers no fact can select. Left out, a tier the facts say the conduct reaches (…数额巨大，其行为…) "
+        "is taken as stated, and otherwise the quantities select it; given, even empty, the facts are not read for it"))
 
     @field_validator("tiers")
     @classmethod
@@ -345,6 +346,16 @@ class ExtractedAggravation(_Output):
     evidence: Evidence | None = None
 
 
+class StatedTier(_Output):
+    """A statutory tier (法定刑幅度) taken as stated for a charge rather than selected by the quantities."""
+
+    charge: str
+    tier: str = Field(description="the tier's label in the served rule set")
+    source: Literal["input", "extracted"] = Field(description=(
+        "input: the request's ``tiers``; extracted: the facts say the conduct reaches it (…数额巨大，其行为…)"))
+    evidence: Evidence | None = None
+
+
 class ExtractedFacts(_Output):
     """What the recommendation was computed from, and where each fact came from."""
 
@@ -362,6 +373,8 @@ class ExtractedFacts(_Output):
         "facts that selected, or could select, a heavier tier (入户抢劫, 轮奸…), as given or read"))
     quantities: Quantities
     quantities_source: Literal["input", "extracted"]
+    stated_tiers: list[StatedTier] = Field(default_factory=list, description=(
+        "tiers stated for charges, as given (``tiers``) or read from the facts; they override the quantities"))
 
 
 class SimilarCaseOut(_Output):

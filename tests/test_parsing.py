@@ -625,3 +625,48 @@ def test_a_pregnancy_of_the_defendant_and_no_one_else(text: str, names: list[str
     case = extract_defendant_facts(Case(id="t", facts=text, defendants=[Defendant(name=n) for n in names]))
     assert {d.name for d in case.defendants if d.pregnant} == pregnant
     assert all(d.pregnant is None for d in case.defendants if d.name not in pregnant)
+
+
+def _tiers(facts: str, charges: list[str], reasoning: str = "") -> dict[str, str | None]:
+    case = extract_defendant_facts(Case(id="t", facts=facts, reasoning=reasoning, defendants=[
+        Defendant(name="张某", charges=[Charge(name=c) for c in charges])]))
+    return {c.name: c.tier for c in case.defendants[0].charges}
+
+
+@pytest.mark.parametrize(
+    ("facts", "charges", "want"),
+    [
+        ("公诉机关认为，被告人张某秘密窃取他人财物，数额巨大，其行为已构成盗窃罪。", ["盗窃"],
+         {"盗窃": "数额巨大或者有其他严重情节"}),
+        ("被告人张某骗取他人财物，数额特别巨大，其行为已构成诈骗罪。", ["诈骗"],
+         {"诈骗": "数额特别巨大或者有其他特别严重情节"}),
+        # denied, approached, asked, defined, or the law's words: none
+        ("被告人张某盗窃他人财物价值二万元，尚未达到数额巨大。", ["盗窃"], {"盗窃": None}),
+        ("被告人张某盗窃他人财物价值五万元，接近数额巨大。", ["盗窃"], {"盗窃": None}),
+        ("本案争议焦点为被告人张某的行为是否属于情节严重。", ["寻衅滋事"], {"寻衅滋事": None}),
+        ("本省盗窃公私财物数额巨大标准为六万元。", ["盗窃"], {"盗窃": None}),
+        ("依照刑法规定，盗窃公私财物，数额巨大的，处三年以上十年以下有期徒刑。", ["盗窃"], {"盗窃": None}),
+        ("辩护人提出被告人张某犯罪情节较轻，本院不予采纳。", ["故意杀人"], {"故意杀人": None}),
+        # a phrase no tier of the charge holds; beside another charge, the only charge with such a tier
+        ("被告人张某随意殴打他人，数额较大。", ["寻衅滋事"], {"寻衅滋事": None}),
+        ("公诉机关认为，被告人张某窃取公私财物，数额较大，并向他人传授犯罪方法。", ["盗窃", "传授犯罪方法"],
+         {"盗窃": "数额较大", "传授犯罪方法": None}),
+        # two charges with such a tier: the one its sentence names before it
+        ("被告人张某犯诈骗罪，数额巨大；另犯盗窃罪，数额较大。", ["盗窃", "诈骗"],
+         {"盗窃": "数额较大", "诈骗": "数额巨大或者有其他严重情节"}),
+        ("被告人张某窃取、骗取他人财物，数额较大。", ["盗窃", "诈骗"], {"盗窃": None, "诈骗": None}),
+    ],
+)
+def test_tiers_the_texts_say_the_conduct_reaches(facts: str, charges: list[str], want: dict[str, str | None]) -> None:
+    assert _tiers(facts, charges) == want
+
+
+def test_the_courts_stated_tier_outranks_the_indictments() -> None:
+    facts = "公诉机关认为，被告人张某秘密窃取他人财物，数额巨大，其行为已构成盗窃罪。"
+    reasoning = ("本院认为，被告人张某盗窃他人财物，数额较大，其行为已构成盗窃罪。"
+                 "公诉机关指控数额巨大有误，本院予以纠正。")
+    assert _tiers(facts, ["盗窃"], reasoning) == {"盗窃": "数额较大"}
+    case = extract_defendant_facts(Case(id="t", facts=facts, defendants=[
+        Defendant(name="张某", charges=[Charge(name="盗窃", tier="数额较大")])]))
+    assert case.defendants[0].charges[0].tier == "数额较大"  # a tier already set is kept
+    assert case.defendants[0].charges[0].tier_evidence is None

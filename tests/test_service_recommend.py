@@ -195,6 +195,31 @@ def test_the_prosecutor_states_a_tier_no_fact_decides(live) -> None:
     assert items[1]["error"]["fields"][0]["field"] == "cases.1.defendants.0.tiers.寻衅滋事"
 
 
+def test_a_tier_the_facts_say_the_conduct_reaches_is_taken_as_stated(live) -> None:
+    """The facts say 数额巨大 of an amount the parser reads as one theft of 5,000 yuan (the thefts are
+    not added up): the tier is taken as stated, with the sentence as its evidence, and says why; a
+    request that gives ``tiers``, even empty, is not read for one."""
+    client, keys, _, _ = live
+    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    case = {"facts": "公诉机关指控：被告人孙某先后十二次在超市盗窃财物，其中一次盗得价值人民币5000元的手机。"
+                     "公诉机关认为，被告人孙某以非法占有为目的，多次秘密窃取公私财物，数额巨大，其行为已构成盗窃罪。",
+            "province": "ZJ", "defendants": [{"name": "孙某", "charges": ["盗窃"]}]}
+    (read,) = post(case).json()["defendants"]
+    assert read["statutory"]["tier_label"] == "数额巨大或者有其他严重情节"
+    (tier,) = read["facts_used"]["stated_tiers"]
+    assert tier["charge"] == "盗窃" and tier["tier"] == "数额巨大或者有其他严重情节" and tier["source"] == "extracted"
+    assert "数额巨大，其行为已构成盗窃罪" in tier["evidence"]["text"]
+    assert "案情写明" in read["guideline"]["steps"][0]["rule"]
+    case["defendants"][0]["tiers"] = {}
+    (given,) = post(case).json()["defendants"]
+    assert given["statutory"]["tier_label"] == "数额较大" and given["facts_used"]["stated_tiers"] == []
+    case["defendants"][0]["tiers"] = {"盗窃": "数额特别巨大或者有其他特别严重情节"}
+    (stated,) = post(case).json()["defendants"]
+    assert stated["facts_used"]["stated_tiers"] == [
+        {"charge": "盗窃", "tier": "数额特别巨大或者有其他特别严重情节", "source": "input", "evidence": None}]
+    assert "检察官认定" in stated["guideline"]["steps"][0]["rule"]
+
+
 def test_a_co_defendants_amount_is_pointed_out_not_shared(live) -> None:
     """The amount sentence names only the one who took the money; the lookout's tier would rest on no
     amount. In a joint crime both answer for it (刑法第26、27条), but the service cannot tell a joint act

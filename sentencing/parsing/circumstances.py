@@ -81,7 +81,7 @@ _NOT_NEGATION = with_first_char_filter(r"(?:没有|无|未提出|未有|不持)�
 _NEG_AFTER = re.compile(r"[^，,。；;]{0,6}(?:不成立|不能成立|不予认定|不予采纳|不予支持|不能认定|的条件|不符)")
 # A defence argument is a claim, not a finding: it counts only if the court then accepts it.
 _DEFENCE = with_first_char_filter(
-    r"辩护意见|辩护人(?:提出|认为|称|辩称|的)|辩称|辩解|上诉理由|上诉称|上诉提出|被告人[^，,。；;]{0,8}提出"
+    r"辩护意见|辩护人(?:提出|认为|称|辩称|的)|辩称|辩解|上诉理由|上诉称|上诉提出|被告人(?:(?!证据)[^，,。；;]){0,8}提出"
     r"|辩护人[^，,。；;]{0,8}(?:提出|所提|认为|称)"
 )
 _ITEM = re.compile(r"\s*(?:[一二三四五六七八九十]{1,3}、|\d{1,2}[、.．]|[（(][一二三四五六七八九十\d]{1,3}[）)])")
@@ -105,6 +105,9 @@ class Finding(NamedTuple):
     """A pregnancy of the defendant (sentencing.parsing.pregnancy), neither a circumstance nor a role."""
     aggravation: AggravationCode | None = None
     """A fact that selects a heavier tier (入户抢劫, 轮奸…), neither a circumstance nor a role."""
+    tier: str | None = None
+    """A statutory tier the text says the conduct reaches, in the words tier labels use (``数额巨大``,
+    ``情节严重``); the sentence is the evidence."""
 
 
 class Span(NamedTuple):
@@ -190,6 +193,14 @@ _STATUTE_AFTER = re.compile(r"[^。；;]{0,24}?的，(?:处|依照|以)")
 _MAY_AGGRAVATE = ("抢劫", "轮", "强奸", "斗殴", "逃", "驶离")
 """A word every aggravation cue holds: most texts hold none, and substring tests rule them out fast."""
 _ALL_ROLES, _ROLE_OF = _union(_ROLE_CUES, "r")
+# A tier said of the conduct (``骗取他人财物，数额巨大，其行为已构成诈骗罪``), not the law's words for it
+# (``数额巨大的，处三年以上``, ``数额巨大是指``, ``数额巨大标准为六万元``), nor a question (``是否属于情节严重``),
+# nor an approach to it (``接近数额巨大``), nor a charge the court corrects (``指控数额巨大有误``).
+_TIER_STATEMENT = re.compile(r"(?:数额|数量)(?:特别巨大|巨大|较大)|情节(?:特别严重|严重|特别恶劣|恶劣|较轻)")
+_NOT_A_STATEMENT_AFTER = re.compile(
+    r"[^。；;]{0,24}?的，(?:处|依照|以|应当)|的?(?:标准|起点|是指|为[0-9一二三四五六七八九十])"
+    r"|[^，,。；;]{0,4}(?:有误|错误|不当|不妥|不准确)")
+_NOT_A_STATEMENT_BEFORE = re.compile(r"(?:是否|接近|低于|不足|达不到|规定|解释|标准)[^，,。；;]{0,8}$")
 _VICTIM_WORDS = re.compile(r"被害|对象|侵害|幼女|儿童")
 
 
@@ -205,6 +216,11 @@ def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterat
             continue  # the article's words, quoted or cited (``交通运输肇事后逃逸…的，处三年以上``), assert nothing
         found = _finding(text, source, attributor, m, None, None, spans)
         yield found._replace(aggravation=_AGGRAVATION_OF[m.lastgroup])  # type: ignore[index]
+    for m in _TIER_STATEMENT.finditer(text) if "数" in text or "情节" in text else ():
+        if (_NOT_A_STATEMENT_AFTER.match(text, m.end()) or in_quotes(text, m.start())
+                or _NOT_A_STATEMENT_BEFORE.search(text, max(0, m.start() - 12), m.start())):
+            continue
+        yield _finding(text, source, attributor, m, None, None, spans)._replace(tier=m.group())
 
 
 def _may_name_a_role(text: str) -> bool:

@@ -191,7 +191,8 @@ def parse_indictment(text: str, start: int, end: int) -> Indictment:
                 for name in accused:
                     have = found.charges.setdefault(name, [])
                     if all(c.name != charge for c in have):  # split_charges keeps names of 1 to 60 characters
-                        have.append(trusted(Charge, {"name": charge, "evidence": ev, "tier": None}, _CHARGE_SET))
+                        have.append(trusted(Charge, {"name": charge, "evidence": ev, "tier": None,
+                                                     "tier_evidence": None}, _CHARGE_SET))
         if found.charges:
             break
     return found

@@ -13,6 +13,7 @@ from sentencing.case import (
     Aggravation,
     AggravationCode,
     Case,
+    Charge,
     Circumstance,
     CircumstanceCode,
     Defendant,
@@ -20,6 +21,7 @@ from sentencing.case import (
     Role,
     trusted,
 )
+from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.parsing.circumstances import Finding, Span, find_circumstances
 from sentencing.parsing.mentions import Attributor, NameFinder
 from sentencing.parsing.pregnancy import find_pregnancies, pregnant_for
@@ -94,6 +96,58 @@ def aggravations_for(name: str, findings: list[Finding], charges: list[str]) -> 
             for a in AggravationCode if a in asserted]
 
 
+def _tier_label(catalogue: ChargeCatalogue, charge: str, phrase: str) -> str | None:
+    """The lightest tier of ``charge`` whose label holds ``phrase`` (``数额巨大`` in ``数额巨大或者有其他严重
+    情节``); None when the charge is not catalogued or has no such tier."""
+    spec = catalogue.resolve(charge)
+    if spec is None:
+        return None
+    return next((t.label for t in spec.tiers if phrase in t.label), None)
+
+
+def stated_tiers_for(name: str, findings: list[Finding], charges: list[Charge],
+                     catalogue: ChargeCatalogue | None = None) -> list[Charge]:
+    """The charges with the tier the texts say the defendant's conduct reaches (``骗取他人财物，数额巨大``)
+    where none is set, and where it was read.
+
+    A statement counts for a charge when it names one of the charge's tiers; beside other charges only
+    when no other charge has such a tier, or the charge is the one named last before it in its sentence
+    (``盗窃…数额较大；抢夺…``). Asserted
+    and not denied as circumstances are (a defence's claim the court rejects is none); the court's
+    reasoning outranks the facts, and a later statement an earlier one.
+    """
+    open_charges = [c for c in charges if c.tier is None]
+    if not open_charges:
+        return charges
+    catalogue = catalogue or default_catalogue()
+    keyed: list[tuple[tuple[str, str], Finding]] = []
+    for f in findings:
+        if f.tier is None or name not in f.names:
+            continue
+        labels = {c.name: label for c in open_charges if (label := _tier_label(catalogue, c.name, f.tier))}
+        if len(labels) > 1 or (labels and len(charges) > len(open_charges)):
+            meant = _charge_named_before(f, charges)
+            labels = {meant.name: labels[meant.name]} if meant is not None and meant.name in labels else {}
+        keyed.extend(((charge_name, label), f) for charge_name, label in labels.items())
+    if not keyed:
+        return charges
+    chosen: dict[str, tuple[str, Span]] = {}
+    for (charge_name, label), span in _asserted(keyed).items():
+        have = chosen.get(charge_name)
+        if have is None or (span.source == "reasoning", span.start) > (have[1].source == "reasoning", have[1].start):
+            chosen[charge_name] = (label, span)
+    return [c.model_copy(update={"tier": chosen[c.name][0], "tier_evidence": chosen[c.name][1].evidence()})
+            if c.tier is None and c.name in chosen else c for c in charges]
+
+
+def _charge_named_before(f: Finding, charges: list[Charge]) -> Charge | None:
+    """The charge a tier statement's sentence names last before the statement, if it names one."""
+    text = f.evidence.text
+    at = text.rfind(f.tier or "")
+    where, charge = max(((text.rfind(c.name.removesuffix("罪"), 0, at), c) for c in charges), key=lambda pc: pc[0])
+    return charge if where >= 0 else None
+
+
 def circumstances_for(name: str, findings: list[Finding]) -> list[Circumstance]:
     """One defendant's circumstances: asserted somewhere, not negated by the court's reasoning."""
     asserted: dict[CircumstanceCode, Span] = _asserted(
@@ -148,22 +202,28 @@ def circumstances_with_age(name: str, age: int | None, findings: list[Finding]) 
     return circumstances
 
 
-def extract_defendant_facts(case: Case) -> Case:
-    """The case with circumstances, roles, quantities and a pregnancy filled in for defendants lacking them.
+def extract_defendant_facts(case: Case, catalogue: ChargeCatalogue | None = None) -> Case:
+    """The case with circumstances, roles, quantities, a pregnancy and stated tiers filled in for
+    defendants lacking them (tiers named as ``catalogue``'s labels, by default the bundled one's).
 
     A defendant keeps whatever it already has: circumstances if any are set, quantities if not
-    empty, a role if it is not the default (``sole``) or has evidence.
+    empty, a role if it is not the default (``sole``) or has evidence, a charge's tier if set.
     """
     if not case.defendants:
         return case
     findings, quantity_findings = analyse(case)
-    defendants = [d.model_copy(update=missing_facts(d, findings, quantity_findings)) for d in case.defendants]
+    defendants = [d.model_copy(update=missing_facts(d, findings, quantity_findings, catalogue))
+                  for d in case.defendants]
     return case.model_copy(update={"defendants": defendants})
 
 
-def missing_facts(d: Defendant, findings: list[Finding], quantity_findings: list[QuantityFinding]) -> dict[str, object]:
+def missing_facts(d: Defendant, findings: list[Finding], quantity_findings: list[QuantityFinding],
+                  catalogue: ChargeCatalogue | None = None) -> dict[str, object]:
     """What :func:`extract_defendant_facts` fills in for one defendant, as a model update."""
     update: dict[str, object] = {}
+    charges = stated_tiers_for(d.name, findings, d.charges, catalogue)
+    if charges is not d.charges:
+        update["charges"] = charges
     if not d.circumstances:
         update["circumstances"] = circumstances_with_age(d.name, d.age, findings)
     if not d.aggravations:

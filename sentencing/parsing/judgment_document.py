@@ -26,7 +26,13 @@ from sentencing.parsing.circumstances import Finding
 from sentencing.parsing.court import parse_court
 from sentencing.parsing.defendants import HeaderDefendant, parse_header_defendants, parse_indictment
 from sentencing.parsing.document import find_dates, split_judgment
-from sentencing.parsing.extract import aggravations_for, analyse_texts, circumstances_with_age, role_for
+from sentencing.parsing.extract import (
+    aggravations_for,
+    analyse_texts,
+    circumstances_with_age,
+    role_for,
+    stated_tiers_for,
+)
 from sentencing.parsing.judgment import DefendantOutcome, parse_judgment_section
 from sentencing.parsing.mentions import with_first_char_filter
 from sentencing.parsing.pregnancy import pregnant_for
@@ -151,10 +157,11 @@ def _defendant(
             for c in outcome.crimes
         ]
         if not charges:
-            charges = [trusted(Charge, {"name": c.charge, "evidence": None, "tier": None}, _NAME_ONLY)
-                       for c in outcome.crimes]
+            charges = [trusted(Charge, {"name": c.charge, "evidence": None, "tier": None, "tier_evidence": None},
+                               _NAME_ONLY) for c in outcome.crimes]
     pregnant = pregnant_for(name, findings) or None
     aggravations = aggravations_for(name, findings, [c.name for c in charges])
+    charges = stated_tiers_for(name, findings, charges)
     # What validation would check holds by construction: names of 1 to 40 characters and charges of
     # 1 to 60 (the patterns that read them), an age of 0 to 120 (above).
     return trusted(Defendant, {

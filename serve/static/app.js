@@ -415,6 +415,8 @@ function factsUsed(f) {
   const tags = f.circumstances.map((c) => el("span", { class: c.evidence ? "tag evidence" : "tag", title: c.evidence ? `原文：“${c.evidence.text}”` : SOURCE_LABEL[c.source] }, `${c.label}（${SOURCE_LABEL[c.source]}）`));
   // Facts that select a heavier tier (入户抢劫, 轮奸…): shown first, as the tier rests on them.
   const aggravations = (f.aggravations || []).map((a) => el("span", { class: a.evidence ? "tag evidence aggravation" : "tag aggravation", title: a.evidence ? `原文：“${a.evidence.text}”` : SOURCE_LABEL[a.source] }, `加重：${a.label}（${SOURCE_LABEL[a.source]}）`));
+  // Tiers taken as stated (录入, or read from the facts: …数额巨大，其行为…): they override the quantities.
+  const tiers = (f.stated_tiers || []).map((t) => el("span", { class: t.evidence ? "tag evidence stated-tier" : "tag stated-tier", title: t.evidence ? `原文：“${t.evidence.text}”` : SOURCE_LABEL[t.source] }, `法定刑幅度：${t.charge}·${t.tier}（${SOURCE_LABEL[t.source]}）`));
   const q = f.quantities || {};
   const amount = q.amount_yuan ? el("span", { class: q.amount_yuan.evidence ? "tag evidence" : "tag", title: q.amount_yuan.evidence ? `原文：“${q.amount_yuan.evidence.text}”` : "" }, `数额 ${yuan(q.amount_yuan.value)}`) : null;
   return el("div", {},
@@ -422,7 +424,7 @@ function factsUsed(f) {
     el("div", {},
       f.unit ? el("span", { class: "tag", title: "刑法第三十一条" }, `被告单位（${SOURCE_LABEL[f.unit_source]}）`) : null,
       el("span", { class: f.role_evidence ? "tag evidence" : "tag", title: f.role_evidence ? `原文：“${f.role_evidence.text}”` : SOURCE_LABEL[f.role_source] }, `${f.role_label}（${SOURCE_LABEL[f.role_source]}）`),
-      amount, aggravations, tags.length ? tags : el("span", { class: "tag", text: "无其他量刑情节" })),
+      tiers, amount, aggravations, tags.length ? tags : el("span", { class: "tag", text: "无其他量刑情节" })),
   );
 }
 
