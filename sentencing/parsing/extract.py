@@ -96,13 +96,37 @@ def aggravations_for(name: str, findings: list[Finding], charges: list[str]) -> 
             for a in AggravationCode if a in asserted]
 
 
-def _tier_label(catalogue: ChargeCatalogue, charge: str, phrase: str) -> str | None:
-    """The lightest tier of ``charge`` whose label holds ``phrase`` (``数额巨大`` in ``数额巨大或者有其他严重
-    情节``); None when the charge is not catalogued or has no such tier."""
+_OTHER_CIRCUMSTANCES = {"情节严重": "其他严重情节", "情节特别严重": "其他特别严重情节"}
+"""情节严重 as tier labels write it beside an amount (``数额巨大或者有其他严重情节``)."""
+
+
+def _tier_label(catalogue: ChargeCatalogue, charge: str, phrase: str, *, implied: bool = False) -> str | None:
+    """The tier of ``charge`` that ``phrase`` names; None when the charge is not catalogued or no tier
+    is named by it.
+
+    The lightest tier whose label holds the words (``数额巨大`` in ``数额巨大或者有其他严重情节``), or holds
+    情节严重 as labels write it beside an amount (``其他严重情节``). ``implied``: instead the tier the words
+    imply where no label holds them: where the law has no tier above 巨大 (集资诈骗 since 2021), 特别巨大
+    is in the heaviest 巨大 tier; where the basic tier is unnamed (挪用资金's 基本犯) and a 巨大 tier
+    lies above it, 较大 is the basic tier.
+    """
     spec = catalogue.resolve(charge)
     if spec is None:
         return None
-    return next((t.label for t in spec.tiers if phrase in t.label), None)
+    labels = [t.label for t in spec.tiers]
+    if not implied:
+        for words in (phrase, _OTHER_CIRCUMSTANCES.get(phrase)):
+            if words is not None and (found := next((label for label in labels if words in label), None)):
+                return found
+        return None
+    if any(phrase in label for label in labels):
+        return None
+    kind = phrase[:2]  # 数额, 数量
+    if phrase.endswith("特别巨大"):
+        return next((label for label in reversed(labels) if f"{kind}巨大" in label), None)
+    if phrase.endswith("较大") and any(f"{kind}巨大" in label for label in labels):
+        return labels[spec.default_tier]
+    return None
 
 
 def stated_tiers_for(name: str, findings: list[Finding], charges: list[Charge],
@@ -125,6 +149,9 @@ def stated_tiers_for(name: str, findings: list[Finding], charges: list[Charge],
         if f.tier is None or name not in f.names:
             continue
         labels = {c.name: label for c in open_charges if (label := _tier_label(catalogue, c.name, f.tier))}
+        if not labels:  # words no tier label holds, that a tier's words imply (集资诈骗's 数额特别巨大)
+            labels = {c.name: label for c in open_charges
+                      if (label := _tier_label(catalogue, c.name, f.tier, implied=True))}
         if len(labels) > 1 or (labels and len(charges) > len(open_charges)):
             meant = _charge_named_before(f, charges)
             labels = {meant.name: labels[meant.name]} if meant is not None and meant.name in labels else {}
