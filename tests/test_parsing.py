@@ -646,6 +646,8 @@ def _tiers(facts: str, charges: list[str], reasoning: str = "") -> dict[str, str
         ("本案争议焦点为被告人张某的行为是否属于情节严重。", ["寻衅滋事"], {"寻衅滋事": None}),
         ("本省盗窃公私财物数额巨大标准为六万元。", ["盗窃"], {"盗窃": None}),
         ("依照刑法规定，盗窃公私财物，数额巨大的，处三年以上十年以下有期徒刑。", ["盗窃"], {"盗窃": None}),
+        ("职务侵占罪在客观方面必须表现为利用职务上的便利，侵占本单位财物，数额较大的行为。", ["职务侵占"],
+         {"职务侵占": None}),
         ("辩护人提出被告人张某犯罪情节较轻，本院不予采纳。", ["故意杀人"], {"故意杀人": None}),
         # 情节严重 as a label beside an amount writes it; words the law's tiers imply
         ("被告人张某非法吸收公众存款，情节严重，其行为已构成非法吸收公众存款罪。", ["非法吸收公众存款"],
@@ -657,6 +659,9 @@ def _tiers(facts: str, charges: list[str], reasoning: str = "") -> dict[str, str
         ("被告人张某随意殴打他人，数额较大。", ["寻衅滋事"], {"寻衅滋事": None}),
         ("公诉机关认为，被告人张某窃取公私财物，数额较大，并向他人传授犯罪方法。", ["盗窃", "传授犯罪方法"],
          {"盗窃": "数额较大", "传授犯罪方法": None}),
+        # 情节… words beside another charge may be that charge's element, told in its words: unnamed, none
+        ("被告人张某随意殴打他人，情节恶劣，任意损毁他人财物，情节严重。", ["非法采矿", "寻衅滋事"],
+         {"非法采矿": None, "寻衅滋事": None}),
         # two charges with such a tier: the one its sentence names before it
         ("被告人张某犯诈骗罪，数额巨大；另犯盗窃罪，数额较大。", ["盗窃", "诈骗"],
          {"盗窃": "数额较大", "诈骗": "数额巨大或者有其他严重情节"}),

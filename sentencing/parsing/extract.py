@@ -135,8 +135,8 @@ def stated_tiers_for(name: str, findings: list[Finding], charges: list[Charge],
     where none is set, and where it was read.
 
     A statement counts for a charge when it names one of the charge's tiers; beside other charges only
-    when no other charge has such a tier, or the charge is the one named last before it in its sentence
-    (``盗窃…数额较大；抢夺…``). Asserted
+    when no other charge has such a tier and it states an amount or quantity (数额…, 数量…), or when the
+    charge is the one named last before it in its sentence (``盗窃…数额较大；抢夺…``). Asserted
     and not denied as circumstances are (a defence's claim the court rejects is none); the court's
     reasoning outranks the facts, and a later statement an earlier one.
     """
@@ -152,7 +152,10 @@ def stated_tiers_for(name: str, findings: list[Finding], charges: list[Charge],
         if not labels:  # words no tier label holds, that a tier's words imply (集资诈骗's 数额特别巨大)
             labels = {c.name: label for c in open_charges
                       if (label := _tier_label(catalogue, c.name, f.tier, implied=True))}
-        if len(labels) > 1 or (labels and len(charges) > len(open_charges)):
+        # Beside another charge, 情节… words may be that charge's own element (寻衅滋事's 情节恶劣, told
+        # in its words: 随意殴打他人，情节恶劣): only amounts and quantities go to the one charge with them.
+        if len(labels) > 1 or (labels and (len(charges) > len(open_charges) or
+                                           (len(charges) > 1 and f.tier.startswith("情节")))):
             meant = _charge_named_before(f, charges)
             labels = {meant.name: labels[meant.name]} if meant is not None and meant.name in labels else {}
         keyed.extend(((charge_name, label), f) for charge_name, label in labels.items())
