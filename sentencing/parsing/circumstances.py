@@ -202,8 +202,9 @@ _NOT_A_STATEMENT_AFTER = re.compile(
     r"[^。；;]{0,24}?的，(?:处|依照|以|应当)|的?(?:标准|起点|是指|为[0-9一二三四五六七八九十])"
     r"|[^，,。；;]{0,4}(?:有误|错误|不当|不妥|不准确)")
 _NOT_A_STATEMENT_BEFORE = re.compile(r"(?:是否|接近|低于|不足|达不到|规定|解释|标准)[^，,。；;]{0,8}$")
-# A sentence that defines the crime (``职务侵占罪在客观方面必须表现为…侵占本单位财物，数额较大的行为``).
-_DEFINITION = re.compile(r"客观方面|构成要件|必须表现为|是指")
+# A sentence that defines the crime (``职务侵占罪在客观方面必须表现为…侵占本单位财物，数额较大的行为``)
+# or quotes a standard (``盗窃公私财物价值一千元至三千元以上的，应当认定为数额较大``).
+_DEFINITION = re.compile(r"客观方面|构成要件|必须表现为|是指|以上的，|的，应当认定为|的，属于")
 _VICTIM_WORDS = re.compile(r"被害|对象|侵害|幼女|儿童")
 
 
