@@ -682,3 +682,10 @@ def test_the_courts_stated_tier_outranks_the_indictments() -> None:
         Defendant(name="张某", charges=[Charge(name="盗窃", tier="数额较大")])]))
     assert case.defendants[0].charges[0].tier == "数额较大"  # a tier already set is kept
     assert case.defendants[0].charges[0].tier_evidence is None
+
+
+def test_a_stated_tier_goes_to_the_defendants_its_clause_names() -> None:
+    facts = "公诉机关认为，被告人张某盗窃他人财物，数额巨大；被告人李某盗窃他人财物，数额较大，其行为均已构成盗窃罪。"
+    case = extract_defendant_facts(Case(id="t", facts=facts, defendants=[
+        Defendant(name="张某", charges=[Charge(name="盗窃")]), Defendant(name="李某", charges=[Charge(name="盗窃")])]))
+    assert [d.charges[0].tier for d in case.defendants] == ["数额巨大或者有其他严重情节", "数额较大"]
