@@ -43,7 +43,7 @@ import numpy as np
 
 from retrieval import search as search_module
 from retrieval.encoder import StaticEncoder, load_encoder, peak_rss_mb
-from retrieval.index import VectorIndex, set_search_threads
+from retrieval.index import RefineCodes, VectorIndex, set_search_threads
 from retrieval.search import RetrievalIndex, train_corpus_encoder
 from retrieval.sparse import SparseIndex
 from retrieval.text import case_document
@@ -293,6 +293,8 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
             if sides[f"approx, codes {other}"].populating is not None:
                 sides[f"approx, codes {other}"].populating.join()
             print(f"approx: refinement codes read by '{this}' (retrieval_refine_reads); also measured with '{other}'")
+            print(f"  ('read' runs here within {RefineCodes.HOLD_S:.0f} s of its load, so it advises WILLNEED before "
+                  "every read, as a server does at start and after reads that waited for the disk)")
         results: dict[str, list[list[str]]] = {name: [] for name in sides}
         latency: dict[str, list[float]] = {name: [] for name in sides}
         for name, vectors in sides.items():
