@@ -667,6 +667,9 @@ def _tiers(facts: str, charges: list[str], reasoning: str = "") -> dict[str, str
         ("被告人张某犯诈骗罪，数额巨大；另犯盗窃罪，数额较大。", ["盗窃", "诈骗"],
          {"盗窃": "数额较大", "诈骗": "数额巨大或者有其他严重情节"}),
         ("被告人张某窃取、骗取他人财物，数额较大。", ["盗窃", "诈骗"], {"盗窃": None, "诈骗": None}),
+        # the same words twice, each for the charge named before it
+        ("被告人张某犯诈骗罪，数额较大，另犯盗窃罪，数额较大。", ["盗窃", "诈骗"],
+         {"盗窃": "数额较大", "诈骗": "数额较大"}),
     ],
 )
 def test_tiers_the_texts_say_the_conduct_reaches(facts: str, charges: list[str], want: dict[str, str | None]) -> None:

@@ -108,6 +108,8 @@ class Finding(NamedTuple):
     tier: str | None = None
     """A statutory tier the text says the conduct reaches, in the words tier labels use (``数额巨大``,
     ``情节严重``); the sentence is the evidence."""
+    tier_at: int = -1
+    """Where those words start in the text (the evidence's sentence may hold them more than once)."""
 
 
 class Span(NamedTuple):
@@ -225,7 +227,7 @@ def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterat
                 or _NOT_A_STATEMENT_BEFORE.search(text, max(0, m.start() - 12), m.start())
                 or _DEFINITION.search(text, attributor.sentence_at(m.start())[0], m.start())):
             continue
-        yield _finding(text, source, attributor, m, None, None, spans)._replace(tier=m.group())
+        yield _finding(text, source, attributor, m, None, None, spans)._replace(tier=m.group(), tier_at=m.start())
 
 
 def _may_name_a_role(text: str) -> bool:

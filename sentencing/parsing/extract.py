@@ -173,7 +173,7 @@ def stated_tiers_for(name: str, findings: list[Finding], charges: list[Charge],
 def _charge_named_before(f: Finding, charges: list[Charge]) -> Charge | None:
     """The charge a tier statement's sentence names last before the statement, if it names one."""
     text = f.evidence.text
-    at = text.rfind(f.tier or "")
+    at = f.tier_at - f.evidence.start
     where, charge = max(((text.rfind(c.name.removesuffix("罪"), 0, at), c) for c in charges), key=lambda pc: pc[0])
     return charge if where >= 0 else None
 
