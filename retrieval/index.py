@@ -385,7 +385,7 @@ class RefineCodes:
     ms for 200 rows with the codes cached), so it is given only while reads are slow: from the
     start, and for :attr:`HOLD_S` after a read that waited for the disk (more than
     :attr:`SLOW_ROW_S` a row on average unadvised, :attr:`FAST_ROW_S` advised). One search that
-    reads evicted rows one after another costs as much as the advice saves over a hundred.
+    reads evicted rows one after another (42–50 ms) costs what the advice saves over some three hundred.
 
     ``write_index`` puts a refined index's codes last, just before its ``k_factor`` (a float32):
     where they start is worked out from the file size and checked against FAISS's own decoding of
