@@ -384,8 +384,9 @@ class RefineCodes:
     whole search took 3.0 ms at p50 instead of 15). The advice is a second system call a row (0.12
     ms for 200 rows with the codes cached), so it is given only while reads are slow: from the
     start, and for :attr:`HOLD_S` after a read that waited for the disk (more than
-    :attr:`SLOW_ROW_S` a row on average unadvised, :attr:`FAST_ROW_S` advised). One search that
-    reads evicted rows one after another (42–50 ms) costs what the advice saves over some three hundred.
+    :attr:`SLOW_ROW_S` a row on average unadvised, :attr:`FAST_ROW_S` advised). A request that read
+    evicted rows one after another took 42–50 ms, what the advice saves over some three hundred
+    searches.
 
     ``write_index`` puts a refined index's codes last, just before its ``k_factor`` (a float32):
     where they start is worked out from the file size and checked against FAISS's own decoding of
