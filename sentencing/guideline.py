@@ -1040,13 +1040,42 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
     apart by charge, so beside another charge they need not be this charge's: a tier that begins at
     无期徒刑 (绑架 that kills or seriously injures the hostage) is then not selected by them, and the
     prosecutor is told to state it where it applies."""
+    values = facts.values
     if stated is not None:
         label, why = stated
         index = cp.tier_index.get(label)
         if index is not None:
+            reached, reason = _reached_tier(cp, values, [], sole)
+            by_quantity = reached != cp.default or any(
+                values[q] is not None and values[q] >= b for q, b, _ in cp.basic_conds)
+            if reached != index and by_quantity:
+                # the quantities read select another tier: the stated one is used, and the difference named
+                why_reached = f"（{reason}）" if reached != cp.default else ""
+                _warn(warnings, ("stated_tier_differs", "tiers",
+                                 f"{cp.spec.label}：按{why}的“{label}”计算；认定的数量事实{why_reached}对应"
+                                 f"“{cp.tiers[reached].tier.label}”，请核对"))
             return index, why
         _warn(warnings, ("unknown_tier", "charges", f"{cp.spec.label}没有“{label}”这一法定刑幅度：按事实选择"))
-    values = facts.values
+    chosen, reason = _reached_tier(cp, values, warnings, sole)
+    if cp.selecting:
+        for q in cp.selecting:
+            if values[q] is not None:
+                break
+        else:
+            _warn(warnings, cp.missing_warning)
+            return chosen, "缺少数量事实，按基本档计算"
+    if chosen == cp.default and cp.basic_conds:
+        for q, b, _ in cp.basic_conds:
+            value = values[q]
+            if value is not None and value >= b:
+                break
+        else:
+            _warn(warnings, cp.below_warning)
+    return chosen, reason
+
+
+def _reached_tier(cp: _ChargePlan, values: Any, warnings: list[_Warning], sole: bool) -> tuple[int, str]:
+    """The heaviest tier the quantities reach (else the default one), and why."""
     chosen = cp.default
     reason = cp.default_reason
     for i, tier in enumerate(cp.tiers):
@@ -1064,20 +1093,6 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
                 elif i >= chosen:
                     chosen, reason = i, text
                 break
-    if cp.selecting:
-        for q in cp.selecting:
-            if values[q] is not None:
-                break
-        else:
-            _warn(warnings, cp.missing_warning)
-            return chosen, "缺少数量事实，按基本档计算"
-    if chosen == cp.default and cp.basic_conds:
-        for q, b, _ in cp.basic_conds:
-            value = values[q]
-            if value is not None and value >= b:
-                break
-        else:
-            _warn(warnings, cp.below_warning)
     return chosen, reason
 
 

@@ -218,6 +218,8 @@ WARNING_CODES: dict[str, str] = {
     "unknown_charge": "a charge outside the rule set's catalogue: the model alone, or a fallback tier",
     "unknown_drug": "a drug with no conversion standard: its weight is not counted",
     "unknown_tier": "a stated tier (tiers) the charge does not have: the facts select the tier",
+    "stated_tier_differs": "the tier stated (tiers) or read from the facts (…数额巨大，其行为…) is used; the "
+                           "quantities read select another tier, which the message names",
     "derived_rule": "a starting point derived from the statutory tier, not a guideline clause: wider range",
     "contradictory_circumstances": "circumstances that exclude each other were settled",
     "unpriced_role": "a role with no adjustment rule",

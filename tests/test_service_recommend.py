@@ -210,6 +210,8 @@ def test_a_tier_the_facts_say_the_conduct_reaches_is_taken_as_stated(live) -> No
     assert tier["charge"] == "盗窃" and tier["tier"] == "数额巨大或者有其他严重情节" and tier["source"] == "extracted"
     assert "数额巨大，其行为已构成盗窃罪" in tier["evidence"]["text"]
     assert "案情写明" in read["guideline"]["steps"][0]["rule"]
+    (w,) = [w for w in read["warnings"] if w["code"] == "stated_tier_differs"]
+    assert w["field"] == "tiers" and "“数额较大”" in w["message"]  # what the amount read would select
     case["defendants"][0]["tiers"] = {}
     (given,) = post(case).json()["defendants"]
     assert given["statutory"]["tier_label"] == "数额较大" and given["facts_used"]["stated_tiers"] == []
@@ -218,6 +220,7 @@ def test_a_tier_the_facts_say_the_conduct_reaches_is_taken_as_stated(live) -> No
     assert stated["facts_used"]["stated_tiers"] == [
         {"charge": "盗窃", "tier": "数额特别巨大或者有其他特别严重情节", "source": "input", "evidence": None}]
     assert "检察官认定" in stated["guideline"]["steps"][0]["rule"]
+    assert [w["code"] for w in stated["warnings"] if w["code"] == "stated_tier_differs"] == ["stated_tier_differs"]
 
 
 def test_a_co_defendants_amount_is_pointed_out_not_shared(live) -> None:
