@@ -192,11 +192,20 @@ def test_page_shows_a_tier_read_from_the_facts(site) -> None:
     """The facts say 数额巨大: the tier is taken as stated, shown as a tag with the sentence it was read from."""
     facts = ("公诉机关指控：被告人甲某多次在超市盗窃财物，其中一次盗得价值人民币5000元的手机。"
              "公诉机关认为，被告人甲某多次秘密窃取公私财物，数额巨大，其行为已构成盗窃罪。")
-    with one_defendant_card(site, facts, "甲某", "盗窃", age=30) as (_, card):
+    with one_defendant_card(site, facts, "甲某", "盗窃", age=30) as (page, card):
         tag = card.locator(".tag.stated-tier")
         assert tag.count() == 1 and "法定刑幅度：盗窃·数额巨大或者有其他严重情节（自动识别）" in tag.inner_text()
         assert "数额巨大，其行为已构成盗窃罪" in (tag.get_attribute("title") or "")
         assert "数额巨大或者有其他严重情节" in card.locator(".card-head").inner_text()
+        # The prosecutor may set the tier read aside: the quantities then decide (5000 yuan: 数额较大).
+        select = card.locator("select.tier-select")
+        select.wait_for()
+        assert select.input_value() == "数额巨大或者有其他严重情节"
+        select.select_option("")
+        card.locator(".tier-chooser button").click()
+        page.locator("article.card .card-head", has_text="法定刑幅度：数额较大").first.wait_for()
+        card = page.locator("article.card").first
+        assert card.locator(".tag.stated-tier").count() == 0
 
 
 def test_page_says_a_defendant_too_young_to_answer_is_not_punished(site) -> None:

@@ -189,7 +189,8 @@ function collectCase() {
     const pregnant = d.querySelector(".d-pregnant").value;
     if (pregnant !== "") item.pregnant = pregnant === "true";
     const tiers = statedTiers(d);
-    if (Object.keys(tiers).length) {
+    // Chosen in the tier chooser, even none: sent, so that the facts are not read for a tier either.
+    if (Object.keys(tiers).length || d.dataset.tiersGiven === "1") {
       // A charge whose name holds 、 (掩饰、隐瞒犯罪所得) was split with the list: send it whole, as tiers names it.
       for (const charge of Object.keys(tiers)) item.charges = joinCharge(item.charges, charge);
       item.tiers = tiers;
@@ -203,8 +204,9 @@ function statedTiers(node) {
   try { return JSON.parse(node.dataset.tiers || "{}"); } catch { return {}; }
 }
 
-function setStatedTiers(node, tiers) {
+function setStatedTiers(node, tiers, given = false) {
   node.dataset.tiers = JSON.stringify(tiers);
+  node.dataset.tiersGiven = given ? "1" : "";
   const note = node.querySelector(".d-tiers");
   const entries = Object.entries(tiers);
   note.hidden = !entries.length;
@@ -330,12 +332,15 @@ function renderDefendant(d, requestId) {
   return el("article", { class: "card", "data-defendant": d.name }, head, body);
 }
 
-// 法定刑幅度 that no fact decides (a tier_undetermined warning), or one stated earlier: the prosecutor
-// picks the tier per charge from the served rule set (GET /v1/charges/{name}) and asks again.
+// 法定刑幅度 that no fact decides (a tier_undetermined warning), one read from the facts (…数额巨大，其行为…),
+// or one stated earlier: the prosecutor picks the tier per charge from the served rule set
+// (GET /v1/charges/{name}) and asks again; for a tier read from the facts, "none" means the quantities decide.
 function tierChooser(d) {
   const node = formNodeOf(d.name);
   const stated = node ? statedTiers(node) : {};
-  const open = d.warnings.some((w) => w.code === "tier_undetermined");
+  const read = Object.fromEntries(((d.facts_used || {}).stated_tiers || [])
+    .filter((t) => t.source === "extracted").map((t) => [t.charge, t.tier]));
+  const open = d.warnings.some((w) => w.code === "tier_undetermined") || Object.keys(read).length > 0;
   if (!node || (!open && !Object.keys(stated).length)) return null;
   const box = el("div", { class: "tier-chooser" }, el("div", { class: "section-title", text: "法定刑幅度认定" }));
   const rows = el("div", { class: "tier-rows" });
@@ -347,12 +352,12 @@ function tierChooser(d) {
     for (const charge of d.charges) {
       let info;
       try { info = await api(`/v1/charges/${encodeURIComponent(charge)}`); } catch { continue; }
-      if (seen.has(info.name) || !info.tiers.some((t) => t.selected_by === "statement")) continue;
+      if (seen.has(info.name) || !(charge in read || info.tiers.some((t) => t.selected_by === "statement"))) continue;
       seen.add(info.name);
       const select = el("select", { class: "tier-select", "data-charge": info.name },
-        el("option", { value: "", text: "按案件事实认定" }),
+        el("option", { value: "", text: charge in read ? "按数量事实认定（不采用案情写明的幅度）" : "按案件事实认定" }),
         info.tiers.map((t) => el("option", { value: t.label, text: `${t.label}（${t.range_text}）` })));
-      select.value = stated[info.name] || "";
+      select.value = stated[info.name] || read[charge] || "";
       selects.push(select);
       rows.append(el("label", { class: "field" }, `${info.name}罪`, select));
     }
@@ -361,7 +366,7 @@ function tierChooser(d) {
   apply.addEventListener("click", () => {
     const tiers = {};
     for (const s of selects) if (s.value) tiers[s.dataset.charge] = s.value;
-    setStatedTiers(node, tiers);
+    setStatedTiers(node, tiers, true);
     document.getElementById("case-form").requestSubmit();
   });
   return box;
