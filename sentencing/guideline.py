@@ -676,6 +676,10 @@ class _ChargePlan:
         self._tier_rules: dict[tuple[int, str], str] = {}
         self.tier_index = {t.label: i for i, t in enumerate(spec.tiers)}
 
+    def reaches_basic(self, values: dict[str, float | None]) -> bool:
+        """Whether a quantity reaches a condition of the basic tier (数额较大…), which then the facts select."""
+        return any((value := values[q]) is not None and value >= b for q, b, _ in self.basic_conds)
+
     def tier_rule(self, index: int, reason: str) -> str:
         key = (index, reason)
         rule = self._tier_rules.get(key)
@@ -1046,9 +1050,7 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
         index = cp.tier_index.get(label)
         if index is not None:
             reached, reason = _reached_tier(cp, values, [], sole)
-            by_quantity = reached != cp.default or any(
-                values[q] is not None and values[q] >= b for q, b, _ in cp.basic_conds)
-            if reached != index and by_quantity:
+            if reached != index and (reached != cp.default or cp.reaches_basic(values)):
                 # the quantities read select another tier: the stated one is used, and the difference named
                 why_reached = f"（{reason}）" if reached != cp.default else ""
                 _warn(warnings, ("stated_tier_differs", "tiers",
@@ -1064,13 +1066,8 @@ def _select_tier(cp: _ChargePlan, facts: _Facts, warnings: list[_Warning],
         else:
             _warn(warnings, cp.missing_warning)
             return chosen, "缺少数量事实，按基本档计算"
-    if chosen == cp.default and cp.basic_conds:
-        for q, b, _ in cp.basic_conds:
-            value = values[q]
-            if value is not None and value >= b:
-                break
-        else:
-            _warn(warnings, cp.below_warning)
+    if chosen == cp.default and cp.basic_conds and not cp.reaches_basic(values):
+        _warn(warnings, cp.below_warning)
     return chosen, reason
 
 
