@@ -200,8 +200,9 @@ _ALL_ROLES, _ROLE_OF = _union(_ROLE_CUES, "r")
 # nor an approach to it (``接近数额巨大``), nor a charge the court corrects (``指控数额巨大有误``), nor a
 # definition of the crime (:data:`_DEFINITION`).
 _TIER_STATEMENT = re.compile(r"(?:数额|数量)(?:特别巨大|巨大|较大)|情节(?:特别严重|严重|特别恶劣|恶劣|较轻)")
+# (besides the law's words as the aggravation cues' _STATUTE_AFTER reads them)
 _NOT_A_STATEMENT_AFTER = re.compile(
-    r"[^。；;]{0,24}?的，(?:处|依照|以|应当)|的?(?:标准|起点|是指|为[0-9一二三四五六七八九十])"
+    r"[^。；;]{0,24}?的，应当|的?(?:标准|起点|是指|为[0-9一二三四五六七八九十])"
     r"|[^，,。；;]{0,4}(?:有误|错误|不当|不妥|不准确)")
 _NOT_A_STATEMENT_BEFORE = re.compile(r"(?:是否|接近|低于|不足|达不到|规定|解释|标准)[^，,。；;]{0,8}$")
 # A sentence that defines the crime (``职务侵占罪在客观方面必须表现为…侵占本单位财物，数额较大的行为``)
@@ -223,7 +224,8 @@ def find_circumstances(text: str, source: str, attributor: Attributor) -> Iterat
         found = _finding(text, source, attributor, m, None, None, spans)
         yield found._replace(aggravation=_AGGRAVATION_OF[m.lastgroup])  # type: ignore[index]
     for m in _TIER_STATEMENT.finditer(text) if "数" in text or "情节" in text else ():
-        if (_NOT_A_STATEMENT_AFTER.match(text, m.end()) or in_quotes(text, m.start())
+        if (_STATUTE_AFTER.match(text, m.end()) or _NOT_A_STATEMENT_AFTER.match(text, m.end())
+                or in_quotes(text, m.start())
                 or _NOT_A_STATEMENT_BEFORE.search(text, max(0, m.start() - 12), m.start())
                 or _DEFINITION.search(text, attributor.sentence_at(m.start())[0], m.start())):
             continue

@@ -126,9 +126,9 @@ _NO_DEATH = re.compile(
 )
 # The victim a death is told of, named in its clause before it (``致被害人袭祥壮当场死亡``, ``被害人许春辉经送医
 # 抢救不治死亡``): deaths told of different victims close together are added up.
-_VICTIM = re.compile(r"被害人(?P<v>[^\s，,。；;、：:（()系的是在因经被于当送受抢不头颅死致已等和与及驾骑乘]{1,4})")
-# Victims listed together before one death (``致被害人张某、田某当场死亡``): each listed name is a death.
 _VICTIM_NAME = r"[^\s，,。；;、：:（()系的是在因经被于当送受抢不头颅死致已等和与及驾骑乘]{1,4}"
+_VICTIM = re.compile(rf"被害人(?P<v>{_VICTIM_NAME})")
+# Victims listed together before one death (``致被害人张某、田某当场死亡``): each listed name is a death.
 _HOW_DIED = r"(?:当场|经抢救无效|经送医抢救无效|抢救无效|经医院抢救无效|经抢救|均|都|先后|相继)?"
 _MORE_VICTIMS = re.compile(rf"(?:[、和与及](?:被害人)?{_VICTIM_NAME})+(?=(?:{_N}(?:人|名))?{_HOW_DIED}$)")
 # ``造成被害人王某、李某、赵某三人死亡``: a list too long for :data:`_DEATH_CAUSE`'s window.
