@@ -306,15 +306,15 @@ def test_an_amount_belongs_to_the_seller_not_to_those_sold_to() -> None:
 
 
 def test_a_name_that_modifies_a_noun_is_no_subject() -> None:
-    """Two JuDGE/LeCaRDv2 sentences: the fraud of 王×1 and 范× ran in a shop 王×1所经营的, and 范× had no amount;
-    陈友科 surrendered after 刘强的预警, and 刘强 was given the surrender."""
+    """As in two JuDGE/LeCaRDv2 sentences: the fraud of 王×1 and 范× ran in a shop 王×1所经营的, and 范× had no
+    amount; 赵立新 surrendered after 周强的预警, and 周强 was given the surrender."""
     case = extract_defendant_facts(_facts_case(
         "被告人王×1、范×在某网络购物平台上王×1所经营的店铺内虚假购物、赚取积分，并通过返现金的形式，"
-        "骗取某电子商务有限公司人民币208006.37元。被告人陈友科在得到被告人刘强的预警后逃离现场，次日到派出所投案自首。",
-        "王×1", "范×", "陈友科", "刘强",
+        "骗取某电子商务有限公司人民币136052.5元。被告人赵立新在得到被告人周强的预警后逃离现场，次日到派出所投案自首。",
+        "王×1", "范×", "赵立新", "周强",
     ))
     wang, fan, chen, liu = case.defendants
-    assert wang.quantities.amount_yuan.value == fan.quantities.amount_yuan.value == 208006.37
+    assert wang.quantities.amount_yuan.value == fan.quantities.amount_yuan.value == 136052.5
     assert C.SURRENDER in chen.circumstance_codes and C.SURRENDER not in liu.circumstance_codes
 
 
@@ -324,13 +324,13 @@ def test_what_the_court_holds_outranks_a_denial_in_an_argument_it_rejects() -> N
     (``主动投案，虽…不构成自首``) still denies, and what was not obtained at some length is not had."""
     (d,) = extract_defendant_facts(_facts_case(
         "被告人余某欲趁被害人熟睡之际伺机强奸，后因被被害人发现而爬窗离开。", "余某",
-        reasoning="本院认为，被告人余某为了犯罪而制造条件，系犯罪预备，可以比照既遂犯减轻处罚。辩护人提出被告人余某系犯罪中止，"
-                  "经查，该犯罪形态属于犯罪预备而非犯罪中止，上述辩护意见，本院不予采纳。",
+        reasoning="本院认为，被告人余某为实施犯罪制造条件，系犯罪预备，可以比照既遂犯减轻处罚。辩护人提出被告人余某属犯罪中止，"
+                  "经查，本案的犯罪形态属于犯罪预备而非犯罪中止，该辩护意见，本院不予采纳。",
     )).defendants
     assert C.PREPARATION in d.circumstance_codes and C.DISCONTINUATION not in d.circumstance_codes
     (w,) = extract_defendant_facts(_facts_case(
-        "被告人文远明到公安机关投案。", "文远明",
-        reasoning="被告人文远明主动投案，虽因否认其主要罪行，不构成自首，但客观节约了司法资源，可酌情从轻考量。",
+        "被告人郑远航到公安机关投案。", "郑远航",
+        reasoning="被告人郑远航主动到案，虽因否认主要犯罪事实，不构成自首，但客观上节约了司法资源，可酌情从轻处罚。",
     )).defendants
     assert C.SURRENDER not in w.circumstance_codes
     (x,) = extract_defendant_facts(_facts_case("被告人李某案发后没有取得被害人家属的谅解。", "李某")).defendants
@@ -338,10 +338,11 @@ def test_what_the_court_holds_outranks_a_denial_in_an_argument_it_rejects() -> N
 
 
 def test_a_note_in_brackets_about_another_person_is_not_the_defendants() -> None:
-    """JuDGE: 被告人王天超伙同方某（系未成年人，分案处理）… gave the adult defendant 未成年人 (减轻, no death)."""
+    """As in a JuDGE judgment: 被告人某伙同方某（系未成年人，分案处理）… had given the adult defendant 未成年人
+    (减轻, no death)."""
     (d,) = extract_defendant_facts(_facts_case(
-        "被告人王天超伙同方某（系未成年人，分案处理）强行与被害人发生性关系。到案后，被告人王天超如实供述了上述犯罪事实。",
-        "王天超",
+        "被告人邵天明伙同方某（系未成年人，分案处理）强行与被害人发生性关系。到案后，被告人邵天明如实供述了自己的罪行。",
+        "邵天明",
     )).defendants
     assert C.JUVENILE not in d.circumstance_codes and C.CONFESSION in d.circumstance_codes
     (e,) = extract_defendant_facts(_facts_case("被告人李某（系未成年人）伙同他人盗窃。", "李某")).defendants
@@ -447,21 +448,22 @@ def test_age_circumstances_from_a_given_age() -> None:
          lambda q: q.drug_grams["甲基苯丙胺"].value == 5.6 and q.drug_grams["海洛因"].value == 0.5
          and q.occurrences.value == 3),
         # the weight before its drug; the drug before its weight; each weight of a list its own drug
-        ("被告人张某向李某贩卖4小袋共计1.94克甲基苯丙胺（冰毒），得款人民币2000元。",
-         lambda q: q.drug_grams["甲基苯丙胺"].value == 1.94),
-        ("被告人张某以50元的价格将净重为0.04克的海洛因贩卖给王某。", lambda q: q.drug_grams["海洛因"].value == 0.04),
-        ("被告人张某将净重0.17克的海洛因和净重0.38克的甲基苯丙胺贩卖给孟某。",
-         lambda q: q.drug_grams["海洛因"].value == 0.17 and q.drug_grams["甲基苯丙胺"].value == 0.38),
-        ("民警查获净重为19.33克的毒品海洛因疑似物三根和净重为15.37克的毒品麻古疑似物163颗。",
-         lambda q: q.drug_grams["海洛因"].value == 19.33 and q.drug_grams["甲基苯丙胺片剂"].value == 15.37),
+        ("被告人张某在出租屋内向吸毒人员王某贩卖3小包共计2.36克甲基苯丙胺（冰毒），收取毒资1500元。",
+         lambda q: q.drug_grams["甲基苯丙胺"].value == 2.36),
+        ("被告人张某以80元的价格把净重为0.06克的海洛因卖给吸毒人员刘某。",
+         lambda q: q.drug_grams["海洛因"].value == 0.06),
+        ("被告人张某把净重0.21克的海洛因和净重0.45克的甲基苯丙胺一并卖给周某。",
+         lambda q: q.drug_grams["海洛因"].value == 0.21 and q.drug_grams["甲基苯丙胺"].value == 0.45),
+        ("民警在其住处搜出净重为12.8克的毒品海洛因疑似物两根和净重为9.6克的毒品麻古疑似物90颗。",
+         lambda q: q.drug_grams["海洛因"].value == 12.8 and q.drug_grams["甲基苯丙胺片剂"].value == 9.6),
         ("被告人张某贩卖甲基苯丙胺片剂2粒及1.5克氯胺酮。", lambda q: list(q.drug_grams) == ["氯胺酮"]),
-        ("被告人张某将1包甲基苯丙胺（净重0.3克）贩卖给王某。", lambda q: q.drug_grams["甲基苯丙胺"].value == 0.3),
+        ("被告人张某把1小包甲基苯丙胺（净重0.4克）卖给李某。", lambda q: q.drug_grams["甲基苯丙胺"].value == 0.4),
         # a substance weighed before the text names the one drug found in it; a weight of something else is none
-        ("被告人张某将1包净重4.52克的白色晶体贩卖给朱某。后公安人员在其住处查获白色晶体3包（共计净重1.91克）。"
-         "经鉴定，查获的四包白色晶体均检出甲基苯丙胺成分。", lambda q: q.drug_grams["甲基苯丙胺"].value == 4.52),
+        ("被告人张某将1包净重3.75克的白色晶体卖给赵某。随后民警在其车内搜出白色晶体2包（合计净重1.42克）。"
+         "经鉴定，上述三包白色晶体中均检出甲基苯丙胺成分。", lambda q: q.drug_grams["甲基苯丙胺"].value == 3.75),
         ("被告人张某盗窃黄金项链一条（重10克），价值3000元。经鉴定，其尿液检出甲基苯丙胺。",
          lambda q: not q.drug_grams),
-        ("被告人张某将一包重0.53克的白色粉末和一包重1.2克的白色晶体贩卖给王某。经检验，白色粉末检出海洛因，"
+        ("被告人张某把一小包重0.62克的白色粉末和一小包重1.1克的白色晶体卖给王某。经检验，白色粉末检出海洛因，"
          "白色晶体检出甲基苯丙胺。", lambda q: not q.drug_grams),  # which weight is which drug is not said
         ("民警查获海洛因0.5克甲基苯丙胺1.2克。",
          lambda q: q.drug_grams["海洛因"].value == 0.5 and q.drug_grams["甲基苯丙胺"].value == 1.2),
@@ -488,14 +490,14 @@ def test_age_circumstances_from_a_given_age() -> None:
         ("被告人张某将被害人杀害未遂。", lambda q: q.deaths is None),
         ("被告人张某检举同监室人员王某于2011年持刀将李某杀害的犯罪事实，经查证属实。", lambda q: q.deaths is None),
         # deaths of differently named victims told one by one add up; one victim told twice is one death
-        ("被告人张某驾车与摩托车相撞，致被害人袭祥壮当场死亡，被害人许春辉经送医抢救不治死亡。",
+        ("被告人张某驾车与电动车相撞，致被害人钟祥林当场死亡，被害人许春华经送医抢救不治死亡。",
          lambda q: q.deaths.value == 2),
         ("被告人张某驾车撞倒被害人王某某，造成被害人王某某当场死亡的交通事故。经鉴定，被害人王某某系因颅脑损伤而死亡。",
          lambda q: q.deaths.value == 1),
         ("被告人张某驾车致被害人王某当场死亡。经鉴定，被害人王某某系因颅脑损伤死亡。", lambda q: q.deaths.value == 1),
         ("被告人张某驾车撞击行人，未造成人员死亡。", lambda q: q.deaths is None),
         # victims listed before one death: each listed name, or the count given after them
-        ("被告人张某醉酒驾车，致被害人张某、田某当场死亡。", lambda q: q.deaths.value == 2),
+        ("被告人张某醉酒驾车，致被害人吴某、郑某当场死亡。", lambda q: q.deaths.value == 2),
         ("被告人张某驾车致被害人刘某及其妻子经抢救无效死亡。", lambda q: q.deaths.value == 2),
         ("被告人张某放火，造成被害人王某、李某、赵某三人死亡。", lambda q: q.deaths.value == 3),
         ("被告人张某驾车撞击人群，致二人当场死亡。", lambda q: q.deaths.value == 2),
@@ -646,7 +648,7 @@ def _tiers(facts: str, charges: list[str], reasoning: str = "") -> dict[str, str
         ("本案争议焦点为被告人张某的行为是否属于情节严重。", ["寻衅滋事"], {"寻衅滋事": None}),
         ("本省盗窃公私财物数额巨大标准为六万元。", ["盗窃"], {"盗窃": None}),
         ("依照刑法规定，盗窃公私财物，数额巨大的，处三年以上十年以下有期徒刑。", ["盗窃"], {"盗窃": None}),
-        ("职务侵占罪在客观方面必须表现为利用职务上的便利，侵占本单位财物，数额较大的行为。", ["职务侵占"],
+        ("本罪在客观方面必须表现为行为人利用职务便利，将本单位财物非法占为己有，数额较大的行为。", ["职务侵占"],
          {"职务侵占": None}),
         ("根据司法解释，盗窃公私财物价值三万元至十万元以上的，应当认定为数额巨大。", ["盗窃"], {"盗窃": None}),
         ("辩护人提出被告人张某犯罪情节较轻，本院不予采纳。", ["故意杀人"], {"故意杀人": None}),

@@ -60,7 +60,7 @@ def _asserted(keyed: list[tuple[Any, Finding]]) -> dict[Any, Span]:
     """What the findings (with their keys: a circumstance or an aggravation) assert, and where.
 
     The court's negation prevails over the facts; its own assertion over a negation in a sentence it
-    rejects (``该犯罪形态属于犯罪预备而非犯罪中止，上述辩护意见，本院不予采纳`` beside ``系犯罪预备，可以比照既遂犯
+    rejects (``本案的犯罪形态属于犯罪预备而非犯罪中止，该辩护意见，本院不予采纳`` beside ``系犯罪预备，可以比照既遂犯
     减轻处罚``): the rejected sentence names what the court holds as well as what it denies.
     """
     denials = {(k, f.evidence.start) for k, f in keyed if f.negated and f.evidence.source == "reasoning"}

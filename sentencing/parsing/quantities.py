@@ -90,7 +90,7 @@ _DRUG_RIGHT_AFTER = re.compile(rf"(?:的)?(?:毒品)?(?P<drug>{_DRUG_ALT})")
 # whatever follows the weight.
 _OWN_WEIGHT = re.compile(r"\s*[（(]?\s*(?:净重为|净重|重量为|重量|重|共计|合计|计|约|为|[：:])*\s*")
 # A weight of a substance not yet named (``净重4.52克的白色晶体``, ``共计净重1.91克``) that the text later
-# finds one drug in (``经鉴定，查获的四包白色晶体均检出甲基苯丙胺成分``): the weights are that drug's.
+# finds one drug in (``经鉴定，上述白色晶体中均检出甲基苯丙胺成分``): the weights are that drug's.
 _SUBSTANCES = r"(?:晶体|粉末|颗粒|疑似物|可疑物|疑似毒品|药片|固体|块状物|膏状物)"
 _UNNAMED_SUBSTANCE = re.compile(rf"[^。；;，,]{{0,12}}?{_SUBSTANCES}")
 _SUBSTANCE_BEFORE = re.compile(rf"{_SUBSTANCES}[^。；;，,]{{0,10}}[（(]?[^。；;，,]{{0,8}}$")
@@ -124,7 +124,7 @@ _NO_DEATH = re.compile(
     r"足以|可能|(?:未|没有|并未|不会)(?:能|得逞)?(?:造成|致|导致|将)|并非|意图|企图|欲|想要|想将|扬言|威胁|要将|要把|"
     r"要杀|要打|放任|希望|追求|准备|预谋|险些|差点|几乎|避免|防止|对致"
 )
-# The victim a death is told of, named in its clause before it (``致被害人袭祥壮当场死亡``, ``被害人许春辉经送医
+# The victim a death is told of, named in its clause before it (``致被害人钟某当场死亡``, ``被害人许某经送医
 # 抢救不治死亡``): deaths told of different victims close together are added up.
 _VICTIM_NAME = r"[^\s，,。；;、：:（()系的是在因经被于当送受抢不头颅死致已等和与及驾骑乘]{1,4}"
 _VICTIM = re.compile(rf"被害人(?P<v>{_VICTIM_NAME})")
