@@ -10,7 +10,9 @@ from sentencing.charges import (
     DEFAULT_CHARGES_PATH,
     CatalogueError,
     ChargeCatalogue,
+    ChargeSpec,
     Family,
+    Tier,
     default_catalogue,
     derive_tiers_from_article,
 )
@@ -116,6 +118,39 @@ def test_tier_labels_name_their_tier(catalogue: ChargeCatalogue) -> None:
         theft = catalogue.resolve("盗窃")
         assert theft is not None
         type(theft).model_validate({**theft.model_dump(), "tiers": [theft.tiers[0].model_dump()] * 2})
+
+
+def _amount_threshold(spec: ChargeSpec, tier: Tier) -> tuple[str, float] | None:
+    for condition in tier.when:
+        if condition.quantity == "amount_yuan" and condition.threshold is not None:
+            return condition.threshold, spec.thresholds[condition.threshold].value
+    return None
+
+
+def test_derived_amount_tiers_move_with_the_amount(catalogue: ChargeCatalogue) -> None:
+    """A derived tier that an amount selects, with a heavier tier selected by a higher amount, adds a
+    month per so many yuan beyond its threshold, reaching its ceiling at the next threshold (rule set
+    2026.12.8). The figures are written out in charges.toml: this holds them to the thresholds, the
+    starting point and the ceiling they were worked out from, so that none goes stale."""
+    checked = 0
+    for spec in catalogue.charges():
+        amounts = [_amount_threshold(spec, t) for t in spec.tiers]
+        for tier, own in zip(spec.tiers, amounts, strict=True):
+            if own is None or not tier.derived or not isinstance(tier.ceiling, int):
+                continue
+            higher = [a[1] for a in amounts if a is not None and a[1] > own[1]]
+            if not higher or any(not i.source.startswith("derived") for i in tier.increments):
+                continue  # the heaviest amount tier, or one a guideline text prices
+            derived = [i for i in tier.increments if i.source.startswith("derived: the point reaches the tier")]
+            assert len(derived) == 1, (spec.name, tier.label)
+            inc = derived[0]
+            lo, hi = tier.start
+            start = lo + catalogue.method.start_position * (hi - lo) if tier.start_point is None else tier.start_point
+            assert inc.quantity == "amount_yuan" and inc.above_threshold == own[0] and inc.months == 1
+            assert inc.max_months == pytest.approx(tier.ceiling - start)
+            assert inc.per == pytest.approx((min(higher) - own[1]) / (tier.ceiling - start), rel=0.005)
+            checked += 1
+    assert checked >= 20
 
 
 def test_theft_tiers_are_the_statutory_ones(catalogue: ChargeCatalogue) -> None:

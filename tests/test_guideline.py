@@ -382,6 +382,19 @@ def test_misappropriation_tiers_follow_the_amount() -> None:
     assert [floor("挪用公款", 300_000), floor("挪用公款", 3_000_000)] == [1, 60]
 
 
+def test_a_derived_amount_tier_moves_with_the_amount() -> None:
+    # 受贿 数额较大或者有其他较重情节 (3万–20万元, 拘役 to three years) is derived: start (1+18.5)/2 = 9.75; a
+    # month per (200000−30000)/(36−9.75) = 6476 → 6480元 beyond 30000 (rule set 2026.12.8), at most 26.25.
+    def point(yuan: float) -> float | None:
+        return calculate(defendant("受贿", amount_yuan=amount(yuan))).point_months
+
+    assert point(30_000) == pytest.approx(9.75)
+    assert point(180_000) == pytest.approx(9.75 + 150_000 / 6480)  # 32.9 months, not 9.75 as at 30000
+    assert point(199_999) < 36 < point(200_000)  # the next tier: three to ten years
+    step = next(s for s in calculate(defendant("受贿", amount_yuan=amount(180_000))).steps if s.stage == "baseline")
+    assert step.rule == "犯罪数额超出30000的部分 150000，每6480增加1个月" and step.basis.startswith("derived")
+
+
 # --------------------------------------------------------------------------- fraud
 
 
