@@ -17,9 +17,9 @@ Measured in one run, on this machine:
    province spread, against the same index with its vectors in an exact ``IDMap2,Flat``:
    recall@10 of the approximate results against the exact ones, p50/p99 latency of each, and the
    ratio; plus the unfiltered raw FAISS search of both, for reference. A refined index's codes are
-   measured both ways (``retrieval_refine_reads``): ``"read"`` once the WILLNEED advice of its first
-   minute has ended (a server's steady state), and again on a fresh load within that minute. Each
-   side gets a fresh encoder, warmed like the rest, so that none meets query pieces another cached.
+   measured both ways (``retrieval_refine_reads``), ``"read"`` with the share of its rows that came
+   from the disk. Each side gets a fresh encoder, warmed like the rest, so that none meets query
+   pieces another cached.
    The exact index holds the very vectors the build encoded (kept aside in a file during the
    build). Searches run on one FAISS thread, as in the service;
 5. with ``--add N``: N new cases added to the built index and saved, without a rebuild (what a
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import multiprocessing as mp
 import os
 import random
@@ -47,7 +46,7 @@ import numpy as np
 
 from retrieval import search as search_module
 from retrieval.encoder import StaticEncoder, load_encoder, peak_rss_mb
-from retrieval.index import RefineCodes, VectorIndex, set_search_threads
+from retrieval.index import VectorIndex, set_search_threads
 from retrieval.search import RetrievalIndex, train_corpus_encoder
 from retrieval.sparse import SparseIndex
 from retrieval.text import case_document
@@ -289,7 +288,7 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
         # metadata and the codes, and fill the filter cache, untimed, on each side.
         warmup = [c.before_judgment() for c in variants(pool, queries * 2, seed + 5, "w") if c.province][:queries]
         encoder_dir = encoder.model_dir
-        sides: dict[str, VectorIndex | functools.partial[VectorIndex]] = {"approx": approx, "exact": exact}
+        sides = {"approx": approx, "exact": exact}
         if approx.refine is not None and approx.mmapped:
             # the same index file, its refinement codes read the other way (retrieval_refine_reads)
             this = "read" if approx.refine_codes is not None else "map"
@@ -298,39 +297,26 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
             if sides[f"approx, codes {other}"].populating is not None:
                 sides[f"approx, codes {other}"].populating.join()
             print(f"approx: refinement codes read by '{this}' (retrieval_refine_reads); also measured with '{other}'")
-            reader = approx.refine_codes or sides["approx, codes read"].refine_codes
-            if reader is not None:
-                # 'read' advises WILLNEED before every read for its first HOLD_S after the load (and after
-                # a read that waited for the disk): measured in that state on a fresh load, and in the
-                # steady state a server is in otherwise, once the advice has ended
-                sides["approx, codes read, first minute after the load (advising)"] = functools.partial(
-                    VectorIndex.load, approx.path, approx.factory, refine_reads="read")  # loaded when measured
-                t = time.perf_counter()
-                while reader.advising and time.perf_counter() - t < 2 * RefineCodes.HOLD_S:
-                    time.sleep(0.5)
-                print(f"  'read' is measured once its advice has ended ({time.perf_counter() - t:.0f} s of waiting; "
-                      f"{RefineCodes.HOLD_S:.0f} s after the load without a read that waited for the disk), and "
-                      "on a fresh load within its first minute")
         results: dict[str, list[list[str]]] = {name: [] for name in sides}
         latency: dict[str, list[float]] = {name: [] for name in sides}
-        advising: dict[str, str] = {}  # whether 'read' advised at the end of its timed queries, and why
-        for name, side in sides.items():
-            vectors = side() if isinstance(side, functools.partial) else side
+        waited: dict[str, str] = {}  # how many of the rows 'read' read in the timed queries came from the disk
+        for name, vectors in sides.items():
             index.vectors = vectors
             # each side starts from the same state: a fresh encoder (its cache of query pieces empty)
             # warmed by the same other queries, so that no side meets pieces a side before it cached
             index.encoder = load_encoder(encoder_dir)
             for q in warmup:
                 index.search(q, q.defendants[0], k=10, mode="dense")
+            codes = vectors.refine_codes
+            rows_before, disk_before = (codes.rows_read, codes.rows_waited) if codes is not None else (0, 0)
             for q in qcases:
                 t = time.perf_counter()
                 hits = index.search(q, q.defendants[0], k=10, mode="dense")
                 latency[name].append((time.perf_counter() - t) * 1000)
                 results[name].append([h.case_id for h in hits])
-            if vectors.refine_codes is not None:
-                advising[name] = ("; 'read' still advising WILLNEED at the end (a read of its rows was slow "
-                                  "enough to count as a wait for the disk)" if vectors.refine_codes.advising
-                                  else "; 'read' not advising at the end")
+            if codes is not None:
+                rows, disk = codes.rows_read - rows_before, codes.rows_waited - disk_before
+                waited[name] = f"; 'read': {disk:,} of {rows:,} rows read from the disk (not in the page cache)"
         index.vectors = approx
         e50, e99 = percentiles(latency["exact"])
         print(f"search (charge filter, other provinces, spread ≤{settings.retrieval_max_per_province}/province):")
@@ -343,7 +329,7 @@ def run(n: int, pool_size: int, queries: int, seed: int, sparse: bool, exact_max
             ])
             a50, a99 = percentiles(latency[name])
             print(f"  {name}: p50 {a50:.2f} ms  p99 {a99:.2f} ms; recall@10 {recall:.3f}; p99 exact/approx "
-                  f"{e99 / a99:.1f}×{advising.get(name, '')}")
+                  f"{e99 / a99:.1f}×{waited.get(name, '')}")
 
         qv = encoder.encode([case_document(q, q.defendants[0]) for q in qcases])
         knobs = index.knobs

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -367,6 +366,7 @@ class FilterBases:
 
 
 _WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", None)
+_NOWAIT = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+: a read that never waits for the disk
 
 
 class RefineCodes:
@@ -378,15 +378,20 @@ class RefineCodes:
     again in each worker's RSS although the page cache holds them once. Read here, the codes stay
     in the page cache only, at a system call a row: at 1.3M rows a filtered search of 200
     candidates took 0.61 ms at p50 against 0.30 through the map (docs/service.md: the service).
-    The page cache may let the codes go while the server idles (this machine's did within minutes).
-    Then the rows are advised WILLNEED before they are read, so that the disk reads of a search's
-    candidates overlap instead of queueing one behind another (at 1.3M rows, the codes evicted, a
-    whole search took 3.0 ms at p50 instead of 15). The advice is a second system call a row (0.12
-    ms for 200 rows with the codes cached), so it is given only while reads are slow: from the
-    start, and for :attr:`HOLD_S` after a read that waited for the disk (more than
-    :attr:`SLOW_ROW_S` a row on average unadvised, :attr:`FAST_ROW_S` advised). A request that read
-    evicted rows one after another took 42–50 ms, what the advice saves over some three hundred
-    searches.
+
+    The page cache lets the codes go while the server idles (this machine's virtual machine
+    reclaims them within minutes). Each row is therefore read with ``preadv2(RWF_NOWAIT)``, which
+    returns at once, without the data, when any of it is not cached: the rows that did not come
+    are advised ``POSIX_FADV_WILLNEED`` together, so that their disk reads overlap instead of
+    queueing one behind another, and then read waiting. A cached row costs one system call and a
+    row on disk three; nothing is guessed from timings. (Read one after another, evicted rows made
+    a search take 14–15 ms at p50 instead of 3.0 advised; the timing rule this replaces advised
+    every row for a minute after a slow read, and on this machine took cached reads of 5–7 µs a
+    row for waits.) Where the kernel or file system refuses ``RWF_NOWAIT``, every row is advised
+    before it is read.
+
+    :attr:`rows_read` and :attr:`rows_waited` (rows that had to come from the disk) count the
+    rows since the load, for the benchmarks.
 
     ``write_index`` puts a refined index's codes last, just before its ``k_factor`` (a float32):
     where they start is worked out from the file size and checked against FAISS's own decoding of
@@ -394,29 +399,27 @@ class RefineCodes:
     returns None, and FAISS rescores through the map).
     """
 
-    SLOW_ROW_S = 10e-6
-    """Mean seconds a row above which unadvised reads are taken to have waited for the disk (cached: ~2 µs)."""
-    FAST_ROW_S = 4e-6
-    """Mean seconds a row above which advised reads are taken to have waited for the disk."""
-    HOLD_S = 60.0
-    """Seconds the advice goes on after the last read that waited for the disk."""
-
-    def __init__(self, path: Path, codes: faiss.Index, offset: int,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, path: Path, codes: faiss.Index, offset: int) -> None:
         self.codes = codes
         self.code_size = int(codes.code_size)
         self.offset = offset
-        self._clock = clock
-        self._slow_at = clock()  # the cache is unknown at first: as if a read had just waited
+        self.rows_read = 0
+        self.rows_waited = 0
         self._fd = os.open(path, os.O_RDONLY)
         weakref.finalize(self, os.close, self._fd)
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self._fd, offset, 0, os.POSIX_FADV_RANDOM)
+        self.nowait = _NOWAIT is not None and self._nowait_works()
 
-    @property
-    def advising(self) -> bool:
-        """Whether rows are advised WILLNEED before they are read."""
-        return _WILLNEED is not None and self._clock() - self._slow_at < self.HOLD_S
+    def _nowait_works(self) -> bool:
+        """Whether this file can be read with ``RWF_NOWAIT`` (ext4, xfs, btrfs and tmpfs can; some can't)."""
+        try:
+            os.preadv(self._fd, [bytearray(self.code_size)], self.offset, _NOWAIT)
+        except BlockingIOError:
+            return True  # supported: the row just is not cached
+        except OSError:  # EOPNOTSUPP, EINVAL
+            return False
+        return True
 
     @classmethod
     def open(cls, path: Path, refine: faiss.IndexRefine) -> RefineCodes | None:
@@ -436,23 +439,34 @@ class RefineCodes:
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """The decoded vectors of ``rows`` (float32, one row each)."""
-        pread, fd, size, offset = os.pread, self._fd, self.code_size, self.offset
+        fd, size, offset = self._fd, self.code_size, self.offset
         starts = [offset + row * size for row in rows.tolist()]
-        advising = self.advising
-        if advising:
-            advise = os.posix_fadvise
-            for at in starts:
-                advise(fd, at, size, _WILLNEED)
-        began = self._clock()
-        raw = b"".join([pread(fd, size, at) for at in starts])
-        if starts:
-            now = self._clock()
-            if (now - began) / len(starts) > (self.FAST_ROW_S if advising else self.SLOW_ROW_S):
-                self._slow_at = now
-        if len(raw) != len(rows) * size:
-            raise IndexFormatError(f"refinement codes: the index file ended before row {int(rows.max())}")
+        raw = bytearray(len(starts) * size)
+        view = memoryview(raw)
+        if self.nowait:
+            missing = []
+            preadv, at_end = os.preadv, 0
+            for k, at in enumerate(starts):
+                try:
+                    if preadv(fd, (view[at_end : at_end + size],), at, _NOWAIT) != size:  # partly cached
+                        missing.append(k)
+                except BlockingIOError:
+                    missing.append(k)
+                at_end += size
+        else:
+            missing = list(range(len(starts)))
+        if missing:
+            if _WILLNEED is not None:
+                advise = os.posix_fadvise
+                for k in missing:
+                    advise(fd, starts[k], size, _WILLNEED)
+            for k in missing:
+                if os.preadv(fd, (view[k * size : (k + 1) * size],), starts[k]) != size:
+                    raise IndexFormatError(f"refinement codes: the index file ended before row {int(rows[k])}")
+        self.rows_read += len(starts)
+        self.rows_waited += len(missing) if self.nowait else 0
         # FAISS decodes 16-bit floats with SIMD: 560 rows in 70 µs, against 150 for numpy's astype
-        return self.codes.sa_decode(np.frombuffer(raw, dtype=np.uint8).reshape(len(rows), size))
+        return self.codes.sa_decode(np.frombuffer(raw, dtype=np.uint8).reshape(len(starts), size))
 
 
 _MADV_POPULATE_READ = 22  # Linux 5.14+: fault a range in with one system call, reading what is not cached

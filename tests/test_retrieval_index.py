@@ -3,6 +3,8 @@ the charge-grouped columns and the cohort statistics and rank fusion computed fr
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from collections import Counter
 from pathlib import Path
@@ -29,7 +31,6 @@ from retrieval.index import (
     ChargeOrder,
     IndexFormatError,
     Metadata,
-    RefineCodes,
     SearchKnobs,
     VectorIndex,
     Vocab,
@@ -191,62 +192,83 @@ def test_refine_reads_rescore_as_faiss_does_through_the_map(tmp_path: Path, refi
                     assert flt is None or all(flt[i] for i in gi)
 
 
-class _Clock:
-    """Seconds as the test says (the edge of the world: time). ``read_s``: what the next reads take."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.read_s = 0.0
-        self.reading = False
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def test_refine_reads_advise_the_kernel_only_while_reads_are_slow(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Rows are advised WILLNEED before they are read from the start and for a minute after a read
-    that waited for the disk; then the advice (a system call a row) stops. The codes read are the same
-    either way."""
-    x = _vectors(2000, seed=9)
+def _refined_file(tmp_path: Path) -> tuple[Path, str]:
+    """20,000 rows: the rows the tests read lie well away from those ``RefineCodes.open`` checks through
+    FAISS's map (0, 10000, 19999), whose pages, mapped (with the 64 KB around them), the cache keeps."""
+    x = _vectors(20_000, seed=9)
     factory = "IVF8,PQ16x4fsr,Refine(SQfp16)"
     built = VectorIndex.create(32, factory)
     built.train(x)
-    built.add(x, np.arange(2000))
+    built.add(x, np.arange(20_000))
     built.save(tmp_path / "v.faiss")
-    loaded = VectorIndex.load(tmp_path / "v.faiss", factory, mmap=True, refine_reads="read")
-    assert loaded.refine_codes is not None
-    clock = _Clock()
-    codes = RefineCodes(tmp_path / "v.faiss", loaded.refine_codes.codes, loaded.refine_codes.offset, clock=clock)
-    rows = np.array([5, 700, 1999, 3], dtype=np.int64)
-    real_pread = index_module.os.pread
+    with open(tmp_path / "v.faiss", "rb+") as f:
+        os.fsync(f.fileno())  # written back, so that the page cache may drop it
+    return tmp_path / "v.faiss", factory
 
-    def pread(fd: int, n: int, at: int) -> bytes:  # each row's read takes clock.read_s
-        clock.tick(clock.read_s)
-        return real_pread(fd, n, at)
 
-    monkeypatch.setattr(index_module.os, "pread", pread)
-    want = codes.vectors(rows)
-    assert codes.advising  # the cache is unknown at first
-    clock.tick(61)
-    assert not codes.advising
-    hold = RefineCodes.HOLD_S
-    # (seconds a row, seconds later, advising after)
-    for per_row_s, later_s, advising in [
-        (6e-6, 0, False),  # unadvised and not slow: cached
-        (30e-6, 0, True),  # waited for the disk
-        (6e-6, hold - 1, True),  # advised and above FAST_ROW_S: still waiting, the minute starts again
-        (1e-6, 0, True),  # advised and fast, but within the minute
-        (1e-6, 2, False),  # a minute after the last slow read
-    ]:
-        clock.read_s = per_row_s
-        np.testing.assert_array_equal(codes.vectors(rows), want)
-        clock.tick(later_s)
-        assert codes.advising is advising, (per_row_s, later_s)
+def _codes_in_memory(path: Path, factory: str, rows: np.ndarray) -> np.ndarray:
+    """The rows' decoded codes from a copy of the index read into memory: through the map, the pages
+    read would stay mapped, and a mapped page is not dropped from the cache."""
+    loaded = VectorIndex.load(path, factory, mmap=False)  # held: it owns the index the views below see
+    assert loaded.refine is not None
+    codes = faiss.downcast_index(loaded.refine.refine_index)
+    return np.vstack([codes.reconstruct(int(r)) for r in rows])
+
+
+def _evict(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def test_refine_reads_wait_for_the_disk_only_for_rows_not_cached(tmp_path: Path) -> None:
+    """Each row is read without waiting (RWF_NOWAIT); the rows that were not in the page cache are
+    advised together and then read waiting. The codes read are the same either way."""
+    path, factory = _refined_file(tmp_path)
+    loaded = VectorIndex.load(path, factory, mmap=True, refine_reads="read")
+    codes = loaded.refine_codes
+    assert codes is not None
+    if not codes.nowait:
+        pytest.skip("this kernel or file system refuses RWF_NOWAIT")
+    rows = np.array([5000, 3000, 16000, 6000], dtype=np.int64)
+    want = _codes_in_memory(path, factory, rows)
+    np.testing.assert_array_equal(codes.vectors(rows), want)
+    read, waited = codes.rows_read, codes.rows_waited
+    np.testing.assert_array_equal(codes.vectors(rows), want)  # cached now: nothing waits
+    assert (codes.rows_read, codes.rows_waited) == (read + 4, waited)
+    _evict(path)
+    np.testing.assert_array_equal(codes.vectors(rows), want)
+    # the first came from the disk; the others may have come with the kernel's read around it
+    after = codes.rows_waited
+    assert waited + 1 <= after <= waited + 4
+    np.testing.assert_array_equal(codes.vectors(rows), want)
+    assert codes.rows_waited == after  # cached again
+
+
+def test_refine_reads_advise_every_row_where_rwf_nowait_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that refuses RWF_NOWAIT (EOPNOTSUPP): every row is advised, then read."""
+    path, factory = _refined_file(tmp_path)
+    real_preadv = index_module.os.preadv
+
+    def preadv(fd: int, buffers: object, offset: int, flags: int = 0) -> int:  # the kernel's answer
+        if flags:
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return real_preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(index_module.os, "preadv", preadv)
+    loaded = VectorIndex.load(path, factory, mmap=True, refine_reads="read")
+    codes = loaded.refine_codes
+    assert codes is not None and not codes.nowait
+    rows = np.array([5000, 3000, 16000, 6000], dtype=np.int64)
+    _evict(path)
+    advised: list[int] = []
+    real_advise = index_module.os.posix_fadvise
+    monkeypatch.setattr(index_module.os, "posix_fadvise",
+                        lambda fd, at, n, advice: advised.append(at) or real_advise(fd, at, n, advice))
+    want = _codes_in_memory(path, factory, rows)
+    np.testing.assert_array_equal(codes.vectors(rows), want)
+    assert advised == [codes.offset + int(r) * codes.code_size for r in rows]
 
 
 def _mapped_kb(path: Path) -> int:
