@@ -237,6 +237,11 @@ class Server:
         self.proc.wait(timeout=30)
 
 
+def _rows(index_dir: Path) -> int:
+    """The rows of a given index (its manifest), which label its figures instead of ``--cases``."""
+    return int(json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["rows"])
+
+
 def compute_floor(model_dir: Path, index_dir: Path, bodies: list[bytes], n: int = 40) -> float:
     """Median ms of ``recommend()`` in this process: what the request costs without HTTP."""
     from serve import recommender as rec
@@ -333,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-only", action="store_true", help="build (and cache) the model and indexes, then stop")
     parser.add_argument("--index-dir", type=Path, default=None,
                         help="serve this existing index instead of building one (e.g. the 1M index that "
-                             "benchmarks.bench_retrieval --keep built); --cases then only labels the run")
+                             "benchmarks.bench_retrieval --keep built); its manifest's row count labels the run")
     parser.add_argument("--model-dir", type=Path, default=None, help="the model directory for --floor-baseline-root")
     parser.add_argument("--floor-baseline-root", type=Path, default=None,
                         help="instead: A/B of the in-process recommend() against this source tree, alternately "
@@ -351,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     bodies = request_bodies(200)
     levels = [int(c) for c in args.concurrency.split(",")]
     rows = []
-    for n_cases in (int(c) for c in args.cases.split(",")):
-        print(f"index of {n_cases} cases:", flush=True)
+    sizes = [int(c) for c in args.cases.split(",")] if args.index_dir is None else [_rows(args.index_dir)]
+    for n_cases in sizes:
+        given = f" (the index in {args.index_dir}; its rows are defendants)" if args.index_dir else ""
+        print(f"index of {n_cases} cases{given}:", flush=True)
         model_dir, index_dir = build(args.work, 0 if args.index_dir else n_cases, args.train_cases, args.seed)
         if args.index_dir:
             index_dir = args.index_dir
