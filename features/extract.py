@@ -322,7 +322,7 @@ def guideline_key(d: Defendant, province: str | None) -> tuple[Any, ...]:
     """
     q = d.quantities
     return (
-        province, d.name, d.is_unit, tuple([(c.name, c.tier, c.tier_evidence is not None) for c in d.charges]), d.role,
+        province, d.name, d.is_unit, tuple([(c.name, c.tier, c.tier_read) for c in d.charges]), d.role,
         d.age,
         tuple([c.code for c in d.circumstances]), tuple([a.code for a in d.aggravations]),
         q.amount_yuan.value if q.amount_yuan is not None else None,

@@ -272,6 +272,11 @@ class Charge(BaseModel):
     """Where the tier was read: the case's texts saying the conduct reaches it (``盗窃他人财物，数额巨大，
     其行为已构成盗窃罪``, sentencing.parsing.extract). None: stated by the caller, or no tier."""
 
+    @property
+    def tier_read(self) -> bool:
+        """Whether :attr:`tier` was read from the case's texts (案情写明), not given by the caller (检察官认定)."""
+        return self.tier_evidence is not None
+
 
 class ChargeSentence(BaseModel):
     """The sentence for one crime of a defendant convicted of several (before 决定执行)."""

@@ -1629,7 +1629,7 @@ def _stated_tiers(defendant: Defendant) -> dict[str, tuple[str, str]] | None:
     the prosecutor, or read from the case's texts); None when none is (the common case)."""
     if not any(c.tier for c in defendant.charges):
         return None
-    return {_bare(c.name): (c.tier, READ_TIER_REASON if c.tier_evidence is not None else STATED_TIER_REASON)
+    return {_bare(c.name): (c.tier, READ_TIER_REASON if c.tier_read else STATED_TIER_REASON)
             for c in defendant.charges if c.tier}
 
 

@@ -391,7 +391,7 @@ def _facts_used(defendant: Defendant, given: DefendantInput) -> ExtractedFacts:
         quantities=defendant.quantities,
         quantities_source="input" if given.quantities is not None else "extracted",
         stated_tiers=[StatedTier(charge=c.name, tier=c.tier, evidence=c.tier_evidence,
-                                 source="extracted" if c.tier_evidence is not None else "input")
+                                 source="extracted" if c.tier_read else "input")
                       for c in defendant.charges if c.tier is not None],
     )
 

@@ -227,10 +227,10 @@ def digests(
     pairs: Iterator[tuple[Defendant, Case]], calc: Callable[..., GuidelineResult] = calculate
 ) -> dict[str, str]:
     """Unit defendants (被告单位) are left out: the original engine predates them (tests/test_guideline_units.py).
-    So are defendants with a tier read from the facts (``Charge.tier_evidence``, priced as 案情写明 with the
+    So are defendants with a tier read from the facts (``Charge.tier_read``, priced as 案情写明 with the
     ``stated_tier_differs`` check): the original knows only a tier the prosecutor gives."""
     return {input_key(d, c): output_digest(d, c, calc) for d, c in pairs
-            if not d.is_unit and not any(ch.tier_evidence for ch in d.charges)}
+            if not d.is_unit and not any(ch.tier_read for ch in d.charges)}
 
 
 def _golden() -> dict[str, dict[str, str]]:
