@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from features.spec import CIRCUMSTANCE_DIRECTION, DRUGS, ROLE_RANK, FeatureSpec
-from sentencing.case import Case, Defendant, Role
+from sentencing.case import Case, Defendant, Quantities, Role
 from sentencing.charges import ChargeCatalogue
 from sentencing.guideline import calculate
 from sentencing.sentence import TERM_BOUNDS_MONTHS, SentenceForm, SentenceKind
@@ -315,16 +315,24 @@ def _calculate(d: Defendant, case: Case, catalogue: ChargeCatalogue) -> tuple[An
 def guideline_key(d: Defendant, province: str | None) -> tuple[Any, ...]:
     """Everything ``sentencing.guideline.calculate`` reads about a defendant, as a hashable summary.
 
-    Name, whether a unit, charges (with any stated tier, and whether it was read from the texts), role,
+    Name, whether a unit, charges (with any stated tier, whether it was read from the texts, and any
+    quantities of their own), role,
     age, circumstances (in order), aggravations, quantities, the court's
     province; never the sentence or evidence spans. tests/test_predict_fast.py fails when Defendant or
     Quantities gain a field this summary does not account for.
     """
-    q = d.quantities
     return (
-        province, d.name, d.is_unit, tuple([(c.name, c.tier, c.tier_read) for c in d.charges]), d.role,
-        d.age,
+        province, d.name, d.is_unit,
+        tuple([(c.name, c.tier, c.tier_read, None if c.quantities is None else _quantities_key(c.quantities))
+               for c in d.charges]),
+        d.role, d.age,
         tuple([c.code for c in d.circumstances]), tuple([a.code for a in d.aggravations]),
+        _quantities_key(d.quantities),
+    )
+
+
+def _quantities_key(q: Quantities) -> tuple[Any, ...]:
+    return (
         q.amount_yuan.value if q.amount_yuan is not None else None,
         tuple([(k, m.value) for k, m in q.drug_grams.items()]),
         tuple([(i.grade, i.count) for i in q.injuries]),

@@ -272,6 +272,11 @@ class Charge(BaseModel):
     """Where the tier was read: the case's texts saying the conduct reaches it (``盗窃他人财物，数额巨大，
     其行为已构成盗窃罪``, sentencing.parsing.extract). None: stated by the caller, or no tier."""
 
+    quantities: Quantities | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Quantities of this charge alone (数罪: 盗窃 5,000 yuan beside 诈骗 100,000), priced for it in place of
+    the defendant's :attr:`Defendant.quantities`. None: the defendant's quantities serve every charge,
+    and the field is left out of dumps."""
+
     @property
     def tier_read(self) -> bool:
         """Whether :attr:`tier` was read from the case's texts (案情写明), not given by the caller (检察官认定)."""

@@ -22,7 +22,16 @@ from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, Field
 
-from sentencing.case import AggravationCode, Case, CircumstanceCode, Defendant, InjuryGrade, Role, trusted
+from sentencing.case import (
+    AggravationCode,
+    Case,
+    CircumstanceCode,
+    Defendant,
+    InjuryGrade,
+    Quantities,
+    Role,
+    trusted,
+)
 from sentencing.charges import (
     ChargeCatalogue,
     ChargeSpec,
@@ -377,12 +386,13 @@ def aggravation_text(code: AggravationCode) -> str:
 
 
 class _Facts:
-    """The quantities of one defendant on the scales the catalogue uses (``values[quantity]``)."""
+    """The quantities of one defendant, or of one of their charges (``Charge.quantities``), on the scales
+    the catalogue uses (``values[quantity]``), with the defendant's aggravations."""
 
     __slots__ = ("amount_yuan", "unknown_drugs", "values")
 
-    def __init__(self, defendant: Defendant, plan: _Plan) -> None:
-        q = defendant.quantities
+    def __init__(self, defendant: Defendant, plan: _Plan, quantities: Quantities | None = None) -> None:
+        q = defendant.quantities if quantities is None else quantities
         amount = q.amount_yuan.value if q.amount_yuan else None
         deaths = q.deaths.value if q.deaths else None
         drug_grams = injury = injured = None
@@ -1402,6 +1412,10 @@ def calculate(
         _warn(warnings, warning)
 
     stated = _stated_tiers(defendant)
+    own = _charge_facts(defendant, plan)
+    for charge_facts in (own or {}).values():
+        for drug in charge_facts.unknown_drugs:
+            _warn(warnings, ("unknown_drug", "charges.quantities.drug_grams", f"毒品“{drug}”没有折算标准，未计入数量"))
     names: list[str] = []
     seen: set[str] = set()
     calcs: list[ChargeCalculation] = []
@@ -1429,11 +1443,14 @@ def calculate(
                 ),
             )
             cp = plan.charge(plan.fallback(key), None)
-            calc, tier = _calculate_charge(plan, cp, facts, settled, warnings, recognised=False, name=key)
+            charge_facts = own.get(_bare(given), facts) if own else facts
+            calc, tier = _calculate_charge(plan, cp, charge_facts, settled, warnings, recognised=False, name=key)
         else:
             cp = plan.charge(spec, province)
-            calc, tier = _calculate_charge(plan, cp, facts, settled, warnings, recognised=True, name=spec.name,
-                                           stated=stated.get(_bare(given)) if stated else None, sole=sole)
+            charge_facts = own.get(_bare(given), facts) if own else facts
+            calc, tier = _calculate_charge(plan, cp, charge_facts, settled, warnings, recognised=True,
+                                           name=spec.name, stated=stated.get(_bare(given)) if stated else None,
+                                           sole=sole)
         calcs.append(calc)
         tiers.append(tier)
         plans.append(cp)
@@ -1618,7 +1635,10 @@ def statutory_tier(
         if spec is not None:  # (a charge outside the catalogue gets the fallback tier of the calculation)
             cp = plan.charge(spec, case.known_province if case is not None else None)
             stated = _stated_tiers(defendant)
-            index, _ = _select_tier(cp, _Facts(defendant, plan), [], stated.get(_bare(given)) if stated else None)
+            own = _charge_facts(defendant, plan)
+            facts = own.get(_bare(given)) if own else None
+            index, _ = _select_tier(cp, facts or _Facts(defendant, plan), [],
+                                    stated.get(_bare(given)) if stated else None)
             return name, cp.tiers[index].statutory["tier_label"]
     statutory = calculate(defendant, case, catalogue=catalogue).statutory
     return (statutory.charge, statutory.tier_label) if statutory is not None else None
@@ -1631,6 +1651,14 @@ def _stated_tiers(defendant: Defendant) -> dict[str, tuple[str, str]] | None:
         return None
     return {_bare(c.name): (c.tier, READ_TIER_REASON if c.tier_read else STATED_TIER_REASON)
             for c in defendant.charges if c.tier}
+
+
+def _charge_facts(defendant: Defendant, plan: _Plan) -> dict[str, _Facts] | None:
+    """The facts of each charge that has quantities of its own, by charge name as given (``Charge.quantities``);
+    None when none has (the common case: the defendant's quantities serve every charge)."""
+    if not any(c.quantities is not None for c in defendant.charges):
+        return None
+    return {_bare(c.name): _Facts(defendant, plan, c.quantities) for c in defendant.charges if c.quantities is not None}
 
 
 def _bare(name: str) -> str:

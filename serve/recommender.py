@@ -241,7 +241,9 @@ def _defendant(d: DefendantInput) -> Defendant:
     return Defendant(
         name=d.name,
         is_unit=d.unit if d.unit is not None else looks_like_unit(d.name),
-        charges=[Charge(name=c, tier=(d.tiers or {}).get(c)) for c in d.charges],
+        charges=[Charge(name=c, tier=(d.tiers or {}).get(c),
+                        quantities=_quantities(d.charge_quantities[c]) if c in (d.charge_quantities or {}) else None)
+                 for c in d.charges],
         role=d.role or Role.SOLE,
         circumstances=[Circumstance(code=c) for c in d.circumstances or []],
         aggravations=[Aggravation(code=a) for a in dict.fromkeys(d.aggravations or [])],

@@ -121,14 +121,20 @@ class DefendantInput(_Input):
         "For the tiers no fact can select. Left out, a tier the facts say the conduct reaches (…数额巨大，其行为…) "
         "is taken as stated, and otherwise the quantities select it; given, even empty, the facts are not read for it"))
 
-    @field_validator("tiers")
+    charge_quantities: dict[ChargeName, QuantitiesInput] | None = Field(default=None, max_length=20, description=(
+        "quantities of one charge alone, by charge (one of ``charges``), for a defendant of several charges whose "
+        "amounts belong to different crimes (数罪: 盗窃 5,000 yuan beside 诈骗 100,000): the guideline prices that "
+        "charge with them in place of ``quantities``, which then serve the other charges and the learned model. "
+        "Never read from the facts"))
+
+    @field_validator("tiers", "charge_quantities")
     @classmethod
-    def _tiers_of_own_charges(cls, tiers: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
+    def _of_own_charges(cls, by_charge: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
         charges = info.data.get("charges") or []
-        for charge in tiers or {}:
+        for charge in by_charge or {}:
             if charge not in charges:
                 raise ValueError(f"{charge!r} is not one of this defendant's charges {charges}")
-        return tiers
+        return by_charge
 
 
 class CaseInput(_Input):

@@ -395,6 +395,25 @@ def test_a_derived_amount_tier_moves_with_the_amount() -> None:
     assert step.rule == "犯罪数额超出30000的部分 150000，每6480增加1个月" and step.basis.startswith("derived")
 
 
+def test_each_charge_is_priced_with_its_own_quantities() -> None:
+    # 数罪 whose amounts belong to different crimes (Charge.quantities): 盗窃 of 5,000 in Jiangsu (数额较大 2,000:
+    # 6.5 + 3000/2000 = 8.0) beside 诈骗 of 100,000 (数额巨大 65,000: 42 + 35000/6000 = 47.833); 数罪并罚 adds
+    # half the lighter one: 51.833. One amount of 105,000 for the defendant priced both in 数额巨大.
+    def charge(name: str, yuan: float) -> Charge:
+        return Charge(name=name, quantities=Quantities(amount_yuan=amount(yuan)))
+
+    own = calculate(Defendant(name="钱某", charges=[charge("盗窃", 5000), charge("诈骗", 100_000)]), case_in("JS"))
+    assert [(c.statutory.tier_label, c.adjusted_months) for c in own.charge_results] == [
+        ("数额较大", pytest.approx(8.0)), ("数额巨大或者有其他严重情节", pytest.approx(47.8333, abs=1e-3))]
+    assert own.point_months == pytest.approx(47.8333 + 4.0, abs=1e-3)
+    shared = calculate(defendant("盗窃", "诈骗", amount_yuan=amount(105_000)), case_in("JS"))
+    assert [c.statutory.tier_label for c in shared.charge_results] == ["数额巨大或者有其他严重情节"] * 2
+    # the defendant's quantities serve a charge without its own
+    mixed = defendant("盗窃", "诈骗", amount_yuan=amount(100_000)).model_copy(
+        update={"charges": [charge("盗窃", 5000), Charge(name="诈骗")]})
+    assert calculate(mixed, case_in("JS")).point_months == pytest.approx(own.point_months)
+
+
 # --------------------------------------------------------------------------- fraud
 
 

@@ -228,9 +228,10 @@ def digests(
 ) -> dict[str, str]:
     """Unit defendants (被告单位) are left out: the original engine predates them (tests/test_guideline_units.py).
     So are defendants with a tier read from the facts (``Charge.tier_read``, priced as 案情写明 with the
-    ``stated_tier_differs`` check): the original knows only a tier the prosecutor gives."""
+    ``stated_tier_differs`` check): the original knows only a tier the prosecutor gives. And defendants whose
+    charges have quantities of their own (``Charge.quantities``), which the original cannot express."""
     return {input_key(d, c): output_digest(d, c, calc) for d, c in pairs
-            if not d.is_unit and not any(ch.tier_read for ch in d.charges)}
+            if not d.is_unit and not any(ch.tier_read or ch.quantities is not None for ch in d.charges)}
 
 
 def _golden() -> dict[str, dict[str, str]]:

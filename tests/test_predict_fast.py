@@ -128,7 +128,7 @@ def test_guideline_key_covers_every_input_field() -> None:
     assert set(Injury.model_fields) == {"grade", "count", "evidence"}
     assert set(Circumstance.model_fields) == {"code", "evidence"}
     assert set(Aggravation.model_fields) == {"code", "evidence"}
-    assert set(Charge.model_fields) == {"name", "evidence", "tier", "tier_evidence"}
+    assert set(Charge.model_fields) == {"name", "evidence", "tier", "tier_evidence", "quantities"}
 
 
 def test_guideline_key_changes_with_each_input() -> None:
@@ -137,6 +137,8 @@ def test_guideline_key_changes_with_each_input() -> None:
         {"name": "乙"}, {"is_unit": True}, {"charges": [Charge(name="诈骗")]}, {"role": Role.ACCESSORY}, {"age": 17},
         {"charges": [Charge(name="盗窃", tier="数额巨大")]},
         {"charges": [Charge(name="盗窃", tier="数额巨大", tier_evidence=Evidence.of("facts", 0, 4, "数额巨大"))]},
+        {"charges": [Charge(name="盗窃", quantities=Quantities())]},
+        {"charges": [Charge(name="盗窃", quantities=Quantities(amount_yuan=Measure(value=1.0)))]},
         {"circumstances": [Circumstance(code=CircumstanceCode.SURRENDER)]},
         {"aggravations": [Aggravation(code=AggravationCode.HOME_INVASION)]},
         {"quantities": Quantities(amount_yuan=Measure(value=1.0))},

@@ -195,6 +195,33 @@ def test_the_prosecutor_states_a_tier_no_fact_decides(live) -> None:
     assert items[1]["error"]["fields"][0]["field"] == "cases.1.defendants.0.tiers.寻衅滋事"
 
 
+def test_amounts_of_one_charge_price_that_charge_alone(live) -> None:
+    """``charge_quantities``: a defendant of two charges whose amounts belong to different crimes. Each
+    charge is priced with its own; the defendant's ``quantities`` serve the others."""
+    client, keys, _, _ = live
+    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    case = {"facts": "被告人钱某先后窃取他人财物价值五千元，又虚构事实骗取他人钱款十万元。", "province": "JS",
+            "defendants": [{"name": "钱某", "charges": ["盗窃", "诈骗"], "quantities": {"amount_yuan": 105000}}]}
+
+    def tier_rules(d: dict) -> list[str]:
+        return [s["rule"] for s in d["guideline"]["steps"] if s["stage"] == "tier"]
+
+    heavy = "适用“数额巨大或者有其他严重情节”"
+    (shared,) = post(case).json()["defendants"]
+    assert [r[:3] for r in tier_rules(shared)] == ["盗窃罪", "诈骗罪"]
+    assert all(heavy in r for r in tier_rules(shared))  # 105,000 yuan for both
+    case["defendants"][0]["charge_quantities"] = {"盗窃": {"amount_yuan": 5000}}
+    (own,) = post(case).json()["defendants"]
+    theft, fraud = tier_rules(own)
+    assert "适用“数额较大”" in theft and heavy in fraud
+    assert "犯罪数额超出2000的部分 3000，每2000增加1个月" in [s["rule"] for s in own["guideline"]["steps"]]  # JS: 2,000
+    assert own["guideline"]["point_months"] < shared["guideline"]["point_months"]
+    case["defendants"][0]["charge_quantities"] = {"抢劫": {"amount_yuan": 5000}}
+    res = post(case)
+    assert res.status_code == 422, res.text
+    assert any(f["field"].startswith("defendants.0.charge_quantities") for f in res.json()["error"]["fields"])
+
+
 def test_a_tier_the_facts_say_the_conduct_reaches_is_taken_as_stated(live) -> None:
     """The facts say 数额巨大 of an amount the parser reads as one theft of 5,000 yuan (the thefts are
     not added up): the tier is taken as stated, with the sentence as its evidence, and says why; a

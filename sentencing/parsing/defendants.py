@@ -192,7 +192,7 @@ def parse_indictment(text: str, start: int, end: int) -> Indictment:
                     have = found.charges.setdefault(name, [])
                     if all(c.name != charge for c in have):  # split_charges keeps names of 1 to 60 characters
                         have.append(trusted(Charge, {"name": charge, "evidence": ev, "tier": None,
-                                                     "tier_evidence": None}, _CHARGE_SET))
+                                                     "tier_evidence": None, "quantities": None}, _CHARGE_SET))
         if found.charges:
             break
     return found

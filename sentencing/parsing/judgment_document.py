@@ -157,7 +157,8 @@ def _defendant(
             for c in outcome.crimes
         ]
         if not charges:
-            charges = [trusted(Charge, {"name": c.charge, "evidence": None, "tier": None, "tier_evidence": None},
+            charges = [trusted(Charge, {"name": c.charge, "evidence": None, "tier": None, "tier_evidence": None,
+                                         "quantities": None},
                                _NAME_ONLY) for c in outcome.crimes]
     pregnant = pregnant_for(name, findings) or None
     aggravations = aggravations_for(name, findings, [c.name for c in charges])
