@@ -224,3 +224,28 @@ def test_page_states_a_tier_of_a_charge_whose_name_holds_a_dunhao(site) -> None:
         card.locator(".tier-chooser button").click()
         page.locator("article.card .card-head", has_text="当众犯罪").first.wait_for()
         assert not page.locator("#form-error").is_visible()
+
+
+def test_page_prices_each_charge_with_its_own_amount(site) -> None:
+    """数罪: 盗窃 of 5,000 yuan beside 诈骗 of 100,000. The 分罪数额 field gives the theft its own amount
+    (``charge_quantities``), the defendant's 犯罪数额 serving the fraud; an entry the page cannot read is
+    refused with a message, never guessed."""
+    facts = "经审理查明：被告人钱某先后窃取他人财物，又虚构事实骗取他人钱款。"
+    with one_defendant_card(site, facts, "钱某", "盗窃、诈骗") as (page, card):
+        d = page.locator("#defendants .defendant").first
+        d.locator(".d-amount").fill("100000")
+        page.click("#submit")
+        page.locator("article.card", has_text="犯罪数额超出65000的部分 35000").first.wait_for()  # both 数额巨大
+        assert "适用“数额较大”" not in page.locator("article.card").first.inner_text()
+        d.locator(".d-charge-amounts").fill("盗窃罪=5000")
+        page.click("#submit")
+        card = page.locator("article.card", has_text="适用“数额较大”").first
+        card.wait_for()
+        assert "犯罪数额超出2000的部分 3000" in card.inner_text()
+        assert "适用“数额巨大或者有其他严重情节”" in card.inner_text()  # the fraud, with 100,000
+        d.locator(".d-charge-amounts").fill("盗窃=五千")
+        page.click("#submit")
+        page.locator("#form-error", has_text="看不懂").wait_for()
+        d.locator(".d-charge-amounts").fill("抢劫=5000")
+        page.click("#submit")
+        page.locator("#form-error", has_text="不是被告人钱某的罪名").wait_for()

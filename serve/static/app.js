@@ -184,6 +184,16 @@ function collectCase() {
     }
     const amount = d.querySelector(".d-amount").value;
     if (amount !== "") item.quantities = { amount_yuan: Number(amount) };
+    const perCharge = chargeAmounts(d.querySelector(".d-charge-amounts").value);
+    if (perCharge.length) {
+      item.charge_quantities = {};
+      for (const [typed, yuan] of perCharge) {
+        item.charges = joinCharge(item.charges, typed.replace(/罪$/, ""));
+        const charge = item.charges.find((c) => c.replace(/罪$/, "") === typed.replace(/罪$/, ""));
+        if (!charge) throw new Error(`分罪数额中的“${typed}”不是被告人${item.name}的罪名（${item.charges.join("、")}）`);
+        item.charge_quantities[charge] = { amount_yuan: yuan };
+      }
+    }
     const age = d.querySelector(".d-age").value;
     if (age !== "") item.age = Number(age);
     const pregnant = d.querySelector(".d-pregnant").value;
@@ -211,6 +221,18 @@ function setStatedTiers(node, tiers, given = false) {
   const entries = Object.entries(tiers);
   note.hidden = !entries.length;
   note.querySelector(".d-tiers-text").textContent = entries.map(([c, t]) => `${c}罪：${t}`).join("；");
+}
+
+// "盗窃=5000；诈骗=100000" → [["盗窃", 5000], ["诈骗", 100000]]; anything else is an error naming the entry,
+// never a guess (an amount left out would price the charge with none).
+function chargeAmounts(text) {
+  const out = [];
+  for (const entry of text.split(/[;；,，\n]+/).map((s) => s.trim()).filter(Boolean)) {
+    const m = entry.match(/^(.+?)\s*[=＝:：]\s*(\d+(?:\.\d+)?)\s*元?$/);
+    if (!m) throw new Error(`分罪数额“${entry}”看不懂：请写作“罪名=数额”，如 盗窃=5000；诈骗=100000`);
+    out.push([m[1].trim(), Number(m[2])]);
+  }
+  return out;
 }
 
 function joinCharge(charges, whole) {
