@@ -1454,6 +1454,10 @@ def calculate(
         calcs.append(calc)
         tiers.append(tier)
         plans.append(cp)
+    if facts.amount_yuan is not None:
+        _warn_amount_unattributed(warnings, facts.amount_yuan, [
+            spec.name for given, spec, _ in resolved
+            if spec is not None and _prices_amount(spec) and not (own and _bare(given) in own)])
     if not defendant.charges:
         _warn(warnings, ("no_charges", "charges", "被告人没有罪名，无法计算"))
 
@@ -1651,6 +1655,22 @@ def _stated_tiers(defendant: Defendant) -> dict[str, tuple[str, str]] | None:
         return None
     return {_bare(c.name): (c.tier, READ_TIER_REASON if c.tier_read else STATED_TIER_REASON)
             for c in defendant.charges if c.tier}
+
+
+def _prices_amount(spec: ChargeSpec) -> bool:
+    """Whether an amount (犯罪数额) selects a tier of the charge or adds to its term."""
+    return any(c.quantity == "amount_yuan" for t in spec.tiers for c in t.when) or any(
+        i.quantity == "amount_yuan" for t in spec.tiers for i in t.increments)
+
+
+def _warn_amount_unattributed(warnings: list[_Warning], amount: float, names: list[str]) -> None:
+    """One amount for several charges it prices (数罪: 盗窃 and 诈骗): each is priced with all of it, which
+    overstates both where the amount is their sum; ``charge_quantities`` gives each its own."""
+    names = list(dict.fromkeys(names))
+    if len(names) >= 2:
+        _warn(warnings, ("amount_unattributed", "charge_quantities",
+                         f"{'、'.join(n + '罪' for n in names)}：犯罪数额{amount:.0f}元未分罪，各罪均按此数额计算；"
+                         "数额分属不同罪名时，请分罪填写（charge_quantities）"))
 
 
 def _charge_facts(defendant: Defendant, plan: _Plan) -> dict[str, _Facts] | None:

@@ -230,6 +230,8 @@ WARNING_CODES: dict[str, str] = {
     "contradictory_circumstances": "circumstances that exclude each other were settled",
     "unpriced_role": "a role with no adjustment rule",
     "no_charges": "no charge: nothing to calculate",
+    "amount_unattributed": "one amount (犯罪数额) prices several charges, each with all of it; charge_quantities "
+                           "gives each charge its own",
     "harm_unattributed": "deaths or serious injuries beside another charge may be that charge's: the tier of "
                          "无期徒刑或者死刑 they would select (绑架 that kills the hostage) is used only if stated",
     # the service's (serve.recommender)

@@ -408,6 +408,9 @@ def test_each_charge_is_priced_with_its_own_quantities() -> None:
     assert own.point_months == pytest.approx(47.8333 + 4.0, abs=1e-3)
     shared = calculate(defendant("盗窃", "诈骗", amount_yuan=amount(105_000)), case_in("JS"))
     assert [c.statutory.tier_label for c in shared.charge_results] == ["数额巨大或者有其他严重情节"] * 2
+    (w,) = shared.warnings  # and says so, pointing to the way out
+    assert w.code == "amount_unattributed" and w.field == "charge_quantities"
+    assert w.message.startswith("盗窃罪、诈骗罪：犯罪数额105000元未分罪") and "amount_unattributed" not in codes(own)
     # the defendant's quantities serve a charge without its own
     mixed = defendant("盗窃", "诈骗", amount_yuan=amount(100_000)).model_copy(
         update={"charges": [charge("盗窃", 5000), Charge(name="诈骗")]})

@@ -16,7 +16,8 @@ inputs, which is not the guideline's business) and skipped, saying why, when too
 Regenerate only from the original implementation, never from the code under test. Rules of law
 the engine gained since, which no catalogue data could express, are added to the original in its
 own plain style by ``tests/data/guideline_orig_rules.patch`` (rule set 2026.12.7: a tier that begins
-at 无期徒刑, and deaths or injuries beside another charge not selecting it)::
+at 无期徒刑, and deaths or injuries beside another charge not selecting it; 2026.12.8: one amount for
+several charges it prices is warned of)::
 
     git show 668aabf:sentencing/guideline.py > /tmp/guideline_orig.py
     patch /tmp/guideline_orig.py tests/data/guideline_orig_rules.patch

@@ -210,10 +210,12 @@ def test_amounts_of_one_charge_price_that_charge_alone(live) -> None:
     (shared,) = post(case).json()["defendants"]
     assert [r[:3] for r in tier_rules(shared)] == ["盗窃罪", "诈骗罪"]
     assert all(heavy in r for r in tier_rules(shared))  # 105,000 yuan for both
+    assert [w["field"] for w in shared["warnings"] if w["code"] == "amount_unattributed"] == ["charge_quantities"]
     case["defendants"][0]["charge_quantities"] = {"盗窃": {"amount_yuan": 5000}}
     (own,) = post(case).json()["defendants"]
     theft, fraud = tier_rules(own)
     assert "适用“数额较大”" in theft and heavy in fraud
+    assert not [w for w in own["warnings"] if w["code"] == "amount_unattributed"]
     assert "犯罪数额超出2000的部分 3000，每2000增加1个月" in [s["rule"] for s in own["guideline"]["steps"]]  # JS: 2,000
     assert own["guideline"]["point_months"] < shared["guideline"]["point_months"]
     case["defendants"][0]["charge_quantities"] = {"抢劫": {"amount_yuan": 5000}}
