@@ -1413,9 +1413,10 @@ def calculate(
 
     stated = _stated_tiers(defendant)
     own = _charge_facts(defendant, plan)
-    for charge_facts in (own or {}).values():
+    for charge, charge_facts in (own or {}).items():
         for drug in charge_facts.unknown_drugs:
-            _warn(warnings, ("unknown_drug", "charges.quantities.drug_grams", f"毒品“{drug}”没有折算标准，未计入数量"))
+            _warn(warnings, ("unknown_drug", f"charge_quantities.{charge}.drug_grams",
+                             f"{charge}罪：毒品“{drug}”没有折算标准，未计入数量"))
     names: list[str] = []
     seen: set[str] = set()
     calcs: list[ChargeCalculation] = []

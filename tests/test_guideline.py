@@ -415,6 +415,11 @@ def test_each_charge_is_priced_with_its_own_quantities() -> None:
     mixed = defendant("盗窃", "诈骗", amount_yuan=amount(100_000)).model_copy(
         update={"charges": [charge("盗窃", 5000), Charge(name="诈骗")]})
     assert calculate(mixed, case_in("JS")).point_months == pytest.approx(own.point_months)
+    # a drug of one charge's own quantities with no conversion standard is named with that charge
+    odd = Charge(name="走私、贩卖、运输、制造毒品", quantities=Quantities(drug_grams={"某新型毒品": amount(5)}))
+    (w,) = calculate(Defendant(name="钱某", charges=[charge("盗窃", 5000), odd])).warnings[:1]
+    assert (w.code, w.field) == ("unknown_drug", "charge_quantities.走私、贩卖、运输、制造毒品.drug_grams")
+    assert w.message.startswith("走私、贩卖、运输、制造毒品罪：毒品“某新型毒品”")
 
 
 # --------------------------------------------------------------------------- fraud
