@@ -244,6 +244,7 @@ WARNING_CODES: dict[str, str] = {
     "possible_recidivist": "a stated prior record whose dates may make the defendant a 累犯 (刑法第65条)",
     "drug_reoffender": "a prior drug sentence and a drug charge: 毒品再犯 (刑法第356条)",
     "model": "about the learned range or form: outside the statutory tier, adjusted to the principal's, "
+             "a non-custodial form beside its term range, "
              "deferred to the guideline's 无期徒刑, no term where the tier allows none, a charge outside the catalogue",
 }
 """Every warning code a recommendation may carry, and what it means: integrators may switch on the code."""

@@ -30,7 +30,7 @@ from sentencing.case import (
 from sentencing.cli import main as cli_main
 from sentencing.demo_corpus import generate_cases
 from sentencing.guideline import calculate
-from sentencing.sentence import SentenceForm, SentenceKind
+from sentencing.sentence import Sentence, SentenceForm, SentenceKind
 from training.calibration import CalibrationError, ConformalCalibration
 from training.models import (
     FORMS,
@@ -572,6 +572,24 @@ def test_a_source_that_tells_only_its_non_custodial_forms_does_not_bias_the_form
     non_custodial = proba[:, FORMS.index("non_custodial")]
     assert non_custodial[cail].mean() == pytest.approx(np.mean(labels[cail] == "non_custodial"), abs=0.05)
     assert non_custodial[~cail].mean() < 0.05
+
+
+def test_a_non_custodial_form_says_its_range_is_a_term_s(tmp_path: Path) -> None:
+    """Where the likeliest form is non-custodial (免予刑事处罚, 单处罚金), the range shown is the term a
+    sentence of 有期徒刑 or 拘役 would be, and the prediction says so. A model learns it here from demo
+    cases whose forgiven defendants (谅解) were all exempted from punishment."""
+    def exempt_if_forgiven(case: Case) -> Case:
+        return case.model_copy(update={"defendants": [
+            d.model_copy(update={"sentence": Sentence(kind=SentenceKind.EXEMPT)})
+            if CircumstanceCode.FORGIVENESS in d.circumstance_codes else d for d in case.defendants]})
+
+    predictor = RangePredictor.load(train(map(exempt_if_forgiven, generate_cases(300, seed=5)), tmp_path / "m"))
+    (forgiven,) = predictor.predict_case(_theft(3000, (CircumstanceCode.FORGIVENESS,)))
+    assert forgiven.form is SentenceForm.NON_CUSTODIAL and forgiven.range.point_months is not None
+    assert any(w.startswith("学习模型认为最可能的刑罚为非监禁刑") for w in forgiven.warnings)
+    (plain,) = predictor.predict_case(_theft(3000))
+    assert plain.form is not SentenceForm.NON_CUSTODIAL
+    assert not any("非监禁刑" in w for w in plain.warnings)
 
 
 def test_model_classes_validate_inputs() -> None:

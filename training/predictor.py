@@ -834,6 +834,9 @@ class RangePredictor:
             g = results[i]
             if g is not None:
                 w.extend(x.message for x in g.warnings)
+            if form is SentenceForm.NON_CUSTODIAL and i not in units and i not in too_young:
+                w.append(f"学习模型认为最可能的刑罚为非监禁刑（免予刑事处罚、单处罚金等，概率{probs_row[_NON_CUSTODIAL]:.0%}）："
+                         "所示幅度是判处有期徒刑或拘役时的刑期，请结合案情核对刑种")
             if form in (SentenceForm.LIFE, SentenceForm.DEATH):
                 rng = trusted(RangePrediction, {"low_months": None, "point_months": None, "high_months": None,
                                                 "confidence": confidence})
