@@ -445,14 +445,13 @@ class RefineCodes:
         view = memoryview(raw)
         if self.nowait:
             missing = []
-            preadv, at_end = os.preadv, 0
+            preadv = os.preadv
             for k, at in enumerate(starts):
                 try:
-                    if preadv(fd, (view[at_end : at_end + size],), at, _NOWAIT) != size:  # partly cached
+                    if preadv(fd, (view[k * size : (k + 1) * size],), at, _NOWAIT) != size:  # partly cached
                         missing.append(k)
                 except BlockingIOError:
                     missing.append(k)
-                at_end += size
         else:
             missing = list(range(len(starts)))
         if missing:

@@ -685,6 +685,9 @@ class _ChargePlan:
             )
         self._tier_rules: dict[tuple[int, str], str] = {}
         self.tier_index = {t.label: i for i, t in enumerate(spec.tiers)}
+        self.prices_amount = any(c.quantity == "amount_yuan" for t in spec.tiers for c in t.when) or any(
+            i.quantity == "amount_yuan" for t in spec.tiers for i in t.increments)
+        """Whether an amount (犯罪数额) selects a tier of the charge or adds to its term."""
 
     def reaches_basic(self, values: dict[str, float | None]) -> bool:
         """Whether a quantity reaches a condition of the basic tier (数额较大…), which then the facts select."""
@@ -1422,6 +1425,7 @@ def calculate(
     calcs: list[ChargeCalculation] = []
     tiers: list[_TierPlan] = []
     plans: list[_ChargePlan] = []
+    shared_amount: list[str] = []  # the charges the defendant's one amount prices
     resolved = plan.resolve(defendant.charge_names)
     sole = len({key for _, _, key in resolved}) == 1
     for given, spec, key in resolved:
@@ -1429,6 +1433,7 @@ def calculate(
             continue
         seen.add(key)
         names.append(key)
+        charge_facts = own.get(_bare(given), facts) if own else facts
         if spec is None:
             positions = {c.name: i for i, c in reversed(list(enumerate(defendant.charges)))}
             field_ = f"charges[{positions.get(given, 0)}]"
@@ -1444,21 +1449,19 @@ def calculate(
                 ),
             )
             cp = plan.charge(plan.fallback(key), None)
-            charge_facts = own.get(_bare(given), facts) if own else facts
             calc, tier = _calculate_charge(plan, cp, charge_facts, settled, warnings, recognised=False, name=key)
         else:
             cp = plan.charge(spec, province)
-            charge_facts = own.get(_bare(given), facts) if own else facts
+            if charge_facts is facts and cp.prices_amount:
+                shared_amount.append(spec.name)
             calc, tier = _calculate_charge(plan, cp, charge_facts, settled, warnings, recognised=True,
                                            name=spec.name, stated=stated.get(_bare(given)) if stated else None,
                                            sole=sole)
         calcs.append(calc)
         tiers.append(tier)
         plans.append(cp)
-    if facts.amount_yuan is not None:
-        _warn_amount_unattributed(warnings, facts.amount_yuan, [
-            spec.name for given, spec, _ in resolved
-            if spec is not None and _prices_amount(spec) and not (own and _bare(given) in own)])
+    if facts.amount_yuan is not None and len(shared_amount) >= 2:
+        _warn_amount_unattributed(warnings, facts.amount_yuan, shared_amount)
     if not defendant.charges:
         _warn(warnings, ("no_charges", "charges", "被告人没有罪名，无法计算"))
 
@@ -1658,20 +1661,12 @@ def _stated_tiers(defendant: Defendant) -> dict[str, tuple[str, str]] | None:
             for c in defendant.charges if c.tier}
 
 
-def _prices_amount(spec: ChargeSpec) -> bool:
-    """Whether an amount (犯罪数额) selects a tier of the charge or adds to its term."""
-    return any(c.quantity == "amount_yuan" for t in spec.tiers for c in t.when) or any(
-        i.quantity == "amount_yuan" for t in spec.tiers for i in t.increments)
-
-
 def _warn_amount_unattributed(warnings: list[_Warning], amount: float, names: list[str]) -> None:
     """One amount for several charges it prices (数罪: 盗窃 and 诈骗): each is priced with all of it, which
     overstates both where the amount is their sum; ``charge_quantities`` gives each its own."""
-    names = list(dict.fromkeys(names))
-    if len(names) >= 2:
-        _warn(warnings, ("amount_unattributed", "charge_quantities",
-                         f"{'、'.join(n + '罪' for n in names)}：犯罪数额{amount:.0f}元未分罪，各罪均按此数额计算；"
-                         "数额分属不同罪名时，请分罪填写（charge_quantities）"))
+    _warn(warnings, ("amount_unattributed", "charge_quantities",
+                     f"{'、'.join(n + '罪' for n in names)}：犯罪数额{amount:.0f}元未分罪，各罪均按此数额计算；"
+                     "数额分属不同罪名时，请分罪填写（charge_quantities）"))
 
 
 def _charge_facts(defendant: Defendant, plan: _Plan) -> dict[str, _Facts] | None:

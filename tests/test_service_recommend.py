@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -64,6 +66,12 @@ def live(tmp_path_factory: pytest.TempPathFactory):
 
 def _h(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def _recommend(live) -> Callable[[dict[str, Any]], httpx.Response]:
+    """POST /v1/recommendations with the prosecutor's key: what most tests here send."""
+    client, keys, _, _ = live
+    return lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))
 
 
 def test_ready_with_bundle(live) -> None:
@@ -158,7 +166,7 @@ def test_the_prosecutor_states_a_tier_no_fact_decides(live) -> None:
     heavy = "纠集他人多次实施，严重破坏社会秩序"
     case = {"facts": "经审理查明：2021年至2022年，被告人周某纠集他人多次在公共场所随意殴打他人，严重破坏社会秩序。",
             "province": "ZJ", "defendants": [{"name": "周某", "charges": ["寻衅滋事罪"]}]}
-    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    post = _recommend(live)
     (plain,) = post(case).json()["defendants"]
     assert plain["statutory"]["tier_label"] == "基本犯"
     assert [w for w in plain["warnings"] if w["code"] == "tier_undetermined" and heavy in w["message"]]
@@ -198,8 +206,7 @@ def test_the_prosecutor_states_a_tier_no_fact_decides(live) -> None:
 def test_amounts_of_one_charge_price_that_charge_alone(live) -> None:
     """``charge_quantities``: a defendant of two charges whose amounts belong to different crimes. Each
     charge is priced with its own; the defendant's ``quantities`` serve the others."""
-    client, keys, _, _ = live
-    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    post = _recommend(live)
     case = {"facts": "被告人钱某先后窃取他人财物价值五千元，又虚构事实骗取他人钱款十万元。", "province": "JS",
             "defendants": [{"name": "钱某", "charges": ["盗窃", "诈骗"], "quantities": {"amount_yuan": 105000}}]}
 
@@ -228,8 +235,7 @@ def test_a_tier_the_facts_say_the_conduct_reaches_is_taken_as_stated(live) -> No
     """The facts say 数额巨大 of an amount the parser reads as one theft of 5,000 yuan (the thefts are
     not added up): the tier is taken as stated, with the sentence as its evidence, and says why; a
     request that gives ``tiers``, even empty, is not read for one."""
-    client, keys, _, _ = live
-    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    post = _recommend(live)
     case = {"facts": "公诉机关指控：被告人孙某先后十二次在超市盗窃财物，其中一次盗得价值人民币5000元的手机。"
                      "公诉机关认为，被告人孙某以非法占有为目的，多次秘密窃取公私财物，数额巨大，其行为已构成盗窃罪。",
             "province": "ZJ", "defendants": [{"name": "孙某", "charges": ["盗窃"]}]}
@@ -288,8 +294,7 @@ def test_kilograms_of_drugs_are_never_recommended_a_term(live) -> None:
 
 def test_a_defendant_too_young_to_answer_is_not_punished(live) -> None:
     """刑法第17条: a 15-year-old answers for 抢劫, not for 盗窃; a 13-year-old thief for nothing."""
-    client, keys, _, _ = live
-    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    post = _recommend(live)
     theft = {"facts": "经审理查明：被告人甲某在某商场盗窃手机一部，价值人民币5000元。", "province": "JS",
              "defendants": [{"name": "甲某", "charges": ["盗窃"], "age": 13}]}
     (d,) = post(theft).json()["defendants"]
@@ -318,8 +323,7 @@ def test_a_defendant_too_young_to_answer_is_not_punished(live) -> None:
 def test_a_fact_the_article_names_selects_the_heavier_tier(live) -> None:
     """刑法第263条: 入户抢劫 is ten years or more, read from the facts or stated; had been priced at three
     to ten years. Stated empty, the facts do not add it; an unknown code is a 422 naming the field."""
-    client, keys, _, _ = live
-    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    post = _recommend(live)
     robbery = {"facts": "经审理查明：被告人甲某持刀闯入被害人家中，入户抢劫现金人民币3000元。", "province": "JS",
                "defendants": [{"name": "甲某", "charges": ["抢劫"], "age": 30}]}
     (d,) = post(robbery).json()["defendants"]
@@ -342,8 +346,7 @@ def test_a_fact_the_article_names_selects_the_heavier_tier(live) -> None:
 def test_a_woman_pregnant_at_trial_is_never_given_death(live) -> None:
     """刑法第49条: no 死刑 (死缓 included) for a woman pregnant at trial, read from the facts or stated;
     第72条: probation is mandatory where its conditions hold, which the warning says for a short term."""
-    client, keys, _, _ = live
-    post = lambda body: client.post("/v1/recommendations", json=body, headers=_h(keys["prosecutor"]))  # noqa: E731
+    post = _recommend(live)
     drugs = {"facts": "经审理查明：被告人罗某从境外购入甲基苯丙胺7427.8克，运至昆明市贩卖时被抓获。"
                       "被告人罗某在羁押期间经检查已怀孕。",
              "province": "YN", "defendants": [{"name": "罗某", "charges": ["贩卖毒品"]}]}

@@ -188,8 +188,9 @@ function collectCase() {
     if (perCharge.length) {
       item.charge_quantities = {};
       for (const [typed, yuan] of perCharge) {
-        item.charges = joinCharge(item.charges, typed.replace(/罪$/, ""));
-        const charge = item.charges.find((c) => c.replace(/罪$/, "") === typed.replace(/罪$/, ""));
+        const bare = typed.replace(/罪$/, "");
+        item.charges = joinCharge(item.charges, bare);
+        const charge = item.charges.find((c) => c.replace(/罪$/, "") === bare);
         if (!charge) throw new Error(`分罪数额中的“${typed}”不是被告人${item.name}的罪名（${item.charges.join("、")}）`);
         item.charge_quantities[charge] = { amount_yuan: yuan };
       }
