@@ -244,6 +244,9 @@ class ChargeSpec(BaseModel):
     intentional: bool = True
     derived: bool = False
     notes: str | None = None
+    amount_acts: list[str] = Field(default_factory=list)
+    """Words a judgment tells this charge's amount with (受贿: 收受, 索取): of a defendant's several charges
+    that an amount prices (数罪), an amount told with one of them is this charge's (sentencing.parsing)."""
 
     @model_validator(mode="after")
     def _thresholds_named(self) -> ChargeSpec:
@@ -265,6 +268,12 @@ class ChargeSpec(BaseModel):
     @property
     def label(self) -> str:
         return self.name + "罪"
+
+    @property
+    def prices_amount(self) -> bool:
+        """Whether an amount (犯罪数额) selects a tier of the charge or adds to its term."""
+        return any(c.quantity == "amount_yuan" for t in self.tiers for c in t.when) or any(
+            i.quantity == "amount_yuan" for t in self.tiers for i in t.increments)
 
     @property
     def reaches_death(self) -> bool:

@@ -74,8 +74,8 @@ class Settings(BaseSettings):
         "rescores candidates with: 'read' with a system call a row (the page cache holds them, once); 'map' through "
         "FAISS's memory map, every page faulted in by a thread at load, so that each server worker holds them all "
         "as its own resident memory (680 MB at a million rows). At 1.3M rows with 2 workers, 'read' kept the "
-        "server's RSS (summed over its processes) at 1.1 GB against 2.4, for 2.4–3.2 ms more CPU a 3-defendant "
-        "request. See docs/service.md"
+        "server's RSS (summed over its processes) at 1.1 GB against 2.2–2.4, for 1.0–3.3 ms more server CPU a "
+        "3-defendant request (the runs of docs/service.md, alternated; this machine's speed moves that much)"
     )
     retrieval_search_threads: int = Field(
         default=1, ge=1, description="FAISS threads per query in the service (concurrent requests use the cores)"

@@ -685,9 +685,7 @@ class _ChargePlan:
             )
         self._tier_rules: dict[tuple[int, str], str] = {}
         self.tier_index = {t.label: i for i, t in enumerate(spec.tiers)}
-        self.prices_amount = any(c.quantity == "amount_yuan" for t in spec.tiers for c in t.when) or any(
-            i.quantity == "amount_yuan" for t in spec.tiers for i in t.increments)
-        """Whether an amount (犯罪数额) selects a tier of the charge or adds to its term."""
+        self.prices_amount = spec.prices_amount  # an attribute: read on every calculation
 
     def reaches_basic(self, values: dict[str, float | None]) -> bool:
         """Whether a quantity reaches a condition of the basic tier (数额较大…), which then the facts select."""

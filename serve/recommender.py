@@ -40,6 +40,7 @@ from serve.schemas import (
     CaseDefendantView,
     CaseInput,
     CaseView,
+    ChargeQuantitiesOut,
     CohortOut,
     ContributionOut,
     DecisionRequest,
@@ -283,10 +284,23 @@ def complete_facts(case: Case, case_input: CaseInput, catalogue: ChargeCatalogue
             update["aggravations"] = stated.aggravations
         if given.quantities is not None:
             update["quantities"] = stated.quantities
-        if given.tiers is not None:
-            update["charges"] = stated.charges
+        amounts_stated = given.quantities is not None or given.charge_quantities is not None
+        if given.tiers is not None or amounts_stated:
+            update["charges"] = [_stated_charge(f, s, given.tiers is not None, amounts_stated)
+                                 for f, s in zip(found.charges, stated.charges, strict=True)]
         defendants.append(found.model_copy(update=update) if update else found)
     return extracted.model_copy(update={"defendants": defendants})
+
+
+def _stated_charge(found: Charge, stated: Charge, tier_stated: bool, amounts_stated: bool) -> Charge:
+    """The charge as read, with what the caller stated of it: its tier where ``tiers`` was given, its own
+    quantities (or none) where ``quantities`` or ``charge_quantities`` was."""
+    update: dict[str, Any] = {}
+    if tier_stated:
+        update.update(tier=stated.tier, tier_evidence=stated.tier_evidence)
+    if amounts_stated:
+        update["quantities"] = stated.quantities
+    return found.model_copy(update=update)
 
 
 def _guideline(result: Any) -> GuidelineOut | None:
@@ -395,6 +409,10 @@ def _facts_used(defendant: Defendant, given: DefendantInput) -> ExtractedFacts:
         stated_tiers=[StatedTier(charge=c.name, tier=c.tier, evidence=c.tier_evidence,
                                  source="extracted" if c.tier_read else "input")
                       for c in defendant.charges if c.tier is not None],
+        charge_quantities=[ChargeQuantitiesOut(
+            charge=c.name, quantities=c.quantities,
+            source="input" if c.name in (given.charge_quantities or {}) else "extracted",
+        ) for c in defendant.charges if c.quantities is not None],
     )
 
 

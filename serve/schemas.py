@@ -367,6 +367,16 @@ class StatedTier(_Output):
     evidence: Evidence | None = None
 
 
+class ChargeQuantitiesOut(_Output):
+    """Quantities of one charge alone (数罪), priced for it in place of the defendant's ``quantities``."""
+
+    charge: str
+    quantities: Quantities
+    source: Literal["input", "extracted"] = Field(description=(
+        "input: the request's ``charge_quantities``; extracted: the facts tell the amount with the charge's own "
+        "act (收受…元 for 受贿, 骗取…元 for 诈骗), read only where every charge an amount prices has one"))
+
+
 class ExtractedFacts(_Output):
     """What the recommendation was computed from, and where each fact came from."""
 
@@ -386,6 +396,8 @@ class ExtractedFacts(_Output):
     quantities_source: Literal["input", "extracted"]
     stated_tiers: list[StatedTier] = Field(default_factory=list, description=(
         "tiers stated for charges, as given (``tiers``) or read from the facts; they override the quantities"))
+    charge_quantities: list[ChargeQuantitiesOut] = Field(default_factory=list, description=(
+        "charges priced with quantities of their own, as given (``charge_quantities``) or read from the facts"))
 
 
 class SimilarCaseOut(_Output):

@@ -153,6 +153,16 @@ def test_derived_amount_tiers_move_with_the_amount(catalogue: ChargeCatalogue) -
     assert checked >= 20
 
 
+def test_every_charge_an_amount_prices_names_the_acts_its_amount_is_told_with(catalogue: ChargeCatalogue) -> None:
+    """Of a defendant's several charges that an amount prices (数罪), the parser gives each the amount told
+    with one of its acts (ChargeSpec.amount_acts): a charge without any would never get its own."""
+    priced = [spec for spec in catalogue.charges() if spec.prices_amount]
+    assert len(priced) >= 20
+    assert [spec.name for spec in priced if not spec.amount_acts] == []
+    assert [spec.name for spec in catalogue.charges() if spec.amount_acts and not spec.prices_amount] == []
+    assert all(w.strip() == w and w for spec in priced for w in spec.amount_acts)
+
+
 def test_theft_tiers_are_the_statutory_ones(catalogue: ChargeCatalogue) -> None:
     theft = catalogue.resolve("盗窃")
     assert theft is not None

@@ -231,8 +231,12 @@ def digests(
     So are defendants with a tier read from the facts (``Charge.tier_read``, priced as 案情写明 with the
     ``stated_tier_differs`` check): the original knows only a tier the prosecutor gives. And defendants whose
     charges have quantities of their own (``Charge.quantities``), which the original cannot express."""
-    return {input_key(d, c): output_digest(d, c, calc) for d, c in pairs
-            if not d.is_unit and not any(ch.tier_read or ch.quantities is not None for ch in d.charges)}
+    return {input_key(d, c): output_digest(d, c, calc) for d, c in pairs if _original_expresses(d)}
+
+
+def _original_expresses(d: Defendant) -> bool:
+    """Whether the original engine could be given this defendant (see :func:`digests`)."""
+    return not d.is_unit and not any(ch.tier_read or ch.quantities is not None for ch in d.charges)
 
 
 def _golden() -> dict[str, dict[str, str]]:
@@ -246,7 +250,9 @@ def _compare(name: str, golden: dict[str, str], pairs: Iterator[tuple[Defendant,
     first: list[str] = []
     for d, c in pairs:
         total += 1
-        expected = golden.get(input_key(d, c))
+        # A parser that now reads what the original cannot express (each charge's own amount, 数罪)
+        # leaves the input key as it was: such a defendant is not compared.
+        expected = golden.get(input_key(d, c)) if _original_expresses(d) else None
         if expected is None:
             continue
         known += 1

@@ -20,8 +20,11 @@ from sentencing.case import (
     CourtLevel,
     Defendant,
     InjuryGrade,
+    Measure,
+    Quantities,
     Role,
 )
+from sentencing.guideline import calculate
 from sentencing.parsing import extract_defendant_facts, parse_judgment_document, strip_recommendation
 from sentencing.parsing.court import parse_court
 from sentencing.parsing.judgment import parse_judgment_section
@@ -303,6 +306,65 @@ def test_an_amount_belongs_to_the_seller_not_to_those_sold_to() -> None:
         "李杰", "李某甲", "蒋某甲",
     ))
     assert [d.quantities.amount_yuan.value for d in case.defendants] == [520000, 170000, 100000]
+
+
+def _charged(facts: str, name: str, *charges: str, **fields: object) -> Defendant:
+    case = Case(id="t", facts=facts, defendants=[Defendant(name=name, charges=[Charge(name=c) for c in charges],
+                                                           **fields)])
+    return extract_defendant_facts(case).defendants[0]
+
+
+def _own_amounts(d: Defendant) -> dict[str, float | None]:
+    return {c.name: c.quantities.amount_yuan.value if c.quantities and c.quantities.amount_yuan else None
+            for c in d.charges if c.quantities is not None}
+
+
+def test_each_of_several_charges_an_amount_prices_gets_the_amount_told_with_its_act() -> None:
+    """数罪: 受贿 of 28,000 yuan beside 诈骗 of 300,000 had both been priced with 300,000 (the defendant's one
+    amount). Each charge now carries the amount told with its own act (收受, 骗取), the rest of the
+    defendant's quantities with it, and the guideline prices each with its own and no longer warns."""
+    facts = ("被告人周某在担任某镇干部期间，收受他人财物人民币28000元。"
+             "周某又虚构事实，多次骗取钱某人民币30万元，用于个人挥霍。")
+    d = _charged(facts, "周某", "受贿", "诈骗")
+    assert _own_amounts(d) == {"受贿": 28000, "诈骗": 300000}
+    assert d.quantities.amount_yuan.value == 300000  # the defendant's own is unchanged
+    bribe = d.charges[0].quantities
+    assert bribe is not None and bribe.amount_yuan.evidence is not None and "28000元" in bribe.amount_yuan.evidence.text
+    result = calculate(d)
+    assert "amount_unattributed" not in {w.code for w in result.warnings}
+    alone = calculate(d.model_copy(update={"charges": [Charge(name="受贿"), Charge(name="诈骗")]}))
+    assert "amount_unattributed" in {w.code for w in alone.warnings}
+    assert result.point_months < alone.point_months  # 受贿 no longer priced at 300,000
+    # an act told after the amount, in its clause: ``…的电机一台被盗走`` is theft's
+    d = _charged("被告人孙某在某厂将价值人民币4500元的电机一台盗走。孙某又以曝光隐私相要挟，勒索吴某人民币2万元。",
+                 "孙某", "盗窃", "敲诈勒索")
+    assert _own_amounts(d) == {"盗窃": 4500, "敲诈勒索": 20000}
+
+
+@pytest.mark.parametrize(
+    ("facts", "charges"),
+    [
+        # one act word two of the charges share (骗取: 诈骗 and 合同诈骗): no charge's
+        ("被告人郑某骗取冯某人民币5万元。郑某在签订合同过程中骗取某公司货款人民币20万元。", ("诈骗", "合同诈骗")),
+        # the second charge's amount is told with no act of its own: the one amount prices both, as before
+        ("被告人郑某窃取冯某手机一部，价值人民币3000元。郑某后得款人民币2万元。", ("盗窃", "敲诈勒索")),
+        # every charge's amount comes to the same: nothing to tell apart
+        ("被告人郑某窃取冯某财物价值人民币3000元，又抢夺其现金人民币3000元。", ("盗窃", "抢夺")),
+        # one charge an amount prices: its amount is the defendant's
+        ("被告人郑某窃取冯某财物价值人民币3000元，后将冯某打致轻伤。", ("盗窃", "故意伤害")),
+    ],
+)
+def test_amounts_stay_the_defendants_unless_each_priced_charge_has_one(facts: str, charges: tuple[str, ...]) -> None:
+    d = _charged(facts, "郑某", *charges)
+    assert _own_amounts(d) == {}
+    assert d.quantities.amount_yuan is not None
+
+
+def test_amounts_given_are_not_read_again() -> None:
+    """A defendant sent with quantities keeps them, and its charges get none from the texts."""
+    d = _charged("被告人周某收受他人财物人民币28000元。周某骗取钱某人民币30万元。", "周某", "受贿", "诈骗",
+                 quantities=Quantities(amount_yuan=Measure(value=50000)))
+    assert _own_amounts(d) == {} and d.quantities.amount_yuan.value == 50000
 
 
 def test_a_name_that_modifies_a_noun_is_no_subject() -> None:

@@ -231,6 +231,39 @@ def test_amounts_of_one_charge_price_that_charge_alone(live) -> None:
     assert any(f["field"].startswith("defendants.0.charge_quantities") for f in res.json()["error"]["fields"])
 
 
+def test_amounts_each_charge_s_act_tells_are_read_for_that_charge(live) -> None:
+    """Left out, quantities are read from the facts; where the facts tell each priced charge's amount with
+    its own act (窃取…5000元, 骗取…10万元), each charge is priced with its own and ``facts_used`` says which
+    amount, from where. What the caller states of amounts or tiers, even empty, is kept as stated."""
+    post = _recommend(live)
+    case = {"facts": "被告人钱某窃取他人财物价值人民币5000元，又虚构事实骗取他人钱款人民币10万元。", "province": "JS",
+            "defendants": [{"name": "钱某", "charges": ["盗窃", "诈骗"]}]}
+
+    def read(body: dict) -> tuple[dict, dict[str, tuple[float, str, str | None]]]:
+        res = post(body)
+        assert res.status_code == 200, res.text
+        (d,) = res.json()["defendants"]
+        return d, {c["charge"]: (c["quantities"]["amount_yuan"]["value"], c["source"],
+                                 (c["quantities"]["amount_yuan"].get("evidence") or {}).get("text"))
+                   for c in d["facts_used"]["charge_quantities"]}
+
+    d, own = read(case)
+    assert own == {"盗窃": (5000, "extracted", "5000元"), "诈骗": (100000, "extracted", "10万元")}
+    assert not [w for w in d["warnings"] if w["code"] == "amount_unattributed"]
+    theft, fraud = [s["rule"] for s in d["guideline"]["steps"] if s["stage"] == "tier"]
+    assert "适用“数额较大”" in theft and "适用“数额巨大或者有其他严重情节”" in fraud
+    # a stated tier keeps the amounts read
+    _, own = read({**case, "defendants": [{**case["defendants"][0], "tiers": {}}]})
+    assert set(own) == {"盗窃", "诈骗"}
+    # stated quantities, even empty, are the caller's: no charge's amount is read
+    for stated in ({"quantities": {}}, {"charge_quantities": {}}, {"quantities": {"amount_yuan": 105000}}):
+        d, own = read({**case, "defendants": [{**case["defendants"][0], **stated}]})
+        assert own == {}, stated
+    given = {"charge_quantities": {"盗窃": {"amount_yuan": 4000}}}
+    _, own = read({**case, "defendants": [{**case["defendants"][0], **given}]})
+    assert own == {"盗窃": (4000, "input", None)}
+
+
 def test_a_tier_the_facts_say_the_conduct_reaches_is_taken_as_stated(live) -> None:
     """The facts say 数额巨大 of an amount the parser reads as one theft of 5,000 yuan (the thefts are
     not added up): the tier is taken as stated, with the sentence as its evidence, and says why; a

@@ -243,9 +243,20 @@ def test_page_prices_each_charge_with_its_own_amount(site) -> None:
         card.wait_for()
         assert "犯罪数额超出2000的部分 3000" in card.inner_text()
         assert "适用“数额巨大或者有其他严重情节”" in card.inner_text()  # the fraud, with 100,000
+        assert card.locator(".tag.charge-amount").all_inner_texts() == ["盗窃数额 5,000元（录入）"]
         d.locator(".d-charge-amounts").fill("盗窃=五千")
         page.click("#submit")
         page.locator("#form-error", has_text="看不懂").wait_for()
         d.locator(".d-charge-amounts").fill("抢劫=5000")
         page.click("#submit")
         page.locator("#form-error", has_text="不是被告人钱某的罪名").wait_for()
+        # Left out, each charge's amount is read where the facts tell it with the charge's own act
+        d.locator(".d-charge-amounts").fill("")
+        d.locator(".d-amount").fill("")
+        page.fill("#facts", "经审理查明：被告人钱某窃取他人财物价值人民币5000元，又虚构事实骗取他人钱款人民币10万元。")
+        page.click("#submit")
+        card = page.locator("article.card", has_text="诈骗数额 100,000元（自动识别）").first
+        card.wait_for()
+        tag = card.locator(".tag.charge-amount", has_text="盗窃数额 5,000元（自动识别）")
+        assert tag.get_attribute("title") == "原文：“5000元”"
+        assert "适用“数额较大”" in card.inner_text()

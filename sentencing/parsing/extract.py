@@ -18,6 +18,7 @@ from sentencing.case import (
     CircumstanceCode,
     Defendant,
     Evidence,
+    Quantities,
     Role,
     trusted,
 )
@@ -25,7 +26,7 @@ from sentencing.charges import ChargeCatalogue, default_catalogue
 from sentencing.parsing.circumstances import Finding, Span, find_circumstances
 from sentencing.parsing.mentions import Attributor, NameFinder
 from sentencing.parsing.pregnancy import find_pregnancies, pregnant_for
-from sentencing.parsing.quantities import QuantityFinding, find_quantities, quantities_for
+from sentencing.parsing.quantities import QuantityFinding, charge_amounts, find_quantities, quantities_for
 
 C = CircumstanceCode
 _ORDER = {code: k for k, code in enumerate(C)}
@@ -213,6 +214,29 @@ def role_for(name: str, findings: list[Finding]) -> tuple[Role, Evidence | None]
     return best.role, best.evidence.evidence()
 
 
+def amounts_by_charge(
+    name: str, charges: list[Charge], quantities: Quantities, quantity_findings: list[QuantityFinding],
+    catalogue: ChargeCatalogue | None = None,
+) -> list[Charge]:
+    """The charges, each with its own amount, where the defendant has several that an amount prices (数罪:
+    ``收受…28000元`` beside ``骗取…30万元``) and the texts tell each one's (:func:`charge_amounts`).
+
+    Each such charge then carries the defendant's ``quantities`` with its own amount. Where any of them
+    has no amount of its own, or all come to the one amount, the charges are returned as they are: the
+    one amount then prices each, and the guideline says so (``amount_unattributed``).
+    """
+    catalogue = catalogue or default_catalogue()
+    priced = {c.name: spec for c in charges if (spec := catalogue.resolve(c.name)) is not None and spec.prices_amount}
+    if len(priced) < 2:
+        return charges
+    found = charge_amounts(name, quantity_findings, {spec.name: spec.amount_acts for spec in priced.values()})
+    own = {given: found.get(spec.name) for given, spec in priced.items()}
+    if any(m is None for m in own.values()) or len({m.value for m in own.values() if m is not None}) < 2:
+        return charges
+    return [c.model_copy(update={"quantities": quantities.model_copy(update={"amount_yuan": own[c.name]})})
+            if c.name in own else c for c in charges]
+
+
 def _age_circumstance(age: int | None) -> CircumstanceCode | None:
     if age is None:
         return None
@@ -261,7 +285,11 @@ def missing_facts(d: Defendant, findings: list[Finding], quantity_findings: list
         if found_aggravations:
             update["aggravations"] = found_aggravations
     if d.quantities.is_empty():
-        update["quantities"] = quantities_for(d.name, quantity_findings)
+        update["quantities"] = quantities = quantities_for(d.name, quantity_findings)
+        if all(c.quantities is None for c in charges):
+            charges = amounts_by_charge(d.name, charges, quantities, quantity_findings, catalogue)
+            if charges is not d.charges:
+                update["charges"] = charges
     if d.pregnant is None and pregnant_for(d.name, findings):
         update["pregnant"] = True
     if d.role is Role.SOLE and d.role_evidence is None:

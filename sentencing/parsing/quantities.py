@@ -144,6 +144,8 @@ _VICTIMS_APART = 120
 # A death told in a sentence about another's crime that the defendant reported (立功: ``检举同监室羁押嫌疑人
 # 邓某…持刀将王某杀害``) is not the defendant's.
 _REPORTED_CRIME = re.compile(r"检举|揭发|举报|线索|立功")
+_ACT_WINDOW = 40
+_CLAUSE_END = re.compile(r"[，,。；;\n]")
 _TIMES = re.compile(r"次")
 _OCCURRENCES = with_first_char_filter(rf"(?<!第)(?P<pre>先后|共计|共|累计|分别|合计|总计|分)?(?P<num>{_N})$")
 _OCC_VERBS = r"(?:盗窃|诈骗|贩卖|容留|作案|实施|抢劫|抢夺|窃取|扒窃|入户|销售|出售|运输|行贿|收受|组织|介绍)"
@@ -173,6 +175,11 @@ class QuantityFinding:
     score: int
     names: tuple[str, ...]
     evidence: Span
+    before: str = ""
+    """An amount's sentence before it (at most :data:`_ACT_WINDOW` characters), where the act it was got
+    by is told (``收受他人财物``): :func:`charge_amounts` reads it."""
+    after: str = ""
+    """An amount's clause after it (``…的电机一台被盗走``)."""
 
 
 def _number(text: str) -> float | None:
@@ -197,8 +204,9 @@ def _in_record(text: str, at: int) -> bool:
 def find_quantities(text: str, source: str, attributor: Attributor) -> list[QuantityFinding]:
     out: list[QuantityFinding] = []
 
-    def add(kind: str, value: float, score: int, start: int, end: int) -> None:
-        out.append(QuantityFinding(kind, value, score, attributor.who(start), span_evidence(text, source, start, end)))
+    def add(kind: str, value: float, score: int, start: int, end: int, before: str = "", after: str = "") -> None:
+        out.append(QuantityFinding(kind, value, score, attributor.who(start), span_evidence(text, source, start, end),
+                                   before, after))
 
     for y in _YUAN.finditer(text):
         m = _NUMBER_BEFORE.search(text, max(0, y.start() - 20), y.start())
@@ -227,7 +235,10 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             score = 1
         else:
             continue
-        add("amount", value, score, m.start(), y.end())
+        sentence = max(text.rfind(ch, 0, m.start()) for ch in "。；;\n") + 1
+        clause_end = _CLAUSE_END.search(text, y.end(), y.end() + _ACT_WINDOW)
+        add("amount", value, score, m.start(), y.end(), text[max(sentence, m.start() - _ACT_WINDOW):m.start()],
+            text[y.end():clause_end.start() if clause_end else y.end() + _ACT_WINDOW])
     # Every weight unit holds 克, 斤, g or G: without one the (costly) scan for drug names is moot.
     if ("克" in text or "斤" in text or "g" in text or "G" in text) and _DRUG.search(text):
         previous_unit = 0
@@ -384,6 +395,33 @@ def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities
             best = max(found, key=lambda f: f.value)
             setattr(q, attr, _measure(best))
     return q
+
+
+def charge_amounts(name: str, findings: Iterable[QuantityFinding], acts: dict[str, list[str]]) -> dict[str, Measure]:
+    """The amount of each charge in ``acts`` (its :attr:`ChargeSpec.amount_acts`) among this defendant's.
+
+    An amount is the charge's whose act word stands nearest before it in its sentence (``收受他人财物28000元``:
+    受贿; ``骗取王某30万元``: 诈骗), else first after it in its clause; an amount whose nearest word two of
+    the charges share (诈骗 and 合同诈骗: 骗取), or that none names, is no charge's. Of a charge's amounts,
+    the best as :func:`quantities_for` chooses it: a stated total over an amount of one act, then the largest.
+    """
+    words = sorted({w for ws in acts.values() for w in ws}, key=len, reverse=True)
+    if not words:
+        return {}
+    owners = {w: [c for c, ws in acts.items() if w in ws] for w in words}
+    pattern = re.compile("|".join(map(re.escape, words)))
+    best: dict[str, QuantityFinding] = {}
+    for f in findings:
+        if f.kind != "amount" or name not in f.names:
+            continue
+        told = list(pattern.finditer(f.before))
+        word = told[-1].group() if told else (m.group() if (m := pattern.search(f.after)) else None)
+        if word is None or len(owners[word]) != 1:
+            continue
+        charge = owners[word][0]
+        if charge not in best or (f.score, f.value) > (best[charge].score, best[charge].value):
+            best[charge] = f
+    return {charge: _measure(f) for charge, f in best.items()}
 
 
 def _measure(finding: QuantityFinding) -> Measure:

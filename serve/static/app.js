@@ -447,12 +447,17 @@ function factsUsed(f) {
   const tiers = (f.stated_tiers || []).map((t) => el("span", { class: t.evidence ? "tag evidence stated-tier" : "tag stated-tier", title: t.evidence ? `原文：“${t.evidence.text}”` : SOURCE_LABEL[t.source] }, `法定刑幅度：${t.charge}·${t.tier}（${SOURCE_LABEL[t.source]}）`));
   const q = f.quantities || {};
   const amount = q.amount_yuan ? el("span", { class: q.amount_yuan.evidence ? "tag evidence" : "tag", title: q.amount_yuan.evidence ? `原文：“${q.amount_yuan.evidence.text}”` : "" }, `数额 ${yuan(q.amount_yuan.value)}`) : null;
+  // 数罪: a charge priced with an amount of its own (分罪数额, 录入 or told with the charge's own act).
+  const chargeAmounts = (f.charge_quantities || []).filter((c) => c.quantities.amount_yuan).map((c) => {
+    const a = c.quantities.amount_yuan;
+    return el("span", { class: a.evidence ? "tag evidence charge-amount" : "tag charge-amount", title: a.evidence ? `原文：“${a.evidence.text}”` : SOURCE_LABEL[c.source] }, `${c.charge}数额 ${yuan(a.value)}（${SOURCE_LABEL[c.source]}）`);
+  });
   return el("div", {},
     el("div", { class: "section-title", text: "认定的量刑事实" }),
     el("div", {},
       f.unit ? el("span", { class: "tag", title: "刑法第三十一条" }, `被告单位（${SOURCE_LABEL[f.unit_source]}）`) : null,
       el("span", { class: f.role_evidence ? "tag evidence" : "tag", title: f.role_evidence ? `原文：“${f.role_evidence.text}”` : SOURCE_LABEL[f.role_source] }, `${f.role_label}（${SOURCE_LABEL[f.role_source]}）`),
-      tiers, amount, aggravations, tags.length ? tags : el("span", { class: "tag", text: "无其他量刑情节" })),
+      tiers, amount, chargeAmounts, aggravations, tags.length ? tags : el("span", { class: "tag", text: "无其他量刑情节" })),
   );
 }
 
