@@ -137,3 +137,24 @@ def test_catalogue_version_must_match_spec() -> None:
     spec = build_spec(catalogue).model_copy(update={"ruleset_version": "other"})
     with pytest.raises(ValueError, match="rule set"):
         FeatureExtractor(spec, catalogue)
+
+
+def test_guideline_columns_are_remembered_for_the_latest_results_only() -> None:
+    """A served result's columns are memoised by identity, for the last _GUIDELINE_MEMO_SIZE results: the
+    oldest goes when a new one comes (the memo had been cleared whole, freeing 256 results in one request),
+    and a result no longer remembered gives the same row again."""
+    from features.extract import _GUIDELINE_MEMO_SIZE
+
+    catalogue = default_catalogue()
+    extractor = FeatureExtractor(build_spec(catalogue), catalogue)
+    case = _theft_case(sentences=False)
+    first_results, _ = guideline_results(case, catalogue)
+    first = extractor.case_matrix(case, first_results)
+    batches = [guideline_results(case, catalogue)[0] for _ in range(_GUIDELINE_MEMO_SIZE // 3 + 2)]
+    for results in batches:
+        np.testing.assert_array_equal(extractor.case_matrix(case, results), first)
+    memo = extractor._guideline_memo
+    assert len(memo) == _GUIDELINE_MEMO_SIZE
+    assert all(id(g) in memo for results in batches[-(_GUIDELINE_MEMO_SIZE // 3):] for g in results)
+    assert not any(id(g) in memo and memo[id(g)][0] is g for g in first_results)
+    np.testing.assert_array_equal(extractor.case_matrix(case, first_results), first)
