@@ -125,7 +125,8 @@ class DefendantInput(_Input):
         "quantities of one charge alone, by charge (one of ``charges``), for a defendant of several charges whose "
         "amounts belong to different crimes (数罪: 盗窃 5,000 yuan beside 诈骗 100,000): the guideline prices that "
         "charge with them in place of ``quantities``, which then serve the other charges and the learned model. "
-        "Never read from the facts"))
+        "Left out with ``quantities``, each charge's amount is read where the facts tell every such charge's with its "
+        "own act (收受…元, 骗取…元; facts_used.charge_quantities); given, even empty, none is read"))
 
     @field_validator("tiers", "charge_quantities")
     @classmethod
