@@ -235,9 +235,10 @@ def find_quantities(text: str, source: str, attributor: Attributor) -> list[Quan
             score = 1
         else:
             continue
-        sentence = max(text.rfind(ch, 0, m.start()) for ch in "。；;\n") + 1
+        window = max(0, m.start() - _ACT_WINDOW)  # the sentence's start is looked for in the window alone
+        sentence = max(window, max(text.rfind(ch, window, m.start()) for ch in "。；;\n") + 1)
         clause_end = _CLAUSE_END.search(text, y.end(), y.end() + _ACT_WINDOW)
-        add("amount", value, score, m.start(), y.end(), text[max(sentence, m.start() - _ACT_WINDOW):m.start()],
+        add("amount", value, score, m.start(), y.end(), text[sentence:m.start()],
             text[y.end():clause_end.start() if clause_end else y.end() + _ACT_WINDOW])
     # Every weight unit holds 克, 斤, g or G: without one the (costly) scan for drug names is moot.
     if ("克" in text or "斤" in text or "g" in text or "G" in text) and _DRUG.search(text):
@@ -371,8 +372,7 @@ def quantities_for(name: str, findings: Iterable[QuantityFinding]) -> Quantities
     q = Quantities()
     amounts = [f for f in mine if f.kind == "amount"]
     if amounts:
-        best = max(amounts, key=lambda f: (f.score, f.value))
-        q.amount_yuan = _measure(best)
+        q.amount_yuan = _measure(_best_amount(amounts))
     for f in mine:
         if f.kind.startswith("drug:"):
             drug = f.kind.removeprefix("drug:")
@@ -410,18 +410,21 @@ def charge_amounts(name: str, findings: Iterable[QuantityFinding], acts: dict[st
         return {}
     owners = {w: [c for c, ws in acts.items() if w in ws] for w in words}
     pattern = re.compile("|".join(map(re.escape, words)))
-    best: dict[str, QuantityFinding] = {}
+    told_with: dict[str, list[QuantityFinding]] = {}
     for f in findings:
         if f.kind != "amount" or name not in f.names:
             continue
-        told = list(pattern.finditer(f.before))
-        word = told[-1].group() if told else (m.group() if (m := pattern.search(f.after)) else None)
-        if word is None or len(owners[word]) != 1:
-            continue
-        charge = owners[word][0]
-        if charge not in best or (f.score, f.value) > (best[charge].score, best[charge].value):
-            best[charge] = f
-    return {charge: _measure(f) for charge, f in best.items()}
+        before = list(pattern.finditer(f.before))
+        word = before[-1].group() if before else (m.group() if (m := pattern.search(f.after)) else None)
+        if word is not None and len(owners[word]) == 1:
+            told_with.setdefault(owners[word][0], []).append(f)
+    return {charge: _measure(_best_amount(amounts)) for charge, amounts in told_with.items()}
+
+
+def _best_amount(amounts: list[QuantityFinding]) -> QuantityFinding:
+    """The amount among several that is the crime's: a stated total (共计, higher score) over the amount of
+    one act, then the largest; of equals, the first told."""
+    return max(amounts, key=lambda f: (f.score, f.value))
 
 
 def _measure(finding: QuantityFinding) -> Measure:
